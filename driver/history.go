@@ -1,0 +1,45 @@
+package driver
+
+import (
+	"context"
+	"time"
+)
+
+// Sample is one measurement kept for trends (size, row counts, timings).
+type Sample struct {
+	Target string    `json:"target"`
+	Metric string    `json:"metric"`
+	At     time.Time `json:"at"`
+	Value  float64   `json:"value"`
+}
+
+// BackupRecord is a backup taken and verified by backup_verification; the DR
+// drill restores the newest verified one.
+type BackupRecord struct {
+	Target   string         `json:"target"`
+	Path     string         `json:"path"`
+	Method   string         `json:"method"`
+	TakenAt  time.Time      `json:"taken_at"`
+	Verified bool           `json:"verified"`
+	Bytes    int64          `json:"bytes"`
+	Details  map[string]any `json:"details"`
+}
+
+// History is the durable store of samples, baselines and backups that tasks
+// read and write so that trends and baselines survive restarts.
+type History interface {
+	// RecordSamples appends measurements.
+	RecordSamples(ctx context.Context, samples ...Sample) error
+	// Samples returns a target's samples of metric taken at or after since,
+	// oldest first.
+	Samples(ctx context.Context, target, metric string, since time.Time) ([]Sample, error)
+	// Baseline returns the stored baseline values (probe name → ms) of a target.
+	Baseline(ctx context.Context, target string) (map[string]float64, error)
+	// SaveBaseline replaces a target's baseline.
+	SaveBaseline(ctx context.Context, target string, values map[string]float64) error
+	// RecordBackup stores a backup record.
+	RecordBackup(ctx context.Context, rec BackupRecord) error
+	// LatestBackup returns the newest verified backup of target; ok is false
+	// when there is none.
+	LatestBackup(ctx context.Context, target string) (rec BackupRecord, ok bool, err error)
+}
