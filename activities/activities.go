@@ -1,0 +1,197 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/telemetry"
+)
+
+// Store is the history store the activities write to.
+type Store interface {
+	driver.History
+	RecordTaskResult(ctx context.Context, rec history.TaskRecord) error
+}
+
+// Activities holds the dependencies of the task activities.
+type Activities struct {
+	Registry *driver.Registry
+	History  Store
+	Metrics  *telemetry.Metrics
+	// HeartbeatInterval is how often a running task heartbeats even when its
+	// driver reports nothing new (a long VACUUM of one table, say).
+	// Optional: defaulted to 5s.
+	HeartbeatInterval time.Duration
+}
+
+// Task returns the activity function for task type t; the worker registers
+// it under the task type's wire name so the Temporal UI shows that name.
+func (a *Activities) Task(t domain.TaskType) func(context.Context, TaskInput) (TaskOutput, error) {
+	return func(ctx context.Context, in TaskInput) (TaskOutput, error) {
+		if in.Task != t {
+			return TaskOutput{}, classify(driver.Permanentf(driver.KindInvalidInput, "activity %s got input for task %s", t, in.Task), 0, 0)
+		}
+		return a.run(ctx, in)
+	}
+}
+
+func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) {
+	info := activity.GetInfo(ctx)
+	attempt := int(info.Attempt)
+	started := time.Now()
+	logger := activity.GetLogger(ctx)
+
+	target, drv, err := a.Registry.Lookup(in.Target)
+	if err != nil {
+		return TaskOutput{}, classify(err, attempt, started.UnixMilli())
+	}
+	if !drv.Supports(in.Task) {
+		return TaskOutput{}, classify(driver.NotSupported(drv.Name(), in.Task), attempt, started.UnixMilli())
+	}
+
+	var resume Heartbeat
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &resume); err != nil {
+			logger.Warn("ignoring undecodable heartbeat checkpoint", "error", err)
+			resume = Heartbeat{}
+		}
+	}
+
+	hb := newHeartbeater(ctx, attempt, resume)
+	stop := hb.keepAlive(a.heartbeatInterval())
+	defer stop()
+
+	res, err := drv.Run(ctx, driver.Request{
+		Target: target, Task: in.Task, Options: in.Options,
+		Checkpoint: resume.Checkpoint, Progress: hb.report,
+		History: a.History, JobID: in.JobID,
+	})
+	finished := time.Now()
+	rec := history.TaskRecord{
+		JobID: in.JobID, Target: in.Target, Task: in.Task,
+		StartedAt: started, FinishedAt: finished,
+	}
+	if err != nil {
+		a.Metrics.TaskDone(ctx, string(in.Task), in.Target, false, finished.Sub(started))
+		if ctx.Err() != nil {
+			// Cancelled: report the cancellation itself, not what it caused.
+			return TaskOutput{}, ctx.Err()
+		}
+		rec.State, rec.Error = domain.StateFailed, err.Error()
+		a.recordQuietly(ctx, rec)
+		return TaskOutput{}, classify(err, attempt, started.UnixMilli())
+	}
+	a.Metrics.TaskDone(ctx, string(in.Task), in.Target, true, finished.Sub(started))
+	rec.State, rec.Summary, rec.Details = domain.StateSucceeded, res.Summary, res.Details
+	a.recordQuietly(ctx, rec)
+	return TaskOutput{
+		Summary: res.Summary, Details: res.Details, Alerts: res.Alerts, Attempt: attempt,
+		StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
+	}, nil
+}
+
+func (a *Activities) heartbeatInterval() time.Duration {
+	if a.HeartbeatInterval > 0 {
+		return a.HeartbeatInterval
+	}
+	return 5 * time.Second
+}
+
+// recordQuietly writes a task record; a history-store hiccup must not fail
+// maintenance work that already happened, so it is logged instead.
+func (a *Activities) recordQuietly(ctx context.Context, rec history.TaskRecord) {
+	if a.History == nil {
+		return
+	}
+	if err := a.History.RecordTaskResult(context.WithoutCancel(ctx), rec); err != nil {
+		activity.GetLogger(ctx).Warn("record task result in history failed", "task", rec.Task, "error", err)
+	}
+}
+
+// JobRecordTask is the task name under which whole jobs are kept in the
+// history store, beside the records of their tasks.
+const JobRecordTask domain.TaskType = "job"
+
+// RecordJob stores a finished job in the history store and counts it.
+func (a *Activities) RecordJob(ctx context.Context, in RecordJobInput) error {
+	a.Metrics.JobDone(ctx, string(in.Job.State), in.Job.Target, in.Job.DurationMs)
+	if a.History == nil {
+		return nil
+	}
+	raw, err := json.Marshal(in.Job)
+	if err != nil {
+		return fmt.Errorf("encode job %s: %w", in.Job.ID, err)
+	}
+	var details map[string]any
+	_ = json.Unmarshal(raw, &details)
+	return a.History.RecordTaskResult(ctx, history.TaskRecord{
+		JobID: in.Job.ID, Target: in.Job.Target, Task: JobRecordTask, State: in.Job.State,
+		StartedAt: time.UnixMilli(in.Job.StartedAtMs), FinishedAt: time.UnixMilli(in.Job.FinishedAtMs),
+		Summary: in.Job.ResultSummary, Error: in.Job.ErrorMessage, Details: details,
+	})
+}
+
+// heartbeater turns driver progress into Temporal heartbeats. The latest
+// progress is re-sent on a ticker so cancellation reaches a task that sits in
+// one long statement, and so the heartbeat timeout never fires on live work.
+type heartbeater struct {
+	ctx     context.Context
+	mu      sync.Mutex
+	last    Heartbeat
+	attempt int
+}
+
+func newHeartbeater(ctx context.Context, attempt int, resume Heartbeat) *heartbeater {
+	h := &heartbeater{ctx: ctx, attempt: attempt, last: resume}
+	h.last.Attempt = attempt
+	if h.last.Note == "" {
+		h.last.Note = "starting"
+	} else {
+		h.last.Note = "resuming: " + h.last.Note
+	}
+	activity.RecordHeartbeat(ctx, h.last)
+	return h
+}
+
+func (h *heartbeater) report(p driver.Progress) {
+	h.mu.Lock()
+	h.last.Pct, h.last.Note = p.Pct, p.Note
+	if p.Checkpoint != nil {
+		if raw, err := json.Marshal(p.Checkpoint); err == nil {
+			h.last.Checkpoint = raw
+		}
+	}
+	hb := h.last
+	h.mu.Unlock()
+	activity.RecordHeartbeat(h.ctx, hb)
+}
+
+func (h *heartbeater) keepAlive(every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-h.ctx.Done():
+				return
+			case <-t.C:
+				h.mu.Lock()
+				hb := h.last
+				h.mu.Unlock()
+				activity.RecordHeartbeat(h.ctx, hb)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

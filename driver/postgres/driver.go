@@ -1,0 +1,353 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// Name is the driver's config name.
+const Name = "postgres"
+
+// ApplicationName is set on every session the driver opens (unless the DSN
+// names one), so DBAs can tell maintenance sessions apart in pg_stat_activity.
+const ApplicationName = "themis-maintenance"
+
+// Defaults of Options.
+const (
+	DefaultLockTimeout       = 10 * time.Second
+	DefaultStatementTimeout  = 2 * time.Hour
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultMaxConns          = 10
+	DefaultProbeRuns         = 5
+	DefaultRegressionFloor   = 2 * time.Millisecond
+	// DefaultCleanupTimeout bounds the clean-up that follows a failed or
+	// cancelled REINDEX CONCURRENTLY or restore.
+	DefaultCleanupTimeout = 60 * time.Second
+)
+
+// Options tune the driver. The zero value gives the defaults.
+type Options struct {
+	// LockTimeout is the lock_timeout of lock-taking statements when a task's
+	// lock_timeout_ms option is absent or 0. Optional: defaulted to
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+	// StatementTimeout is the statement_timeout of maintenance statements
+	// when statement_timeout_ms is absent or 0; it bounds one statement (one
+	// relation), not the task. Optional: defaulted to DefaultStatementTimeout.
+	StatementTimeout time.Duration
+	// HeartbeatInterval is how often progress is re-reported while a single
+	// long statement or external program runs. Optional: defaulted to
+	// DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// MaxConns caps each target's pool unless its DSN sets pool_max_conns;
+	// parallel tasks use at most MaxConns-1 sessions. Optional: defaulted to
+	// DefaultMaxConns.
+	MaxConns int32
+	// ProbeRuns is how often each baseline probe runs; the median counts.
+	// Optional: defaulted to DefaultProbeRuns.
+	ProbeRuns int
+	// RegressionFloor is the absolute slow-down of a baseline probe below
+	// which it is never reported as a regression (timer noise). Optional:
+	// defaulted to DefaultRegressionFloor.
+	RegressionFloor time.Duration
+	// CleanupTimeout bounds clean-up after a failure or cancellation.
+	// Optional: defaulted to DefaultCleanupTimeout.
+	CleanupTimeout time.Duration
+}
+
+// Driver runs maintenance tasks against PostgreSQL 13+ targets. It keeps
+// one connection pool per target name; Close releases them.
+type Driver struct {
+	opts  Options
+	mu    sync.Mutex
+	pools map[string]*targetPool
+}
+
+type targetPool struct {
+	dsn  string
+	pool *pgxpool.Pool
+}
+
+var _ driver.Driver = (*Driver)(nil)
+
+// New returns the PostgreSQL driver with default options.
+func New() *Driver { return NewWithOptions(Options{}) }
+
+// NewWithOptions returns the PostgreSQL driver configured by o.
+func NewWithOptions(o Options) *Driver {
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = DefaultStatementTimeout
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.MaxConns <= 1 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.ProbeRuns <= 0 {
+		o.ProbeRuns = DefaultProbeRuns
+	}
+	if o.RegressionFloor <= 0 {
+		o.RegressionFloor = DefaultRegressionFloor
+	}
+	if o.CleanupTimeout <= 0 {
+		o.CleanupTimeout = DefaultCleanupTimeout
+	}
+	return &Driver{opts: o, pools: map[string]*targetPool{}}
+}
+
+// taskFunc performs one task type.
+type taskFunc func(ctx context.Context, r *run) (driver.Result, error)
+
+// tasks is the capability table. disaster_recovery_drill is absent: drills
+// are a workflow of their own.
+var tasks = map[domain.TaskType]taskFunc{
+	domain.TaskMetricsCollection:        metricsCollection,
+	domain.TaskFragmentationMonitoring:  fragmentationMonitoring,
+	domain.TaskIndexFragmentationReport: indexFragmentationReport,
+	domain.TaskQuotaCheck:               quotaCheck,
+	domain.TaskConsistencyCheck:         consistencyCheck,
+	domain.TaskFullCheckDB:              fullCheckDB,
+	domain.TaskReplicaValidation:        replicaValidation,
+	domain.TaskPerformanceAnalysis:      performanceAnalysis,
+	domain.TaskMVCCCleanup:              mvccCleanup,
+	domain.TaskStatisticsUpdate:         statisticsUpdate,
+	domain.TaskStorageCompaction:        storageCompaction,
+	domain.TaskIndexRebuild:             indexRebuild,
+	domain.TaskIndexReorganize:          indexRebuild,
+	domain.TaskOrphanCleanup:            orphanCleanup,
+	domain.TaskVectorReindex:            vectorReindex,
+	domain.TaskBackupVerification:       backupVerification,
+	domain.TaskCapacityTrendAnalysis:    capacityTrend,
+	domain.TaskBaselineUpdate:           baselineUpdate,
+}
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Supports implements driver.Driver.
+func (d *Driver) Supports(task domain.TaskType) bool {
+	_, ok := tasks[task]
+	return ok
+}
+
+// Run implements driver.Driver. Errors: one wrapping driver.ErrNotSupported
+// for disaster_recovery_drill (a workflow of its own) and unknown tasks; a
+// *driver.PermanentError for bad options (InvalidInput), a target that
+// cannot work (Misconfigured: bad DSN, authentication, missing privilege or
+// extension), corruption (IntegrityViolation) and a backup that does not
+// verify (VerificationFailed); ctx.Err() when ctx is cancelled; any other
+// error is transient (lock_timeout, statement_timeout, lost connection).
+func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, error) {
+	fn, ok := tasks[req.Task]
+	if !ok {
+		return driver.Result{}, driver.NotSupported(Name, req.Task)
+	}
+	if err := ctx.Err(); err != nil {
+		return driver.Result{}, err
+	}
+	pool, err := d.pool(ctx, req.Target)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	r := &run{d: d, req: req, pool: pool, progressFn: req.Progress}
+	if err := r.loadServer(ctx); err != nil {
+		return driver.Result{}, classify(ctx, err, "read server facts")
+	}
+	res, err := fn(ctx, r)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return driver.Result{}, ctxErr
+		}
+		return driver.Result{}, err
+	}
+	if res.Details == nil {
+		res.Details = map[string]any{}
+	}
+	r.progress(100, "done", nil)
+	return res, nil
+}
+
+// Close closes every pool. The driver can be used again afterwards (pools
+// are re-created on demand).
+func (d *Driver) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, tp := range d.pools {
+		tp.pool.Close()
+		delete(d.pools, name)
+	}
+}
+
+// pool returns the target's pool, creating and pinging it on first use. A
+// changed DSN replaces the pool. A pool that fails its ping is not kept.
+func (d *Driver) pool(ctx context.Context, t driver.Target) (*pgxpool.Pool, error) {
+	d.mu.Lock()
+	if tp, ok := d.pools[t.Name]; ok {
+		if tp.dsn == t.DSN {
+			d.mu.Unlock()
+			return tp.pool, nil
+		}
+		tp.pool.Close()
+		delete(d.pools, t.Name)
+	}
+	d.mu.Unlock()
+
+	p, err := d.newPool(ctx, t.Name, t.DSN)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if tp, ok := d.pools[t.Name]; ok && tp.dsn == t.DSN {
+		// Another Run won the race; use its pool.
+		p.Close()
+		return tp.pool, nil
+	}
+	d.pools[t.Name] = &targetPool{dsn: t.DSN, pool: p}
+	return p, nil
+}
+
+// newPool builds a pool for dsn. On cancellation pgx sends the server a
+// cancel request at once (rather than only dropping the socket, which would
+// leave a VACUUM or REINDEX running server-side) and closes the connection
+// if the server has not answered within 10 s.
+func (d *Driver) newPool(ctx context.Context, name, dsn string) (*pgxpool.Pool, error) {
+	if strings.TrimSpace(dsn) == "" {
+		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: no connection string configured", name)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The parse error quotes the connection string; never pass it on.
+		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: connection string does not parse", name)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
+	}
+	cfg.ConnConfig.BuildContextWatcherHandler = newCancelHandler
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = d.opts.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 15 * time.Second
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: pool: %v", name, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Ping(pingCtx); err != nil {
+		p.Close()
+		return nil, classify(ctx, err, "target %s: connect", name)
+	}
+	return p, nil
+}
+
+func newCancelHandler(pc *pgconn.PgConn) ctxwatch.Handler {
+	return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: 10 * time.Second}
+}
+
+// run is the state of one Run.
+type run struct {
+	d          *Driver
+	req        driver.Request
+	pool       *pgxpool.Pool
+	srv        serverFacts
+	mu         sync.Mutex // serialises progressFn
+	progressFn driver.ProgressFunc
+}
+
+// serverFacts are read once per run.
+type serverFacts struct {
+	VersionNum int    // server_version_num, e.g. 150008
+	Version    string // server_version
+	InRecovery bool
+	Database   string
+	User       string
+	Superuser  bool
+}
+
+func (r *run) loadServer(ctx context.Context) error {
+	return r.pool.QueryRow(ctx, `
+		SELECT current_setting('server_version_num')::int, current_setting('server_version'),
+		       pg_is_in_recovery(), current_database(), current_user,
+		       coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)`).
+		Scan(&r.srv.VersionNum, &r.srv.Version, &r.srv.InRecovery, &r.srv.Database, &r.srv.User, &r.srv.Superuser)
+}
+
+func (r *run) target() driver.Target { return r.req.Target }
+
+func (r *run) opts() domain.TaskOptions { return r.req.Options }
+
+// progress heartbeats; cp must not be mutated after the call (pass a copy).
+func (r *run) progress(pct float64, note string, cp any) {
+	if r.progressFn == nil {
+		return
+	}
+	pct = max(0, min(100, pct))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.progressFn(driver.Progress{Pct: pct, Note: note, Checkpoint: cp})
+}
+
+// during runs fn (one long statement or program) while re-sending the
+// heartbeat (pct, note, cp) every HeartbeatInterval.
+func (r *run) during(ctx context.Context, pct float64, note string, cp any, fn func() error) error {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		t := time.NewTicker(r.d.opts.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.progress(pct, fmt.Sprintf("%s (running for %s)", note, time.Since(start).Round(time.Second)), cp)
+			}
+		}
+	}()
+	err := fn()
+	close(stop)
+	wg.Wait()
+	return err
+}
+
+// requireHistory returns the history store or a Misconfigured error.
+func (r *run) requireHistory() (driver.History, error) {
+	if r.req.History == nil {
+		return nil, driver.Permanentf(driver.KindMisconfigured, "%s needs the history store, and none is configured", r.req.Task)
+	}
+	return r.req.History, nil
+}
+
+// cleanupContext is a context for clean-up work that must run even when ctx
+// is cancelled, bounded by CleanupTimeout.
+func (r *run) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.d.opts.CleanupTimeout)
+}
+
+// atLeast reports whether the server is at least major version v.
+func (r *run) atLeast(v int) bool { return r.srv.VersionNum >= v*10000 }
+
+var errStop = errors.New("stop")

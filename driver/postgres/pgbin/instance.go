@@ -1,0 +1,140 @@
+package pgbin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// InitdbOptions configure Initdb.
+type InitdbOptions struct {
+	// Superuser is the bootstrap superuser. Optional: defaulted to "postgres".
+	Superuser string
+	// DataChecksums enables page checksums (initdb --data-checksums).
+	DataChecksums bool
+}
+
+// Initdb creates a cluster in dataDir (which must not exist or be empty and
+// whose parent the runner's user can write) with trust authentication,
+// UTF8 encoding and the C locale, skipping the final fsync.
+func Initdb(ctx context.Context, r Runner, dataDir string, o InitdbOptions) error {
+	su := o.Superuser
+	if su == "" {
+		su = "postgres"
+	}
+	args := []string{"-D", dataDir, "-U", su, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"}
+	if o.DataChecksums {
+		args = append(args, "--data-checksums")
+	}
+	_, err := r.Run(ctx, "initdb", args...)
+	return err
+}
+
+// WriteSettings appends settings to the configuration file at path (created
+// when missing) so that they override anything earlier in it. Keys are
+// written in sorted order; values are written verbatim when they are plain
+// numbers or words, quoted otherwise.
+func WriteSettings(path string, settings map[string]string, owner *User) error {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("\n# --- written by themis pgbin ---\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = %s\n", k, confValue(settings[k]))
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if owner != nil {
+		return os.Chown(path, int(owner.UID), int(owner.GID))
+	}
+	return nil
+}
+
+func confValue(v string) string {
+	if v == "" {
+		return "''"
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return ConfQuote(v)
+		}
+	}
+	return v
+}
+
+// Instance is a server run from a local data directory with pg_ctl.
+type Instance struct {
+	Runner  Runner
+	DataDir string
+	// LogFile receives the server log. Optional: defaulted to DataDir/../server.log.
+	LogFile string
+	// StartTimeout bounds pg_ctl -w start. Optional: defaulted to 120s.
+	StartTimeout time.Duration
+}
+
+func (in *Instance) logFile() string {
+	if in.LogFile != "" {
+		return in.LogFile
+	}
+	return filepath.Join(filepath.Dir(in.DataDir), "server.log")
+}
+
+// Start starts the server and waits until it accepts connections. A failure
+// carries the end of the server log.
+func (in *Instance) Start(ctx context.Context) error {
+	t := in.StartTimeout
+	if t <= 0 {
+		t = 120 * time.Second
+	}
+	_, err := in.Runner.Run(ctx, "pg_ctl", "-D", in.DataDir, "-l", in.logFile(),
+		"-w", "-t", strconv.Itoa(int(t.Seconds())), "start")
+	if err != nil {
+		if b, rerr := os.ReadFile(in.logFile()); rerr == nil {
+			return fmt.Errorf("%w; server log: %s", err, Tail(string(b), 8))
+		}
+		return err
+	}
+	return nil
+}
+
+// Stop stops the server with mode "smart", "fast" or "immediate" and waits.
+// Stopping a server that is not running is not an error.
+func (in *Instance) Stop(ctx context.Context, mode string) error {
+	if !in.Running(ctx) {
+		return nil
+	}
+	_, err := in.Runner.Run(ctx, "pg_ctl", "-D", in.DataDir, "-m", mode, "-w", "-t", "60", "stop")
+	if err != nil && !in.Running(ctx) {
+		return nil
+	}
+	return err
+}
+
+// Running reports whether a postmaster runs on DataDir.
+func (in *Instance) Running(ctx context.Context) bool {
+	if _, err := os.Stat(filepath.Join(in.DataDir, "postmaster.pid")); err != nil {
+		return false
+	}
+	_, err := in.Runner.Run(ctx, "pg_ctl", "-D", in.DataDir, "status")
+	return err == nil
+}

@@ -1,0 +1,303 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// maxReported bounds the problem messages kept in errors and details.
+const maxReported = 100
+
+// tableCheck is what checking one table found.
+type tableCheck struct {
+	Problems    []string `json:"problems,omitempty"`
+	ForeignKeys []string `json:"foreign_keys,omitempty"`
+}
+
+// consistencyCheck runs PRAGMA quick_check and foreign_key_check table by
+// table (resumable, one heartbeat per table), then quick_check of
+// sqlite_schema, which also verifies the freelist. quick_check skips the
+// slow index-content comparison that full_checkdb does.
+func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
+	rels, err := listRelations(ctx, r.db)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	tables := allTables(rels)
+	var cp loopCheckpoint[tableCheck]
+	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
+	err = loop(ctx, r, tables, &cp, 0, 90, "quick_check", nil, func(ctx context.Context, table string) (tableCheck, error) {
+		problems, err := integrityPragma(ctx, r.db, "quick_check", table)
+		if err != nil {
+			return tableCheck{}, err
+		}
+		fks, _, err := foreignKeyCheck(ctx, r.db, table)
+		if err != nil {
+			return tableCheck{}, err
+		}
+		return tableCheck{Problems: problems, ForeignKeys: fks}, nil
+	})
+	if err != nil {
+		return driver.Result{}, err
+	}
+	r.progress(90, "quick_check of the schema and freelist", cp.snapshot())
+	schemaProblems, err := integrityPragma(ctx, r.db, "quick_check", "sqlite_schema")
+	if err != nil {
+		return driver.Result{}, err
+	}
+
+	var problems, fks []string
+	var involved []string
+	for _, t := range tables {
+		tc := cp.Results[t]
+		problems = append(problems, tc.Problems...)
+		fks = append(fks, tc.ForeignKeys...)
+		if len(tc.Problems) > 0 || len(tc.ForeignKeys) > 0 {
+			involved = append(involved, t)
+		}
+	}
+	problems = append(problems, schemaProblems...)
+	roots, _ := rootPages(ctx, r.db)
+	involved = mergeNames(involved, relationsIn(problems, roots), fkRelations(fks))
+	details := map[string]any{
+		"tables_checked": len(tables),
+		"check":          "quick_check + foreign_key_check",
+		"resumed":        resumed,
+	}
+	if err := integrityFailure("consistency_check", problems, fks, involved); err != nil {
+		return driver.Result{}, err
+	}
+	return driver.Result{
+		Summary: fmt.Sprintf("quick_check and foreign_key_check passed on %d tables and their indexes; schema and freelist ok", len(tables)),
+		Details: details,
+	}, nil
+}
+
+// fullCheckDB runs PRAGMA integrity_check over the whole file (b-tree
+// structure, index contents against their tables, UNIQUE/NOT NULL/CHECK
+// constraints, page accounting) and PRAGMA foreign_key_check. It is one
+// statement, so progress is re-sent on a timer while it runs.
+func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
+	roots, _ := rootPages(ctx, r.db) // best effort: the schema itself may be damaged
+	r.progress(1, "integrity_check of the whole database", nil)
+	var problems []string
+	err := r.during(ctx, 1, "integrity_check of the whole database", nil, func() error {
+		var err error
+		problems, err = integrityPragma(ctx, r.db, "integrity_check", "")
+		return err
+	})
+	if err != nil {
+		return driver.Result{}, err
+	}
+	if err := r.pause(ctx); err != nil {
+		return driver.Result{}, err
+	}
+	r.progress(80, "foreign_key_check", nil)
+	var fks []string
+	var fkTotal int
+	err = r.during(ctx, 80, "foreign_key_check", nil, func() error {
+		var err error
+		fks, fkTotal, err = foreignKeyCheck(ctx, r.db, "")
+		return err
+	})
+	if err != nil {
+		return driver.Result{}, err
+	}
+	involved := mergeNames(relationsIn(problems, roots), fkRelations(fks))
+	if err := integrityFailure("full_checkdb", problems, fks, involved); err != nil {
+		return driver.Result{}, err
+	}
+	return driver.Result{
+		Summary: fmt.Sprintf("integrity_check ok and no foreign key violations (%d tables and indexes checked)", len(roots)),
+		Details: map[string]any{
+			"relations_checked":      len(roots),
+			"check":                  "integrity_check + foreign_key_check",
+			"foreign_key_violations": fkTotal,
+		},
+	}, nil
+}
+
+// integrityFailure returns the permanent IntegrityViolation error for what a
+// check found, or nil when it found nothing.
+func integrityFailure(task string, problems, fks, involved []string) error {
+	if len(problems) == 0 && len(fks) == 0 {
+		return nil
+	}
+	all := append(append([]string(nil), problems...), fks...)
+	shown := all
+	if len(shown) > 5 {
+		shown = shown[:5]
+	}
+	where := "the database"
+	if len(involved) > 0 {
+		where = strings.Join(involved, ", ")
+	}
+	more := ""
+	if len(all) > len(shown) {
+		more = fmt.Sprintf(" (and %d more)", len(all)-len(shown))
+	}
+	return driver.Permanentf(driver.KindIntegrityViolation, "%s found %d integrity problem(s) and %d foreign key violation(s) in %s: %s%s",
+		task, len(problems), len(fks), where, strings.Join(shown, "; "), more)
+}
+
+// integrityPragma runs PRAGMA integrity_check or quick_check, over the whole
+// file (table "") or one table and its indexes, and returns the problems
+// reported (none when SQLite answers "ok").
+func integrityPragma(ctx context.Context, db *sql.DB, pragma, table string) ([]string, error) {
+	stmt := "PRAGMA " + pragma
+	if table != "" {
+		stmt += "(" + quoteIdent(table) + ")"
+	}
+	rows, err := db.QueryContext(ctx, stmt)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var msg string
+		if err := rows.Scan(&msg); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
+		}
+		for _, line := range strings.Split(msg, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || line == "ok" || strings.HasPrefix(line, "*** in database") {
+				continue
+			}
+			if len(out) < maxReported {
+				out = append(out, line)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
+	}
+	return out, nil
+}
+
+// foreignKeyCheck runs PRAGMA foreign_key_check on table (all tables when
+// ""); it returns up to maxReported violations and their total count.
+func foreignKeyCheck(ctx context.Context, db *sql.DB, table string) ([]string, int, error) {
+	stmt := "PRAGMA foreign_key_check"
+	if table != "" {
+		stmt += "(" + quoteIdent(table) + ")"
+	}
+	rows, err := db.QueryContext(ctx, stmt)
+	if err != nil {
+		return nil, 0, fmt.Errorf("foreign_key_check %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []string
+	total := 0
+	for rows.Next() {
+		var child, parent string
+		var rowid sql.NullInt64
+		var fkid int
+		if err := rows.Scan(&child, &rowid, &parent, &fkid); err != nil {
+			return nil, 0, fmt.Errorf("foreign_key_check %s: %w", table, err)
+		}
+		total++
+		if len(out) < maxReported {
+			row := "a row"
+			if rowid.Valid {
+				row = "rowid " + strconv.FormatInt(rowid.Int64, 10)
+			}
+			out = append(out, fmt.Sprintf("%s %s references a missing row of %s (foreign key %d)", child, row, parent, fkid))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("foreign_key_check %s: %w", table, err)
+	}
+	return out, total, nil
+}
+
+// rootPages maps root page numbers to relation names, to name the b-trees
+// ("Tree 7 page 12 ...") in integrity_check messages.
+func rootPages(ctx context.Context, db *sql.DB) (map[int64]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT rootpage, name FROM sqlite_schema WHERE rootpage > 0`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]string{1: "sqlite_schema"}
+	for rows.Next() {
+		var p int64
+		var n string
+		if err := rows.Scan(&p, &n); err != nil {
+			return out, err
+		}
+		out[p] = n
+	}
+	return out, rows.Err()
+}
+
+var (
+	reIndexMsg = regexp.MustCompile(`\bindex (\S+)`)              // row N missing from index X; wrong # of entries in index X
+	reTreeMsg  = regexp.MustCompile(`\bTree (\d+) page`)          // Tree 7 page 12 cell 3: ...
+	reNullMsg  = regexp.MustCompile(`NULL value in ([^.\s]+)\.`)  // NULL value in t.c
+	reCheckMsg = regexp.MustCompile(`constraint failed in (\S+)`) // CHECK constraint failed in t
+	reFKMsg    = regexp.MustCompile(`^(\S+) .* of (\S+) \(foreign key`)
+)
+
+// relationsIn extracts the table and index names that integrity_check
+// messages mention.
+func relationsIn(problems []string, roots map[int64]string) []string {
+	seen := map[string]bool{}
+	for _, p := range problems {
+		for _, m := range reIndexMsg.FindAllStringSubmatch(p, -1) {
+			seen[m[1]] = true
+		}
+		for _, re := range []*regexp.Regexp{reNullMsg, reCheckMsg} {
+			if m := re.FindStringSubmatch(p); m != nil {
+				seen[m[1]] = true
+			}
+		}
+		for _, m := range reTreeMsg.FindAllStringSubmatch(p, -1) {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			if name, ok := roots[n]; ok {
+				seen[name] = true
+			} else {
+				seen["b-tree rooted at page "+m[1]] = true
+			}
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// fkRelations extracts child and parent table names from foreignKeyCheck
+// messages.
+func fkRelations(fks []string) []string {
+	seen := map[string]bool{}
+	for _, f := range fks {
+		if m := reFKMsg.FindStringSubmatch(f); m != nil {
+			seen[m[1]], seen[m[2]] = true, true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+func mergeNames(lists ...[]string) []string {
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, n := range l {
+			seen[n] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,38 @@
+// Package sqlite is the SQLite driver of Themis Maintenance (modernc.org/sqlite,
+// pure Go, no cgo). A target's DSN is the path of its database file.
+//
+// Each task maps onto what SQLite really has:
+//
+//   - consistency_check: PRAGMA quick_check and foreign_key_check per table
+//     (resumable), then quick_check of the schema and freelist;
+//     full_checkdb: whole-file PRAGMA integrity_check plus foreign_key_check.
+//     Problems fail the task with driver.KindIntegrityViolation naming the
+//     tables and indexes involved.
+//   - fragmentation_monitoring, index_fragmentation_report: per b-tree page
+//     statistics from the dbstat virtual table (compiled into modernc):
+//     unused bytes / total bytes, and how often consecutive leaf pages are not
+//     adjacent in the file; plus the file's freelist.
+//   - quota_check: database + WAL + shared-memory file sizes against the quota.
+//   - metrics_collection: page and freelist counts, sizes, tables and row
+//     counts, written to the history store as samples.
+//   - capacity_trend_analysis: a size sample plus a least-squares trend over
+//     the history (package forecast) and the runway to the quota.
+//   - baseline_update: timed probe queries compared with the stored baseline.
+//   - mvcc_cleanup: PRAGMA wal_checkpoint(TRUNCATE), SQLite's analogue.
+//   - storage_compaction: VACUUM (whole-file rewrite, only with full=true) or
+//     PRAGMA incremental_vacuum when the file uses auto_vacuum=INCREMENTAL.
+//   - statistics_update: ANALYZE per table, then PRAGMA optimize.
+//   - index_rebuild, index_reorganize: REINDEX per index (resumable).
+//   - backup_verification: VACUUM INTO a timestamped file in the backup
+//     directory, integrity_check and row-count comparison of the copy,
+//     recorded in the history store, pruned to keep_backups.
+//   - orphan_cleanup: stale partial backups and scratch directories.
+//
+// replica_validation, performance_analysis, vector_reindex and
+// disaster_recovery_drill have no SQLite counterpart and fail with an error
+// wrapping driver.ErrNotSupported.
+//
+// Every per-relation loop heartbeats a checkpoint (the relations done so far
+// and their results) and a retried attempt resumes from it. Long single
+// statements (VACUUM, integrity_check) heartbeat on a timer while they run.
+package sqlite

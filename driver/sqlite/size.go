@@ -1,0 +1,315 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/forecast"
+)
+
+// Metric names written to the history store.
+const (
+	MetricSizeBytes     = "size_bytes" // database + WAL + shared memory + journal
+	MetricFileBytes     = "file_bytes"
+	MetricWALBytes      = "wal_bytes"
+	MetricPageCount     = "page_count"
+	MetricFreelistCount = "freelist_count"
+	MetricTableCount    = "table_count"
+	MetricIndexCount    = "index_count"
+	MetricRowsPrefix    = "rows." // + table name
+)
+
+// diskUsage is what a SQLite database occupies on disk.
+type diskUsage struct {
+	File    int64 `json:"file_bytes"`
+	WAL     int64 `json:"wal_bytes"`
+	SHM     int64 `json:"shm_bytes"`
+	Journal int64 `json:"journal_bytes"`
+}
+
+func (u diskUsage) total() int64 { return u.File + u.WAL + u.SHM + u.Journal }
+
+// readDiskUsage stats the database file and its companions (-wal, -shm,
+// -journal); missing companions count as zero.
+func readDiskUsage(dsn string) (diskUsage, error) {
+	path, err := filepath.Abs(dsn)
+	if err != nil {
+		return diskUsage{}, err
+	}
+	size := func(p string) (int64, error) {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+	var u diskUsage
+	for _, f := range []struct {
+		suffix string
+		dst    *int64
+	}{{"", &u.File}, {"-wal", &u.WAL}, {"-shm", &u.SHM}, {"-journal", &u.Journal}} {
+		if *f.dst, err = size(path + f.suffix); err != nil {
+			return diskUsage{}, fmt.Errorf("size of database files: %w", err)
+		}
+	}
+	return u, nil
+}
+
+const defaultQuotaAlertPct = 80.0
+
+// quotaCheck compares the disk usage of the database (file, WAL, shared
+// memory, journal) with the target's quota: WARNING at alert_pct, HIGH
+// half-way from there to full, CRITICAL at or over the quota.
+func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
+	alertPct := driver.FloatOption(r.opts(), "alert_pct", defaultQuotaAlertPct)
+	usage, err := readDiskUsage(r.target().DSN)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	space, err := readFileSpace(ctx, r.db)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	used := usage.total()
+	quota := r.target().QuotaBytes
+	details := map[string]any{
+		"used_bytes":        used,
+		"file_bytes":        usage.File,
+		"wal_bytes":         usage.WAL,
+		"shm_bytes":         usage.SHM,
+		"journal_bytes":     usage.Journal,
+		"reclaimable_bytes": space.freeBytes(),
+		"quota_bytes":       quota,
+		"alert_pct":         alertPct,
+	}
+	if quota <= 0 {
+		details["quota_configured"] = false
+		return driver.Result{
+			Summary: fmt.Sprintf("no quota configured for target %s: nothing to compare; the database uses %s (file %s, WAL %s)",
+				r.target().Name, humanBytes(used), humanBytes(usage.File), humanBytes(usage.WAL)),
+			Details: details,
+		}, nil
+	}
+	pct := 100 * float64(used) / float64(quota)
+	details["quota_configured"] = true
+	details["used_pct"] = round1(pct)
+	details["headroom_bytes"] = quota - used
+
+	var alerts []domain.Alert
+	level := ""
+	switch {
+	case pct >= 100:
+		level = domain.AlertCritical
+	case pct >= alertPct+(100-alertPct)/2:
+		level = domain.AlertHigh
+	case pct >= alertPct:
+		level = domain.AlertWarning
+	}
+	summary := fmt.Sprintf("%s of %s quota used (%.1f %%, alert at %.0f %%)", humanBytes(used), humanBytes(quota), pct, alertPct)
+	if level != "" {
+		msg := fmt.Sprintf("database uses %.1f %% of its %s quota (%s)", pct, humanBytes(quota), humanBytes(used))
+		if space.freeBytes() > 0 {
+			msg += fmt.Sprintf("; %s of free pages could be reclaimed with VACUUM", humanBytes(space.freeBytes()))
+		}
+		alerts = append(alerts, domain.Alert{Level: level, Subject: "quota", Message: msg})
+		summary += ": " + level
+	}
+	return driver.Result{Summary: summary, Details: details, Alerts: alerts}, nil
+}
+
+// metricsCollection snapshots page accounting, sizes, and row counts per
+// table (resumable, one heartbeat per table) and writes them to the history
+// store as samples.
+func metricsCollection(ctx context.Context, r *run) (driver.Result, error) {
+	hist, err := r.requireHistory()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	rels, err := listRelations(ctx, r.db)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	tables := userTables(rels)
+	var cp loopCheckpoint[int64]
+	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
+	err = loop(ctx, r, tables, &cp, 0, 90, "count rows of", nil, func(ctx context.Context, table string) (int64, error) {
+		return countRows(ctx, r.db, table)
+	})
+	if err != nil {
+		return driver.Result{}, err
+	}
+	space, err := readFileSpace(ctx, r.db)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	usage, err := readDiskUsage(r.target().DSN)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var journalMode string
+	if err := r.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journalMode); err != nil {
+		return driver.Result{}, fmt.Errorf("pragma journal_mode: %w", err)
+	}
+
+	now := time.Now()
+	name := r.target().Name
+	sample := func(metric string, v int64) driver.Sample {
+		return driver.Sample{Target: name, Metric: metric, At: now, Value: float64(v)}
+	}
+	indexes := int64(len(indexNames(rels)))
+	samples := []driver.Sample{
+		sample(MetricSizeBytes, usage.total()),
+		sample(MetricFileBytes, usage.File),
+		sample(MetricWALBytes, usage.WAL),
+		sample(MetricPageCount, space.PageCount),
+		sample(MetricFreelistCount, space.FreelistCount),
+		sample(MetricTableCount, int64(len(tables))),
+		sample(MetricIndexCount, indexes),
+	}
+	var totalRows int64
+	rows := map[string]int64{}
+	for _, t := range tables {
+		n := cp.Results[t]
+		rows[t] = n
+		totalRows += n
+		samples = append(samples, sample(MetricRowsPrefix+t, n))
+	}
+	r.progress(95, "record samples", cp.snapshot())
+	if err := hist.RecordSamples(ctx, samples...); err != nil {
+		return driver.Result{}, fmt.Errorf("record samples: %w", err)
+	}
+	return driver.Result{
+		Summary: fmt.Sprintf("%d samples recorded: %s on disk (%d pages of %d B, %d free), %d tables, %d indexes, %d rows",
+			len(samples), humanBytes(usage.total()), space.PageCount, space.PageSize, space.FreelistCount, len(tables), indexes, totalRows),
+		Details: map[string]any{
+			"size_bytes":     usage.total(),
+			"file_bytes":     usage.File,
+			"wal_bytes":      usage.WAL,
+			"shm_bytes":      usage.SHM,
+			"page_size":      space.PageSize,
+			"page_count":     space.PageCount,
+			"freelist_count": space.FreelistCount,
+			"table_count":    len(tables),
+			"index_count":    indexes,
+			"rows":           rows,
+			"total_rows":     totalRows,
+			"journal_mode":   journalMode,
+			"samples":        len(samples),
+			"resumed":        resumed,
+		},
+	}, nil
+}
+
+// Defaults of capacity_trend_analysis.
+const (
+	defaultLookbackDays    = 90
+	defaultRunwayAlertDays = 30
+)
+
+// capacityTrend records the current size, fits a least-squares line to the
+// size samples of the last lookback_days and forecasts the days until the
+// quota is full: HIGH under runway_alert_days, CRITICAL under a quarter of it.
+func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
+	hist, err := r.requireHistory()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	lookback := driver.IntOption(r.opts(), "lookback_days", defaultLookbackDays)
+	alertDays := float64(driver.IntOption(r.opts(), "runway_alert_days", defaultRunwayAlertDays))
+	usage, err := readDiskUsage(r.target().DSN)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	now := time.Now()
+	name := r.target().Name
+	current := usage.total()
+	r.progress(10, "record size sample", nil)
+	if err := hist.RecordSamples(ctx, driver.Sample{Target: name, Metric: MetricSizeBytes, At: now, Value: float64(current)}); err != nil {
+		return driver.Result{}, fmt.Errorf("record size sample: %w", err)
+	}
+	r.progress(40, "read size samples", nil)
+	since := now.Add(-time.Duration(lookback) * 24 * time.Hour)
+	samples, err := hist.Samples(ctx, name, MetricSizeBytes, since)
+	if err != nil {
+		return driver.Result{}, fmt.Errorf("read size samples: %w", err)
+	}
+	quota := r.target().QuotaBytes
+	details := map[string]any{
+		"samples":           len(samples),
+		"lookback_days":     lookback,
+		"current_bytes":     current,
+		"quota_bytes":       quota,
+		"runway_alert_days": alertDays,
+	}
+	points := make([]forecast.Point, len(samples))
+	for i, s := range samples {
+		points[i] = forecast.Point{At: s.At, Value: s.Value}
+	}
+	r.progress(70, "fit trend", nil)
+	trend, err := forecast.Fit(points)
+	if errors.Is(err, forecast.ErrTooFewSamples) || errors.Is(err, forecast.ErrNoTimeSpread) {
+		details["trend"] = false
+		return driver.Result{
+			Summary: fmt.Sprintf("not enough samples (%d) for a trend over the last %d days; current size %s recorded",
+				len(samples), lookback, humanBytes(current)),
+			Details: details,
+		}, nil
+	}
+	if err != nil {
+		return driver.Result{}, err
+	}
+	spanDays := trend.Span.Hours() / 24
+	details["trend"] = true
+	details["slope_bytes_per_day"] = math.Round(trend.SlopePerDay)
+	details["r2"] = math.Round(trend.R2*1000) / 1000
+	details["span_days"] = round1(spanDays)
+	details["growing"] = trend.Growing()
+	details["forecast_30d_bytes"] = math.Round(float64(current) + 30*trend.SlopePerDay)
+
+	growth := fmt.Sprintf("%s %s/day over %d samples in %.1f days (r² %.2f)",
+		map[bool]string{true: "growing", false: "not growing:"}[trend.Growing()],
+		humanBytes(int64(math.Round(trend.SlopePerDay))), len(samples), spanDays, trend.R2)
+	if quota <= 0 {
+		details["runway_days"] = nil
+		return driver.Result{
+			Summary: growth + "; no quota configured, so no runway",
+			Details: details,
+		}, nil
+	}
+	runway := forecast.Runway(float64(current), float64(quota), trend.SlopePerDay)
+	var alerts []domain.Alert
+	var summary string
+	if math.IsInf(runway, 1) {
+		details["runway_days"] = nil
+		summary = fmt.Sprintf("%s; %s of %s quota used, runway unlimited while not growing", growth, humanBytes(current), humanBytes(quota))
+	} else {
+		details["runway_days"] = round1(runway)
+		full := now.Add(time.Duration(runway * 24 * float64(time.Hour)))
+		details["projected_full_at_ms"] = full.UnixMilli()
+		summary = fmt.Sprintf("%s; %s of %s quota used, runway %.1f days (full around %s)",
+			growth, humanBytes(current), humanBytes(quota), runway, full.UTC().Format("2006-01-02"))
+		if runway < alertDays {
+			level := domain.AlertHigh
+			if runway <= alertDays/4 {
+				level = domain.AlertCritical
+			}
+			alerts = append(alerts, domain.Alert{
+				Level:   level,
+				Subject: "capacity runway",
+				Message: fmt.Sprintf("quota of %s reached in %.1f days at %s/day (alert under %.0f days)", humanBytes(quota), runway, humanBytes(int64(trend.SlopePerDay)), alertDays),
+			})
+			summary += ": " + level
+		}
+	}
+	return driver.Result{Summary: summary, Details: details, Alerts: alerts}, nil
+}

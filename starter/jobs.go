@@ -1,0 +1,291 @@
+package starter
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/themis-maintenance/themis/activities"
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/workflows"
+)
+
+// RunSchedule starts a job of schedule id now. A forced run bypasses the
+// maintenance window. The job is returned in state running.
+func (s *Service) RunSchedule(ctx context.Context, id string, force bool, principal string) (domain.Job, error) {
+	sc, err := s.GetSchedule(ctx, id)
+	if err != nil {
+		return domain.Job{}, err
+	}
+	now := s.opts.Now()
+	in := workflows.MaintenanceInput{
+		ScheduleID: id, ScheduleName: sc.Name, Spec: sc.ScheduleSpec, Forced: force,
+		TriggeredBy: principal, HeartbeatTimeout: s.opts.HeartbeatTimeout,
+	}
+	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.ManualJobID(id, now.UnixMilli()),
+		TaskQueue:                s.opts.TaskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.ScheduleIDKey.ValueSet(id), workflows.TargetKey.ValueSet(sc.Target),
+			workflows.JobStateKey.ValueSet(string(domain.StatePending))),
+		Memo:          map[string]any{memoSchedule: sc.ScheduleSpec},
+		StaticSummary: jobSummary(sc.Name, sc.Target, force) + " — started by " + principal,
+		StaticDetails: jobDetails(sc.ScheduleSpec),
+	}, workflows.MaintenanceWorkflowName, in)
+	if err != nil {
+		return domain.Job{}, mapErr(fmt.Errorf("start job of %s: %w", id, err))
+	}
+	s.opts.Metrics.JobTriggered(ctx, sc.Target)
+	job := domain.Job{
+		ID: run.GetID(), RunID: run.GetRunID(), ScheduleID: id, ScheduleName: sc.Name, Target: sc.Target,
+		State: domain.StateRunning, Forced: force, TriggeredBy: principal, StartedAtMs: now.UnixMilli(),
+		UIURL: s.uiURL(run.GetID(), run.GetRunID()), Tasks: make([]domain.TaskRun, len(sc.Tasks)),
+	}
+	for i, t := range sc.Tasks {
+		job.Tasks[i] = domain.TaskRun{TaskType: t, State: domain.StatePending}
+	}
+	return job, nil
+}
+
+// GetJob returns a job with live progress of its running task.
+func (s *Service) GetJob(ctx context.Context, id string) (domain.Job, error) {
+	if !validJobID(id) {
+		return domain.Job{}, fmt.Errorf("%w: job %q", domain.ErrNotFound, id)
+	}
+	return s.describeJob(ctx, id)
+}
+
+func validJobID(id string) bool {
+	return id != "" && len(id) <= 255 && !strings.ContainsAny(id, "/\\\x00")
+}
+
+// describeJob combines the workflow's progress query (task states, results)
+// with the execution's status and its pending activity's heartbeat
+// (progress of the running task, attempt).
+func (s *Service) describeJob(ctx context.Context, id string) (domain.Job, error) {
+	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return domain.Job{}, mapErr(fmt.Errorf("describe job %s: %w", id, err))
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflows.MaintenanceWorkflowName {
+		return domain.Job{}, fmt.Errorf("%w: %s is not a maintenance job", domain.ErrNotFound, id)
+	}
+	job := s.jobFromInfo(info)
+	var queried domain.Job
+	if v, qerr := s.c.QueryWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.ProgressQuery); qerr == nil && v.Get(&queried) == nil {
+		queried.UIURL = job.UIURL
+		// The execution status is authoritative for the final state.
+		if job.State.Terminal() && !(job.State == domain.StateSucceeded && queried.State == domain.StateSkipped) {
+			queried.State = job.State
+		}
+		if queried.FinishedAtMs == 0 {
+			queried.FinishedAtMs = job.FinishedAtMs
+		}
+		job = queried
+	}
+	if job.State == domain.StateRunning || job.State == domain.StatePending {
+		applyHeartbeats(&job, desc.GetPendingActivities())
+	}
+	return job, nil
+}
+
+// jobFromInfo builds a job from visibility data alone (no worker needed).
+func (s *Service) jobFromInfo(info *workflowpb.WorkflowExecutionInfo) domain.Job {
+	id, runID := info.GetExecution().GetWorkflowId(), info.GetExecution().GetRunId()
+	job := domain.Job{ID: id, RunID: runID, UIURL: s.uiURL(id, runID), Tasks: []domain.TaskRun{}}
+	job.StartedAtMs = info.GetStartTime().AsTime().UnixMilli()
+	if info.GetCloseTime() != nil {
+		job.FinishedAtMs = info.GetCloseTime().AsTime().UnixMilli()
+		job.DurationMs = job.FinishedAtMs - job.StartedAtMs
+	}
+	sas := info.GetSearchAttributes().GetIndexedFields()
+	dc := converter.GetDefaultDataConverter()
+	str := func(key string) string {
+		var v string
+		if p, ok := sas[key]; ok {
+			_ = dc.FromPayload(p, &v)
+		}
+		return v
+	}
+	job.ScheduleID = str(workflows.ScheduleIDKey.GetName())
+	job.Target = str(workflows.TargetKey.GetName())
+	saState := domain.JobState(str(workflows.JobStateKey.GetName()))
+	if p, ok := info.GetMemo().GetFields()[memoSchedule]; ok {
+		var spec domain.ScheduleSpec
+		if dc.FromPayload(p, &spec) == nil {
+			job.ScheduleName = spec.Name
+			for _, t := range spec.Tasks {
+				job.Tasks = append(job.Tasks, domain.TaskRun{TaskType: t, State: domain.StatePending})
+			}
+		}
+	}
+	switch info.GetStatus() {
+	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		job.State = domain.StateRunning
+		if saState == domain.StatePending {
+			job.State = domain.StatePending
+		}
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		job.State = domain.StateSucceeded
+		if saState == domain.StateSkipped {
+			job.State = domain.StateSkipped
+		}
+	case enums.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		job.State = domain.StateCancelled
+	case enums.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		job.State, job.ErrorMessage = domain.StateCancelled, "terminated"
+	default:
+		job.State = domain.StateFailed
+	}
+	return job
+}
+
+// applyHeartbeats copies the running task's heartbeat progress and attempt
+// into the job and recomputes the job's progress.
+func applyHeartbeats(job *domain.Job, pending []*workflowpb.PendingActivityInfo) {
+	dc := converter.GetDefaultDataConverter()
+	for _, pa := range pending {
+		for i := range job.Tasks {
+			t := &job.Tasks[i]
+			if string(t.TaskType) != pa.GetActivityType().GetName() || t.State.Terminal() {
+				continue
+			}
+			t.State = domain.StateRunning
+			t.Attempt = int(pa.GetAttempt())
+			if pa.GetLastStartedTime() != nil && t.StartedAtMs == 0 {
+				t.StartedAtMs = pa.GetLastStartedTime().AsTime().UnixMilli()
+			}
+			if payloads := pa.GetHeartbeatDetails().GetPayloads(); len(payloads) > 0 {
+				var hb activities.Heartbeat
+				if dc.FromPayload(payloads[len(payloads)-1], &hb) == nil {
+					t.ProgressPct = hb.Pct
+					if t.Details == nil {
+						t.Details = map[string]any{}
+					}
+					t.Details["progress_note"] = hb.Note
+				}
+			}
+			if f := pa.GetLastFailure(); f != nil {
+				t.ErrorMessage = "attempt failed, retrying: " + f.GetMessage()
+			}
+			break
+		}
+	}
+	if n := len(job.Tasks); n > 0 {
+		var sum float64
+		for _, t := range job.Tasks {
+			if t.State.Terminal() {
+				sum += 100
+			} else {
+				sum += t.ProgressPct
+			}
+		}
+		job.ProgressPct = sum / float64(n)
+	}
+}
+
+// ListJobs lists jobs newest first through Temporal visibility.
+func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, error) {
+	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.MaintenanceWorkflowName)}
+	if f.ScheduleID != "" {
+		if !domain.ValidID(f.ScheduleID) {
+			return api.JobPage{}, &domain.ValidationError{Field: "schedule_id", Message: "not a schedule id"}
+		}
+		q = append(q, fmt.Sprintf("%s = '%s'", workflows.ScheduleIDKey.GetName(), f.ScheduleID))
+	}
+	if f.ActiveOnly {
+		q = append(q, "ExecutionStatus = 'Running'")
+	}
+	if f.State != "" {
+		if !f.State.Valid() {
+			return api.JobPage{}, &domain.ValidationError{Field: "state", Message: fmt.Sprintf("unknown state %q", f.State)}
+		}
+		q = append(q, stateClause(f.State))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	var token []byte
+	if f.NextPageToken != "" {
+		var err error
+		if token, err = base64.RawURLEncoding.DecodeString(f.NextPageToken); err != nil {
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "malformed page token"}
+		}
+	}
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.opts.Namespace, PageSize: int32(limit), NextPageToken: token,
+		Query: strings.Join(q, " AND ") + " ORDER BY StartTime DESC",
+	})
+	if err != nil {
+		var inv interface{ Error() string }
+		if errors.As(err, &inv) && strings.Contains(err.Error(), "invalid") && f.NextPageToken != "" {
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "invalid page token"}
+		}
+		return api.JobPage{}, mapErr(fmt.Errorf("list jobs: %w", err))
+	}
+	execs := resp.GetExecutions()
+	jobs := make([]domain.Job, len(execs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, e := range execs {
+		jobs[i] = s.jobFromInfo(e)
+		g.Go(func() error {
+			if j, err := s.describeJob(gctx, e.GetExecution().GetWorkflowId()); err == nil {
+				jobs[i] = j
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	page := api.JobPage{Jobs: jobs, Count: len(jobs)}
+	if len(resp.GetNextPageToken()) > 0 {
+		page.NextPageToken = base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())
+	}
+	return page, nil
+}
+
+func stateClause(s domain.JobState) string {
+	switch s {
+	case domain.StatePending, domain.StateRunning:
+		return fmt.Sprintf("ExecutionStatus = 'Running' AND %s = '%s'", workflows.JobStateKey.GetName(), s)
+	case domain.StateCancelled:
+		return "(ExecutionStatus = 'Canceled' OR ExecutionStatus = 'Terminated')"
+	case domain.StateFailed:
+		return "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut')"
+	case domain.StateSkipped:
+		return fmt.Sprintf("ExecutionStatus = 'Completed' AND %s = 'skipped'", workflows.JobStateKey.GetName())
+	}
+	return fmt.Sprintf("ExecutionStatus = 'Completed' AND %s != 'skipped'", workflows.JobStateKey.GetName())
+}
+
+// CancelJob requests cancellation of a running job; the running task sees it
+// at its next heartbeat. A job that is not active is domain.ErrConflict.
+func (s *Service) CancelJob(ctx context.Context, id, principal string) (domain.Job, error) {
+	job, err := s.GetJob(ctx, id)
+	if err != nil {
+		return domain.Job{}, err
+	}
+	if job.State.Terminal() {
+		return job, fmt.Errorf("%w: job %s is already %s", domain.ErrConflict, id, job.State)
+	}
+	if err := s.c.CancelWorkflow(ctx, id, ""); err != nil {
+		return domain.Job{}, mapErr(fmt.Errorf("cancel job %s: %w", id, err))
+	}
+	s.opts.Logger.Info("job cancel requested", "job_id", id, "principal", principal)
+	return job, nil
+}

@@ -1,0 +1,203 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/telemetry"
+	"github.com/themis-maintenance/themis/workflows"
+)
+
+// Version is reported by GET /status.
+var Version = "0.1.0"
+
+// Options configure the service.
+type Options struct {
+	Namespace string
+	TaskQueue string
+	// Address is shown in /status only.
+	Address string
+	// UIURL is the Temporal UI base URL for job links; optional.
+	UIURL string
+	// Targets are the configured targets (names and drivers only are used).
+	Targets       []config.TargetInfo
+	DefaultTarget string
+	Logger        *slog.Logger
+	Metrics       *telemetry.Metrics
+	// HeartbeatTimeout overrides the task heartbeat timeout of manual runs;
+	// optional, defaulted to workflows.DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
+	// Now is the clock; optional, defaulted to time.Now.
+	Now func() time.Time
+}
+
+// Service implements api.Service on a Temporal client.
+type Service struct {
+	c       client.Client
+	opts    Options
+	targets map[string]bool
+
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex
+	// createMu serialises creations and renames so names stay unique even
+	// while the schedule list is catching up.
+	createMu sync.Mutex
+}
+
+var _ api.Service = (*Service)(nil)
+
+// New returns a service using c.
+func New(c client.Client, opts Options) *Service {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = config.DefaultNamespace
+	}
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = config.DefaultTaskQueue
+	}
+	s := &Service{c: c, opts: opts, targets: map[string]bool{}, locks: map[string]*sync.Mutex{}}
+	for _, t := range opts.Targets {
+		s.targets[t.Name] = true
+	}
+	return s
+}
+
+// TargetKnown reports whether a target is configured.
+func (s *Service) TargetKnown(name string) bool { return s.targets[name] }
+
+// DefaultTarget is the target of schedules that name none.
+func (s *Service) DefaultTarget() string { return s.opts.DefaultTarget }
+
+// lock returns the mutex serialising writes to one schedule (Schedule
+// updates carry no conflict token, so two writers would overwrite each other).
+func (s *Service) lock(id string) func() {
+	s.locksMu.Lock()
+	m, ok := s.locks[id]
+	if !ok {
+		m = &sync.Mutex{}
+		s.locks[id] = m
+	}
+	s.locksMu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// Ready reports whether Temporal answers.
+func (s *Service) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := s.c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		return fmt.Errorf("temporal health: %w: %v", domain.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Status summarises schedules and active jobs.
+func (s *Service) Status(ctx context.Context) (api.Status, error) {
+	st := api.Status{
+		Service: "themis-maintenance", Version: Version, TemporalAddress: s.opts.Address,
+		Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue, TemporalUIURL: s.opts.UIURL,
+		DefaultTarget: s.opts.DefaultTarget,
+	}
+	scheds, err := s.ListSchedules(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Schedules = len(scheds)
+	for _, sc := range scheds {
+		if sc.Enabled {
+			st.EnabledSchedules++
+		}
+	}
+	resp, err := s.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+		Namespace: s.opts.Namespace,
+		Query:     fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.MaintenanceWorkflowName),
+	})
+	if err != nil {
+		return st, mapErr(err)
+	}
+	st.ActiveJobs = int(resp.GetCount())
+	return st, nil
+}
+
+// EnsureSearchAttributes registers the custom search attributes jobs and
+// schedules are filtered by; already-registered attributes are fine.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	want := map[string]enums.IndexedValueType{}
+	for _, k := range []string{workflows.ScheduleIDKey.GetName(), workflows.TargetKey.GetName(), workflows.JobStateKey.GetName()} {
+		want[k] = enums.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enums.IndexedValueType{}
+	for k, v := range want {
+		if _, ok := have.GetCustomAttributes()[k]; !ok {
+			missing[k] = v
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+// uiURL links a job to its page in the Temporal UI.
+func (s *Service) uiURL(workflowID, runID string) string {
+	if s.opts.UIURL == "" {
+		return ""
+	}
+	u := fmt.Sprintf("%s/namespaces/%s/workflows/%s", s.opts.UIURL, url.PathEscape(s.opts.Namespace), url.PathEscape(workflowID))
+	if runID != "" {
+		u += "/" + url.PathEscape(runID) + "/history"
+	}
+	return u
+}
+
+// mapErr turns Temporal service errors into domain errors.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var nf *serviceerror.NotFound
+	var exists *serviceerror.AlreadyExists
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: %v", domain.ErrNotFound, err)
+	case errors.As(err, &exists), errors.As(err, &started):
+		return fmt.Errorf("%w: %v", domain.ErrConflict, err)
+	case errors.As(err, &unavailable), errors.As(err, &deadline), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: temporal: %v", domain.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,41 @@
+// Package worker wires the maintenance workflow and task activities onto a
+// Temporal worker: registrations under stable names, the task queue, and a
+// graceful stop. The themisctl binary and the integration tests share it.
+package worker
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/themis-maintenance/themis/activities"
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/workflows"
+)
+
+// Register registers the workflows and, when acts is not nil, every task
+// activity under its task type's wire name.
+func Register(r sdkworker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
+	if acts == nil {
+		return
+	}
+	for _, t := range domain.AllTaskTypes() {
+		r.RegisterActivityWithOptions(acts.Task(t), activity.RegisterOptions{Name: string(t)})
+	}
+	r.RegisterActivityWithOptions(acts.RecordJob, activity.RegisterOptions{Name: workflows.RecordJobActivity})
+}
+
+// New creates a worker on taskQueue with everything registered. Stop it with
+// Stop: running activities get their context cancelled after a grace period
+// and are retried elsewhere, resuming from their last checkpoint.
+func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{
+		WorkerStopTimeout: 10 * time.Second, // for running tasks to save a checkpoint
+	})
+	Register(w, acts)
+	return w
+}

@@ -1,0 +1,224 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/themis-maintenance/themis/activities"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// MaintenanceInput is the input of one job. Scheduled runs carry it in the
+// Temporal Schedule's action; manual runs set Forced and TriggeredBy.
+type MaintenanceInput struct {
+	ScheduleID   string              `json:"schedule_id"`
+	ScheduleName string              `json:"schedule_name"`
+	Spec         domain.ScheduleSpec `json:"spec"`
+	Forced       bool                `json:"forced"`
+	TriggeredBy  string              `json:"triggered_by"`
+	// HeartbeatTimeout overrides DefaultHeartbeatTimeout (tests shorten it).
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// MaintenanceWorkflow runs one job: window check, then each task in order as
+// its own activity, honouring halt_on_task_failure. A job with a failed task
+// ends with the workflow failed; a cancelled job ends cancelled.
+func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job, error) {
+	info := workflow.GetInfo(ctx)
+	job := newJob(in, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, workflow.Now(ctx))
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (domain.Job, error) { return job, nil }); err != nil {
+		return job, err
+	}
+	logger := workflow.GetLogger(ctx)
+
+	if in.Spec.EnforceWindow && !in.Forced && !inWindow(ctx, in.Spec) {
+		job.State = domain.StateSkipped
+		job.ResultSummary = fmt.Sprintf("outside the maintenance window %02d:00–%02d:00 %s; no task ran",
+			in.Spec.WindowStartHour, in.Spec.WindowEndHour, in.Spec.Timezone)
+		for i := range job.Tasks {
+			job.Tasks[i].State = domain.StateSkipped
+		}
+		finish(ctx, &job)
+		return job, nil
+	}
+
+	job.State = domain.StateRunning
+	setState(ctx, domain.StateRunning)
+	halted := false
+	for i, t := range in.Spec.Tasks {
+		task := &job.Tasks[i]
+		if halted {
+			task.State = domain.StateSkipped
+			task.ResultSummary = "skipped: an earlier task failed and halt_on_task_failure is set"
+			continue
+		}
+		if ctx.Err() != nil {
+			task.State = domain.StateCancelled
+			continue
+		}
+		workflow.SetCurrentDetails(ctx, fmt.Sprintf("Running task %d/%d: **%s** on `%s`", i+1, len(in.Spec.Tasks), t.Title(), in.Spec.Target))
+		task.State = domain.StateRunning
+		task.StartedAtMs = workflow.Now(ctx).UnixMilli()
+		out, err := runTask(ctx, in, job.ID, t, i)
+		task.FinishedAtMs = workflow.Now(ctx).UnixMilli()
+		switch {
+		case err == nil:
+			task.State = domain.StateSucceeded
+			task.Attempt = out.Attempt
+			task.ProgressPct = 100
+			task.ResultSummary = out.Summary
+			task.Details = out.Details
+			if len(out.Alerts) > 0 {
+				if task.Details == nil {
+					task.Details = map[string]any{}
+				}
+				task.Details["alerts"] = out.Alerts
+			}
+		case temporal.IsCanceledError(err) || ctx.Err() != nil:
+			task.State = domain.StateCancelled
+			task.ErrorMessage = "cancelled while running"
+		default:
+			task.State = domain.StateFailed
+			task.ErrorMessage = taskErrorMessage(err)
+			task.Attempt = failedAttempt(err)
+			logger.Warn("task failed", "task", t, "error", err)
+			if in.Spec.HaltOnTaskFailure {
+				halted = true
+			}
+		}
+		job.ProgressPct = float64(i+1) * 100 / float64(len(in.Spec.Tasks))
+	}
+	finish(ctx, &job)
+	switch job.State {
+	case domain.StateCancelled:
+		return job, temporal.NewCanceledError(job.ResultSummary)
+	case domain.StateFailed:
+		return job, temporal.NewNonRetryableApplicationError(job.ErrorMessage, JobFailedErrorType, nil, job)
+	}
+	return job, nil
+}
+
+func newJob(in MaintenanceInput, id, runID string, now time.Time) domain.Job {
+	job := domain.Job{
+		ID: id, RunID: runID, ScheduleID: in.ScheduleID, ScheduleName: in.ScheduleName,
+		Target: in.Spec.Target, State: domain.StatePending, Forced: in.Forced,
+		TriggeredBy: in.TriggeredBy, StartedAtMs: now.UnixMilli(),
+		Tasks: make([]domain.TaskRun, len(in.Spec.Tasks)),
+	}
+	if job.TriggeredBy == "" {
+		job.TriggeredBy = "schedule"
+	}
+	for i, t := range in.Spec.Tasks {
+		job.Tasks[i] = domain.TaskRun{TaskType: t, State: domain.StatePending}
+	}
+	return job
+}
+
+// inWindow decides the window check once and records it, so a replay on a
+// machine with other time-zone data still takes the same branch.
+func inWindow(ctx workflow.Context, spec domain.ScheduleSpec) bool {
+	now := workflow.Now(ctx)
+	var ok bool
+	encoded := workflow.SideEffect(ctx, func(workflow.Context) any {
+		loc, err := domain.LoadTimezone(spec.Timezone)
+		if err != nil {
+			loc = time.UTC
+		}
+		return domain.InWindow(now, loc, spec.WindowStartHour, spec.WindowEndHour)
+	})
+	if err := encoded.Get(&ok); err != nil {
+		return true
+	}
+	return ok
+}
+
+func runTask(ctx workflow.Context, in MaintenanceInput, jobID string, t domain.TaskType, i int) (activities.TaskOutput, error) {
+	actx := workflow.WithActivityOptions(ctx, taskActivityOptions(in, t, i, len(in.Spec.Tasks)))
+	var out activities.TaskOutput
+	err := workflow.ExecuteActivity(actx, string(t), activities.TaskInput{
+		JobID: jobID, ScheduleID: in.ScheduleID, Target: in.Spec.Target, Task: t,
+		Options: in.Spec.TaskOptions[t],
+	}).Get(actx, &out)
+	return out, err
+}
+
+// finish settles the job's state, records it in the history store (even when
+// the workflow was cancelled) and publishes the state as a search attribute.
+func finish(ctx workflow.Context, job *domain.Job) {
+	now := workflow.Now(ctx)
+	job.FinishedAtMs = now.UnixMilli()
+	job.DurationMs = job.FinishedAtMs - job.StartedAtMs
+	if job.State != domain.StateSkipped {
+		job.State, job.ErrorMessage, job.ResultSummary = settle(job.Tasks, ctx.Err() != nil)
+		job.ProgressPct = 100
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Job **%s**: %s", job.State, job.ResultSummary))
+
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	rctx := workflow.WithActivityOptions(dctx, shortActivityOptions("Record job "+string(job.State)+" in history"))
+	if err := workflow.ExecuteActivity(rctx, RecordJobActivity, activities.RecordJobInput{Job: *job}).Get(rctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("record job in history failed", "error", err)
+	}
+	setState(dctx, job.State)
+}
+
+// settle derives the job state from its tasks: any failed task fails the
+// job; otherwise a cancelled workflow is cancelled; otherwise it succeeded.
+func settle(tasks []domain.TaskRun, cancelled bool) (domain.JobState, string, string) {
+	var failed, done, skipped []string
+	for _, t := range tasks {
+		switch t.State {
+		case domain.StateFailed:
+			failed = append(failed, fmt.Sprintf("%s: %s", t.TaskType, t.ErrorMessage))
+		case domain.StateSucceeded:
+			done = append(done, string(t.TaskType))
+		case domain.StateSkipped:
+			skipped = append(skipped, string(t.TaskType))
+		}
+	}
+	summary := fmt.Sprintf("%d of %d tasks succeeded", len(done), len(tasks))
+	if len(skipped) > 0 {
+		summary += fmt.Sprintf(", %d skipped", len(skipped))
+	}
+	switch {
+	case len(failed) > 0:
+		return domain.StateFailed, fmt.Sprintf("%d task(s) failed: %s", len(failed), strings.Join(failed, "; ")), summary
+	case cancelled:
+		return domain.StateCancelled, "cancelled by request", summary + ", cancelled"
+	}
+	return domain.StateSucceeded, "", summary
+}
+
+func setState(ctx workflow.Context, s domain.JobState) {
+	_ = workflow.UpsertTypedSearchAttributes(ctx, JobStateKey.ValueSet(string(s)))
+}
+
+// taskErrorMessage unwraps Temporal's activity error to the task's own message.
+func taskErrorMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		return "timed out (" + timeoutErr.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}
+
+func failedAttempt(err error) int {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.HasDetails() {
+		var d activities.FailureDetails
+		if appErr.Details(&d) == nil {
+			return d.Attempt
+		}
+	}
+	return 0
+}

@@ -1,0 +1,68 @@
+package workflows
+
+import (
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// DefaultHeartbeatTimeout is how long a task may go without a heartbeat
+// before Temporal considers its worker gone and retries it elsewhere.
+const DefaultHeartbeatTimeout = 30 * time.Second
+
+// taskTimeout bounds one attempt of a task; long tasks heartbeat, so a dead
+// worker is noticed by the heartbeat timeout, not by this.
+func taskTimeout(t domain.TaskType) time.Duration {
+	switch t {
+	case domain.TaskBackupVerification, domain.TaskFullCheckDB, domain.TaskMVCCCleanup,
+		domain.TaskIndexRebuild, domain.TaskIndexReorganize, domain.TaskStorageCompaction:
+		return 12 * time.Hour
+	}
+	return 2 * time.Hour
+}
+
+// taskActivityOptions is the preset for a heartbeating maintenance task:
+// exponential retries, non-retryable for failures a retry cannot fix, and a
+// summary the Temporal UI shows on the timeline.
+func taskActivityOptions(in MaintenanceInput, t domain.TaskType, i, n int) workflow.ActivityOptions {
+	hb := in.HeartbeatTimeout
+	if hb <= 0 {
+		hb = DefaultHeartbeatTimeout
+	}
+	return workflow.ActivityOptions{
+		ActivityID:          string(t) + "-" + strconv.Itoa(i+1),
+		StartToCloseTimeout: taskTimeout(t),
+		HeartbeatTimeout:    hb,
+		WaitForCancellation: true,
+		Summary:             t.Title() + " on " + in.Spec.Target + " (task " + strconv.Itoa(i+1) + "/" + strconv.Itoa(n) + ")",
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    2 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+			MaximumAttempts:    5,
+			NonRetryableErrorTypes: []string{
+				driver.KindInvalidInput, driver.KindNotSupported, driver.KindIntegrityViolation,
+				driver.KindMisconfigured, driver.KindVerificationFailed,
+			},
+		},
+	}
+}
+
+// shortActivityOptions is the preset for quick bookkeeping calls.
+func shortActivityOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+			MaximumAttempts:    10,
+		},
+	}
+}
