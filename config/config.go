@@ -139,7 +139,7 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	cfg.applyEnv()
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -165,7 +165,9 @@ func (c *Config) applyEnv() {
 	set(&c.DefaultTarget, "THEMIS_DEFAULT_TARGET")
 }
 
-func (c *Config) applyDefaults() {
+// ApplyDefaults fills unset fields with the defaults of SPEC §9; Load calls
+// it, and callers that add targets afterwards call it again.
+func (c *Config) ApplyDefaults() {
 	def := func(dst *string, v string) {
 		if *dst == "" {
 			*dst = v

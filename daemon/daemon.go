@@ -1,0 +1,134 @@
+// Package daemon assembles the long-running processes of Themis Maintenance
+// from the configuration: the worker (drivers, history store, activities),
+// the API server (starter + gateway + /metrics), and the dev mode that runs
+// both beside a Temporal dev server on a demo SQLite database.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/themis-maintenance/themis/activities"
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/postgres"
+	"github.com/themis-maintenance/themis/driver/sqlite"
+	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/starter"
+	"github.com/themis-maintenance/themis/telemetry"
+	"github.com/themis-maintenance/themis/worker"
+)
+
+// Drivers returns the drivers compiled into this binary.
+func Drivers() []driver.Driver {
+	return []driver.Driver{sqlite.New(), postgres.New()}
+}
+
+// WorkerDeps are the dependencies of the task activities.
+type WorkerDeps struct {
+	Activities *activities.Activities
+	History    *history.Store
+}
+
+// Close releases the history store.
+func (d *WorkerDeps) Close() error { return d.History.Close() }
+
+// NewWorkerDeps resolves targets, opens the history store and builds the
+// activities. drivers overrides Drivers() when not nil (tests slow a driver).
+func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []driver.Driver) (*WorkerDeps, error) {
+	targets, err := cfg.ResolveTargets()
+	if err != nil {
+		return nil, err
+	}
+	if drivers == nil {
+		drivers = Drivers()
+	}
+	reg, err := driver.NewRegistry(drivers, targets)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := history.Open(cfg.History.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open history store: %w", err)
+	}
+	return &WorkerDeps{
+		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics},
+		History:    hist,
+	}, nil
+}
+
+// RunWorker polls the task queue until ctx is done, then stops gracefully.
+func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *WorkerDeps) error {
+	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// NewService builds the starter service and prepares Temporal for it: the
+// custom search attributes and, when a default target exists, the four
+// default schedules (created disabled, never duplicated).
+func NewService(ctx context.Context, c client.Client, cfg *config.Config, metrics *telemetry.Metrics, logger *slog.Logger) (*starter.Service, error) {
+	if err := starter.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
+		return nil, err
+	}
+	svc := starter.New(c, starter.Options{
+		Namespace: cfg.Temporal.Namespace, TaskQueue: cfg.Temporal.TaskQueue, Address: cfg.Temporal.Address,
+		UIURL: cfg.Temporal.UIURL, Targets: cfg.TargetInfos(), DefaultTarget: cfg.DefaultTarget,
+		Logger: logger, Metrics: metrics,
+	})
+	if cfg.DefaultTarget != "" {
+		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {
+			return nil, err
+		}
+	}
+	return svc, nil
+}
+
+// Handler is the API gateway plus /metrics.
+func Handler(svc api.Service, cfg *config.Config, tel *telemetry.Provider, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	if tel != nil {
+		mux.Handle("GET /metrics", tel.Handler())
+	}
+	mux.Handle("/", api.New(svc, api.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, Logger: logger, Version: starter.Version}))
+	return mux
+}
+
+// ServeHTTP listens on addr until ctx is done, then drains in-flight
+// requests for up to 10 seconds. ready, when not nil, receives the bound
+// address once listening.
+func ServeHTTP(ctx context.Context, addr string, h http.Handler, ready func(string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package testsuite
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
