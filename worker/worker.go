@@ -20,6 +20,7 @@ import (
 // activity under its task type's wire name.
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.DrillWorkflow, workflow.RegisterOptions{Name: workflows.DrillWorkflowName})
 	if acts == nil {
 		return
 	}
@@ -27,6 +28,16 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 		r.RegisterActivityWithOptions(acts.Task(t), activity.RegisterOptions{Name: string(t)})
 	}
 	r.RegisterActivityWithOptions(acts.RecordJob, activity.RegisterOptions{Name: workflows.RecordJobActivity})
+	for name, fn := range map[string]any{
+		workflows.DrillPreflightActivity:  acts.DrillPreflight,
+		workflows.DrillCanaryActivity:     acts.DrillCanary,
+		workflows.DrillRestoreActivity:    acts.DrillRestore,
+		workflows.DrillVerifyActivity:     acts.DrillVerify,
+		workflows.DrillCleanupActivity:    acts.DrillCleanup,
+		workflows.SaveDrillReportActivity: acts.SaveDrillReport,
+	} {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
 }
 
 // New creates a worker on taskQueue with everything registered. Stop it with

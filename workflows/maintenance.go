@@ -3,9 +3,11 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -138,6 +140,9 @@ func inWindow(ctx workflow.Context, spec domain.ScheduleSpec) bool {
 }
 
 func runTask(ctx workflow.Context, in MaintenanceInput, jobID string, t domain.TaskType, i int) (activities.TaskOutput, error) {
+	if t == domain.TaskDisasterRecoveryDrill {
+		return runDrill(ctx, in, jobID, i)
+	}
 	actx := workflow.WithActivityOptions(ctx, taskActivityOptions(in, t, i, len(in.Spec.Tasks)))
 	var out activities.TaskOutput
 	err := workflow.ExecuteActivity(actx, string(t), activities.TaskInput{
@@ -221,4 +226,29 @@ func failedAttempt(err error) int {
 		}
 	}
 	return 0
+}
+
+// runDrill runs the disaster_recovery_drill task as a child DrillWorkflow:
+// the job waits for it (approvals included), and a drill that does not pass
+// fails the task, so halt_on_task_failure skips what follows.
+func runDrill(ctx workflow.Context, in MaintenanceInput, jobID string, i int) (activities.TaskOutput, error) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          DrillIDForJob(jobID),
+		StaticSummary:       "DR drill of " + in.Spec.Target + " (task " + strconv.Itoa(i+1) + "/" + strconv.Itoa(len(in.Spec.Tasks)) + " of " + jobID + ")",
+		ParentClosePolicy:   enums.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation: true,
+	})
+	start := workflow.Now(ctx).UnixMilli()
+	var d domain.Drill
+	err := workflow.ExecuteChildWorkflow(cctx, DrillWorkflowName, DrillInput{
+		Target: in.Spec.Target, RequestedBy: in.TriggeredBy, JobID: jobID, HeartbeatTimeout: in.HeartbeatTimeout,
+	}).Get(cctx, &d)
+	if err != nil {
+		return activities.TaskOutput{}, err
+	}
+	return activities.TaskOutput{
+		Summary: fmt.Sprintf("drill %s: RTO %d ms (objective %d), RPO %d ms (objective %d)", d.State, d.RTOMs, d.RTOObjectiveMs, d.RPOMs, d.RPOObjectiveMs),
+		Details: map[string]any{"drill_id": d.ID, "rto_ms": d.RTOMs, "rpo_ms": d.RPOMs, "passed": d.Passed},
+		Attempt: 1, StartedAtMs: start, FinishedAtMs: workflow.Now(ctx).UnixMilli(),
+	}, nil
 }

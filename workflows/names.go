@@ -42,3 +42,26 @@ func ScheduledJobIDPrefix(scheduleID string) string {
 func workflowRegisterOptions() workflow.RegisterOptions {
 	return workflow.RegisterOptions{Name: MaintenanceWorkflowName}
 }
+
+// Drill activity names.
+const (
+	DrillPreflightActivity  = "drill_preflight"
+	DrillCanaryActivity     = "drill_canary"
+	DrillRestoreActivity    = "drill_restore"
+	DrillVerifyActivity     = "drill_verify"
+	DrillCleanupActivity    = "drill_cleanup"
+	SaveDrillReportActivity = "drill_report"
+)
+
+// DrillIDForJob is the workflow id of the drill a job's
+// disaster_recovery_drill task starts.
+func DrillIDForJob(jobID string) string { return jobID + "-drill" }
+
+// ManualDrillID is the workflow id of a drill started through the API.
+func ManualDrillID(target string, unixMs int64) string {
+	return fmt.Sprintf("drill-%s-%d", target, unixMs)
+}
+
+func drillRegisterOptions() workflow.RegisterOptions {
+	return workflow.RegisterOptions{Name: DrillWorkflowName}
+}

@@ -1,0 +1,202 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// DrillTargetInput names a drill and its target.
+type DrillTargetInput struct {
+	DrillID string `json:"drill_id"`
+	Target  string `json:"target"`
+}
+
+// CanaryInput runs the canary writer for a fixed time.
+type CanaryInput struct {
+	DrillID  string        `json:"drill_id"`
+	Target   string        `json:"target"`
+	Interval time.Duration `json:"interval"`
+	Duration time.Duration `json:"duration"`
+}
+
+// CanaryResult reports the canary rows written and the simulated failure
+// instant: the moment the writer stopped, just after its last commit.
+type CanaryResult struct {
+	Rows         int64     `json:"rows"`
+	LastWriteAt  time.Time `json:"last_write_at"`
+	FailureAt    time.Time `json:"failure_at"`
+	FirstWriteAt time.Time `json:"first_write_at"`
+}
+
+// VerifyInput asks for verification of a scratch instance.
+type VerifyInput struct {
+	Target  string         `json:"target"`
+	Scratch driver.Scratch `json:"scratch"`
+}
+
+// DrillReportInput stores a drill report in the history store.
+type DrillReportInput struct {
+	DrillID string          `json:"drill_id"`
+	Target  string          `json:"target"`
+	Report  json.RawMessage `json:"report"`
+}
+
+// DrillStore is the part of the history store drills use.
+type DrillStore interface {
+	SaveDrillReport(ctx context.Context, id, target string, report json.RawMessage) error
+}
+
+func (a *Activities) driller(target string) (driver.Target, driver.Driller, error) {
+	t, d, err := a.Registry.Lookup(target)
+	if err != nil {
+		return t, nil, classify(err, 0, 0)
+	}
+	dr, ok := d.(driver.Driller)
+	if !ok {
+		return t, nil, classify(driver.NotSupported(d.Name(), domain.TaskDisasterRecoveryDrill), 0, 0)
+	}
+	return t, dr, nil
+}
+
+// DrillPreflightResult is the preflight finding plus the target's RTO and
+// RPO objectives from the worker's configuration.
+type DrillPreflightResult struct {
+	driver.DrillPreflight
+	RTOObjective time.Duration `json:"rto_objective"`
+	RPOObjective time.Duration `json:"rpo_objective"`
+}
+
+// DrillPreflight checks the target, the restore source and scratch space.
+func (a *Activities) DrillPreflight(ctx context.Context, in DrillTargetInput) (DrillPreflightResult, error) {
+	t, dr, err := a.driller(in.Target)
+	if err != nil {
+		return DrillPreflightResult{}, err
+	}
+	res, err := dr.DrillPreflight(ctx, t, a.History)
+	if err != nil {
+		return DrillPreflightResult{}, classify(fmt.Errorf("preflight of %s: %w", in.Target, err), int(activity.GetInfo(ctx).Attempt), 0)
+	}
+	return DrillPreflightResult{DrillPreflight: res, RTOObjective: t.RTOObjective, RPOObjective: t.RPOObjective}, nil
+}
+
+// DrillCanary writes timestamped canary rows at a fixed rate for the given
+// duration, heartbeating each row, and then stops: that stop is the
+// simulated failure instant. A retried attempt continues the sequence.
+func (a *Activities) DrillCanary(ctx context.Context, in CanaryInput) (CanaryResult, error) {
+	t, dr, err := a.driller(in.Target)
+	if err != nil {
+		return CanaryResult{}, err
+	}
+	var res CanaryResult
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &res)
+	}
+	interval := in.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	start := time.Now()
+	if !res.FirstWriteAt.IsZero() {
+		start = res.FirstWriteAt
+	}
+	end := start.Add(in.Duration)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			break
+		}
+		if err := dr.CanaryWrite(ctx, t, in.DrillID, res.Rows+1, now); err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			return res, classify(fmt.Errorf("canary write %d: %w", res.Rows+1, err), int(activity.GetInfo(ctx).Attempt), 0)
+		}
+		res.Rows++
+		res.LastWriteAt = now
+		if res.FirstWriteAt.IsZero() {
+			res.FirstWriteAt = now
+		}
+		activity.RecordHeartbeat(ctx, res)
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	res.FailureAt = time.Now()
+	return res, nil
+}
+
+// DrillRestore restores the target into an isolated scratch instance.
+func (a *Activities) DrillRestore(ctx context.Context, in DrillTargetInput) (driver.Scratch, error) {
+	t, dr, err := a.driller(in.Target)
+	if err != nil {
+		return driver.Scratch{}, err
+	}
+	hb := newHeartbeater(ctx, int(activity.GetInfo(ctx).Attempt), Heartbeat{})
+	stop := hb.keepAlive(a.heartbeatInterval())
+	defer stop()
+	s, err := dr.DrillRestore(ctx, t, a.History, in.DrillID, hb.report)
+	if err != nil {
+		if ctx.Err() != nil {
+			return s, ctx.Err()
+		}
+		return s, classify(fmt.Errorf("restore %s: %w", in.Target, err), int(activity.GetInfo(ctx).Attempt), 0)
+	}
+	return s, nil
+}
+
+// DrillVerify verifies the scratch instance and notes when it served.
+func (a *Activities) DrillVerify(ctx context.Context, in VerifyInput) (driver.DrillVerification, error) {
+	t, dr, err := a.driller(in.Target)
+	if err != nil {
+		return driver.DrillVerification{}, err
+	}
+	hb := newHeartbeater(ctx, int(activity.GetInfo(ctx).Attempt), Heartbeat{Note: "verifying"})
+	stop := hb.keepAlive(a.heartbeatInterval())
+	defer stop()
+	v, err := dr.DrillVerify(ctx, t, in.Scratch)
+	if err != nil {
+		if ctx.Err() != nil {
+			return v, ctx.Err()
+		}
+		return v, classify(fmt.Errorf("verify restored %s: %w", in.Target, err), int(activity.GetInfo(ctx).Attempt), 0)
+	}
+	return v, nil
+}
+
+// DrillCleanup removes the scratch instance and the canary table. It is
+// safe to call at any step, any number of times.
+func (a *Activities) DrillCleanup(ctx context.Context, in DrillTargetInput) (driver.DrillCleanupReport, error) {
+	t, dr, err := a.driller(in.Target)
+	if err != nil {
+		return driver.DrillCleanupReport{}, err
+	}
+	rep, err := dr.DrillCleanup(ctx, t, in.DrillID)
+	if err != nil {
+		return rep, fmt.Errorf("clean up drill %s: %w", in.DrillID, err)
+	}
+	if err := dr.CanaryCleanup(ctx, t, in.DrillID); err != nil {
+		return rep, fmt.Errorf("remove canary of drill %s: %w", in.DrillID, err)
+	}
+	rep.Removed = append(rep.Removed, "canary table on "+in.Target)
+	return rep, nil
+}
+
+// SaveDrillReport stores the drill's report in the history store.
+func (a *Activities) SaveDrillReport(ctx context.Context, in DrillReportInput) error {
+	store, ok := a.History.(DrillStore)
+	if !ok {
+		return fmt.Errorf("history store cannot keep drill reports")
+	}
+	return store.SaveDrillReport(ctx, in.DrillID, in.Target, in.Report)
+}

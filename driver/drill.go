@@ -1,0 +1,71 @@
+package driver
+
+import (
+	"context"
+	"time"
+)
+
+// Driller is implemented by drivers that can take part in a disaster-recovery
+// drill. Every method is idempotent and keyed by the drill id, so a retried
+// activity (or a clean-up after a crash) finds what an earlier attempt made.
+// Production is only ever written to through the canary table.
+type Driller interface {
+	// DrillPreflight checks that the target is healthy, that a source to
+	// restore from exists, and that the scratch area has room.
+	DrillPreflight(ctx context.Context, t Target, h History) (DrillPreflight, error)
+	// CanaryWrite inserts canary row seq stamped at into the target's canary
+	// table, creating the table on first use.
+	CanaryWrite(ctx context.Context, t Target, drillID string, seq int64, at time.Time) error
+	// CanaryCleanup removes the canary table from the target.
+	CanaryCleanup(ctx context.Context, t Target, drillID string) error
+	// DrillRestore restores the target into an isolated scratch instance as
+	// it was at the failure instant (the canary has stopped by then) and
+	// returns how to reach it. It heartbeats through progress.
+	DrillRestore(ctx context.Context, t Target, h History, drillID string, progress ProgressFunc) (Scratch, error)
+	// DrillVerify checks the scratch instance (integrity, row counts, the
+	// newest canary row) and that it accepts queries.
+	DrillVerify(ctx context.Context, t Target, s Scratch) (DrillVerification, error)
+	// DrillCleanup stops and removes every scratch instance, process, port
+	// and directory of the drill. It succeeds when there is nothing left.
+	DrillCleanup(ctx context.Context, t Target, drillID string) (DrillCleanupReport, error)
+}
+
+// DrillPreflight is what the preflight step found.
+type DrillPreflight struct {
+	Healthy          bool   `json:"healthy"`
+	Source           string `json:"source"`
+	ScratchDir       string `json:"scratch_dir"`
+	ScratchFreeBytes int64  `json:"scratch_free_bytes"`
+	NeededBytes      int64  `json:"needed_bytes"`
+	Notes            string `json:"notes"`
+}
+
+// Scratch locates a restored scratch instance. It holds no secrets: scratch
+// instances listen on loopback only.
+type Scratch struct {
+	DrillID string `json:"drill_id"`
+	Dir     string `json:"dir"`
+	// Port is the scratch server's port (postgres); 0 for file engines.
+	Port int `json:"port"`
+	// Location is a human-readable way to reach the instance.
+	Location string `json:"location"`
+	// RestoredFrom says what was restored (backup file, base backup + WAL).
+	RestoredFrom string `json:"restored_from"`
+}
+
+// DrillVerification is what the verify step found in the scratch instance.
+type DrillVerification struct {
+	IntegrityOK    bool             `json:"integrity_ok"`
+	Problems       []string         `json:"problems,omitempty"`
+	Tables         int              `json:"tables"`
+	RowCounts      map[string]int64 `json:"row_counts"`
+	CanaryRows     int64            `json:"canary_rows"`
+	NewestCanaryAt time.Time        `json:"newest_canary_at"`
+	// ServingAt is when the instance answered a query after verification.
+	ServingAt time.Time `json:"serving_at"`
+}
+
+// DrillCleanupReport lists what clean-up removed.
+type DrillCleanupReport struct {
+	Removed []string `json:"removed"`
+}

@@ -1,0 +1,403 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/themis-maintenance/themis/activities"
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// Drill workflow names: type, query and signals. The signals' payload is
+// ApprovalSignal (approve, reject) or AbortSignal (abort), for example
+//
+//	temporal workflow signal --workflow-id <drill id> --name approve \
+//	  --input '{"step":"start","approver":"alice","comment":"go"}'
+const (
+	DrillWorkflowName = "DrillWorkflow"
+	DrillStateQuery   = "state"
+	ApproveSignal     = "approve"
+	RejectSignal      = "reject"
+	AbortSignalName   = "abort"
+)
+
+// Drill defaults.
+const (
+	DefaultStartApprovalTimeout    = 24 * time.Hour
+	DefaultCompleteApprovalTimeout = 4 * time.Hour
+	DefaultCanaryInterval          = time.Second
+	DefaultCanaryDuration          = 10 * time.Second
+)
+
+// DrillInput starts a drill.
+type DrillInput struct {
+	Target      string `json:"target"`
+	RequestedBy string `json:"requested_by"`
+	JobID       string `json:"job_id,omitempty"`
+	// Approval timeouts; zero takes the defaults (24 h, 4 h).
+	StartApprovalTimeout    time.Duration `json:"start_approval_timeout"`
+	CompleteApprovalTimeout time.Duration `json:"complete_approval_timeout"`
+	// Canary writer rate and run time before the simulated failure.
+	CanaryInterval time.Duration `json:"canary_interval"`
+	CanaryDuration time.Duration `json:"canary_duration"`
+	RTOObjective   time.Duration `json:"rto_objective"`
+	RPOObjective   time.Duration `json:"rpo_objective"`
+	// HeartbeatTimeout of the restore and verify steps; zero is the default.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// ApprovalSignal approves or rejects the awaited step.
+type ApprovalSignal struct {
+	Step     string `json:"step"`
+	Approver string `json:"approver"`
+	Comment  string `json:"comment"`
+}
+
+// AbortSignal stops a drill at any step; clean-up still runs.
+type AbortSignal struct {
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+}
+
+// drillRun is the state of one drill execution.
+type drillRun struct {
+	ctx     workflow.Context
+	in      DrillInput
+	d       domain.Drill
+	scratch *driver.Scratch
+}
+
+// DrillWorkflow runs a disaster-recovery drill: preflight → approval
+// "start" → canary writer until the simulated failure → restore into a
+// scratch instance → verify → measure RTO/RPO → approval "complete" →
+// clean-up → report. Reject, abort, cancel, timeout or failure at any step
+// still cleans up. The drill fails (and so does the workflow) unless it
+// passes: verified, measured, and within both objectives.
+func DrillWorkflow(ctx workflow.Context, in DrillInput) (domain.Drill, error) {
+	info := workflow.GetInfo(ctx)
+	r := &drillRun{in: withDrillDefaults(in)}
+	r.d = domain.Drill{
+		ID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Target: in.Target,
+		State: domain.DrillRunning, RequestedBy: in.RequestedBy, JobID: in.JobID,
+		StartedAtMs:    workflow.Now(ctx).UnixMilli(),
+		RTOObjectiveMs: r.in.RTOObjective.Milliseconds(), RPOObjectiveMs: r.in.RPOObjective.Milliseconds(),
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
+	}
+	if err := workflow.SetQueryHandler(ctx, DrillStateQuery, func() (domain.Drill, error) { return r.d, nil }); err != nil {
+		return r.d, err
+	}
+
+	// An abort cancels the drill's steps; clean-up runs disconnected.
+	runCtx, cancelRun := workflow.WithCancel(ctx)
+	r.ctx = runCtx
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var sig AbortSignal
+		workflow.GetSignalChannel(gctx, AbortSignalName).Receive(gctx, &sig)
+		if r.d.Reason == "" {
+			r.d.Reason = fmt.Sprintf("aborted by %s: %s", sig.By, sig.Reason)
+		}
+		r.d.State = domain.DrillAborted
+		cancelRun()
+	})
+
+	err := r.steps()
+	r.finish(ctx, err)
+	switch r.d.State {
+	case domain.DrillPassed:
+		return r.d, nil
+	case domain.DrillCancelled:
+		return r.d, temporal.NewCanceledError(r.d.Reason)
+	}
+	return r.d, temporal.NewNonRetryableApplicationError("drill "+r.d.State+": "+r.d.Reason, "Drill"+r.d.State, nil, r.d)
+}
+
+func withDrillDefaults(in DrillInput) DrillInput {
+	if in.StartApprovalTimeout <= 0 {
+		in.StartApprovalTimeout = DefaultStartApprovalTimeout
+	}
+	if in.CompleteApprovalTimeout <= 0 {
+		in.CompleteApprovalTimeout = DefaultCompleteApprovalTimeout
+	}
+	if in.CanaryInterval <= 0 {
+		in.CanaryInterval = DefaultCanaryInterval
+	}
+	if in.CanaryDuration <= 0 {
+		in.CanaryDuration = DefaultCanaryDuration
+	}
+	return in
+}
+
+// steps runs the drill up to (not including) clean-up. It returns nil when
+// the drill got through both approvals; the state says whether it passed.
+func (r *drillRun) steps() error {
+	target := activities.DrillTargetInput{DrillID: r.d.ID, Target: r.in.Target}
+
+	var pre activities.DrillPreflightResult
+	if err := r.step("preflight", "Preflight: target healthy, restore source present, scratch space free", 10*time.Minute, 0,
+		func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, DrillPreflightActivity, target).Get(actx, &pre)
+		}, func() string {
+			return fmt.Sprintf("source %s; scratch %s with %d MiB free", pre.Source, pre.ScratchDir, pre.ScratchFreeBytes>>20)
+		}); err != nil {
+		return err
+	}
+	// Objectives come from the worker's target configuration unless the
+	// caller set them.
+	if r.in.RTOObjective <= 0 {
+		r.in.RTOObjective = pre.RTOObjective
+	}
+	if r.in.RPOObjective <= 0 {
+		r.in.RPOObjective = pre.RPOObjective
+	}
+	r.d.RTOObjectiveMs, r.d.RPOObjectiveMs = r.in.RTOObjective.Milliseconds(), r.in.RPOObjective.Milliseconds()
+
+	if err := r.await(domain.ApprovalStart, r.in.StartApprovalTimeout); err != nil {
+		return err
+	}
+
+	var canary activities.CanaryResult
+	if err := r.step("canary", fmt.Sprintf("Canary writer: a row every %s for %s, then simulated failure", r.in.CanaryInterval, r.in.CanaryDuration),
+		r.in.CanaryDuration+5*time.Minute, r.in.CanaryDuration/2+30*time.Second,
+		func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, DrillCanaryActivity, activities.CanaryInput{
+				DrillID: r.d.ID, Target: r.in.Target, Interval: r.in.CanaryInterval, Duration: r.in.CanaryDuration,
+			}).Get(actx, &canary)
+		}, func() string {
+			return fmt.Sprintf("%d canary rows; failure instant %s", canary.Rows, canary.FailureAt.UTC().Format(time.RFC3339Nano))
+		}); err != nil {
+		return err
+	}
+	r.d.CanaryRows = canary.Rows
+	r.d.FailureAtMs = canary.FailureAt.UnixMilli()
+	failureAt := canary.FailureAt
+
+	var scratch driver.Scratch
+	if err := r.step("restore", "Restore into an isolated scratch instance", 6*time.Hour, r.heartbeat(),
+		func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, DrillRestoreActivity, target).Get(actx, &scratch)
+		}, func() string { return fmt.Sprintf("%s from %s", scratch.Location, scratch.RestoredFrom) }); err != nil {
+		return err
+	}
+	r.scratch = &scratch
+	r.d.RestoredFrom, r.d.Scratch = scratch.RestoredFrom, scratch.Location
+
+	var v driver.DrillVerification
+	if err := r.step("verify", "Verify: integrity, row counts, newest canary row, serving queries", 2*time.Hour, r.heartbeat(),
+		func(actx workflow.Context) error {
+			return workflow.ExecuteActivity(actx, DrillVerifyActivity, activities.VerifyInput{Target: r.in.Target, Scratch: scratch}).Get(actx, &v)
+		}, func() string {
+			return fmt.Sprintf("integrity ok=%t, %d tables, %d canary rows, newest %s", v.IntegrityOK, v.Tables, v.CanaryRows, v.NewestCanaryAt.UTC().Format(time.RFC3339Nano))
+		}); err != nil {
+		return err
+	}
+	if !v.IntegrityOK {
+		r.d.State, r.d.Reason = domain.DrillFailed, fmt.Sprintf("restored instance failed verification: %v", v.Problems)
+		return nil
+	}
+
+	if !r.measure(failureAt, v) {
+		return errDrillStopped
+	}
+
+	return r.await(domain.ApprovalComplete, r.in.CompleteApprovalTimeout)
+}
+
+// measure computes RPO and RTO; it is its own (instant) step so that the
+// timeline shows the figures.
+func (r *drillRun) measure(failureAt time.Time, v driver.DrillVerification) bool {
+	now := workflow.Now(r.ctx).UnixMilli()
+	r.d.VerifiedAtMs = v.ServingAt.UnixMilli()
+	if v.CanaryRows == 0 || v.NewestCanaryAt.IsZero() {
+		r.d.State, r.d.Reason = domain.DrillFailed, "no canary row in the restored instance: RPO cannot be measured"
+		r.addStep("measure", "failed", now, now, r.d.Reason)
+		return false
+	}
+	r.d.NewestCanaryMs = v.NewestCanaryAt.UnixMilli()
+	r.d.RPOMs = max(0, failureAt.Sub(v.NewestCanaryAt).Milliseconds())
+	r.d.RTOMs = max(0, v.ServingAt.Sub(failureAt).Milliseconds())
+	r.d.Measured = true
+	rtoOK, rpoOK := r.d.RTOMs <= r.d.RTOObjectiveMs, r.d.RPOMs <= r.d.RPOObjectiveMs
+	r.d.Passed = rtoOK && rpoOK
+	detail := fmt.Sprintf("RTO %d ms (objective %d ms, met=%t); RPO %d ms (objective %d ms, met=%t)",
+		r.d.RTOMs, r.d.RTOObjectiveMs, rtoOK, r.d.RPOMs, r.d.RPOObjectiveMs, rpoOK)
+	r.addStep("measure", "succeeded", now, now, detail)
+	workflow.SetCurrentDetails(r.ctx, "**Measured** "+detail)
+	return true
+}
+
+func (r *drillRun) heartbeat() time.Duration {
+	if r.in.HeartbeatTimeout > 0 {
+		return r.in.HeartbeatTimeout
+	}
+	return DefaultHeartbeatTimeout
+}
+
+// step runs one activity step with its options, summary and timing.
+func (r *drillRun) step(name, summary string, timeout, heartbeat time.Duration, run func(workflow.Context) error, detail func() string) error {
+	r.d.Step = name
+	workflow.SetCurrentDetails(r.ctx, fmt.Sprintf("Drill of `%s`: **%s** — %s", r.in.Target, name, summary))
+	opts := workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    heartbeat,
+		WaitForCancellation: true,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{driver.KindNotSupported, driver.KindMisconfigured, driver.KindVerificationFailed, driver.KindIntegrityViolation},
+		},
+	}
+	start := workflow.Now(r.ctx).UnixMilli()
+	err := run(workflow.WithActivityOptions(r.ctx, opts))
+	end := workflow.Now(r.ctx).UnixMilli()
+	if err != nil {
+		state := "failed"
+		if r.ctx.Err() != nil {
+			state = "cancelled"
+		}
+		r.addStep(name, state, start, end, taskErrorMessage(err))
+		r.failedAt(name, err)
+		return err
+	}
+	r.addStep(name, "succeeded", start, end, detail())
+	return nil
+}
+
+func (r *drillRun) failedAt(name string, err error) {
+	switch {
+	case r.d.State == domain.DrillAborted:
+	case r.ctx.Err() != nil:
+		r.d.State, r.d.Reason = domain.DrillCancelled, "cancelled during "+name
+	default:
+		r.d.State, r.d.Reason = domain.DrillFailed, name+" failed: "+taskErrorMessage(err)
+	}
+}
+
+func (r *drillRun) addStep(name, state string, start, end int64, detail string) {
+	r.d.Steps = append(r.d.Steps, domain.DrillStep{
+		Name: name, State: state, StartedAtMs: start, FinishedAtMs: end, DurationMs: end - start, Detail: detail,
+	})
+}
+
+// errDrillStopped ends the step sequence without a failure of its own.
+var errDrillStopped = temporal.NewApplicationError("drill stopped", "DrillStopped")
+
+// await waits for approval of step, with a timeout. Signals for another
+// step are ignored (the API refuses them with 409 before they get here).
+func (r *drillRun) await(step string, timeout time.Duration) error {
+	ctx := r.ctx
+	name := "await_" + step
+	r.d.Step, r.d.Awaiting, r.d.State = name, step, domain.DrillAwaiting
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Drill of `%s`: **awaiting approval `%s`** (times out after %s). Send signal `approve` or `reject` with {\"step\":%q,\"approver\":…,\"comment\":…}", r.in.Target, step, timeout, step))
+	start := workflow.Now(ctx).UnixMilli()
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timer := workflow.NewTimerWithOptions(timerCtx, timeout, workflow.TimerOptions{Summary: "approval " + step + " timeout"})
+	approveCh := workflow.GetSignalChannel(ctx, ApproveSignal)
+	rejectCh := workflow.GetSignalChannel(ctx, RejectSignal)
+
+	var decision string
+	var sig ApprovalSignal
+	for decision == "" {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(approveCh, func(c workflow.ReceiveChannel, _ bool) {
+			var s ApprovalSignal
+			c.Receive(ctx, &s)
+			if s.Step == step {
+				decision, sig = "approved", s
+			} else {
+				workflow.GetLogger(ctx).Warn("approval for a step not awaited ignored", "awaited", step, "got", s.Step)
+			}
+		})
+		sel.AddReceive(rejectCh, func(c workflow.ReceiveChannel, _ bool) {
+			var s ApprovalSignal
+			c.Receive(ctx, &s)
+			if s.Step == step {
+				decision, sig = "rejected", s
+			} else {
+				workflow.GetLogger(ctx).Warn("rejection for a step not awaited ignored", "awaited", step, "got", s.Step)
+			}
+		})
+		sel.AddFuture(timer, func(f workflow.Future) {
+			if f.Get(ctx, nil) == nil {
+				decision = "timeout"
+			}
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { decision = "stopped" })
+		sel.Select(ctx)
+	}
+	end := workflow.Now(ctx).UnixMilli()
+	r.d.Awaiting = ""
+	switch decision {
+	case "approved":
+		r.d.State = domain.DrillRunning
+		r.d.Approvals = append(r.d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: sig.Approver, Comment: sig.Comment, AtMs: end})
+		r.addStep(name, "approved", start, end, fmt.Sprintf("approved by %s: %s", sig.Approver, sig.Comment))
+		return nil
+	case "rejected":
+		r.d.Approvals = append(r.d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: sig.Approver, Comment: sig.Comment, AtMs: end})
+		r.d.State, r.d.Reason = domain.DrillRejected, fmt.Sprintf("%s rejected by %s: %s", step, sig.Approver, sig.Comment)
+		r.addStep(name, "rejected", start, end, r.d.Reason)
+	case "timeout":
+		r.d.State, r.d.Reason = domain.DrillAborted, "approval_timeout"
+		r.addStep(name, "timed_out", start, end, fmt.Sprintf("no decision on %s within %s", step, timeout))
+	default:
+		if r.d.State != domain.DrillAborted {
+			r.d.State, r.d.Reason = domain.DrillCancelled, "cancelled while awaiting "+step
+		}
+		r.addStep(name, "cancelled", start, end, r.d.Reason)
+	}
+	return errDrillStopped
+}
+
+// finish always cleans up (disconnected from cancellation), settles the
+// outcome and stores the report.
+func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	start := workflow.Now(dctx).UnixMilli()
+	r.d.Step = "cleanup"
+	workflow.SetCurrentDetails(dctx, fmt.Sprintf("Drill of `%s`: **cleaning up** scratch instance and canary", r.in.Target))
+	cctx := workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		Summary:             "Clean-up: remove scratch instance, processes, ports, directories and the canary table",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 20},
+	})
+	var rep driver.DrillCleanupReport
+	err := workflow.ExecuteActivity(cctx, DrillCleanupActivity, activities.DrillTargetInput{DrillID: r.d.ID, Target: r.in.Target}).Get(cctx, &rep)
+	end := workflow.Now(dctx).UnixMilli()
+	if err != nil {
+		r.addStep("cleanup", "failed", start, end, taskErrorMessage(err))
+	} else {
+		r.d.CleanedUp = true
+		r.addStep("cleanup", "succeeded", start, end, fmt.Sprintf("removed %d item(s)", len(rep.Removed)))
+	}
+
+	if stepErr == nil && (r.d.State == domain.DrillAwaiting || r.d.State == domain.DrillRunning) {
+		if r.d.Passed {
+			r.d.State = domain.DrillPassed
+		} else {
+			r.d.State = domain.DrillFailed
+			if r.d.Reason == "" {
+				r.d.Reason = fmt.Sprintf("objectives missed: RTO %d/%d ms, RPO %d/%d ms", r.d.RTOMs, r.d.RTOObjectiveMs, r.d.RPOMs, r.d.RPOObjectiveMs)
+			}
+		}
+	}
+	if r.d.State == domain.DrillPassed && !r.d.CleanedUp {
+		r.d.State, r.d.Reason = domain.DrillFailed, "clean-up failed"
+	}
+	r.d.Step, r.d.Awaiting = "report", ""
+	r.d.FinishedAtMs = workflow.Now(dctx).UnixMilli()
+	r.addStep("report", "succeeded", r.d.FinishedAtMs, r.d.FinishedAtMs, r.d.State)
+
+	raw, _ := json.Marshal(r.d)
+	rctx := workflow.WithActivityOptions(dctx, shortActivityOptions("Report: store drill "+r.d.State+" in history"))
+	if err := workflow.ExecuteActivity(rctx, SaveDrillReportActivity, activities.DrillReportInput{DrillID: r.d.ID, Target: r.in.Target, Report: raw}).Get(rctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("store drill report failed", "error", err)
+	}
+	workflow.SetCurrentDetails(dctx, fmt.Sprintf("Drill **%s**: %s · RTO %d ms · RPO %d ms", r.d.State, r.d.Reason, r.d.RTOMs, r.d.RPOMs))
+}
