@@ -43,9 +43,9 @@ type VerifyInput struct {
 
 // DrillReportInput stores a drill report in the history store.
 type DrillReportInput struct {
-	DrillID string          `json:"drill_id"`
-	Target  string          `json:"target"`
-	Report  json.RawMessage `json:"report"`
+	DrillID string       `json:"drill_id"`
+	Target  string       `json:"target"`
+	Report  domain.Drill `json:"report"`
 }
 
 // DrillStore is the part of the history store drills use.
@@ -198,5 +198,9 @@ func (a *Activities) SaveDrillReport(ctx context.Context, in DrillReportInput) e
 	if !ok {
 		return fmt.Errorf("history store cannot keep drill reports")
 	}
-	return store.SaveDrillReport(ctx, in.DrillID, in.Target, in.Report)
+	raw, err := json.Marshal(in.Report)
+	if err != nil {
+		return fmt.Errorf("encode drill report %s: %w", in.DrillID, err)
+	}
+	return store.SaveDrillReport(ctx, in.DrillID, in.Target, raw)
 }

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -394,9 +393,8 @@ func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
 	r.d.FinishedAtMs = workflow.Now(dctx).UnixMilli()
 	r.addStep("report", "succeeded", r.d.FinishedAtMs, r.d.FinishedAtMs, r.d.State)
 
-	raw, _ := json.Marshal(r.d)
 	rctx := workflow.WithActivityOptions(dctx, shortActivityOptions("Report: store drill "+r.d.State+" in history"))
-	if err := workflow.ExecuteActivity(rctx, SaveDrillReportActivity, activities.DrillReportInput{DrillID: r.d.ID, Target: r.in.Target, Report: raw}).Get(rctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(rctx, SaveDrillReportActivity, activities.DrillReportInput{DrillID: r.d.ID, Target: r.in.Target, Report: r.d}).Get(rctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("store drill report failed", "error", err)
 	}
 	workflow.SetCurrentDetails(dctx, fmt.Sprintf("Drill **%s**: %s · RTO %d ms · RPO %d ms", r.d.State, r.d.Reason, r.d.RTOMs, r.d.RPOMs))
