@@ -42,15 +42,16 @@ build:
 ## temporal-cli: the pinned Temporal CLI in ./bin, built once into a cache outside the repo
 temporal-cli:
 	@mkdir -p bin
-	@if [ -x bin/temporal ] && bin/temporal --version 2>/dev/null | grep -q "$(TEMPORAL_CLI_VERSION:v%=%)"; then exit 0; fi; \
-	if ! { [ -x "$(TEMPORAL_CLI_CACHE)/temporal" ] && "$(TEMPORAL_CLI_CACHE)/temporal" --version 2>/dev/null | grep -q "$(TEMPORAL_CLI_VERSION:v%=%)"; }; then \
+	@if [ ! -x "$(TEMPORAL_CLI_CACHE)/temporal" ]; then \
 	  echo ">>> Building the Temporal CLI $(TEMPORAL_CLI_VERSION) from the Go module proxy into $(TEMPORAL_CLI_CACHE)"; \
 	  echo ">>> This takes about 8 minutes on a cold cache; later runs reuse it."; \
-	  mkdir -p "$(TEMPORAL_CLI_CACHE)"; \
-	  GOBIN="$(TEMPORAL_CLI_CACHE)" GOFLAGS=-buildvcs=false go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION) || exit 1; \
+	  mkdir -p "$(TEMPORAL_CLI_CACHE).tmp" && \
+	  GOBIN="$(TEMPORAL_CLI_CACHE).tmp" GOFLAGS=-buildvcs=false go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION) && \
+	  rm -rf "$(TEMPORAL_CLI_CACHE)" && mv "$(TEMPORAL_CLI_CACHE).tmp" "$(TEMPORAL_CLI_CACHE)" || exit 1; \
 	fi; \
-	cp "$(TEMPORAL_CLI_CACHE)/temporal" bin/temporal; \
-	echo ">>> bin/temporal: $$(bin/temporal --version)"
+	if ! cmp -s "$(TEMPORAL_CLI_CACHE)/temporal" bin/temporal; then \
+	  cp "$(TEMPORAL_CLI_CACHE)/temporal" bin/temporal && echo ">>> bin/temporal: Temporal CLI $(TEMPORAL_CLI_VERSION) ($$(bin/temporal --version))"; \
+	fi
 
 ## bench: benchmarks with comparable figures
 bench:

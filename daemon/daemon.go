@@ -67,7 +67,7 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 
 // RunWorker polls the task queue until ctx is done, then stops gracefully.
 func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *WorkerDeps) error {
-	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities)
+	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, worker.Options{})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

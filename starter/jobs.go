@@ -198,7 +198,8 @@ func applyHeartbeats(job *domain.Job, pending []*workflowpb.PendingActivityInfo)
 	}
 }
 
-// ListJobs lists jobs newest first through Temporal visibility.
+// ListJobs lists jobs through Temporal visibility, in its order (running
+// first, then by time, newest first).
 func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, error) {
 	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.MaintenanceWorkflowName)}
 	if f.ScheduleID != "" {
@@ -229,7 +230,7 @@ func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, e
 	}
 	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: s.opts.Namespace, PageSize: int32(limit), NextPageToken: token,
-		Query: strings.Join(q, " AND ") + " ORDER BY StartTime DESC",
+		Query: strings.Join(q, " AND "),
 	})
 	if err != nil {
 		var inv interface{ Error() string }

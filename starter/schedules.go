@@ -197,14 +197,17 @@ func (s *Service) fillLastRun(ctx context.Context, sc *domain.Schedule, desc *cl
 			newestID, newestMs = ra.StartWorkflowResult.WorkflowID, ra.ActualTime.UnixMilli()
 		}
 	}
+	// Manual runs are not among the Schedule's actions: ask visibility too.
+	// (The dev server's SQL visibility has no ORDER BY; pick the newest.)
 	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace, PageSize: 1,
-		Query: fmt.Sprintf("%s = '%s' ORDER BY StartTime DESC", workflows.ScheduleIDKey.GetName(), sc.ID),
+		Namespace: s.opts.Namespace, PageSize: 20,
+		Query: fmt.Sprintf("%s = '%s'", workflows.ScheduleIDKey.GetName(), sc.ID),
 	})
-	if err == nil && len(resp.GetExecutions()) > 0 {
-		e := resp.GetExecutions()[0]
-		if ms := e.GetStartTime().AsTime().UnixMilli(); ms > newestMs {
-			newestID, newestMs = e.GetExecution().GetWorkflowId(), ms
+	if err == nil {
+		for _, e := range resp.GetExecutions() {
+			if ms := e.GetStartTime().AsTime().UnixMilli(); ms > newestMs {
+				newestID, newestMs = e.GetExecution().GetWorkflowId(), ms
+			}
 		}
 	}
 	if newestID == "" {
@@ -288,6 +291,10 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 	}
 	spec := cur.ScheduleSpec
 	spec.Tasks = append([]domain.TaskType(nil), cur.Tasks...)
+	if spec.Frequency != domain.FrequencyCustom {
+		// Derived, not chosen: Normalize derives it again from the result.
+		spec.CronExpression = ""
+	}
 	if err := mutate(&spec); err != nil {
 		return domain.Schedule{}, err
 	}

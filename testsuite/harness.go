@@ -144,14 +144,15 @@ func (e *Env) StartWorker() {
 	if e.worker != nil {
 		return
 	}
-	w := worker.New(e.Client, e.TaskQueue, e.Deps.Activities)
+	w := worker.New(e.Client, e.TaskQueue, e.Deps.Activities, worker.Options{StopTimeout: -1})
 	if err := w.Start(); err != nil {
 		e.T.Fatalf("start worker: %v", err)
 	}
 	e.worker = w
 }
 
-// StopWorker stops the Env's worker, as a deploy or a crash would.
+// StopWorker stops the Env's worker at once, cancelling running tasks as a
+// crash or a deploy without grace period would.
 func (e *Env) StopWorker() {
 	e.mu.Lock()
 	defer e.mu.Unlock()

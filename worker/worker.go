@@ -40,12 +40,31 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	}
 }
 
-// New creates a worker on taskQueue with everything registered. Stop it with
-// Stop: running activities get their context cancelled after a grace period
-// and are retried elsewhere, resuming from their last checkpoint.
-func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+// Options tune a worker.
+type Options struct {
+	// StopTimeout is how long Stop lets running tasks finish before their
+	// contexts are cancelled; they are then retried on another worker and
+	// resume from their last checkpoint. Optional: defaulted to 10s;
+	// negative means cancel at once.
+	StopTimeout time.Duration
+}
+
+// New creates a worker on taskQueue with everything registered.
+func New(c client.Client, taskQueue string, acts *activities.Activities, opts Options) sdkworker.Worker {
+	stop := opts.StopTimeout
+	switch {
+	case stop == 0:
+		stop = 10 * time.Second
+	case stop < 0:
+		stop = 0
+	}
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{
-		WorkerStopTimeout: 10 * time.Second, // for running tasks to save a checkpoint
+		WorkerStopTimeout: stop,
+		// Send heartbeats (progress, checkpoints) to the server at least
+		// every second, so the API shows live progress and a retried task
+		// resumes from a recent checkpoint.
+		MaxHeartbeatThrottleInterval:     time.Second,
+		DefaultHeartbeatThrottleInterval: time.Second,
 	})
 	Register(w, acts)
 	return w

@@ -34,15 +34,16 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	var cp loopCheckpoint[tableCheck]
 	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
 	err = loop(ctx, r, tables, &cp, 0, 90, "quick_check", nil, func(ctx context.Context, table string) (tableCheck, error) {
-		problems, err := integrityPragma(ctx, r.db, "quick_check", table)
-		if err != nil {
-			return tableCheck{}, err
-		}
-		fks, _, err := foreignKeyCheck(ctx, r.db, table)
-		if err != nil {
-			return tableCheck{}, err
-		}
-		return tableCheck{Problems: problems, ForeignKeys: fks}, nil
+		var tc tableCheck
+		err := r.timed(ctx, "quick_check "+table, func(ctx context.Context) error {
+			var err error
+			if tc.Problems, err = integrityPragma(ctx, r.db, "quick_check", table); err != nil {
+				return err
+			}
+			tc.ForeignKeys, _, err = foreignKeyCheck(ctx, r.db, table)
+			return err
+		})
+		return tc, err
 	})
 	if err != nil {
 		return driver.Result{}, err
@@ -89,9 +90,11 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	r.progress(1, "integrity_check of the whole database", nil)
 	var problems []string
 	err := r.during(ctx, 1, "integrity_check of the whole database", nil, func() error {
-		var err error
-		problems, err = integrityPragma(ctx, r.db, "integrity_check", "")
-		return err
+		return r.timed(ctx, "integrity_check", func(ctx context.Context) error {
+			var err error
+			problems, err = integrityPragma(ctx, r.db, "integrity_check", "")
+			return err
+		})
 	})
 	if err != nil {
 		return driver.Result{}, err
@@ -115,7 +118,7 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 		return driver.Result{}, err
 	}
 	return driver.Result{
-		Summary: fmt.Sprintf("integrity_check ok and no foreign key violations (%d tables and indexes checked)", len(roots)),
+		Summary: fmt.Sprintf("integrity_check ok (%d b-trees: tables, indexes and the schema, plus page accounting) and no foreign key violations", len(roots)),
 		Details: map[string]any{
 			"relations_checked":      len(roots),
 			"check":                  "integrity_check + foreign_key_check",

@@ -128,7 +128,11 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	if err := ctx.Err(); err != nil {
 		return driver.Result{}, err
 	}
-	db, err := d.open(ctx, req.Target)
+	busy := d.opts.BusyTimeout
+	if ms := driver.IntOption(req.Options, "lock_timeout_ms", 0); ms > 0 {
+		busy = time.Duration(ms) * time.Millisecond
+	}
+	db, err := d.open(ctx, req.Target, busy)
 	if err != nil {
 		return driver.Result{}, d.classify(ctx, err)
 	}
@@ -169,8 +173,9 @@ func (d *Driver) classify(ctx context.Context, err error) error {
 	return err
 }
 
-// open opens target's database file (never creating it) with a busy timeout.
-func (d *Driver) open(ctx context.Context, t driver.Target) (*sql.DB, error) {
+// open opens target's database file (never creating it) with a busy timeout
+// (the task's lock_timeout_ms when set).
+func (d *Driver) open(ctx context.Context, t driver.Target, busy time.Duration) (*sql.DB, error) {
 	if t.DSN == "" {
 		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: no database file configured", t.Name)
 	}
@@ -187,7 +192,7 @@ func (d *Driver) open(ctx context.Context, t driver.Target) (*sql.DB, error) {
 	case fi.IsDir():
 		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: database path is a directory", t.Name)
 	}
-	db, err := sql.Open("sqlite", fileURI(abs, "rw", d.opts.BusyTimeout))
+	db, err := sql.Open("sqlite", fileURI(abs, "rw", busy))
 	if err != nil {
 		return nil, fmt.Errorf("target %s: open: %w", t.Name, err)
 	}
@@ -285,6 +290,40 @@ func (r *run) during(ctx context.Context, pct float64, note string, cp any, fn f
 	wg.Wait()
 	return err
 }
+
+// timed runs fn under the task's statement_timeout_ms (when set) and names
+// the timeout in the error when it fires.
+func (r *run) timed(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	ms := driver.IntOption(r.opts(), "statement_timeout_ms", 0)
+	if ms <= 0 {
+		return fn(ctx)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+	defer cancel()
+	err := fn(sctx)
+	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: statement_timeout_ms %d exceeded: %w", what, ms, err)
+	}
+	return err
+}
+
+// ignoredOptions returns, for the options among keys that the request set,
+// why SQLite does not use them; nil when none was set. Results carry it so
+// an operator sees the option was read and why it changed nothing.
+func (r *run) ignoredOptions(reasons map[string]string) map[string]string {
+	var out map[string]string
+	for k, why := range reasons {
+		if _, ok := r.opts()[k]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = why
+		}
+	}
+	return out
+}
+
+const oneWriter = "SQLite has a single writer; relations are processed one at a time"
 
 // requireHistory returns the history store or a Misconfigured error: tasks
 // whose point is to keep or compare history cannot run without it.

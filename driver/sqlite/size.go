@@ -214,6 +214,9 @@ func metricsCollection(ctx context.Context, r *run) (driver.Result, error) {
 const (
 	defaultLookbackDays    = 90
 	defaultRunwayAlertDays = 30
+	// minTrendSpan is the least time the samples must cover: a slope over
+	// a few seconds of samples says nothing about days.
+	minTrendSpan = time.Hour
 )
 
 // capacityTrend records the current size, fits a least-squares line to the
@@ -268,6 +271,14 @@ func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
+	if trend.Span < minTrendSpan {
+		details["trend"] = false
+		return driver.Result{
+			Summary: fmt.Sprintf("not enough samples for a trend: %d samples span only %s (at least %s needed); current size %s recorded",
+				len(samples), trend.Span.Round(time.Second), minTrendSpan, humanBytes(current)),
+			Details: details,
+		}, nil
+	}
 	spanDays := trend.Span.Hours() / 24
 	details["trend"] = true
 	details["slope_bytes_per_day"] = math.Round(trend.SlopePerDay)
@@ -276,9 +287,12 @@ func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	details["growing"] = trend.Growing()
 	details["forecast_30d_bytes"] = math.Round(float64(current) + 30*trend.SlopePerDay)
 
+	verb := "growing"
+	if !trend.Growing() {
+		verb = "not growing:"
+	}
 	growth := fmt.Sprintf("%s %s/day over %d samples in %.1f days (r² %.2f)",
-		map[bool]string{true: "growing", false: "not growing:"}[trend.Growing()],
-		humanBytes(int64(math.Round(trend.SlopePerDay))), len(samples), spanDays, trend.R2)
+		verb, humanBytes(int64(math.Round(trend.SlopePerDay))), len(samples), spanDays, trend.R2)
 	if quota <= 0 {
 		details["runway_days"] = nil
 		return driver.Result{

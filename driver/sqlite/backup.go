@@ -1,0 +1,354 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// Backup file naming: <target>-<UTC timestamp>.db in the backup directory;
+// the copy is written as <name>.partial and renamed only once verified, so
+// every file with the final name is a verified backup.
+const (
+	backupTimeLayout = "20060102T150405.000Z"
+	partialSuffix    = ".partial"
+	defaultKeep      = 3
+)
+
+// backupCheckpoint is the resume point of backup_verification: once the
+// copy is written (Phase "copied"), a retried attempt verifies that copy
+// instead of taking a new one.
+type backupCheckpoint struct {
+	Phase       string                `json:"phase"`
+	Partial     string                `json:"partial"`
+	Final       string                `json:"final"`
+	TakenAtMs   int64                 `json:"taken_at_ms"`
+	SourceRows  map[string]int64      `json:"source_rows"`
+	IntegrityOK bool                  `json:"integrity_ok"`
+	Verify      loopCheckpoint[int64] `json:"verify"`
+}
+
+func (cp *backupCheckpoint) snapshot() backupCheckpoint {
+	out := *cp
+	out.Verify = cp.Verify.snapshot()
+	out.SourceRows = make(map[string]int64, len(cp.SourceRows))
+	for k, v := range cp.SourceRows {
+		out.SourceRows[k] = v
+	}
+	return out
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// backupPrefix is the file-name prefix of target's backups.
+func backupPrefix(target string) string {
+	return unsafeFileChars.ReplaceAllString(target, "_") + "-"
+}
+
+// backupVerification takes a backup with VACUUM INTO while writers are held
+// off (so the source's row counts match the copy), verifies the copy with
+// integrity_check and per-table row counts, records it in the history
+// store, and keeps the keep_backups newest verified backups.
+func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
+	if m := driver.StringOption(r.opts(), "method", "native"); m != "native" {
+		return driver.Result{}, driver.Permanentf(driver.KindInvalidInput,
+			"backup method %q is not available for sqlite targets; use native (VACUUM INTO)", m)
+	}
+	keep := int(driver.IntOption(r.opts(), "keep_backups", defaultKeep))
+	hist, err := r.requireHistory()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	t := r.target()
+	if t.BackupDir == "" {
+		return driver.Result{}, driver.Permanentf(driver.KindMisconfigured, "target %s has no backup_dir", t.Name)
+	}
+	dir, err := filepath.Abs(t.BackupDir)
+	if err != nil {
+		return driver.Result{}, driver.Permanentf(driver.KindMisconfigured, "target %s: backup_dir: %v", t.Name, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return driver.Result{}, fmt.Errorf("create backup dir: %w", err)
+	}
+
+	var cp backupCheckpoint
+	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp) && cp.Phase == "copied" &&
+		filepath.Dir(cp.Partial) == dir && strings.HasSuffix(cp.Partial, partialSuffix) &&
+		strings.HasPrefix(filepath.Base(cp.Partial), backupPrefix(t.Name))
+	alreadyVerified := false
+	if resumed {
+		if _, err := os.Stat(cp.Partial); err != nil {
+			// Renamed before the previous attempt died: the copy verified.
+			_, ferr := os.Stat(cp.Final)
+			alreadyVerified = ferr == nil
+			resumed = alreadyVerified
+		}
+	}
+	if !resumed {
+		cp, err = takeBackup(ctx, r, dir)
+		if err != nil {
+			return driver.Result{}, err
+		}
+	}
+	takenAt := time.UnixMilli(cp.TakenAtMs).UTC()
+
+	var problems []string
+	if !alreadyVerified {
+		problems, err = verifyBackup(ctx, r, &cp)
+		if err != nil {
+			return driver.Result{}, err
+		}
+	}
+	details := map[string]any{
+		"path":        cp.Final,
+		"mechanism":   "VACUUM INTO",
+		"taken_at_ms": cp.TakenAtMs,
+		"tables":      len(cp.SourceRows),
+		"source_rows": cp.SourceRows,
+		"resumed":     resumed,
+	}
+	if len(problems) > 0 {
+		_ = os.Remove(cp.Partial)
+		details["problems"] = problems
+		rec := driver.BackupRecord{Target: t.Name, Path: cp.Final, Method: "native", TakenAt: takenAt, Verified: false, Details: details}
+		if err := hist.RecordBackup(ctx, rec); err != nil {
+			return driver.Result{}, fmt.Errorf("record failed backup: %w", err)
+		}
+		return driver.Result{}, driver.Permanentf(driver.KindVerificationFailed,
+			"backup taken at %s did not verify and was removed: %s", takenAt.Format(time.RFC3339), strings.Join(problems, "; "))
+	}
+	if !alreadyVerified {
+		if err := os.Rename(cp.Partial, cp.Final); err != nil {
+			return driver.Result{}, fmt.Errorf("rename verified backup: %w", err)
+		}
+		syncDir(dir)
+	}
+	fi, err := os.Stat(cp.Final)
+	if err != nil {
+		return driver.Result{}, fmt.Errorf("stat backup: %w", err)
+	}
+	r.progress(95, "record backup", nil)
+	if err := hist.RecordBackup(ctx, driver.BackupRecord{
+		Target: t.Name, Path: cp.Final, Method: "native", TakenAt: takenAt, Verified: true, Bytes: fi.Size(), Details: details,
+	}); err != nil {
+		return driver.Result{}, fmt.Errorf("record backup: %w", err)
+	}
+	removed, err := pruneBackups(dir, t.Name, keep)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var total int64
+	for _, n := range cp.SourceRows {
+		total += n
+	}
+	details["bytes"] = fi.Size()
+	details["verified"] = true
+	details["keep_backups"] = keep
+	details["pruned"] = removed
+	return driver.Result{
+		Summary: fmt.Sprintf("backup %s (%s) taken with VACUUM INTO and verified: integrity_check ok, %d rows in %d tables match the source; %d older backups pruned (keeping %d)",
+			filepath.Base(cp.Final), humanBytes(fi.Size()), total, len(cp.SourceRows), len(removed), keep),
+		Details: details,
+	}, nil
+}
+
+// takeBackup copies the database into dir with VACUUM INTO. One connection
+// holds a write lock (BEGIN IMMEDIATE) and counts the rows of every table
+// while another copies: readers go on, writers wait, so the counts are
+// exactly those of the copy.
+func takeBackup(ctx context.Context, r *run, dir string) (backupCheckpoint, error) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	final := ""
+	for {
+		final = filepath.Join(dir, backupPrefix(r.target().Name)+now.Format(backupTimeLayout)+".db")
+		if _, err := os.Lstat(final); errors.Is(err, os.ErrNotExist) {
+			break // never overwrite a backup taken in the same millisecond
+		}
+		now = now.Add(time.Millisecond)
+	}
+	cp := backupCheckpoint{Partial: final + partialSuffix, Final: final, TakenAtMs: now.UnixMilli(), SourceRows: map[string]int64{}}
+	_ = os.Remove(cp.Partial) // VACUUM INTO refuses an existing file
+
+	lock, err := r.db.Conn(ctx)
+	if err != nil {
+		return cp, fmt.Errorf("backup: connection: %w", err)
+	}
+	defer lock.Close()
+	r.progress(2, "hold off writers (BEGIN IMMEDIATE)", nil)
+	if _, err := lock.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return cp, fmt.Errorf("backup: begin immediate: %w", err)
+	}
+	defer func() { _, _ = lock.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`) }()
+
+	rels, err := listRelations(ctx, r.db)
+	if err != nil {
+		return cp, err
+	}
+	tables := userTables(rels)
+	for i, table := range tables {
+		if err := ctx.Err(); err != nil {
+			return cp, err
+		}
+		var n int64
+		if err := lock.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(table)).Scan(&n); err != nil {
+			return cp, fmt.Errorf("backup: count rows of %s: %w", table, err)
+		}
+		cp.SourceRows[table] = n
+		r.progress(2+8*float64(i+1)/float64(len(tables)), "count rows of "+table, nil)
+	}
+	r.progress(10, "VACUUM INTO "+filepath.Base(cp.Partial), nil)
+	err = r.during(ctx, 10, "VACUUM INTO "+filepath.Base(cp.Partial), nil, func() error {
+		_, err := r.db.ExecContext(ctx, `VACUUM INTO ?`, cp.Partial)
+		return err
+	})
+	if err != nil {
+		_ = os.Remove(cp.Partial)
+		return cp, fmt.Errorf("backup: vacuum into: %w", err)
+	}
+	if err := syncFile(cp.Partial); err != nil {
+		return cp, fmt.Errorf("backup: sync copy: %w", err)
+	}
+	cp.Phase = "copied"
+	r.progress(50, "copy written", cp.snapshot())
+	return cp, nil
+}
+
+// verifyBackup opens the copy read-only and checks it: integrity_check, the
+// same tables as the source and, table by table (resumable), the same row
+// counts. It returns the problems found; err is for failures to check.
+func verifyBackup(ctx context.Context, r *run, cp *backupCheckpoint) ([]string, error) {
+	copyDB, err := sql.Open("sqlite", fileURI(cp.Partial, "ro", r.d.opts.BusyTimeout)+"&immutable=1")
+	if err != nil {
+		return nil, fmt.Errorf("open backup copy: %w", err)
+	}
+	defer copyDB.Close()
+	var problems []string
+	if !cp.IntegrityOK {
+		var found []string
+		err := r.during(ctx, 50, "integrity_check of the copy", cp.snapshot(), func() error {
+			var err error
+			found, err = integrityPragma(ctx, copyDB, "integrity_check", "")
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// The copy cannot even be read: that is a verification failure.
+			return []string{fmt.Sprintf("integrity_check of the copy failed: %v", err)}, nil
+		}
+		if len(found) > 0 {
+			return append(problems, prefixAll("copy: ", found)...), nil
+		}
+		cp.IntegrityOK = true
+		r.progress(60, "integrity_check of the copy ok", cp.snapshot())
+	}
+	copyRels, err := listRelations(ctx, copyDB)
+	if err != nil {
+		return []string{fmt.Sprintf("read schema of the copy: %v", err)}, nil
+	}
+	inCopy := map[string]bool{}
+	for _, tbl := range userTables(copyRels) {
+		inCopy[tbl] = true
+	}
+	tables := make([]string, 0, len(cp.SourceRows))
+	for tbl := range cp.SourceRows {
+		tables = append(tables, tbl)
+		if !inCopy[tbl] {
+			problems = append(problems, fmt.Sprintf("table %s missing from the copy", tbl))
+		}
+	}
+	for tbl := range inCopy {
+		if _, ok := cp.SourceRows[tbl]; !ok {
+			problems = append(problems, fmt.Sprintf("table %s in the copy but not in the source", tbl))
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return problems, nil
+	}
+	sort.Strings(tables)
+	wrap := func(v loopCheckpoint[int64]) any {
+		s := cp.snapshot()
+		s.Verify = v
+		return s
+	}
+	err = loop(ctx, r, tables, &cp.Verify, 60, 90, "verify rows of", wrap, func(ctx context.Context, table string) (int64, error) {
+		return countRows(ctx, copyDB, table)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, tbl := range tables {
+		if got, want := cp.Verify.Results[tbl], cp.SourceRows[tbl]; got != want {
+			problems = append(problems, fmt.Sprintf("table %s has %d rows in the copy, %d in the source at backup time", tbl, got, want))
+		}
+	}
+	return problems, nil
+}
+
+// pruneBackups removes all but the keep newest verified backups of target in
+// dir and returns the names removed. Names sort by their UTC timestamp.
+func pruneBackups(dir, target string, keep int) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list backups: %w", err)
+	}
+	prefix := backupPrefix(target)
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasPrefix(n, prefix) && strings.HasSuffix(n, ".db") {
+			if _, err := time.Parse(backupTimeLayout, strings.TrimSuffix(strings.TrimPrefix(n, prefix), ".db")); err == nil {
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	removed := []string{}
+	for i, n := range names {
+		if i < keep {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("prune backup %s: %w", n, err)
+		}
+		removed = append(removed, n)
+	}
+	return removed, nil
+}
+
+func prefixAll(prefix string, msgs []string) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = prefix + m
+	}
+	return out
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// syncDir makes a rename durable; errors are ignored (not every file system
+// supports syncing a directory).
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}

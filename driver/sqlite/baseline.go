@@ -1,0 +1,187 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+const (
+	defaultRegressionPct = 50.0
+	// probeRowCap bounds the rows a count probe reads, so probes stay cheap
+	// on big tables and comparable as tables grow past it.
+	probeRowCap = 100_000
+	// probeScanRows is how many full rows a scan probe reads.
+	probeScanRows = 1_000
+)
+
+// probe is one timed query.
+type probe struct {
+	Name  string
+	Query string
+}
+
+// probesFor returns the fixed probe set: a schema scan, and for each table a
+// capped count and a scan of the first rows with every column.
+func probesFor(tables []string) []probe {
+	out := []probe{{Name: "schema_scan", Query: `SELECT type, name, tbl_name, sql FROM sqlite_schema`}}
+	for _, t := range tables {
+		q := quoteIdent(t)
+		out = append(out,
+			probe{Name: "count." + t, Query: fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d)`, q, probeRowCap)},
+			probe{Name: "scan." + t, Query: fmt.Sprintf(`SELECT * FROM %s LIMIT %d`, q, probeScanRows)},
+		)
+	}
+	return out
+}
+
+// runProbe runs p runs times, reading every row and column, and returns the
+// median time in milliseconds.
+func runProbe(ctx context.Context, r *run, p probe, runs int) (float64, error) {
+	times := make([]float64, 0, runs)
+	for i := 0; i < runs; i++ {
+		start := time.Now()
+		rows, err := r.db.QueryContext(ctx, p.Query)
+		if err != nil {
+			return 0, fmt.Errorf("probe %s: %w", p.Name, err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("probe %s: %w", p.Name, err)
+		}
+		dest := make([]any, len(cols))
+		for j := range dest {
+			dest[j] = new(any)
+		}
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("probe %s: %w", p.Name, err)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("probe %s: %w", p.Name, err)
+		}
+		times = append(times, msSince(start))
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], nil
+}
+
+// regression is a probe slower than its baseline.
+type regression struct {
+	Probe      string  `json:"probe"`
+	BaselineMs float64 `json:"baseline_ms"`
+	CurrentMs  float64 `json:"current_ms"`
+	SlowerPct  float64 `json:"slower_pct"`
+}
+
+// compareBaseline returns the probes of current slower than in baseline by
+// more than pct percent and by more than floorMs milliseconds, sorted by
+// name. Probes missing from either side are not compared.
+func compareBaseline(baseline, current map[string]float64, pct, floorMs float64) []regression {
+	var out []regression
+	for name, now := range current {
+		old, ok := baseline[name]
+		if !ok || old < 0 {
+			continue
+		}
+		if now > old*(1+pct/100) && now-old > floorMs {
+			slower := math.Inf(1)
+			if old > 0 {
+				slower = round1(100 * (now - old) / old)
+			}
+			if math.IsInf(slower, 1) {
+				slower = 1e9 // JSON cannot carry +Inf; "immeasurably slower"
+			}
+			out = append(out, regression{Probe: name, BaselineMs: old, CurrentMs: now, SlowerPct: slower})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Probe < out[j].Probe })
+	return out
+}
+
+// baselineUpdate times the probe set (resumable, one heartbeat per probe),
+// raises a WARNING for each probe that regressed against the stored
+// baseline, and stores the new timings as the baseline.
+func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
+	hist, err := r.requireHistory()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	pct := driver.FloatOption(r.opts(), "regression_pct", defaultRegressionPct)
+	floorMs := float64(r.d.opts.RegressionFloor.Microseconds()) / 1000
+	name := r.target().Name
+	old, err := hist.Baseline(ctx, name)
+	if err != nil {
+		return driver.Result{}, fmt.Errorf("read baseline: %w", err)
+	}
+	rels, err := listRelations(ctx, r.db)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	probes := probesFor(userTables(rels))
+	byName := map[string]probe{}
+	names := make([]string, len(probes))
+	for i, p := range probes {
+		byName[p.Name] = p
+		names[i] = p.Name
+	}
+	var cp loopCheckpoint[float64]
+	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
+	err = loop(ctx, r, names, &cp, 0, 90, "probe", nil, func(ctx context.Context, n string) (float64, error) {
+		return runProbe(ctx, r, byName[n], r.d.opts.ProbeRuns)
+	})
+	if err != nil {
+		return driver.Result{}, err
+	}
+	current := map[string]float64{}
+	for _, n := range names {
+		current[n] = math.Round(cp.Results[n]*1000) / 1000
+	}
+	regs := compareBaseline(old, current, pct, floorMs)
+	var alerts []domain.Alert
+	for _, g := range regs {
+		alerts = append(alerts, domain.Alert{
+			Level:   domain.AlertWarning,
+			Subject: "probe " + g.Probe,
+			Message: fmt.Sprintf("%.2f ms against a baseline of %.2f ms (regression threshold %.0f %%)", g.CurrentMs, g.BaselineMs, pct),
+		})
+	}
+	r.progress(95, "save baseline", cp.snapshot())
+	if err := hist.SaveBaseline(ctx, name, current); err != nil {
+		return driver.Result{}, fmt.Errorf("save baseline: %w", err)
+	}
+	summary := fmt.Sprintf("%d probes timed (median of %d runs) and saved as the new baseline", len(current), r.d.opts.ProbeRuns)
+	switch {
+	case len(old) == 0:
+		summary += "; no earlier baseline to compare with"
+	case len(regs) == 0:
+		summary += fmt.Sprintf("; no regression over %.0f %% against the previous baseline", pct)
+	default:
+		summary += fmt.Sprintf("; %d regressed by more than %.0f %% (and %.0f ms)", len(regs), pct, floorMs)
+	}
+	if regs == nil {
+		regs = []regression{}
+	}
+	return driver.Result{
+		Summary: summary,
+		Details: map[string]any{
+			"probes_ms":           current,
+			"previous_ms":         old,
+			"regressions":         regs,
+			"regression_pct":      pct,
+			"regression_floor_ms": floorMs,
+			"probe_runs":          r.d.opts.ProbeRuns,
+			"resumed":             resumed,
+		},
+		Alerts: alerts,
+	}, nil
+}

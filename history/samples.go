@@ -1,0 +1,209 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// RecordSamples appends measurements in one transaction. Samples with a zero
+// time are stamped now; NaN and infinite values are refused.
+func (s *Store) RecordSamples(ctx context.Context, samples ...driver.Sample) error {
+	if len(samples) == 0 {
+		return nil
+	}
+	now := time.Now()
+	for _, sm := range samples {
+		if sm.Target == "" || sm.Metric == "" {
+			return fmt.Errorf("history: sample needs a target and a metric (got %q, %q)", sm.Target, sm.Metric)
+		}
+		if math.IsNaN(sm.Value) || math.IsInf(sm.Value, 0) {
+			return fmt.Errorf("history: sample %s/%s: value %v is not finite", sm.Target, sm.Metric, sm.Value)
+		}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO samples (target, metric, at_ms, value) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, sm := range samples {
+			at := sm.At
+			if at.IsZero() {
+				at = now
+			}
+			if _, err := stmt.ExecContext(ctx, sm.Target, sm.Metric, ms(at), sm.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("history: record samples: %w", err)
+	}
+	return nil
+}
+
+// Samples returns target's samples of metric taken at or after since, oldest
+// first.
+func (s *Store) Samples(ctx context.Context, target, metric string, since time.Time) ([]driver.Sample, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT at_ms, value FROM samples
+		WHERE target = ? AND metric = ? AND at_ms >= ? ORDER BY at_ms, rowid`, target, metric, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("history: samples: %w", err)
+	}
+	defer rows.Close()
+	var out []driver.Sample
+	for rows.Next() {
+		var at int64
+		var v float64
+		if err := rows.Scan(&at, &v); err != nil {
+			return nil, fmt.Errorf("history: samples: %w", err)
+		}
+		out = append(out, driver.Sample{Target: target, Metric: metric, At: fromMs(at), Value: v})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: samples: %w", err)
+	}
+	return out, nil
+}
+
+// PruneSamples deletes samples taken before cutoff and returns how many went.
+func (s *Store) PruneSamples(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM samples WHERE at_ms < ?`, ms(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("history: prune samples: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// Baseline returns target's stored baseline (probe name → ms); the map is
+// empty, not nil, when none was saved.
+func (s *Store) Baseline(ctx context.Context, target string) (map[string]float64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT probe, value_ms FROM baselines WHERE target = ?`, target)
+	if err != nil {
+		return nil, fmt.Errorf("history: baseline: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var probe string
+		var v float64
+		if err := rows.Scan(&probe, &v); err != nil {
+			return nil, fmt.Errorf("history: baseline: %w", err)
+		}
+		out[probe] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: baseline: %w", err)
+	}
+	return out, nil
+}
+
+// SaveBaseline replaces target's baseline with values, atomically.
+func (s *Store) SaveBaseline(ctx context.Context, target string, values map[string]float64) error {
+	for probe, v := range values {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("history: baseline %s/%s: value %v is not finite", target, probe, v)
+		}
+	}
+	now := ms(time.Now())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM baselines WHERE target = ?`, target); err != nil {
+			return err
+		}
+		for probe, v := range values {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO baselines (target, probe, value_ms, updated_at_ms) VALUES (?, ?, ?, ?)`,
+				target, probe, v, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("history: save baseline: %w", err)
+	}
+	return nil
+}
+
+// RecordBackup stores a backup record (verified or not).
+func (s *Store) RecordBackup(ctx context.Context, rec driver.BackupRecord) error {
+	details, err := marshalDetails(rec.Details)
+	if err != nil {
+		return fmt.Errorf("history: record backup: %w", err)
+	}
+	taken := rec.TakenAt
+	if taken.IsZero() {
+		taken = time.Now()
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO backups (target, path, method, taken_at_ms, verified, bytes, details_json)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, rec.Target, rec.Path, rec.Method, ms(taken), rec.Verified, rec.Bytes, details)
+	if err != nil {
+		return fmt.Errorf("history: record backup: %w", err)
+	}
+	return nil
+}
+
+// LatestBackup returns target's newest verified backup; ok is false when
+// there is none.
+func (s *Store) LatestBackup(ctx context.Context, target string) (driver.BackupRecord, bool, error) {
+	recs, err := s.Backups(ctx, target, true, 1)
+	if err != nil || len(recs) == 0 {
+		return driver.BackupRecord{}, false, err
+	}
+	return recs[0], true, nil
+}
+
+// Backups returns target's backup records, newest first, at most limit
+// (0 = 100); verifiedOnly leaves out backups that failed verification.
+func (s *Store) Backups(ctx context.Context, target string, verifiedOnly bool, limit int) ([]driver.BackupRecord, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT path, method, taken_at_ms, verified, bytes, details_json FROM backups
+		WHERE target = ? AND (verified OR NOT ?) ORDER BY taken_at_ms DESC, id DESC LIMIT ?`, target, verifiedOnly, limit)
+	if err != nil {
+		return nil, fmt.Errorf("history: backups: %w", err)
+	}
+	defer rows.Close()
+	var out []driver.BackupRecord
+	for rows.Next() {
+		rec := driver.BackupRecord{Target: target}
+		var taken int64
+		var details string
+		if err := rows.Scan(&rec.Path, &rec.Method, &taken, &rec.Verified, &rec.Bytes, &details); err != nil {
+			return nil, fmt.Errorf("history: backups: %w", err)
+		}
+		rec.TakenAt = fromMs(taken)
+		rec.Details = unmarshalDetails(details)
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: backups: %w", err)
+	}
+	return out, nil
+}
+
+func marshalDetails(d map[string]any) (string, error) {
+	if d == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", fmt.Errorf("encode details: %w", err)
+	}
+	return string(b), nil
+}
+
+// unmarshalDetails decodes stored details; a row that does not decode (it
+// was written by hand) yields an empty map rather than failing a listing.
+func unmarshalDetails(s string) map[string]any {
+	out := map[string]any{}
+	_ = json.Unmarshal([]byte(s), &out)
+	return out
+}
