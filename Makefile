@@ -6,7 +6,7 @@ WORKFLOWCHECK        ?= go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test unit lint build temporal-cli bench clean
+.PHONY: run test unit lint build temporal-cli bench clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -59,3 +59,7 @@ bench:
 
 clean:
 	rm -rf bin .data
+
+## record-histories: re-record the workflow histories the replay test checks
+record-histories: temporal-cli
+	THEMIS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test -count=1 -run 'TestForcedRunSucceeds|TestScheduleActionStartsJob|TestCancelLongTaskMidway|TestWorkerRestartResumesFromCheckpoint|TestDrill' ./testsuite/

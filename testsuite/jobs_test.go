@@ -37,6 +37,7 @@ func TestForcedRunSucceeds(t *testing.T) {
 		require.Equal(t, 1, tr.Attempt)
 	}
 	require.Greater(t, job.DurationMs, int64(0))
+	e.RecordHistory(job.ID, "maintenance_succeeded")
 
 	got, err := e.Service.GetSchedule(context.Background(), sc.ID)
 	require.NoError(t, err)
@@ -75,6 +76,7 @@ func TestScheduleActionStartsJob(t *testing.T) {
 	require.False(t, job.Forced)
 	require.Equal(t, "schedule", job.TriggeredBy)
 	require.Equal(t, domain.StateSkipped, job.Tasks[0].State)
+	e.RecordHistory(job.ID, "maintenance_skipped")
 }
 
 // Heartbeats are visible while a task runs, and cancelling the job reaches
@@ -97,6 +99,7 @@ func TestCancelLongTaskMidway(t *testing.T) {
 	require.Equal(t, domain.StateCancelled, done.Tasks[0].State)
 	require.Equal(t, domain.StateCancelled, done.Tasks[1].State)
 	require.Less(t, done.Tasks[0].ProgressPct, 100.0)
+	e.RecordHistory(job.ID, "maintenance_cancelled")
 
 	_, err = e.Service.CancelJob(context.Background(), job.ID, "test")
 	require.True(t, errors.Is(err, domain.ErrConflict), "cancelling a finished job is a conflict: %v", err)
@@ -122,4 +125,5 @@ func TestWorkerRestartResumesFromCheckpoint(t *testing.T) {
 	t.Logf("resumed task details: %v", task.Details)
 	resumed, _ := task.Details["already_done"].(float64)
 	require.Greater(t, resumed, 0.0, "the second attempt skipped work the first had checkpointed")
+	e.RecordHistory(job.ID, "maintenance_resumed")
 }
