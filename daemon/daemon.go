@@ -87,6 +87,8 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		Namespace: cfg.Temporal.Namespace, TaskQueue: cfg.Temporal.TaskQueue, Address: cfg.Temporal.Address,
 		UIURL: cfg.Temporal.UIURL, Targets: cfg.TargetInfos(), DefaultTarget: cfg.DefaultTarget,
 		Logger: logger, Metrics: metrics,
+		DrillStartApprovalTimeout:    time.Duration(cfg.Drill.StartApprovalTimeout),
+		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
 	})
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {

@@ -43,6 +43,13 @@ type Options struct {
 	HeartbeatTimeout time.Duration
 	// Now is the clock; optional, defaulted to time.Now.
 	Now func() time.Time
+	// Drill approval timeouts. Optional: defaulted to 24 h and 4 h.
+	DrillStartApprovalTimeout    time.Duration
+	DrillCompleteApprovalTimeout time.Duration
+	// Drill canary writer rate and run time. Optional: defaulted to 1 s
+	// and 10 s.
+	DrillCanaryInterval time.Duration
+	DrillCanaryDuration time.Duration
 }
 
 // Service implements api.Service on a Temporal client.

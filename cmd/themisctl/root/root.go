@@ -1,0 +1,56 @@
+// Package root assembles the themisctl command tree: process commands
+// (dev, worker, api, server) and client commands over the API (schedule,
+// job), and runs it with one-line errors and exit codes.
+package root
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/cmd/themisctl/job"
+	"github.com/themis-maintenance/themis/cmd/themisctl/schedule"
+	"github.com/themis-maintenance/themis/cmd/themisctl/serve"
+	"github.com/themis-maintenance/themis/starter"
+)
+
+// NewCmdRoot builds the command tree on f.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "themisctl",
+		Short: "Themis Maintenance: durable database maintenance on Temporal",
+		Long: `themisctl runs Themis Maintenance (dev, server, worker, api) and drives it
+through its HTTP API (schedule, job).
+
+Client commands talk to the API at --api-url ($THEMIS_API_URL, default
+http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
+		Version:       starter.Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	f.AddConnectionFlags(root.PersistentFlags())
+	out := f.IOStreams.Out
+	root.AddGroup(&cobra.Group{ID: "run", Title: "Run Themis Maintenance:"}, &cobra.Group{ID: "client", Title: "Operate it:"})
+	for _, c := range []*cobra.Command{serve.NewCmdDev(out), serve.NewCmdServer(out), serve.NewCmdWorker(out), serve.NewCmdAPI(out)} {
+		c.GroupID = "run"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f)} {
+		c.GroupID = "client"
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// Main runs themisctl with the process's arguments and returns its exit code.
+func Main() int {
+	ios := cmdutil.System()
+	f := cmdutil.NewFactory(ios, starter.Version)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return cmdutil.Execute(ctx, NewCmdRoot(f), ios)
+}

@@ -1,0 +1,192 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/workflows"
+)
+
+// DrillRequest starts a drill through the API or CLI.
+type DrillRequest struct {
+	Target string `json:"target"`
+	// Approval timeouts; zero takes the configured defaults.
+	StartApprovalTimeout    time.Duration `json:"-"`
+	CompleteApprovalTimeout time.Duration `json:"-"`
+}
+
+// StartDrill starts a DR drill on target. It returns the drill in its first
+// state (running, preflight).
+func (s *Service) StartDrill(ctx context.Context, req DrillRequest, principal string) (domain.Drill, error) {
+	if req.Target == "" {
+		req.Target = s.opts.DefaultTarget
+	}
+	if !s.TargetKnown(req.Target) {
+		return domain.Drill{}, &domain.ValidationError{Field: "target", Message: fmt.Sprintf("unknown target %q", req.Target)}
+	}
+	if req.StartApprovalTimeout <= 0 {
+		req.StartApprovalTimeout = s.opts.DrillStartApprovalTimeout
+	}
+	if req.CompleteApprovalTimeout <= 0 {
+		req.CompleteApprovalTimeout = s.opts.DrillCompleteApprovalTimeout
+	}
+	now := s.opts.Now()
+	in := workflows.DrillInput{
+		Target: req.Target, RequestedBy: principal,
+		StartApprovalTimeout: req.StartApprovalTimeout, CompleteApprovalTimeout: req.CompleteApprovalTimeout,
+		CanaryInterval: s.opts.DrillCanaryInterval, CanaryDuration: s.opts.DrillCanaryDuration,
+		HeartbeatTimeout: s.opts.HeartbeatTimeout,
+	}
+	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.ManualDrillID(req.Target, now.UnixMilli()),
+		TaskQueue:                s.opts.TaskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(req.Target)),
+		StaticSummary:            fmt.Sprintf("DR drill of %s — requested by %s", req.Target, principal),
+		StaticDetails: "Steps: preflight → **approval `start`** → canary writer → simulated failure → restore into scratch → verify → " +
+			"measure RTO/RPO → **approval `complete`** → clean-up → report.\n\nApprove: signal `approve` with " +
+			"`{\"step\":\"start\",\"approver\":\"you\",\"comment\":\"…\"}` or `themisctl drill approve <id> --step start`.",
+	}, workflows.DrillWorkflowName, in)
+	if err != nil {
+		return domain.Drill{}, mapErr(fmt.Errorf("start drill on %s: %w", req.Target, err))
+	}
+	return domain.Drill{
+		ID: run.GetID(), RunID: run.GetRunID(), Target: req.Target, State: domain.DrillRunning, Step: "preflight",
+		RequestedBy: principal, StartedAtMs: now.UnixMilli(), UIURL: s.uiURL(run.GetID(), run.GetRunID()),
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
+	}, nil
+}
+
+// GetDrill returns a drill's state from its state query.
+func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error) {
+	if !validJobID(id) {
+		return domain.Drill{}, fmt.Errorf("%w: drill %q", domain.ErrNotFound, id)
+	}
+	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return domain.Drill{}, mapErr(fmt.Errorf("describe drill %s: %w", id, err))
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflows.DrillWorkflowName {
+		return domain.Drill{}, fmt.Errorf("%w: %s is not a drill", domain.ErrNotFound, id)
+	}
+	var d domain.Drill
+	v, err := s.c.QueryWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.DrillStateQuery)
+	if err != nil {
+		return domain.Drill{}, mapErr(fmt.Errorf("query drill %s: %w", id, err))
+	}
+	if err := v.Get(&d); err != nil {
+		return domain.Drill{}, fmt.Errorf("decode drill %s: %w", id, err)
+	}
+	d.UIURL = s.uiURL(id, info.GetExecution().GetRunId())
+	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING && !drillFinal(d.State) {
+		// Terminated or timed out without reaching its own end.
+		d.State, d.Reason = domain.DrillAborted, strings.ToLower(info.GetStatus().String())
+	}
+	return d, nil
+}
+
+func drillFinal(state string) bool {
+	switch state {
+	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
+		return true
+	}
+	return false
+}
+
+// ListDrills lists drills, newest first as visibility orders them.
+func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.opts.Namespace, PageSize: int32(limit),
+		Query: fmt.Sprintf("WorkflowType = '%s'", workflows.DrillWorkflowName),
+	})
+	if err != nil {
+		return nil, mapErr(fmt.Errorf("list drills: %w", err))
+	}
+	out := make([]domain.Drill, 0, len(resp.GetExecutions()))
+	for _, e := range resp.GetExecutions() {
+		d, err := s.GetDrill(ctx, e.GetExecution().GetWorkflowId())
+		if err != nil {
+			d = domain.Drill{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
+				State: strings.ToLower(e.GetStatus().String()), StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
+				Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// DecideDrill sends an approve or reject decision for step. It is
+// domain.ErrConflict unless the drill is awaiting exactly that step.
+func (s *Service) DecideDrill(ctx context.Context, id string, approve bool, step, comment, principal string) (domain.Drill, error) {
+	if step != domain.ApprovalStart && step != domain.ApprovalComplete {
+		return domain.Drill{}, &domain.ValidationError{Field: "step", Message: fmt.Sprintf("must be %q or %q", domain.ApprovalStart, domain.ApprovalComplete)}
+	}
+	d, err := s.GetDrill(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if d.Awaiting != step {
+		awaiting := d.Awaiting
+		if awaiting == "" {
+			awaiting = "nothing"
+		}
+		return d, fmt.Errorf("%w: drill %s is awaiting %s, not approval %q", domain.ErrConflict, id, awaiting, step)
+	}
+	name := workflows.ApproveSignal
+	if !approve {
+		name = workflows.RejectSignal
+	}
+	sig := workflows.ApprovalSignal{Step: step, Approver: principal, Comment: comment}
+	if err := s.c.SignalWorkflow(ctx, id, "", name, sig); err != nil {
+		return d, mapErr(fmt.Errorf("signal %s to drill %s: %w", name, id, err))
+	}
+	return s.waitDrillChange(ctx, id, d)
+}
+
+// AbortDrill stops a running drill; its clean-up still runs.
+func (s *Service) AbortDrill(ctx context.Context, id, reason, principal string) (domain.Drill, error) {
+	d, err := s.GetDrill(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if drillFinal(d.State) {
+		return d, fmt.Errorf("%w: drill %s is already %s", domain.ErrConflict, id, d.State)
+	}
+	if err := s.c.SignalWorkflow(ctx, id, "", workflows.AbortSignalName, workflows.AbortSignal{By: principal, Reason: reason}); err != nil {
+		return d, mapErr(fmt.Errorf("abort drill %s: %w", id, err))
+	}
+	return s.waitDrillChange(ctx, id, d)
+}
+
+// waitDrillChange polls briefly so the answer shows the signal's effect.
+func (s *Service) waitDrillChange(ctx context.Context, id string, before domain.Drill) (domain.Drill, error) {
+	deadline := time.Now().Add(3 * time.Second)
+	d := before
+	for time.Now().Before(deadline) {
+		cur, err := s.GetDrill(ctx, id)
+		if err == nil {
+			d = cur
+			if cur.Step != before.Step || cur.State != before.State || len(cur.Approvals) != len(before.Approvals) {
+				return cur, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return d, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return d, nil
+}
