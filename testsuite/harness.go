@@ -79,6 +79,8 @@ type EnvOptions struct {
 	// HeartbeatTimeout of manual runs (short, so a stopped worker's task is
 	// retried quickly).
 	HeartbeatTimeout time.Duration
+	// ApprovalTimeout of drills; zero takes the defaults (24 h / 4 h).
+	ApprovalTimeout time.Duration
 }
 
 // NewEnv builds an Env and starts its worker.
@@ -98,6 +100,7 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 		Temporal: config.TemporalConfig{Address: srv.FrontendHostPort(), Namespace: "default", TaskQueue: queue},
 		Targets: []config.TargetConfig{{
 			Name: "demo", Driver: "sqlite", DSN: db, QuotaBytes: 1 << 30,
+			RTOObjective: config.Duration(time.Minute), RPOObjective: config.Duration(5 * time.Second),
 		}},
 		DefaultTarget: "demo",
 	}
@@ -127,6 +130,8 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	svc := starter.New(c, starter.Options{
 		Namespace: "default", TaskQueue: queue, Address: srv.FrontendHostPort(),
 		Targets: cfg.TargetInfos(), DefaultTarget: "demo", HeartbeatTimeout: opts.HeartbeatTimeout,
+		DrillCanaryInterval: 100 * time.Millisecond, DrillCanaryDuration: 2 * time.Second,
+		DrillStartApprovalTimeout: opts.ApprovalTimeout, DrillCompleteApprovalTimeout: opts.ApprovalTimeout,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	e := &Env{T: t, Client: c, Config: cfg, Service: svc, Deps: deps, Slow: slow, TaskQueue: queue}

@@ -99,15 +99,6 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 			return driver.Result{}, err
 		}
 	}
-	takenAt := time.UnixMilli(cp.TakenAtMs).UTC()
-
-	var problems []string
-	if !alreadyVerified {
-		problems, err = verifyBackup(ctx, r, &cp)
-		if err != nil {
-			return driver.Result{}, err
-		}
-	}
 	details := map[string]any{
 		"path":        cp.Final,
 		"mechanism":   "VACUUM INTO",
@@ -116,31 +107,9 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 		"source_rows": cp.SourceRows,
 		"resumed":     resumed,
 	}
-	if len(problems) > 0 {
-		_ = os.Remove(cp.Partial)
-		details["problems"] = problems
-		rec := driver.BackupRecord{Target: t.Name, Path: cp.Final, Method: "native", TakenAt: takenAt, Verified: false, Details: details}
-		if err := hist.RecordBackup(ctx, rec); err != nil {
-			return driver.Result{}, fmt.Errorf("record failed backup: %w", err)
-		}
-		return driver.Result{}, driver.Permanentf(driver.KindVerificationFailed,
-			"backup taken at %s did not verify and was removed: %s", takenAt.Format(time.RFC3339), strings.Join(problems, "; "))
-	}
-	if !alreadyVerified {
-		if err := os.Rename(cp.Partial, cp.Final); err != nil {
-			return driver.Result{}, fmt.Errorf("rename verified backup: %w", err)
-		}
-		syncDir(dir)
-	}
-	fi, err := os.Stat(cp.Final)
+	fi, err := commitBackup(ctx, r, hist, &cp, "native", !alreadyVerified, details)
 	if err != nil {
-		return driver.Result{}, fmt.Errorf("stat backup: %w", err)
-	}
-	r.progress(95, "record backup", nil)
-	if err := hist.RecordBackup(ctx, driver.BackupRecord{
-		Target: t.Name, Path: cp.Final, Method: "native", TakenAt: takenAt, Verified: true, Bytes: fi.Size(), Details: details,
-	}); err != nil {
-		return driver.Result{}, fmt.Errorf("record backup: %w", err)
+		return driver.Result{}, err
 	}
 	removed, err := pruneBackups(dir, t.Name, keep)
 	if err != nil {
@@ -161,6 +130,51 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	}, nil
 }
 
+// commitBackup verifies the copy cp wrote (unless verify is false: a
+// previous attempt verified and renamed it already), renames it to its final
+// name and records it in hist (skipped when hist is nil) with method and
+// details. A copy that does not verify is removed, recorded as unverified,
+// and reported as a permanent VerificationFailed error.
+func commitBackup(ctx context.Context, r *run, hist driver.History, cp *backupCheckpoint, method string, verify bool, details map[string]any) (os.FileInfo, error) {
+	t := r.target()
+	takenAt := time.UnixMilli(cp.TakenAtMs).UTC()
+	if verify {
+		problems, err := verifyBackup(ctx, r, cp)
+		if err != nil {
+			return nil, err
+		}
+		if len(problems) > 0 {
+			_ = os.Remove(cp.Partial)
+			details["problems"] = problems
+			if hist != nil {
+				rec := driver.BackupRecord{Target: t.Name, Path: cp.Final, Method: method, TakenAt: takenAt, Verified: false, Details: details}
+				if err := hist.RecordBackup(ctx, rec); err != nil {
+					return nil, fmt.Errorf("record failed backup: %w", err)
+				}
+			}
+			return nil, driver.Permanentf(driver.KindVerificationFailed,
+				"backup taken at %s did not verify and was removed: %s", takenAt.Format(time.RFC3339), strings.Join(problems, "; "))
+		}
+		if err := os.Rename(cp.Partial, cp.Final); err != nil {
+			return nil, fmt.Errorf("rename verified backup: %w", err)
+		}
+		syncDir(filepath.Dir(cp.Final))
+	}
+	fi, err := os.Stat(cp.Final)
+	if err != nil {
+		return nil, fmt.Errorf("stat backup: %w", err)
+	}
+	if hist != nil {
+		r.progress(95, "record backup", nil)
+		if err := hist.RecordBackup(ctx, driver.BackupRecord{
+			Target: t.Name, Path: cp.Final, Method: method, TakenAt: takenAt, Verified: true, Bytes: fi.Size(), Details: details,
+		}); err != nil {
+			return nil, fmt.Errorf("record backup: %w", err)
+		}
+	}
+	return fi, nil
+}
+
 // takeBackup copies the database into dir with VACUUM INTO. One connection
 // holds a write lock (BEGIN IMMEDIATE) and counts the rows of every table
 // while another copies: readers go on, writers wait, so the counts are
@@ -175,7 +189,13 @@ func takeBackup(ctx context.Context, r *run, dir string) (backupCheckpoint, erro
 		}
 		now = now.Add(time.Millisecond)
 	}
-	cp := backupCheckpoint{Partial: final + partialSuffix, Final: final, TakenAtMs: now.UnixMilli(), SourceRows: map[string]int64{}}
+	return takeBackupAs(ctx, r, final, now)
+}
+
+// takeBackupAs is takeBackup into final (written as final.partial), stamped
+// takenAt. The drill names its backup after the drill instead of the time.
+func takeBackupAs(ctx context.Context, r *run, final string, takenAt time.Time) (backupCheckpoint, error) {
+	cp := backupCheckpoint{Partial: final + partialSuffix, Final: final, TakenAtMs: takenAt.UnixMilli(), SourceRows: map[string]int64{}}
 	_ = os.Remove(cp.Partial) // VACUUM INTO refuses an existing file
 
 	lock, err := r.db.Conn(ctx)

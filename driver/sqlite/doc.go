@@ -28,9 +28,18 @@
 //     recorded in the history store, pruned to keep_backups.
 //   - orphan_cleanup: stale partial backups and scratch directories.
 //
-// replica_validation, performance_analysis, vector_reindex and
-// disaster_recovery_drill have no SQLite counterpart and fail with an error
-// wrapping driver.ErrNotSupported.
+// replica_validation, performance_analysis and vector_reindex have no SQLite
+// counterpart and fail with an error wrapping driver.ErrNotSupported.
+//
+// disaster_recovery_drill is not a Run task: the drill workflow drives the
+// driver through driver.Driller (drill.go). SQLite has no WAL archive, so the
+// restore takes a verified VACUUM INTO backup of the live file once the
+// canary has stopped (<backup_dir>/<target>-drill-<id>.db, recorded in the
+// history store with method "drill") and copies it into
+// <scratch_dir>/drill-<id>/restored.db; verification opens that copy
+// read-only. The canary table themis_drill_canary is the drill's only write
+// to the database; clean-up removes it with the scratch directory and the
+// drill's backup.
 //
 // Every per-relation loop heartbeats a checkpoint (the relations done so far
 // and their results) and a retried attempt resumes from it. Long single

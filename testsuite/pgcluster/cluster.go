@@ -197,6 +197,7 @@ func (c *Cluster) startOnFreePort(ctx context.Context, settings map[string]strin
 			return err
 		}
 		settings["port"] = strconv.Itoa(port)
+		c.inst.Host, c.inst.Port = c.SocketDir, port
 		if err := pgbin.WriteSettings(filepath.Join(c.DataDir, "postgresql.conf"), settings, c.user); err != nil {
 			return err
 		}

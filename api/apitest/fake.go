@@ -1,0 +1,562 @@
+// Package apitest holds test helpers for the gateway and its clients: an
+// in-memory fake of api.Service, a validator that checks every request and
+// response against the gateway's OpenAPI document (so the document and the
+// handlers cannot drift), and an httptest server combining both.
+//
+// The fake is for handler, client and CLI tests only; the real service
+// (package starter) is exercised end to end by the testsuite.
+package apitest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// Method names for Fake.FailWith.
+const (
+	MethodCreateSchedule = "CreateSchedule"
+	MethodGetSchedule    = "GetSchedule"
+	MethodListSchedules  = "ListSchedules"
+	MethodUpdateSchedule = "UpdateSchedule"
+	MethodDeleteSchedule = "DeleteSchedule"
+	MethodRunSchedule    = "RunSchedule"
+	MethodListJobs       = "ListJobs"
+	MethodGetJob         = "GetJob"
+	MethodCancelJob      = "CancelJob"
+	MethodStatus         = "Status"
+	MethodReady          = "Ready"
+)
+
+// Counts records the calls the fake saw. Creates, Updates and Deletes count
+// writes that happened (an UpdateSchedule whose mutate or validation failed
+// is counted in UpdateAttempts only).
+type Counts struct {
+	Creates, Updates, UpdateAttempts, Deletes, Runs, Cancels int
+}
+
+// Writes is the number of schedule writes that took place.
+func (c Counts) Writes() int { return c.Creates + c.Updates + c.Deletes }
+
+// Fake is an in-memory api.Service. Its zero value is not usable; call NewFake.
+type Fake struct {
+	mu            sync.Mutex
+	targets       []string
+	defaultTarget string
+	schedules     map[string]domain.Schedule
+	jobs          map[string]domain.Job
+	errs          map[string]error
+	counts        Counts
+	clock         int64
+	seq           int
+	lastPrincipal string
+	lastFilter    api.JobFilter
+	autoProgress  bool
+	failTask      domain.TaskType
+}
+
+var _ api.Service = (*Fake)(nil)
+
+// NewFake returns a fake with targets "orders" (the default) and "analytics"
+// and no schedules.
+func NewFake() *Fake {
+	return &Fake{
+		targets:       []string{"orders", "analytics"},
+		defaultTarget: "orders",
+		schedules:     map[string]domain.Schedule{},
+		jobs:          map[string]domain.Job{},
+		errs:          map[string]error{},
+		clock:         1_700_000_000_000,
+	}
+}
+
+// FailWith makes every later call of method return err (nil clears it).
+func (f *Fake) FailWith(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.errs, method)
+		return
+	}
+	f.errs[method] = err
+}
+
+// SetAutoProgress makes each GetJob of an active job advance it one step
+// (pending → running → each task to 50 % and done → succeeded), so that
+// watchers see progress and an end.
+func (f *Fake) SetAutoProgress(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.autoProgress = on
+}
+
+// SetFailingTask makes auto-progress fail the job at task t.
+func (f *Fake) SetFailingTask(t domain.TaskType) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failTask = t
+}
+
+// Counts returns the calls seen so far.
+func (f *Fake) Counts() Counts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.counts
+}
+
+// LastPrincipal is the principal of the last write call.
+func (f *Fake) LastPrincipal() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastPrincipal
+}
+
+// LastFilter is the filter of the last ListJobs call.
+func (f *Fake) LastFilter() api.JobFilter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastFilter
+}
+
+// SeedDefaults stores the four default schedules (disabled) without
+// counting writes, and returns them.
+func (f *Fake) SeedDefaults() []domain.Schedule {
+	var out []domain.Schedule
+	for _, d := range domain.DefaultSchedules(f.defaultTarget) {
+		out = append(out, f.Seed(d.ID, d.Spec))
+	}
+	return out
+}
+
+// Seed stores a schedule with the given id as if created by "seed".
+func (f *Fake) Seed(id string, spec domain.ScheduleSpec) domain.Schedule {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.tick()
+	s := domain.Schedule{ID: id, ScheduleSpec: cloneSpec(spec), CreatedAtMs: now, UpdatedAtMs: now,
+		CreatedBy: "seed", UpdatedBy: "seed", NextRunMs: f.nextRun(spec)}
+	f.schedules[id] = s
+	return cloneSchedule(s)
+}
+
+// SeedJob stores a job as given.
+func (f *Fake) SeedJob(j domain.Job) domain.Job {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs[j.ID] = cloneJob(j)
+	return j
+}
+
+// Schedule returns the stored schedule with id.
+func (f *Fake) Schedule(id string) (domain.Schedule, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.schedules[id]
+	return cloneSchedule(s), ok
+}
+
+// Job returns the stored job with id.
+func (f *Fake) Job(id string) (domain.Job, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j, ok := f.jobs[id]
+	return cloneJob(j), ok
+}
+
+func (f *Fake) tick() int64 {
+	f.clock += 1000
+	return f.clock
+}
+
+func (f *Fake) nextRun(spec domain.ScheduleSpec) int64 {
+	if !spec.Enabled {
+		return 0
+	}
+	return f.clock + 3_600_000
+}
+
+func (f *Fake) fail(method string) error { return f.errs[method] }
+
+// CreateSchedule implements api.Service.
+func (f *Fake) CreateSchedule(_ context.Context, spec domain.ScheduleSpec, principal string) (domain.Schedule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodCreateSchedule); err != nil {
+		return domain.Schedule{}, err
+	}
+	if err := spec.Normalize(f.knownLocked); err != nil {
+		return domain.Schedule{}, err
+	}
+	if err := f.nameFreeLocked(spec.Name, ""); err != nil {
+		return domain.Schedule{}, err
+	}
+	id := domain.Slug(spec.Name)
+	for i := 2; ; i++ {
+		if _, taken := f.schedules[id]; !taken {
+			break
+		}
+		id = domain.Slug(spec.Name) + "-" + strconv.Itoa(i)
+	}
+	now := f.tick()
+	s := domain.Schedule{ID: id, ScheduleSpec: cloneSpec(spec), CreatedAtMs: now, UpdatedAtMs: now,
+		CreatedBy: principal, UpdatedBy: principal, NextRunMs: f.nextRun(spec)}
+	f.schedules[id] = s
+	f.counts.Creates++
+	f.lastPrincipal = principal
+	return cloneSchedule(s), nil
+}
+
+func (f *Fake) nameFreeLocked(name, exceptID string) error {
+	for id, s := range f.schedules {
+		if id != exceptID && s.Name == name {
+			return fmt.Errorf("%w: schedule name %q is already used by %s", domain.ErrConflict, name, id)
+		}
+	}
+	return nil
+}
+
+// GetSchedule implements api.Service.
+func (f *Fake) GetSchedule(_ context.Context, id string) (domain.Schedule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodGetSchedule); err != nil {
+		return domain.Schedule{}, err
+	}
+	s, ok := f.schedules[id]
+	if !ok {
+		return domain.Schedule{}, fmt.Errorf("%w: schedule %q", domain.ErrNotFound, id)
+	}
+	return cloneSchedule(s), nil
+}
+
+// ListSchedules implements api.Service, ordered by name.
+func (f *Fake) ListSchedules(context.Context) ([]domain.Schedule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodListSchedules); err != nil {
+		return nil, err
+	}
+	out := make([]domain.Schedule, 0, len(f.schedules))
+	for _, s := range f.schedules {
+		out = append(out, cloneSchedule(s))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// UpdateSchedule implements api.Service: mutate runs under the lock on a
+// copy, and the result is normalised before it is stored.
+func (f *Fake) UpdateSchedule(_ context.Context, id, principal string, mutate func(*domain.ScheduleSpec) error) (domain.Schedule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts.UpdateAttempts++
+	if err := f.fail(MethodUpdateSchedule); err != nil {
+		return domain.Schedule{}, err
+	}
+	s, ok := f.schedules[id]
+	if !ok {
+		return domain.Schedule{}, fmt.Errorf("%w: schedule %q", domain.ErrNotFound, id)
+	}
+	spec := cloneSpec(s.ScheduleSpec)
+	if err := mutate(&spec); err != nil {
+		return domain.Schedule{}, err
+	}
+	if err := spec.Normalize(f.knownLocked); err != nil {
+		return domain.Schedule{}, err
+	}
+	if err := f.nameFreeLocked(spec.Name, id); err != nil {
+		return domain.Schedule{}, err
+	}
+	s.ScheduleSpec = cloneSpec(spec)
+	s.UpdatedAtMs = f.tick()
+	s.UpdatedBy = principal
+	s.NextRunMs = f.nextRun(spec)
+	f.schedules[id] = s
+	f.counts.Updates++
+	f.lastPrincipal = principal
+	return cloneSchedule(s), nil
+}
+
+// DeleteSchedule implements api.Service.
+func (f *Fake) DeleteSchedule(_ context.Context, id, principal string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodDeleteSchedule); err != nil {
+		return err
+	}
+	if _, ok := f.schedules[id]; !ok {
+		return fmt.Errorf("%w: schedule %q", domain.ErrNotFound, id)
+	}
+	delete(f.schedules, id)
+	f.counts.Deletes++
+	f.lastPrincipal = principal
+	return nil
+}
+
+// RunSchedule implements api.Service: a pending job with pending tasks;
+// 409 while another job of the schedule is active.
+func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal string) (domain.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodRunSchedule); err != nil {
+		return domain.Job{}, err
+	}
+	s, ok := f.schedules[id]
+	if !ok {
+		return domain.Job{}, fmt.Errorf("%w: schedule %q", domain.ErrNotFound, id)
+	}
+	for _, j := range f.jobs {
+		if j.ScheduleID == id && !j.State.Terminal() {
+			return domain.Job{}, fmt.Errorf("%w: schedule %q already has the active job %s", domain.ErrConflict, id, j.ID)
+		}
+	}
+	f.seq++
+	now := f.tick()
+	j := domain.Job{
+		ID: fmt.Sprintf("%s-manual-%d", id, f.seq), RunID: fmt.Sprintf("run-%d", f.seq),
+		ScheduleID: id, ScheduleName: s.Name, Target: s.Target, State: domain.StatePending,
+		Forced: force, TriggeredBy: principal, StartedAtMs: now,
+		UIURL: "http://127.0.0.1:8233/namespaces/default/workflows/" + id,
+	}
+	for _, t := range s.Tasks {
+		j.Tasks = append(j.Tasks, domain.TaskRun{TaskType: t, State: domain.StatePending, Details: map[string]any{}})
+	}
+	f.jobs[j.ID] = j
+	s.LastRunMs, s.LastRunState, s.LastJobID = now, j.State, j.ID
+	f.schedules[id] = s
+	f.counts.Runs++
+	f.lastPrincipal = principal
+	return cloneJob(j), nil
+}
+
+// ListJobs implements api.Service: newest first; the page token is the
+// decimal offset of the next page.
+func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastFilter = filter
+	if err := f.fail(MethodListJobs); err != nil {
+		return api.JobPage{}, err
+	}
+	var all []domain.Job
+	for _, j := range f.jobs {
+		switch {
+		case filter.ActiveOnly && j.State.Terminal(),
+			filter.ScheduleID != "" && j.ScheduleID != filter.ScheduleID,
+			filter.State != "" && j.State != filter.State:
+			continue
+		}
+		all = append(all, cloneJob(j))
+	}
+	sort.Slice(all, func(a, b int) bool {
+		if all[a].StartedAtMs != all[b].StartedAtMs {
+			return all[a].StartedAtMs > all[b].StartedAtMs
+		}
+		return all[a].ID < all[b].ID
+	})
+	off := 0
+	if filter.NextPageToken != "" {
+		n, err := strconv.Atoi(filter.NextPageToken)
+		if err != nil || n < 0 || n > len(all) {
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "invalid page token"}
+		}
+		off = n
+	}
+	limit := filter.Limit
+	if limit <= 0 {
+		limit = api.DefaultJobLimit
+	}
+	end := min(off+limit, len(all))
+	page := api.JobPage{Jobs: all[off:end]}
+	page.Count = len(page.Jobs)
+	if end < len(all) {
+		page.NextPageToken = strconv.Itoa(end)
+	}
+	return page, nil
+}
+
+// GetJob implements api.Service (advancing the job when auto-progress is on).
+func (f *Fake) GetJob(_ context.Context, id string) (domain.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodGetJob); err != nil {
+		return domain.Job{}, err
+	}
+	j, ok := f.jobs[id]
+	if !ok {
+		return domain.Job{}, fmt.Errorf("%w: job %q", domain.ErrNotFound, id)
+	}
+	if f.autoProgress && !j.State.Terminal() {
+		j = f.advanceLocked(cloneJob(j))
+		f.jobs[id] = j
+	}
+	return cloneJob(j), nil
+}
+
+func (f *Fake) advanceLocked(j domain.Job) domain.Job {
+	now := f.tick()
+	if j.State == domain.StatePending {
+		j.State = domain.StateRunning
+		if len(j.Tasks) > 0 {
+			j.Tasks[0].State, j.Tasks[0].StartedAtMs, j.Tasks[0].Attempt = domain.StateRunning, now, 1
+		}
+		return j
+	}
+	done := 0
+	for i := range j.Tasks {
+		t := &j.Tasks[i]
+		if t.State.Terminal() {
+			done++
+			continue
+		}
+		if t.State == domain.StatePending {
+			t.State, t.StartedAtMs, t.Attempt = domain.StateRunning, now, 1
+		}
+		t.ProgressPct += 50
+		if t.ProgressPct >= 100 {
+			t.ProgressPct, t.FinishedAtMs = 100, now
+			if t.TaskType == f.failTask {
+				t.State, t.ErrorMessage = domain.StateFailed, "injected failure"
+				j.State, j.ErrorMessage = domain.StateFailed, string(t.TaskType)+" failed: injected failure"
+				j.FinishedAtMs, j.DurationMs = now, now-j.StartedAtMs
+				for k := i + 1; k < len(j.Tasks); k++ {
+					j.Tasks[k].State = domain.StateSkipped
+				}
+				j.ProgressPct = progress(j.Tasks)
+				return j
+			}
+			t.State, t.ResultSummary = domain.StateSucceeded, "ok"
+			done++
+			if i+1 < len(j.Tasks) {
+				j.Tasks[i+1].State, j.Tasks[i+1].StartedAtMs, j.Tasks[i+1].Attempt = domain.StateRunning, now, 1
+			}
+		}
+		break
+	}
+	j.ProgressPct = progress(j.Tasks)
+	if done == len(j.Tasks) {
+		j.State, j.ProgressPct = domain.StateSucceeded, 100
+		j.FinishedAtMs, j.DurationMs = now, now-j.StartedAtMs
+		j.ResultSummary = fmt.Sprintf("%d tasks succeeded", len(j.Tasks))
+	}
+	return j
+}
+
+func progress(ts []domain.TaskRun) float64 {
+	if len(ts) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, t := range ts {
+		if t.State.Terminal() {
+			sum += 100
+		} else {
+			sum += t.ProgressPct
+		}
+	}
+	return sum / float64(len(ts))
+}
+
+// CancelJob implements api.Service: 409 for a job that is not active.
+func (f *Fake) CancelJob(_ context.Context, id, principal string) (domain.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodCancelJob); err != nil {
+		return domain.Job{}, err
+	}
+	j, ok := f.jobs[id]
+	if !ok {
+		return domain.Job{}, fmt.Errorf("%w: job %q", domain.ErrNotFound, id)
+	}
+	if j.State.Terminal() {
+		return domain.Job{}, fmt.Errorf("%w: job %s is %s, not active", domain.ErrConflict, id, j.State)
+	}
+	j = cloneJob(j)
+	now := f.tick()
+	j.State, j.FinishedAtMs, j.DurationMs = domain.StateCancelled, now, now-j.StartedAtMs
+	for i := range j.Tasks {
+		if !j.Tasks[i].State.Terminal() {
+			j.Tasks[i].State = domain.StateCancelled
+		}
+	}
+	f.jobs[id] = j
+	f.counts.Cancels++
+	f.lastPrincipal = principal
+	return cloneJob(j), nil
+}
+
+// Ready implements api.Service.
+func (f *Fake) Ready(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail(MethodReady)
+}
+
+// Status implements api.Service.
+func (f *Fake) Status(context.Context) (api.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodStatus); err != nil {
+		return api.Status{}, err
+	}
+	st := api.Status{Service: "themis-maintenance", TemporalAddress: "127.0.0.1:7233", Namespace: "default",
+		TaskQueue: "themis-maintenance", TemporalUIURL: "http://127.0.0.1:8233", DefaultTarget: f.defaultTarget,
+		Schedules: len(f.schedules)}
+	for _, s := range f.schedules {
+		if s.Enabled {
+			st.EnabledSchedules++
+		}
+	}
+	for _, j := range f.jobs {
+		if !j.State.Terminal() {
+			st.ActiveJobs++
+		}
+	}
+	return st, nil
+}
+
+// TargetKnown implements api.Service. It takes no lock (the targets never
+// change), so it may be called from inside UpdateSchedule's mutate.
+func (f *Fake) TargetKnown(name string) bool { return f.knownLocked(name) }
+
+func (f *Fake) knownLocked(name string) bool { return slices.Contains(f.targets, name) }
+
+// DefaultTarget implements api.Service.
+func (f *Fake) DefaultTarget() string { return f.defaultTarget }
+
+// Deep copies through JSON keep callers and the store apart (the race
+// detector would notice shared slices and maps).
+
+func cloneSpec(s domain.ScheduleSpec) domain.ScheduleSpec {
+	var out domain.ScheduleSpec
+	mustRoundTrip(s, &out)
+	return out
+}
+
+func cloneSchedule(s domain.Schedule) domain.Schedule {
+	s.ScheduleSpec = cloneSpec(s.ScheduleSpec)
+	return s
+}
+
+func cloneJob(j domain.Job) domain.Job {
+	var out domain.Job
+	mustRoundTrip(j, &out)
+	return out
+}
+
+func mustRoundTrip(in, out any) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		panic(err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		panic(err)
+	}
+}

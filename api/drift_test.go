@@ -1,0 +1,204 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/gin-gonic/gin"
+
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// These tests keep the OpenAPI document in step with the domain package
+// and the router; the exchange validator keeps it in step with handlers.
+
+func jsonKeys(t *testing.T, v any) []string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func schemaProps(t *testing.T, doc *openapi3.T, name string) []string {
+	t.Helper()
+	s := doc.Components.Schemas[name]
+	if s == nil {
+		t.Fatalf("no schema %s", name)
+	}
+	keys := make([]string, 0, len(s.Value.Properties))
+	for k := range s.Value.Properties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestDocumentMatchesDomainTypes(t *testing.T) {
+	doc := apitest.NewValidator(t).Doc()
+	check := func(schema string, v any) {
+		t.Helper()
+		if got, want := schemaProps(t, doc, schema), jsonKeys(t, v); !slices.Equal(got, want) {
+			t.Errorf("schema %s has %v, the Go type %v", schema, got, want)
+		}
+		if req := doc.Components.Schemas[schema].Value.Required; len(req) > 0 {
+			r := slices.Sorted(slices.Values(req))
+			if want := jsonKeys(t, v); !slices.Equal(r, want) {
+				t.Errorf("schema %s requires %v, the Go type always has %v", schema, r, want)
+			}
+		}
+	}
+	check("Schedule", domain.Schedule{})
+	check("Job", domain.Job{})
+	check("TaskRun", domain.TaskRun{})
+	check("Status", api.Status{})
+	check("JobList", api.JobPage{})
+	check("ScheduleList", api.ScheduleList{})
+	check("Deleted", api.Deleted{})
+	check("RunRequest", api.RunRequest{})
+
+	write := append(jsonKeys(t, domain.NewScheduleSpec("")), domain.ReadOnlyScheduleFields...)
+	sort.Strings(write)
+	if got := schemaProps(t, doc, "ScheduleWrite"); !slices.Equal(got, write) {
+		t.Errorf("ScheduleWrite has %v, want writable + read-only %v", got, write)
+	}
+}
+
+func TestDocumentMatchesTaskTypes(t *testing.T) {
+	doc := apitest.NewValidator(t).Doc()
+	var enum []string
+	for _, v := range doc.Components.Schemas["TaskType"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	var want []string
+	for _, tt := range domain.AllTaskTypes() {
+		want = append(want, string(tt))
+	}
+	if !slices.Equal(enum, want) {
+		t.Errorf("TaskType enum %v, domain %v", enum, want)
+	}
+	opts := doc.Components.Schemas["TaskOptions"].Value.Properties
+	if len(opts) != len(want) {
+		t.Errorf("TaskOptions lists %d task types, want %d", len(opts), len(want))
+	}
+	for _, tt := range domain.AllTaskTypes() {
+		ref := opts[string(tt)]
+		if ref == nil {
+			t.Errorf("TaskOptions lacks %s", tt)
+			continue
+		}
+		info, _ := domain.Info(tt)
+		var keys []string
+		for k := range ref.Value.Properties {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if !slices.Equal(keys, domain.OptionKeys(tt)) {
+			t.Errorf("%s options %v, domain %v", tt, keys, domain.OptionKeys(tt))
+			continue
+		}
+		for k, o := range info.Options {
+			s := ref.Value.Properties[k].Value
+			switch o.Kind {
+			case domain.OptionInt, domain.OptionFloat:
+				wantType := map[domain.OptionKind]string{domain.OptionInt: "integer", domain.OptionFloat: "number"}[o.Kind]
+				if !s.Type.Is(wantType) || s.Min == nil || *s.Min != o.Min || s.Max == nil || *s.Max != o.Max {
+					t.Errorf("%s.%s: doc %v [%v,%v], domain %s [%g,%g]", tt, k, s.Type, s.Min, s.Max, wantType, o.Min, o.Max)
+				}
+			case domain.OptionBool:
+				if !s.Type.Is("boolean") {
+					t.Errorf("%s.%s: doc %v, domain boolean", tt, k, s.Type)
+				}
+			case domain.OptionEnum:
+				var vals []string
+				for _, v := range s.Enum {
+					vals = append(vals, v.(string))
+				}
+				if !s.Type.Is("string") || !slices.Equal(vals, o.Values) {
+					t.Errorf("%s.%s: doc %v, domain %v", tt, k, vals, o.Values)
+				}
+			}
+		}
+	}
+	var states []string
+	for _, v := range doc.Components.Schemas["JobState"].Value.Enum {
+		states = append(states, v.(string))
+	}
+	for _, s := range []domain.JobState{domain.StatePending, domain.StateRunning, domain.StateSucceeded, domain.StateFailed, domain.StateCancelled, domain.StateSkipped} {
+		if !slices.Contains(states, string(s)) {
+			t.Errorf("JobState lacks %s", s)
+		}
+	}
+}
+
+func TestDocumentListsProblemCodes(t *testing.T) {
+	doc := apitest.NewValidator(t).Doc()
+	var enum []string
+	for _, v := range doc.Components.Schemas["Problem"].Value.Properties["code"].Value.Enum {
+		enum = append(enum, v.(string))
+	}
+	for _, c := range []string{api.CodeInvalidJSON, api.CodeValidationFailed, api.CodeUnknownField, api.CodeInvalidParameter,
+		api.CodeInvalidID, api.CodeNotFound, api.CodeConflict, api.CodeUnauthorized, api.CodeForbidden, api.CodeUnavailable,
+		api.CodeBodyTooLarge, api.CodeUnsupportedMediaType, api.CodeMethodNotAllowed, api.CodeInternal} {
+		if !slices.Contains(enum, c) {
+			t.Errorf("Problem.code enum lacks %s", c)
+		}
+	}
+}
+
+// Every route the router serves is documented, and every documented
+// operation is served.
+func TestDocumentMatchesRoutes(t *testing.T) {
+	doc := apitest.NewValidator(t).Doc()
+	engine, ok := api.New(apitest.NewFake(), api.Options{}).(*gin.Engine)
+	if !ok {
+		t.Fatal("api.New no longer returns a *gin.Engine; adapt this test")
+	}
+	served := map[string]bool{}
+	for _, r := range engine.Routes() {
+		p := r.Path
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			if strings.HasPrefix(s, ":") {
+				segs[i] = "{" + s[1:] + "}"
+			}
+		}
+		served[r.Method+" "+strings.Join(segs, "/")] = true
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	for k := range served {
+		if !documented[k] {
+			t.Errorf("served but not documented: %s", k)
+		}
+	}
+	for k := range documented {
+		if !served[k] {
+			t.Errorf("documented but not served: %s", k)
+		}
+	}
+	if !documented[http.MethodPost+" "+api.BasePath+"/schedules/{id}/run"] {
+		t.Error("sanity: run not documented")
+	}
+}

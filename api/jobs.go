@@ -1,0 +1,181 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// Limits of GET /jobs.
+const (
+	DefaultJobLimit  = 50
+	MaxJobLimit      = 1000
+	maxPageTokenLen  = 4096
+	maxJobIDLen      = 255
+	jobsQueryAllowed = "active_only, schedule_id, state, limit, next_page_token"
+)
+
+// jobIDPattern accepts workflow ids as the starter makes them: manual runs
+// embed the schedule id, scheduled runs carry Temporal's RFC 3339 suffix
+// (e.g. "daily-maintenance-2025-01-01T02:00:00Z").
+var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]*$`)
+
+// ValidJobID reports whether id has the shape of a job (workflow) id.
+func ValidJobID(id string) bool {
+	return len(id) <= maxJobIDLen && jobIDPattern.MatchString(id) && !strings.Contains(id, "..")
+}
+
+func jobID(c *gin.Context) (string, bool) {
+	id := c.Param("id")
+	if !ValidJobID(id) {
+		abortWithError(c, errInvalidID("id", id))
+		return "", false
+	}
+	return id, true
+}
+
+// parseJobFilter reads the query of GET /jobs. Unknown parameters and
+// repeated ones are refused so that a typo never silently widens a listing.
+func parseJobFilter(c *gin.Context) (JobFilter, error) {
+	q := c.Request.URL.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	f := JobFilter{Limit: DefaultJobLimit}
+	for _, k := range keys {
+		vs := q[k]
+		if len(vs) > 1 {
+			return f, badRequest(CodeInvalidParameter, k, "query parameter %s is given more than once", clip(k, 100))
+		}
+		v := vs[0]
+		switch k {
+		case "active_only":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return f, badRequest(CodeInvalidParameter, k, "active_only must be true or false, got %q", clip(v, 100))
+			}
+			f.ActiveOnly = b
+		case "schedule_id":
+			if !domain.ValidID(v) {
+				return f, badRequest(CodeInvalidParameter, k, "malformed schedule id %q", clip(v, 140))
+			}
+			f.ScheduleID = v
+		case "state":
+			s := domain.JobState(v)
+			if !s.Valid() {
+				return f, badRequest(CodeInvalidParameter, k, "state must be one of pending, running, succeeded, failed, cancelled, skipped; got %q", clip(v, 100))
+			}
+			f.State = s
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxJobLimit {
+				return f, badRequest(CodeInvalidParameter, k, "limit must be an integer 1–%d, got %q", MaxJobLimit, clip(v, 100))
+			}
+			f.Limit = n
+		case "next_page_token":
+			if len(v) > maxPageTokenLen || !saneToken(v) {
+				return f, badRequest(CodeInvalidParameter, k, "malformed next_page_token")
+			}
+			f.NextPageToken = v
+		default:
+			return f, badRequest(CodeInvalidParameter, clip(k, 100), "unknown query parameter %q (accepted: %s)", clip(k, 100), jobsQueryAllowed)
+		}
+	}
+	if f.ActiveOnly && f.State.Terminal() {
+		return f, badRequest(CodeInvalidParameter, "state", "active_only cannot be combined with the terminal state %q", f.State)
+	}
+	return f, nil
+}
+
+func saneToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *handler) listJobs(c *gin.Context) {
+	f, err := parseJobFilter(c)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	page, err := h.svc.ListJobs(c.Request.Context(), f)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	jobs := make([]domain.Job, len(page.Jobs))
+	for i, j := range page.Jobs {
+		jobs[i] = wireJob(j)
+	}
+	page.Jobs = jobs
+	page.Count = len(page.Jobs)
+	c.JSON(http.StatusOK, page)
+}
+
+func (h *handler) getJob(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	job, err := h.svc.GetJob(c.Request.Context(), id)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wireJob(job))
+}
+
+// cancelJob requests cancellation. The body is optional and, when given,
+// must be an empty JSON object.
+func (h *handler) cancelJob(c *gin.Context) {
+	id, ok := jobID(c)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(c)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	if body != nil {
+		m, err := parseObject(body)
+		if err == nil {
+			err = checkFields(m, nil)
+		}
+		if err != nil {
+			abortWithError(c, err)
+			return
+		}
+	}
+	job, err := h.svc.CancelJob(c.Request.Context(), id, Principal(c))
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wireJob(job))
+}
+
+// wireJob makes nil collections render as [] and {} (the documented types).
+func wireJob(j domain.Job) domain.Job {
+	tasks := make([]domain.TaskRun, len(j.Tasks))
+	copy(tasks, j.Tasks)
+	for i := range tasks {
+		if tasks[i].Details == nil {
+			tasks[i].Details = map[string]any{}
+		}
+	}
+	j.Tasks = tasks
+	return j
+}

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// ScheduleList is the body of GET /schedules.
+type ScheduleList struct {
+	Schedules []domain.Schedule `json:"schedules"`
+	Count     int               `json:"count"`
+}
+
+// Deleted is the body of DELETE /schedules/{id}.
+type Deleted struct {
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+// RunRequest is the optional body of POST /schedules/{id}/run.
+type RunRequest struct {
+	// Force runs outside the maintenance window.
+	Force bool `json:"force"`
+}
+
+// scheduleID returns the validated {id} path parameter.
+func scheduleID(c *gin.Context) (string, bool) {
+	id := c.Param("id")
+	if !domain.ValidID(id) {
+		abortWithError(c, errInvalidID("id", id))
+		return "", false
+	}
+	return id, true
+}
+
+func (h *handler) createSchedule(c *gin.Context) {
+	body, err := h.readBody(c)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	spec, _, err := h.decodeScheduleBody(body)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	s, err := h.svc.CreateSchedule(c.Request.Context(), spec, Principal(c))
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.Header("Location", BasePath+"/schedules/"+url.PathEscape(s.ID))
+	c.JSON(http.StatusCreated, wireSchedule(s))
+}
+
+func (h *handler) listSchedules(c *gin.Context) {
+	list, err := h.svc.ListSchedules(c.Request.Context())
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	out := make([]domain.Schedule, len(list))
+	for i, s := range list {
+		out[i] = wireSchedule(s)
+	}
+	list = out
+	c.JSON(http.StatusOK, ScheduleList{Schedules: list, Count: len(list)})
+}
+
+func (h *handler) getSchedule(c *gin.Context) {
+	id, ok := scheduleID(c)
+	if !ok {
+		return
+	}
+	s, err := h.svc.GetSchedule(c.Request.Context(), id)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wireSchedule(s))
+}
+
+// replaceSchedule is PUT: every writable field is replaced; an absent field
+// takes its creation default (domain.NewScheduleSpec), except "enabled",
+// which keeps the schedule's current state so that a PUT never pauses or
+// resumes a schedule by omission.
+func (h *handler) replaceSchedule(c *gin.Context) {
+	id, ok := scheduleID(c)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(c)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	spec, given, err := h.decodeScheduleBody(body)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	_, enabledGiven := given["enabled"]
+	s, err := h.svc.UpdateSchedule(c.Request.Context(), id, Principal(c), func(cur *domain.ScheduleSpec) error {
+		next := spec
+		if !enabledGiven {
+			next.Enabled = cur.Enabled
+		}
+		*cur = next
+		return nil
+	})
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wireSchedule(s))
+}
+
+// patchSchedule is PATCH: only the given fields change (see applyPatch).
+// An empty patch changes nothing and answers the current schedule.
+func (h *handler) patchSchedule(c *gin.Context) {
+	id, ok := scheduleID(c)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(c)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	patch, err := requireObject(body)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	if err := cleanScheduleObject(patch); err != nil {
+		abortWithError(c, err)
+		return
+	}
+	// Refuse wrong types before touching the service.
+	scratch := domain.NewScheduleSpec("")
+	if err := decodeInto(patch, &scratch); err != nil {
+		abortWithError(c, err)
+		return
+	}
+	var s domain.Schedule
+	if len(patch) == 0 {
+		s, err = h.svc.GetSchedule(c.Request.Context(), id)
+	} else {
+		s, err = h.svc.UpdateSchedule(c.Request.Context(), id, Principal(c), func(cur *domain.ScheduleSpec) error {
+			next, err := h.applyPatch(*cur, patch)
+			if err != nil {
+				return err
+			}
+			*cur = next
+			return nil
+		})
+	}
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, wireSchedule(s))
+}
+
+func (h *handler) deleteSchedule(c *gin.Context) {
+	id, ok := scheduleID(c)
+	if !ok {
+		return
+	}
+	if err := h.svc.DeleteSchedule(c.Request.Context(), id, Principal(c)); err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, Deleted{ID: id, Deleted: true})
+}
+
+func (h *handler) runSchedule(c *gin.Context) {
+	id, ok := scheduleID(c)
+	if !ok {
+		return
+	}
+	body, err := h.readBody(c)
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	var req RunRequest
+	if body != nil {
+		m, err := parseObject(body)
+		if err == nil {
+			err = checkFields(m, map[string]bool{"force": true})
+		}
+		if err == nil {
+			err = decodeInto(m, &req)
+		}
+		if err != nil {
+			abortWithError(c, err)
+			return
+		}
+	}
+	job, err := h.svc.RunSchedule(c.Request.Context(), id, req.Force, Principal(c))
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
+	c.Header("Location", BasePath+"/jobs/"+url.PathEscape(job.ID))
+	c.JSON(http.StatusAccepted, wireJob(job))
+}
+
+// wireSchedule makes nil collections render as [] and {} (the documented types).
+func wireSchedule(s domain.Schedule) domain.Schedule {
+	if s.Tasks == nil {
+		s.Tasks = []domain.TaskType{}
+	}
+	if s.TaskOptions == nil {
+		s.TaskOptions = map[domain.TaskType]domain.TaskOptions{}
+	}
+	return s
+}

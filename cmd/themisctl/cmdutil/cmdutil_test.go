@@ -1,0 +1,230 @@
+package cmdutil_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/spf13/cobra"
+
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+func TestFactoryResolvesConnection(t *testing.T) {
+	env := map[string]string{}
+	ios, _, _, _ := cmdutil.TestStreams(false)
+	newF := func() *cmdutil.Factory {
+		f := cmdutil.NewFactory(ios, "1.0")
+		f.Getenv = func(k string) string { return env[k] }
+		return f
+	}
+	if got := newF().ResolvedAPIURL(); got != client.DefaultBaseURL {
+		t.Fatalf("default %q", got)
+	}
+	env[cmdutil.EnvAPIURL] = "http://env:1"
+	if got := newF().ResolvedAPIURL(); got != "http://env:1" {
+		t.Fatalf("env %q", got)
+	}
+	f := newF()
+	root := &cobra.Command{Use: "themisctl", RunE: func(*cobra.Command, []string) error { return nil }}
+	f.AddConnectionFlags(root.PersistentFlags())
+	root.SetArgs([]string{"--api-url", "http://flag:2", "--token", "t0k"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if f.ResolvedAPIURL() != "http://flag:2" || f.Token != "t0k" {
+		t.Fatalf("flags %q %q", f.ResolvedAPIURL(), f.Token)
+	}
+	if strings.Contains(root.PersistentFlags().Lookup("token").DefValue, "t0k") {
+		t.Fatal("token shown as a default")
+	}
+	c1, err := f.APIClient()
+	if err != nil || c1.BaseURL() != "http://flag:2" {
+		t.Fatalf("client %v %v", c1, err)
+	}
+	if c2, _ := f.APIClient(); c2 != c1 {
+		t.Fatal("client built twice")
+	}
+	bad := newF()
+	bad.APIURL = "ftp://nope"
+	if _, err := bad.APIClient(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Fatalf("bad URL: %v", err)
+	}
+}
+
+func TestFactorySendsTokenFromEnv(t *testing.T) {
+	var got string
+	srv := apitest.NewServer(t, nil, api.Options{Authenticator: func(c *gin.Context) {
+		got = c.GetHeader("Authorization")
+		api.SetPrincipal(c, "x")
+		c.Next()
+	}})
+	ios, _, _, _ := cmdutil.TestStreams(false)
+	f := cmdutil.NewFactory(ios, "1.0")
+	f.APIURL = srv.URL
+	f.Getenv = func(k string) string {
+		if k == cmdutil.EnvToken {
+			return "from-env"
+		}
+		return ""
+	}
+	c, err := f.APIClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got != "Bearer from-env" {
+		t.Fatalf("Authorization %q", got)
+	}
+}
+
+func TestTablePrinter(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		ios, _, out, _ := cmdutil.TestStreams(tty)
+		tp := cmdutil.NewTablePrinter(ios)
+		tp.AddHeader("ID", "NAME")
+		tp.AddRow("a", "first\tname")
+		tp.AddRow("bbbbbb", "line\nbreak")
+		if err := tp.Render(); err != nil {
+			t.Fatal(err)
+		}
+		want := "a\tfirst name\nbbbbbb\tline break\n"
+		if tty {
+			want = "ID      NAME\na       first name\nbbbbbb  line break\n"
+		}
+		if out.String() != want {
+			t.Errorf("tty=%v:\n%q\nwant\n%q", tty, out.String(), want)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{cmdutil.FormatTime(0, true), "-"},
+		{cmdutil.FormatTime(0, false), ""},
+		{cmdutil.FormatTime(1_735_696_800_000, true), "2025-01-01 02:00:00 UTC"},
+		{cmdutil.FormatTime(1_735_696_800_000, false), "2025-01-01T02:00:00Z"},
+		{cmdutil.FormatDuration(0), "-"},
+		{cmdutil.FormatDuration(250), "250ms"},
+		{cmdutil.FormatDuration(12_345), "12.3s"},
+		{cmdutil.FormatDuration(83_400), "1m23s"},
+		{cmdutil.FormatPct(50), "50%"},
+		{cmdutil.FormatPct(66.666), "66.7%"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+	if err := cmdutil.CheckOutput("yaml"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Errorf("yaml accepted: %v", err)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("x"), cmdutil.ExitFailure},
+		{cmdutil.FlagErrorf("bad"), cmdutil.ExitUsage},
+		{errors.New(`unknown command "x" for "themisctl"`), cmdutil.ExitUsage},
+		{&cmdutil.ExitError{Code: 7}, 7},
+		{fmt.Errorf("wrapped: %w", context.Canceled), cmdutil.ExitInterrupted},
+		{&client.APIError{Status: 401, Code: "unauthorized"}, cmdutil.ExitAuth},
+		{&client.APIError{Status: 403, Code: "forbidden"}, cmdutil.ExitAuth},
+		{&client.APIError{Status: 503, Code: "unavailable"}, cmdutil.ExitUnavailable},
+		{&client.APIError{Status: 404, Code: "not_found"}, cmdutil.ExitFailure},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, cmdutil.ExitUnavailable},
+	} {
+		if got := cmdutil.ExitCode(tc.err); got != tc.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestExecute(t *testing.T) {
+	mk := func(runE func(*cobra.Command, []string) error) *cobra.Command {
+		root := &cobra.Command{Use: "themisctl"}
+		sub := &cobra.Command{Use: "do", RunE: runE, Args: cmdutil.ExactArgs(1, "<thing>")}
+		sub.Flags().Bool("flag", false, "")
+		root.AddCommand(sub)
+		return root
+	}
+	run := func(root *cobra.Command, args ...string) (int, string, string) {
+		ios, _, out, errOut := cmdutil.TestStreams(false)
+		root.SetArgs(args)
+		code := cmdutil.Execute(context.Background(), root, ios)
+		return code, out.String(), errOut.String()
+	}
+	ok := func(*cobra.Command, []string) error { return nil }
+	if code, _, stderr := run(mk(ok), "do", "x"); code != 0 || stderr != "" {
+		t.Fatalf("ok: %d %q", code, stderr)
+	}
+	code, stdout, stderr := run(mk(ok), "do", "x", "--nope")
+	if code != cmdutil.ExitUsage || stdout != "" || stderr != "error: unknown flag: --nope\nRun 'themisctl do --help' for usage.\n" {
+		t.Fatalf("bad flag: %d %q %q", code, stdout, stderr)
+	}
+	if code, _, stderr := run(mk(ok), "do"); code != cmdutil.ExitUsage || !strings.HasPrefix(stderr, "error: missing argument: <thing>\n") {
+		t.Fatalf("missing arg: %d %q", code, stderr)
+	}
+	if code, _, stderr := run(mk(ok), "undo"); code != cmdutil.ExitUsage || !strings.HasPrefix(stderr, `error: unknown command "undo"`) {
+		t.Fatalf("unknown command: %d %q", code, stderr)
+	}
+	apiErr := func(*cobra.Command, []string) error {
+		return &client.APIError{Status: 503, Code: "unavailable", Detail: "Temporal is\nunavailable", RequestID: "r1"}
+	}
+	if code, _, stderr := run(mk(apiErr), "do", "x"); code != cmdutil.ExitUnavailable || stderr != "error: Temporal is unavailable [HTTP 503 unavailable, request r1]\n" {
+		t.Fatalf("api error: %d %q", code, stderr)
+	}
+	silent := func(*cobra.Command, []string) error { return cmdutil.ErrSilent }
+	if code, _, stderr := run(mk(silent), "do", "x"); code != cmdutil.ExitFailure || stderr != "" {
+		t.Fatalf("silent: %d %q", code, stderr)
+	}
+	quietExit := func(*cobra.Command, []string) error { return &cmdutil.ExitError{Code: 3} }
+	if code, _, stderr := run(mk(quietExit), "do", "x"); code != 3 || stderr != "" {
+		t.Fatalf("exit error: %d %q", code, stderr)
+	}
+}
+
+func TestResolveSchedule(t *testing.T) {
+	srv := apitest.NewServer(t, nil, api.Options{})
+	srv.Fake.SeedDefaults()
+	// A schedule whose name looks like another's id.
+	spec := domain.NewScheduleSpec("orders")
+	spec.Name, spec.Tasks = "weekly-maintenance-copy", []domain.TaskType{domain.TaskQuotaCheck}
+	srv.Fake.Seed("copy-1", spec)
+	c, _ := client.New(srv.URL, "", srv.Client())
+	ctx := context.Background()
+	for ref, want := range map[string]string{
+		"daily-maintenance":       "daily-maintenance",
+		"Daily Maintenance":       "daily-maintenance",
+		"weekly-maintenance-copy": "copy-1",
+	} {
+		s, err := cmdutil.ResolveSchedule(ctx, c, ref)
+		if err != nil || s.ID != want {
+			t.Errorf("%q: %v %v", ref, s.ID, err)
+		}
+	}
+	_, err := cmdutil.ResolveSchedule(ctx, c, "DAILY MAINTENANCE")
+	if err == nil || !strings.Contains(err.Error(), `did you mean "Daily Maintenance" (daily-maintenance)?`) {
+		t.Fatalf("suggestion: %v", err)
+	}
+	srv.Fake.FailWith(apitest.MethodGetSchedule, domain.ErrUnavailable)
+	_, err = cmdutil.ResolveSchedule(ctx, c, "daily-maintenance")
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Fatalf("server error not propagated: %v", err)
+	}
+}

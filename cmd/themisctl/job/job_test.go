@@ -1,0 +1,351 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+var ctx = context.Background()
+
+type tenv struct {
+	f           *cmdutil.Factory
+	srv         *apitest.Server
+	out, errOut *bytes.Buffer
+}
+
+// newTEnv wires a factory to the real gateway over the fake service, with
+// every exchange validated against the OpenAPI document.
+func newTEnv(t *testing.T, tty bool) *tenv {
+	t.Helper()
+	srv := apitest.NewServer(t, nil, api.Options{})
+	ios, _, out, errOut := cmdutil.TestStreams(tty)
+	f := cmdutil.NewFactory(ios, "test")
+	f.APIURL = srv.URL
+	f.HTTPClient = srv.Client()
+	f.PollInterval = time.Millisecond
+	return &tenv{f: f, srv: srv, out: out, errOut: errOut}
+}
+
+func argvFactory() *cmdutil.Factory {
+	ios, _, _, _ := cmdutil.TestStreams(true)
+	f := cmdutil.NewFactory(ios, "test")
+	f.PollInterval = 5 * time.Millisecond
+	return f
+}
+
+func execute(cmd *cobra.Command, args ...string) error {
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	return cmd.ExecuteContext(ctx)
+}
+
+func isFlagError(err error) bool {
+	var fe *cmdutil.FlagError
+	return errors.As(err, &fe)
+}
+
+// seed stores n finished jobs of daily-maintenance and one running job.
+func seed(e *tenv, n int) {
+	e.srv.Fake.SeedDefaults()
+	for i := 0; i < n; i++ {
+		e.srv.Fake.SeedJob(domain.Job{
+			ID: fmt.Sprintf("daily-maintenance-2025-01-%02dT02:00:00Z", i+1), ScheduleID: "daily-maintenance",
+			ScheduleName: "Daily Maintenance", Target: "orders", State: domain.StateSucceeded, TriggeredBy: "schedule",
+			ProgressPct: 100, StartedAtMs: int64(1_735_696_800_000 + i*86_400_000), FinishedAtMs: int64(1_735_696_800_000 + i*86_400_000 + 83_000),
+			DurationMs: 83_000, ResultSummary: "3 tasks succeeded",
+			Tasks: []domain.TaskRun{{TaskType: domain.TaskQuotaCheck, State: domain.StateSucceeded, Attempt: 1, ProgressPct: 100, ResultSummary: "12% of quota"}},
+		})
+	}
+	e.srv.Fake.SeedJob(domain.Job{
+		ID: "weekly-maintenance-manual-9", ScheduleID: "weekly-maintenance", ScheduleName: "Weekly Maintenance",
+		Target: "orders", State: domain.StateRunning, Forced: true, TriggeredBy: "alice", ProgressPct: 25,
+		StartedAtMs: 1_800_000_000_000,
+		Tasks: []domain.TaskRun{
+			{TaskType: domain.TaskConsistencyCheck, State: domain.StateRunning, Attempt: 2, ProgressPct: 50},
+			{TaskType: domain.TaskMVCCCleanup, State: domain.StatePending},
+		},
+	})
+}
+
+// ---- list ----
+
+func TestListArgs(t *testing.T) {
+	var got *ListOptions
+	capture := func(_ context.Context, o *ListOptions) error { got = o; return nil }
+	err := execute(NewCmdList(argvFactory(), capture), "--active", "--schedule", "Daily Maintenance", "--state", "running", "-L", "5", "--page-token", "7", "-o", "json")
+	if err != nil || !got.Active || got.Schedule != "Daily Maintenance" || got.State != "running" || got.Limit != 5 || got.PageToken != "7" || got.Output != "json" {
+		t.Fatalf("%v %+v", err, got)
+	}
+	if err := execute(NewCmdList(argvFactory(), capture)); err != nil || got.Limit != api.DefaultJobLimit || got.Active {
+		t.Fatalf("defaults %v %+v", err, got)
+	}
+	for _, bad := range [][]string{{"--state", "done"}, {"--limit", "0"}, {"--limit", "1001"}, {"--active", "--state", "failed"}, {"-o", "csv"}, {"x"}} {
+		if err := execute(NewCmdList(argvFactory(), capture), bad...); !isFlagError(err) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestListRun(t *testing.T) {
+	t.Run("tty", func(t *testing.T) {
+		e := newTEnv(t, true)
+		seed(e, 3)
+		if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Limit: 2, Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		out := e.out.String()
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[1], "weekly-maintenance-manual-9") ||
+			!strings.Contains(lines[1], "● running") || !strings.Contains(lines[1], "alice (forced)") || !strings.Contains(lines[2], "1m23s") {
+			t.Fatalf("table:\n%s", out)
+		}
+		if !strings.Contains(e.errOut.String(), "--limit 2 --page-token 2") {
+			t.Fatalf("no next page hint: %q", e.errOut)
+		}
+	})
+	t.Run("piped by schedule name", func(t *testing.T) {
+		e := newTEnv(t, false)
+		seed(e, 3)
+		if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Schedule: "Daily Maintenance", State: "succeeded", Limit: 50, Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		if f := e.srv.Fake.LastFilter(); f.ScheduleID != "daily-maintenance" || f.State != domain.StateSucceeded {
+			t.Fatalf("filter %+v", f)
+		}
+		lines := strings.Split(strings.TrimSpace(e.out.String()), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("rows:\n%s", e.out)
+		}
+		f := strings.Split(lines[0], "\t")
+		if f[0] != "daily-maintenance-2025-01-03T02:00:00Z" || f[2] != "succeeded" || f[4] != "2025-01-03T02:00:00Z" {
+			t.Fatalf("fields %q", f)
+		}
+		if e.errOut.Len() != 0 {
+			t.Fatalf("stderr %q", e.errOut)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		e := newTEnv(t, false)
+		seed(e, 2)
+		if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Active: true, Limit: 50, Output: "json"}); err != nil {
+			t.Fatal(err)
+		}
+		var p api.JobPage
+		if err := json.Unmarshal(e.out.Bytes(), &p); err != nil || p.Count != 1 || p.Jobs[0].ID != "weekly-maintenance-manual-9" {
+			t.Fatalf("%v %s", err, e.out)
+		}
+	})
+	t.Run("unknown schedule", func(t *testing.T) {
+		e := newTEnv(t, false)
+		if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Schedule: "Nope", Limit: 50, Output: "table"}); err == nil {
+			t.Fatal("listed jobs of an unknown schedule")
+		}
+	})
+}
+
+// ---- get ----
+
+func TestGetArgs(t *testing.T) {
+	var got *GetOptions
+	f := argvFactory()
+	capture := func(_ context.Context, o *GetOptions) error { got = o; return nil }
+	if err := execute(NewCmdGet(f, capture), "daily-maintenance-2025-01-01T02:00:00Z", "--watch"); err != nil || !got.Watch || got.ID != "daily-maintenance-2025-01-01T02:00:00Z" || got.Interval != 5*time.Millisecond {
+		t.Fatalf("%v %+v", err, got)
+	}
+	for _, bad := range [][]string{{}, {"../etc/passwd"}, {"a", "b"}, {"x", "-o", "yaml"}} {
+		if err := execute(NewCmdGet(f, capture), bad...); !isFlagError(err) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestGetRun(t *testing.T) {
+	t.Run("tty", func(t *testing.T) {
+		e := newTEnv(t, true)
+		seed(e, 1)
+		if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "weekly-maintenance-manual-9", Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		out := e.out.String()
+		for _, want := range []string{"Job weekly-maintenance-manual-9", "Weekly Maintenance (weekly-maintenance)", "● running", "[#####...............] 25%", "alice (forced)", "consistency_check", "mvcc_cleanup"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("piped", func(t *testing.T) {
+		e := newTEnv(t, false)
+		seed(e, 1)
+		if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "daily-maintenance-2025-01-01T02:00:00Z", Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		out := e.out.String()
+		if !strings.Contains(out, "state\tsucceeded\n") || !strings.Contains(out, "task\tquota_check\tsucceeded\t100%\t1\t0\t12% of quota\n") {
+			t.Fatalf("out:\n%s", out)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		e := newTEnv(t, false)
+		seed(e, 1)
+		if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "weekly-maintenance-manual-9", Output: "json"}); err != nil {
+			t.Fatal(err)
+		}
+		var j domain.Job
+		if err := json.Unmarshal(e.out.Bytes(), &j); err != nil || j.TriggeredBy != "alice" {
+			t.Fatalf("%v %s", err, e.out)
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		e := newTEnv(t, false)
+		err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "ghost", Output: "table"})
+		if !client.IsNotFound(err) || cmdutil.ExitCode(err) != cmdutil.ExitFailure {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
+
+func startJob(t *testing.T, e *tenv) string {
+	t.Helper()
+	e.srv.Fake.SeedDefaults()
+	j, err := e.srv.Fake.RunSchedule(ctx, "daily-maintenance", false, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Fake.SetAutoProgress(true)
+	return j.ID
+}
+
+func TestWatch(t *testing.T) {
+	t.Run("tty redraws", func(t *testing.T) {
+		e := newTEnv(t, true)
+		id := startJob(t, e)
+		if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: id, Watch: true, Interval: time.Millisecond, Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		out := e.out.String()
+		if strings.Count(out, "Job "+id) < 3 || !strings.Contains(out, "\x1b[12A\x1b[J") || !strings.HasSuffix(strings.TrimRight(out, " \n"), "ok") {
+			t.Fatalf("out:\n%q", out)
+		}
+	})
+	t.Run("piped lines", func(t *testing.T) {
+		e := newTEnv(t, false)
+		id := startJob(t, e)
+		if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: id, Watch: true, Interval: time.Millisecond, Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(e.out.String()), "\n")
+		if len(lines) < 4 || lines[0] != id+"\trunning\t0%\tmetrics_collection 0%" || lines[1] != id+"\trunning\t16.7%\tmetrics_collection 50%" || lines[len(lines)-1] != id+"\tsucceeded\t100%" {
+			t.Fatalf("lines %q", lines)
+		}
+		for i := 1; i < len(lines); i++ {
+			if lines[i] == lines[i-1] {
+				t.Fatalf("repeated line %q", lines[i])
+			}
+		}
+	})
+	t.Run("failed job exits 1", func(t *testing.T) {
+		e := newTEnv(t, false)
+		id := startJob(t, e)
+		e.srv.Fake.SetFailingTask(domain.TaskQuotaCheck)
+		err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: id, Watch: true, Interval: time.Millisecond, Output: "json"})
+		if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(err.Error(), "quota_check failed") {
+			t.Fatalf("err %v", err)
+		}
+		var j domain.Job
+		if err := json.Unmarshal(e.out.Bytes(), &j); err != nil || j.State != domain.StateFailed {
+			t.Fatalf("json %v %s", err, e.out)
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		e := newTEnv(t, false)
+		e.srv.Fake.SeedDefaults()
+		j, _ := e.srv.Fake.RunSchedule(ctx, "daily-maintenance", false, "bob") // never advances
+		c, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+		defer cancel()
+		err := getRun(c, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: j.ID, Watch: true, Interval: time.Millisecond, Output: "table"})
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(e.errOut.String(), "job get "+j.ID+" --watch") {
+			t.Fatalf("err %v stderr %q", err, e.errOut)
+		}
+	})
+	t.Run("gives up after repeated failures", func(t *testing.T) {
+		e := newTEnv(t, false)
+		id := startJob(t, e)
+		e.srv.Fake.FailWith(apitest.MethodGetJob, domain.ErrUnavailable)
+		err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: id, Watch: true, Interval: time.Millisecond, Output: "table"})
+		if cmdutil.ExitCode(err) != cmdutil.ExitUnavailable {
+			t.Fatalf("err %v (exit %d)", err, cmdutil.ExitCode(err))
+		}
+	})
+	t.Run("skipped is success", func(t *testing.T) {
+		e := newTEnv(t, false)
+		e.srv.Fake.SeedJob(domain.Job{ID: "daily-maintenance-manual-3", ScheduleID: "daily-maintenance", State: domain.StateSkipped})
+		err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "daily-maintenance-manual-3", Watch: true, Interval: time.Millisecond, Output: "table"})
+		if err != nil || !strings.Contains(e.errOut.String(), "outside the maintenance window") {
+			t.Fatalf("err %v stderr %q", err, e.errOut)
+		}
+	})
+}
+
+// ---- cancel ----
+
+func TestCancelArgs(t *testing.T) {
+	var got *CancelOptions
+	capture := func(_ context.Context, o *CancelOptions) error { got = o; return nil }
+	if err := execute(NewCmdCancel(argvFactory(), capture), "weekly-maintenance-manual-9"); err != nil || got.ID != "weekly-maintenance-manual-9" {
+		t.Fatalf("%v %+v", err, got)
+	}
+	for _, bad := range [][]string{{}, {"a/b"}, {"a", "b"}} {
+		if err := execute(NewCmdCancel(argvFactory(), capture), bad...); !isFlagError(err) {
+			t.Errorf("%v: %v, want a usage error", bad, err)
+		}
+	}
+}
+
+func TestCancelRun(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		e := newTEnv(t, tty)
+		seed(e, 1)
+		o := &CancelOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "weekly-maintenance-manual-9", Output: "table"}
+		if err := cancelRun(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		want := "weekly-maintenance-manual-9\tcancelled\n"
+		if tty {
+			want = "✓ Cancellation requested for job weekly-maintenance-manual-9 (now cancelled)\n"
+		}
+		if e.out.String() != want {
+			t.Fatalf("tty=%v out %q", tty, e.out)
+		}
+		err := cancelRun(ctx, o)
+		if !client.IsConflict(err) || !strings.Contains(cmdutil.Message(err), "not active") {
+			t.Fatalf("second cancel: %v", err)
+		}
+	}
+}
+
+func TestNewCmdJob(t *testing.T) {
+	cmd := NewCmdJob(argvFactory())
+	var names []string
+	for _, c := range cmd.Commands() {
+		names = append(names, c.Name())
+	}
+	if strings.Join(names, ",") != "cancel,get,list" {
+		t.Fatalf("subcommands %v", names)
+	}
+}

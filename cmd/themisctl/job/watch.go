@@ -1,0 +1,95 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// maxPollFailures is how many polls in a row may fail before Watch gives up.
+const maxPollFailures = 5
+
+// WatchOptions configure Watch.
+type WatchOptions struct {
+	IO       *cmdutil.IOStreams
+	Client   *client.Client
+	JobID    string
+	Interval time.Duration
+	// Quiet prints nothing (for -o json); Watch only waits.
+	Quiet bool
+}
+
+// Watch polls the job until it reaches a terminal state and returns it. On
+// a terminal the job view is redrawn in place; otherwise one tab-separated
+// progress line is printed whenever it changes. Failed polls are retried
+// (up to 5 in a row). Cancelling ctx stops watching, not the job.
+func Watch(ctx context.Context, o WatchOptions) (domain.Job, error) {
+	drawn, last, failures := 0, "", 0
+	var j domain.Job
+	for {
+		got, err := o.Client.GetJob(ctx, o.JobID)
+		switch {
+		case err == nil:
+			j, failures = got, 0
+			if !o.Quiet {
+				if o.IO.IsTTY {
+					if drawn > 0 {
+						fmt.Fprintf(o.IO.Out, "\x1b[%dA\x1b[J", drawn)
+					}
+					drawn = writeJob(o.IO.Out, j, true)
+				} else if line := progressLine(j); line != last {
+					fmt.Fprintln(o.IO.Out, line)
+					last = line
+				}
+			}
+			if j.State.Terminal() {
+				return j, nil
+			}
+		case ctx.Err() != nil:
+			return j, watchInterrupted(o, ctx.Err())
+		case client.IsNotFound(err):
+			return j, err
+		default:
+			failures++
+			if failures >= maxPollFailures {
+				return j, fmt.Errorf("watching job %s: %w", o.JobID, err)
+			}
+		}
+		t := time.NewTimer(o.Interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return j, watchInterrupted(o, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func watchInterrupted(o WatchOptions, err error) error {
+	fmt.Fprintf(o.IO.ErrOut, "Stopped watching; job %s goes on. Resume with: themisctl job get %s --watch\n", o.JobID, o.JobID)
+	return err
+}
+
+// ResultError turns a finished job into the command's outcome: nil for
+// succeeded and skipped (outside the window, reported on stderr), an
+// exit-code error for failed and cancelled.
+func ResultError(io *cmdutil.IOStreams, j domain.Job) error {
+	switch j.State {
+	case domain.StateFailed:
+		msg := fmt.Sprintf("job %s failed", j.ID)
+		if j.ErrorMessage != "" {
+			msg += ": " + j.ErrorMessage
+		}
+		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: errors.New(msg)}
+	case domain.StateCancelled:
+		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("job %s was cancelled", j.ID)}
+	case domain.StateSkipped:
+		fmt.Fprintf(io.ErrOut, "Job %s was skipped: outside the maintenance window (use --force to run anyway)\n", j.ID)
+	}
+	return nil
+}

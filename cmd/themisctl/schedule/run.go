@@ -1,0 +1,108 @@
+package schedule
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/cmd/themisctl/job"
+)
+
+// RunOptions are the inputs of `schedule run`.
+type RunOptions struct {
+	IO        *cmdutil.IOStreams
+	APIClient func() (*client.Client, error)
+	Interval  time.Duration
+
+	Ref    string // id or exact name
+	Force  bool
+	Wait   bool
+	Output string
+}
+
+// NewCmdRun returns `schedule run <id|name>`. runF replaces runRun in tests.
+func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
+	opts := &RunOptions{IO: f.IOStreams, APIClient: f.APIClient}
+	cmd := &cobra.Command{
+		Use:   "run <id|name>",
+		Short: "Start a job of a schedule now",
+		Long: "Start a job of the schedule now, also when the schedule is disabled. Outside the maintenance\n" +
+			"window the job is skipped unless --force is given (which may need the admin scope).\n\n" +
+			"With --wait the job is followed until it ends; the exit status is then 0 for succeeded or\n" +
+			"skipped and 1 for failed or cancelled.",
+		Example: `  themisctl schedule run "Daily Maintenance" --force
+  themisctl schedule run weekly-maintenance --force --wait`,
+		Args: cmdutil.ExactArgs(1, "<id|name>"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.CheckOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.Ref = args[0]
+			opts.Interval = f.Interval()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "run even outside the maintenance window")
+	cmd.Flags().BoolVarP(&opts.Wait, "wait", "w", false, "follow the job's progress until it ends")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmdutil.Silence(cmd)
+}
+
+func runRun(ctx context.Context, opts *RunOptions) error {
+	c, err := opts.APIClient()
+	if err != nil {
+		return err
+	}
+	s, err := cmdutil.ResolveSchedule(ctx, c, opts.Ref)
+	if err != nil {
+		return err
+	}
+	j, err := c.RunSchedule(ctx, s.ID, opts.Force)
+	if err != nil {
+		return err
+	}
+	jsonOut := opts.Output == cmdutil.OutputJSON
+	switch {
+	case jsonOut:
+	case opts.IO.IsTTY:
+		forced := ""
+		if j.Forced {
+			forced = " (forced)"
+		}
+		fmt.Fprintf(opts.IO.Out, "✓ Started job %s for schedule %q%s\n", j.ID, s.Name, forced)
+		if j.UIURL != "" {
+			fmt.Fprintf(opts.IO.Out, "  Temporal UI: %s\n", j.UIURL)
+		}
+		if !opts.Wait {
+			fmt.Fprintf(opts.IO.Out, "  Follow it with: themisctl job get %s --watch\n", j.ID)
+		}
+	default:
+		fmt.Fprintln(opts.IO.Out, j.ID)
+	}
+	if !opts.Wait {
+		if jsonOut {
+			return cmdutil.PrintJSON(opts.IO.Out, j)
+		}
+		return nil
+	}
+	if opts.IO.IsTTY && !jsonOut {
+		fmt.Fprintln(opts.IO.Out)
+	}
+	final, err := job.Watch(ctx, job.WatchOptions{IO: opts.IO, Client: c, JobID: j.ID, Interval: opts.Interval, Quiet: jsonOut})
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		if err := cmdutil.PrintJSON(opts.IO.Out, final); err != nil {
+			return err
+		}
+	}
+	return job.ResultError(opts.IO, final)
+}

@@ -1,0 +1,131 @@
+package testsuite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/starter"
+)
+
+func (e *Env) waitDrill(id string, timeout time.Duration, cond func(domain.Drill) bool) domain.Drill {
+	e.T.Helper()
+	var last domain.Drill
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		d, err := e.Service.GetDrill(context.Background(), id)
+		if err == nil {
+			last = d
+			if cond(d) {
+				return d
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.T.Fatalf("drill %s: condition not met in %s; last state %s step %s awaiting %q reason %q", id, timeout, last.State, last.Step, last.Awaiting, last.Reason)
+	return last
+}
+
+func awaiting(step string) func(domain.Drill) bool {
+	return func(d domain.Drill) bool { return d.Awaiting == step }
+}
+
+func finished(d domain.Drill) bool { return d.FinishedAtMs > 0 }
+
+// assertNothingLeft checks a drill left no scratch directory behind.
+func (e *Env) assertNothingLeft(d domain.Drill) {
+	e.T.Helper()
+	require.True(e.T, d.CleanedUp, "clean-up ran")
+	entries, _ := os.ReadDir(e.Config.Targets[0].ScratchDir)
+	for _, en := range entries {
+		require.NotContains(e.T, en.Name(), "drill", "scratch entry %s left behind", filepath.Join(e.Config.Targets[0].ScratchDir, en.Name()))
+	}
+}
+
+// The whole drill on the SQLite target: approvals through the service the
+// API uses, real canary, restore, verification and measurement.
+func TestDrillOnSQLitePasses(t *testing.T) {
+	e := NewEnv(t, EnvOptions{})
+	ctx := context.Background()
+	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	require.NoError(t, err)
+	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
+
+	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalComplete, "too early", "alice")
+	require.True(t, errors.Is(err, domain.ErrConflict), "approving a step not awaited is a conflict: %v", err)
+
+	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalStart, "go", "alice")
+	require.NoError(t, err)
+	mid := e.waitDrill(d.ID, 2*time.Minute, awaiting(domain.ApprovalComplete))
+	require.True(t, mid.Measured)
+	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalComplete, "restored copy looks right", "bob")
+	require.NoError(t, err)
+
+	done := e.waitDrill(d.ID, time.Minute, finished)
+	t.Logf("drill %s: RTO %d ms, RPO %d ms, canary rows %d", done.State, done.RTOMs, done.RPOMs, done.CanaryRows)
+	for _, s := range done.Steps {
+		t.Logf("  step %-15s %-10s %6d ms  %s", s.Name, s.State, s.DurationMs, s.Detail)
+	}
+	require.Equal(t, domain.DrillPassed, done.State, done.Reason)
+	require.Greater(t, done.RTOMs, int64(0))
+	require.GreaterOrEqual(t, done.RPOMs, int64(0))
+	require.LessOrEqual(t, done.RPOMs, int64(100+50), "RPO is at most one canary interval plus scheduling slack")
+	require.Greater(t, done.CanaryRows, int64(10))
+	require.Len(t, done.Approvals, 2)
+	e.assertNothingLeft(done)
+
+	raw, err := e.Deps.History.DrillReport(ctx, d.ID)
+	require.NoError(t, err, "the report is stored in the history store")
+	require.Contains(t, string(raw.Report), `"passed":true`)
+	e.RecordHistory(d.ID, "drill_passed")
+}
+
+func TestDrillRejectedAtStartCleansUp(t *testing.T) {
+	e := NewEnv(t, EnvOptions{})
+	ctx := context.Background()
+	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	require.NoError(t, err)
+	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
+	_, err = e.Service.DecideDrill(ctx, d.ID, false, domain.ApprovalStart, "change freeze", "carol")
+	require.NoError(t, err)
+	done := e.waitDrill(d.ID, time.Minute, finished)
+	require.Equal(t, domain.DrillRejected, done.State)
+	e.assertNothingLeft(done)
+	e.RecordHistory(d.ID, "drill_rejected")
+}
+
+func TestDrillApprovalTimeoutAborts(t *testing.T) {
+	e := NewEnv(t, EnvOptions{ApprovalTimeout: 2 * time.Second})
+	ctx := context.Background()
+	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	require.NoError(t, err)
+	done := e.waitDrill(d.ID, time.Minute, finished)
+	require.Equal(t, domain.DrillAborted, done.State)
+	require.Equal(t, "approval_timeout", done.Reason)
+	e.assertNothingLeft(done)
+}
+
+func TestDrillAbortedAfterRestoreCleansUp(t *testing.T) {
+	e := NewEnv(t, EnvOptions{})
+	ctx := context.Background()
+	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	require.NoError(t, err)
+	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
+	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalStart, "go", "alice")
+	require.NoError(t, err)
+	e.waitDrill(d.ID, 2*time.Minute, awaiting(domain.ApprovalComplete))
+	_, err = e.Service.AbortDrill(ctx, d.ID, "incident on the primary", "bob")
+	require.NoError(t, err)
+	done := e.waitDrill(d.ID, time.Minute, finished)
+	require.Equal(t, domain.DrillAborted, done.State)
+	require.Contains(t, done.Reason, "incident on the primary")
+	e.assertNothingLeft(done)
+	_, err = e.Service.AbortDrill(ctx, d.ID, "again", "bob")
+	require.True(t, errors.Is(err, domain.ErrConflict))
+}
