@@ -68,3 +68,78 @@ type Status struct {
 	ActiveJobs       int    `json:"active_jobs"`
 	DefaultTarget    string `json:"default_target"`
 }
+
+// DrillService is what the gateway needs for DR drills (package starter
+// implements it). Errors as for Service; DecideDrill and AbortDrill return
+// domain.ErrConflict when the drill is not awaiting that step / is finished.
+type DrillService interface {
+	// StartDrill starts a drill on target (empty: the default target).
+	StartDrill(ctx context.Context, target, principal string) (domain.Drill, error)
+	GetDrill(ctx context.Context, id string) (domain.Drill, error)
+	ListDrills(ctx context.Context, limit int) ([]domain.Drill, error)
+	// DecideDrill approves (approve=true) or rejects the awaited step
+	// ("start" or "complete") with the principal as approver.
+	DecideDrill(ctx context.Context, id string, approve bool, step, comment, principal string) (domain.Drill, error)
+	AbortDrill(ctx context.Context, id, reason, principal string) (domain.Drill, error)
+}
+
+// InfoService answers the read-only catalogue endpoints.
+type InfoService interface {
+	// Health returns the cached health report (never blocks on probes).
+	Health(ctx context.Context) (HealthReport, error)
+	// TaskTypes lists the task types with the drivers that support them.
+	TaskTypes() []TaskTypeInfo
+	// Targets lists the configured targets without secrets.
+	Targets() []TargetInfo
+}
+
+// Health levels, worst last.
+const (
+	HealthOK       = "healthy"
+	HealthDegraded = "degraded"
+	HealthCritical = "critical"
+)
+
+// HealthReport is the body of GET /health: overall = worst signal.
+type HealthReport struct {
+	OverallStatus string         `json:"overall_status"`
+	CheckedAtMs   int64          `json:"checked_at_ms"`
+	Modules       []HealthSignal `json:"modules"`
+}
+
+// HealthSignal is one module's or target's health.
+type HealthSignal struct {
+	Name        string         `json:"name"`
+	Status      string         `json:"status"`
+	Message     string         `json:"message"`
+	CheckedAtMs int64          `json:"checked_at_ms"`
+	Details     map[string]any `json:"details,omitempty"`
+}
+
+// TaskTypeInfo describes a task type for GET /task-types.
+type TaskTypeInfo struct {
+	Name        string                `json:"name"`
+	Title       string                `json:"title"`
+	Description string                `json:"description"`
+	Drivers     []string              `json:"drivers"`
+	Options     map[string]OptionInfo `json:"options"`
+}
+
+// OptionInfo describes one task option.
+type OptionInfo struct {
+	Type   string   `json:"type"`
+	Min    *float64 `json:"min,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+	Values []string `json:"values,omitempty"`
+	Help   string   `json:"help"`
+}
+
+// TargetInfo is a configured target without secrets.
+type TargetInfo struct {
+	Name           string `json:"name"`
+	Driver         string `json:"driver"`
+	QuotaBytes     int64  `json:"quota_bytes"`
+	RTOObjectiveMs int64  `json:"rto_objective_ms"`
+	RPOObjectiveMs int64  `json:"rpo_objective_ms"`
+	Default        bool   `json:"default"`
+}

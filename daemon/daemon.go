@@ -18,6 +18,7 @@ import (
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/sqlite"
@@ -36,10 +37,16 @@ func Drivers() []driver.Driver {
 type WorkerDeps struct {
 	Activities *activities.Activities
 	History    *history.Store
+	Registry   *driver.Registry
 }
 
 // Close releases the history store.
-func (d *WorkerDeps) Close() error { return d.History.Close() }
+func (d *WorkerDeps) Close() error {
+	if d.History == nil {
+		return nil
+	}
+	return d.History.Close()
+}
 
 // NewWorkerDeps resolves targets, opens the history store and builds the
 // activities. drivers overrides Drivers() when not nil (tests slow a driver).
@@ -62,6 +69,7 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 	return &WorkerDeps{
 		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics},
 		History:    hist,
+		Registry:   reg,
 	}, nil
 }
 
@@ -78,17 +86,27 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *W
 
 // NewService builds the starter service and prepares Temporal for it: the
 // custom search attributes and, when a default target exists, the four
-// default schedules (created disabled, never duplicated).
-func NewService(ctx context.Context, c client.Client, cfg *config.Config, metrics *telemetry.Metrics, logger *slog.Logger) (*starter.Service, error) {
+// default schedules (created disabled, never duplicated). reg and hist,
+// when not nil, feed /task-types and the targets' health probes.
+func NewService(ctx context.Context, c client.Client, cfg *config.Config, metrics *telemetry.Metrics, logger *slog.Logger,
+	reg *driver.Registry, hist driver.History) (*starter.Service, error) {
 	if err := starter.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return nil, err
 	}
+	var caps map[domain.TaskType][]string
+	var probe func(context.Context) []api.HealthSignal
+	if reg != nil {
+		caps = reg.Capabilities()
+		probe = targetProber(cfg, reg, hist)
+	}
+
 	svc := starter.New(c, starter.Options{
 		Namespace: cfg.Temporal.Namespace, TaskQueue: cfg.Temporal.TaskQueue, Address: cfg.Temporal.Address,
 		UIURL: cfg.Temporal.UIURL, Targets: cfg.TargetInfos(), DefaultTarget: cfg.DefaultTarget,
 		Logger: logger, Metrics: metrics,
 		DrillStartApprovalTimeout:    time.Duration(cfg.Drill.StartApprovalTimeout),
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
+		Capabilities:                 caps, ProbeTargets: probe,
 	})
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {

@@ -69,3 +69,25 @@ type DrillVerification struct {
 type DrillCleanupReport struct {
 	Removed []string `json:"removed"`
 }
+
+// Prober is implemented by drivers that can report a target's health
+// cheaply (seconds, read-only): the API's background health probe calls it.
+type Prober interface {
+	Probe(ctx context.Context, t Target, h History) (TargetHealth, error)
+}
+
+// TargetHealth is a target's health as a probe saw it.
+type TargetHealth struct {
+	Reachable bool   `json:"reachable"`
+	Version   string `json:"version"`
+	// InRecovery is true for a standby (postgres).
+	InRecovery bool `json:"in_recovery"`
+	// ReplicaLagMs is the worst replica lag seen, -1 when not applicable.
+	ReplicaLagMs int64 `json:"replica_lag_ms"`
+	SizeBytes    int64 `json:"size_bytes"`
+	// QuotaUsedPct is size / quota × 100, or 0 without a quota.
+	QuotaUsedPct float64 `json:"quota_used_pct"`
+	// LastVerifiedBackupAgeS is the age of the newest verified backup in
+	// seconds, -1 when there is none.
+	LastVerifiedBackupAgeS int64 `json:"last_verified_backup_age_s"`
+}

@@ -15,51 +15,38 @@ import (
 	"github.com/themis-maintenance/themis/workflows"
 )
 
-// DrillRequest starts a drill through the API or CLI.
-type DrillRequest struct {
-	Target string `json:"target"`
-	// Approval timeouts; zero takes the configured defaults.
-	StartApprovalTimeout    time.Duration `json:"-"`
-	CompleteApprovalTimeout time.Duration `json:"-"`
-}
-
-// StartDrill starts a DR drill on target. It returns the drill in its first
-// state (running, preflight).
-func (s *Service) StartDrill(ctx context.Context, req DrillRequest, principal string) (domain.Drill, error) {
-	if req.Target == "" {
-		req.Target = s.opts.DefaultTarget
+// StartDrill starts a DR drill on target (empty: the default target) with
+// the configured approval timeouts. It returns the drill in its first state
+// (running, preflight).
+func (s *Service) StartDrill(ctx context.Context, target, principal string) (domain.Drill, error) {
+	if target == "" {
+		target = s.opts.DefaultTarget
 	}
-	if !s.TargetKnown(req.Target) {
-		return domain.Drill{}, &domain.ValidationError{Field: "target", Message: fmt.Sprintf("unknown target %q", req.Target)}
-	}
-	if req.StartApprovalTimeout <= 0 {
-		req.StartApprovalTimeout = s.opts.DrillStartApprovalTimeout
-	}
-	if req.CompleteApprovalTimeout <= 0 {
-		req.CompleteApprovalTimeout = s.opts.DrillCompleteApprovalTimeout
+	if !s.TargetKnown(target) {
+		return domain.Drill{}, &domain.ValidationError{Field: "target", Message: fmt.Sprintf("unknown target %q", target)}
 	}
 	now := s.opts.Now()
 	in := workflows.DrillInput{
-		Target: req.Target, RequestedBy: principal,
-		StartApprovalTimeout: req.StartApprovalTimeout, CompleteApprovalTimeout: req.CompleteApprovalTimeout,
+		Target: target, RequestedBy: principal,
+		StartApprovalTimeout: s.opts.DrillStartApprovalTimeout, CompleteApprovalTimeout: s.opts.DrillCompleteApprovalTimeout,
 		CanaryInterval: s.opts.DrillCanaryInterval, CanaryDuration: s.opts.DrillCanaryDuration,
 		HeartbeatTimeout: s.opts.HeartbeatTimeout,
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.ManualDrillID(req.Target, now.UnixMilli()),
+		ID:                       workflows.ManualDrillID(target, now.UnixMilli()),
 		TaskQueue:                s.opts.TaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(req.Target)),
-		StaticSummary:            fmt.Sprintf("DR drill of %s — requested by %s", req.Target, principal),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(target)),
+		StaticSummary:            fmt.Sprintf("DR drill of %s — requested by %s", target, principal),
 		StaticDetails: "Steps: preflight → **approval `start`** → canary writer → simulated failure → restore into scratch → verify → " +
 			"measure RTO/RPO → **approval `complete`** → clean-up → report.\n\nApprove: signal `approve` with " +
 			"`{\"step\":\"start\",\"approver\":\"you\",\"comment\":\"…\"}` or `themisctl drill approve <id> --step start`.",
 	}, workflows.DrillWorkflowName, in)
 	if err != nil {
-		return domain.Drill{}, mapErr(fmt.Errorf("start drill on %s: %w", req.Target, err))
+		return domain.Drill{}, mapErr(fmt.Errorf("start drill on %s: %w", target, err))
 	}
 	return domain.Drill{
-		ID: run.GetID(), RunID: run.GetRunID(), Target: req.Target, State: domain.DrillRunning, Step: "preflight",
+		ID: run.GetID(), RunID: run.GetRunID(), Target: target, State: domain.DrillRunning, Step: "preflight",
 		RequestedBy: principal, StartedAtMs: now.UnixMilli(), UIURL: s.uiURL(run.GetID(), run.GetRunID()),
 		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
 	}, nil

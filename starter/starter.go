@@ -50,6 +50,12 @@ type Options struct {
 	// and 10 s.
 	DrillCanaryInterval time.Duration
 	DrillCanaryDuration time.Duration
+	// Capabilities maps task types to the drivers supporting them (for
+	// GET /task-types). Optional.
+	Capabilities map[domain.TaskType][]string
+	// ProbeTargets returns the targets' health signals; called by the
+	// background prober only. Optional.
+	ProbeTargets func(ctx context.Context) []api.HealthSignal
 }
 
 // Service implements api.Service on a Temporal client.
@@ -63,6 +69,8 @@ type Service struct {
 	// createMu serialises creations and renames so names stay unique even
 	// while the schedule list is catching up.
 	createMu sync.Mutex
+
+	health healthCache
 }
 
 var _ api.Service = (*Service)(nil)

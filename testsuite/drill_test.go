@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/starter"
 )
 
 func (e *Env) waitDrill(id string, timeout time.Duration, cond func(domain.Drill) bool) domain.Drill {
@@ -53,7 +52,7 @@ func (e *Env) assertNothingLeft(d domain.Drill) {
 func TestDrillOnSQLitePasses(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
-	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
 
@@ -89,7 +88,7 @@ func TestDrillOnSQLitePasses(t *testing.T) {
 func TestDrillRejectedAtStartCleansUp(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
-	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
 	_, err = e.Service.DecideDrill(ctx, d.ID, false, domain.ApprovalStart, "change freeze", "carol")
@@ -103,7 +102,7 @@ func TestDrillRejectedAtStartCleansUp(t *testing.T) {
 func TestDrillApprovalTimeoutAborts(t *testing.T) {
 	e := NewEnv(t, EnvOptions{ApprovalTimeout: 2 * time.Second})
 	ctx := context.Background()
-	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	done := e.waitDrill(d.ID, time.Minute, finished)
 	require.Equal(t, domain.DrillAborted, done.State)
@@ -114,7 +113,7 @@ func TestDrillApprovalTimeoutAborts(t *testing.T) {
 func TestDrillAbortedAfterRestoreCleansUp(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
-	d, err := e.Service.StartDrill(ctx, starter.DrillRequest{Target: "demo"}, "alice")
+	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
 	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalStart, "go", "alice")

@@ -2,8 +2,8 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -238,6 +238,14 @@ func (d *Driver) newPool(ctx context.Context, name, dsn string) (*pgxpool.Pool, 
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
 	}
+	// Every connection starts with the driver's lock_timeout and
+	// statement_timeout, so even a catalog read never waits on a lock
+	// indefinitely; sessions SET the task's values and RESET back to these.
+	for k, v := range map[string]time.Duration{"lock_timeout": d.opts.LockTimeout, "statement_timeout": d.opts.StatementTimeout} {
+		if _, ok := cfg.ConnConfig.RuntimeParams[k]; !ok {
+			cfg.ConnConfig.RuntimeParams[k] = strconv.FormatInt(v.Milliseconds(), 10)
+		}
+	}
 	cfg.ConnConfig.BuildContextWatcherHandler = newCancelHandler
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = d.opts.MaxConns
@@ -349,5 +357,3 @@ func (r *run) cleanupContext(ctx context.Context) (context.Context, context.Canc
 
 // atLeast reports whether the server is at least major version v.
 func (r *run) atLeast(v int) bool { return r.srv.VersionNum >= v*10000 }
-
-var errStop = errors.New("stop")

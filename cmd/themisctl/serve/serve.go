@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -128,19 +129,28 @@ func (o *options) run(withWorker, withAPI bool) error {
 func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *telemetry.Provider, log *slog.Logger,
 	withWorker, withAPI bool, ready func(string)) error {
 	g, gctx := errgroup.WithContext(ctx)
-	if withWorker {
-		deps, err := daemon.NewWorkerDeps(cfg, tel.Metrics, nil)
-		if err != nil {
-			return err
-		}
+	// The worker's drivers and history store also serve the API's
+	// /task-types and target health probes; an API-only process opens its
+	// own (probing read-only).
+	deps, err := daemon.NewWorkerDeps(cfg, tel.Metrics, nil)
+	switch {
+	case err != nil && withWorker:
+		return err
+	case err != nil:
+		log.Warn("target health probes disabled: this API process cannot open the targets", "error", err)
+		deps = &daemon.WorkerDeps{}
+	default:
 		defer deps.Close()
+	}
+	if withWorker {
 		g.Go(func() error { return daemon.RunWorker(gctx, c, cfg, deps) })
 	}
 	if withAPI {
-		svc, err := daemon.NewService(ctx, c, cfg, tel.Metrics, log)
+		svc, err := daemon.NewService(ctx, c, cfg, tel.Metrics, log, deps.Registry, deps.History)
 		if err != nil {
 			return err
 		}
+		g.Go(func() error { svc.RunHealthProbes(gctx, 30*time.Second); return nil })
 		g.Go(func() error { return daemon.ServeHTTP(gctx, cfg.API.Listen, daemon.Handler(svc, cfg, tel, log), ready) })
 	}
 	return g.Wait()

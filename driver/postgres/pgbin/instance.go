@@ -90,6 +90,12 @@ type Instance struct {
 	LogFile string
 	// StartTimeout bounds pg_ctl -w start. Optional: defaulted to 120s.
 	StartTimeout time.Duration
+	// Host (a socket directory or an address) and Port, when set, make Start
+	// also wait until pg_isready reports the server accepting connections:
+	// pg_ctl -w has been seen to return while the end-of-recovery checkpoint
+	// of a restored backup was still running.
+	Host string
+	Port int
 }
 
 func (in *Instance) logFile() string {
@@ -114,7 +120,34 @@ func (in *Instance) Start(ctx context.Context) error {
 		}
 		return err
 	}
+	if in.Host != "" && in.Port > 0 {
+		return in.WaitReady(ctx, t)
+	}
 	return nil
+}
+
+// WaitReady polls pg_isready until the server accepts connections.
+func (in *Instance) WaitReady(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		out, err := in.Runner.Run(ctx, "pg_isready", "-q", "-h", in.Host, "-p", strconv.Itoa(in.Port), "-t", "2")
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		last = strings.TrimSpace(out + " " + err.Error())
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server on %s:%d not ready after %s: %s", in.Host, in.Port, timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Stop stops the server with mode "smart", "fast" or "immediate" and waits.

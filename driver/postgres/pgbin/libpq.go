@@ -72,29 +72,50 @@ func ParseDSN(dsn string) (map[string]string, error) {
 	return parseKeywordValue(dsn)
 }
 
+// parseURL parses a connection URI by hand: net/url rejects the
+// multi-host form (postgres://h1:5432,h2:5433/db) libpq and pgx accept.
 func parseURL(dsn string) (map[string]string, error) {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// The error text may contain the password; do not wrap it.
-		return nil, fmt.Errorf("connection URL does not parse")
-	}
+	_, rest, _ := strings.Cut(dsn, "://")
+	rest, rawQuery, _ := strings.Cut(rest, "?")
+	authority, path, _ := strings.Cut(rest, "/")
 	out := map[string]string{}
-	if u.User != nil {
-		if n := u.User.Username(); n != "" {
-			out["user"] = n
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo := authority[:i]
+		authority = authority[i+1:]
+		user, pass, hasPass := strings.Cut(userinfo, ":")
+		u, err := url.PathUnescape(user)
+		if err != nil {
+			return nil, fmt.Errorf("connection URL: bad escape in the user name")
 		}
-		if p, ok := u.User.Password(); ok {
+		if u != "" {
+			out["user"] = u
+		}
+		if hasPass {
+			p, err := url.PathUnescape(pass)
+			if err != nil {
+				// Never quote the password, even in part.
+				return nil, fmt.Errorf("connection URL: bad escape in the password")
+			}
 			out["password"] = p
 		}
 	}
-	if u.Host != "" {
+	if authority != "" {
 		var hosts, ports []string
-		for _, hp := range strings.Split(u.Host, ",") {
+		for _, hp := range strings.Split(authority, ",") {
 			h, p := hp, ""
-			if i := strings.LastIndex(hp, ":"); i >= 0 && !strings.HasSuffix(hp, "]") {
+			if strings.HasPrefix(hp, "[") {
+				if end := strings.Index(hp, "]"); end >= 0 {
+					h = hp[1:end]
+					p = strings.TrimPrefix(hp[end+1:], ":")
+				}
+			} else if i := strings.LastIndex(hp, ":"); i >= 0 {
 				h, p = hp[:i], hp[i+1:]
 			}
-			hosts = append(hosts, strings.Trim(h, "[]"))
+			h, err := url.PathUnescape(h)
+			if err != nil {
+				return nil, fmt.Errorf("connection URL: bad escape in the host")
+			}
+			hosts = append(hosts, h)
 			ports = append(ports, p)
 		}
 		out["host"] = strings.Join(hosts, ",")
@@ -102,10 +123,18 @@ func parseURL(dsn string) (map[string]string, error) {
 			out["port"] = strings.Join(ports, ",")
 		}
 	}
-	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+	if path != "" {
+		db, err := url.PathUnescape(path)
+		if err != nil {
+			return nil, fmt.Errorf("connection URL: bad escape in the database name")
+		}
 		out["dbname"] = db
 	}
-	for k, vs := range u.Query() {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("connection URL: query parameters do not parse")
+	}
+	for k, vs := range q {
 		if len(vs) > 0 {
 			out[k] = vs[len(vs)-1]
 		}

@@ -1,0 +1,116 @@
+// Package postgres is the PostgreSQL driver of Themis Maintenance (pgx v5,
+// PostgreSQL 13 and later). It keeps one pgxpool per target name, pinged
+// when it is created and replaced when the target's DSN changes; Close
+// releases them. Every session is named "themis-maintenance" in
+// pg_stat_activity unless the DSN sets application_name.
+//
+// # What each task does
+//
+//   - metrics_collection: pg_stat_database, pg_stat_bgwriter (and
+//     pg_stat_checkpointer on 17+), table tuple totals and
+//     pg_database_size, kept as history samples (size_bytes, connections,
+//     cache_hit_ratio, xid_age, ...). No locks.
+//   - fragmentation_monitoring, index_fragmentation_report: bloat per table
+//     (pgstattuple_approx) and btree index (pgstatindex leaf density against
+//     the fillfactor, plus empty and deleted pages) when pgstattuple is
+//     installed or can be created; otherwise an estimate from catalog
+//     statistics (row and key widths from pg_stats, reltuples), and the
+//     result says which method was used and why. Relations under
+//     min_size_bytes (default 1 MiB) are skipped; HIGH alert at or above
+//     high_threshold_pct (default 30). ACCESS SHARE per relation.
+//   - quota_check: pg_database_size against Target.QuotaBytes; HIGH above
+//     alert_pct (default 80), CRITICAL at 100 %; no quota is reported as such.
+//   - consistency_check: amcheck bt_index_check on every valid btree index,
+//     catalog indexes included. ACCESS SHARE.
+//   - full_checkdb: verify_heapam on every table with its TOAST (14+), then
+//     bt_index_parent_check(heapallindexed => true) on every btree index
+//     (bt_index_check with heapallindexed on a standby). parent_check holds
+//     SHARE on the table: writes to that table wait while its index is
+//     checked. Corruption found by either task is a permanent
+//     driver.KindIntegrityViolation naming the relations.
+//   - replica_validation: pg_stat_replication on a primary (bytes via
+//     pg_wal_lsn_diff, time via replay_lag), now() -
+//     pg_last_xact_replay_timestamp() on a standby (0 when all received WAL
+//     is replayed), every Target.ReplicaDSNs entry measured from inside, and
+//     replication slots. WARNING above degraded_lag_ms (1000), CRITICAL above
+//     critical_lag_ms (5000) or when a configured replica is unreachable.
+//     Threshold breaches do not fail the task: the measurement succeeded and
+//     the alerts carry the verdict (details.status is the worst state).
+//   - performance_analysis: top_n statements of pg_stat_statements (created
+//     when the library is preloaded), lock waits with blocking chains from
+//     pg_blocking_pids, transactions older than long_txn_seconds. Query texts
+//     have their literals replaced by '?'.
+//   - mvcc_cleanup: VACUUM (ANALYZE) of tables past dead_tuple_threshold, and
+//     VACUUM (FREEZE, ANALYZE) of those past xid_age_threshold, in parallel
+//     (parallelism, default 2), one session each. SHARE UPDATE EXCLUSIVE.
+//   - statistics_update: ANALYZE of tables with stale statistics, parallel.
+//     SHARE UPDATE EXCLUSIVE.
+//   - storage_compaction: plain VACUUM of tables with dead tuples; with
+//     full=true, VACUUM (FULL, ANALYZE) of tables of 1 MiB or more with 20 %
+//     or more waste (ACCESS EXCLUSIVE for the rewrite).
+//   - index_rebuild, index_reorganize: REINDEX INDEX CONCURRENTLY of btree
+//     indexes of 1 MiB or more at or above high_threshold_pct; tables in
+//     parallel, indexes of one table in turn. SHARE UPDATE EXCLUSIVE. When a
+//     rebuild fails or is cancelled the invalid _ccnew copy it leaves is
+//     dropped with DROP INDEX CONCURRENTLY.
+//   - orphan_cleanup: DROP INDEX CONCURRENTLY of invalid indexes (not while
+//     an index build runs on their table), and removal of this driver's
+//     stale scratch restores and unfinished backups.
+//   - vector_reindex: REINDEX INDEX CONCURRENTLY of hnsw and ivfflat indexes
+//     when the vector extension is installed; otherwise "no vector indexes".
+//   - backup_verification: pg_basebackup (method native or pg_basebackup,
+//     checked with pg_verifybackup) or pg_dump from an exported snapshot,
+//     into Target.BackupDir; restored into a throwaway instance on a private
+//     Unix socket under Target.ScratchDir with a configuration of its own
+//     (archiving off, no production paths); verified with amcheck and row
+//     counts per table against the source; torn down; recorded with
+//     History.RecordBackup; older backups pruned to keep_backups. A backup
+//     that does not verify is a permanent driver.KindVerificationFailed.
+//     Binaries come from Target.BinDir (else the server's major version
+//     under /usr/lib/postgresql, $THEMIS_PG_BINDIR, PATH) and run as
+//     Target.OSUser (as "postgres" when it is empty and the worker is root).
+//     No password appears on a command line: the DSN is passed as libpq
+//     environment variables.
+//   - capacity_trend_analysis: a size_bytes sample, a least-squares trend
+//     over lookback_days (package forecast) and the runway to the quota;
+//     HIGH below runway_alert_days (30), CRITICAL at the quota.
+//   - baseline_update: probe queries timed (median of ProbeRuns) against the
+//     stored baseline; WARNING per probe slower than regression_pct (50 %)
+//     and RegressionFloor; the new timings become the baseline.
+//   - disaster_recovery_drill is not supported: drills are a workflow of
+//     their own.
+//
+// # Sessions, timeouts, cancellation
+//
+// Every lock-taking statement runs on a session (a pool connection) on
+// which SET lock_timeout and SET statement_timeout were issued from the
+// task's lock_timeout_ms and statement_timeout_ms options (validated
+// integers; 0 or absent means Options.LockTimeout, 10 s, and
+// Options.StatementTimeout, 2 h per statement). The settings are reset
+// before the connection returns to the pool. Identifiers reach SQL only
+// through pgx.Identifier.Sanitize, values only as bind parameters; utility
+// statements (VACUUM, ANALYZE, REINDEX, DROP INDEX CONCURRENTLY) go through
+// Exec without arguments, outside any transaction.
+//
+// When ctx is cancelled pgx sends the server a cancel request at once (the
+// pool is built with pgconn.CancelRequestContextWatcherHandler), so the
+// statement stops server-side; if the server does not answer within 10 s
+// the socket is closed and the backend is cancelled by pid from another
+// connection. Run then returns ctx.Err().
+//
+// Per-relation tasks heartbeat after each relation with a checkpoint of the
+// relations done (schema.name) and their results; a retried attempt skips
+// them. A relation whose lock is not granted within lock_timeout is left
+// undone and the task returns a retryable error naming it once the others
+// are done, so the retry does only what is left.
+//
+// # Errors
+//
+// Classification is by SQLSTATE (pgerrcode): data_corrupted and
+// index_corrupted are permanent IntegrityViolation; authentication, unknown
+// database, insufficient privilege, undefined objects and other SQL-level
+// mistakes are permanent Misconfigured; lock_not_available,
+// query_canceled (our statement_timeout), deadlocks, serialization failures,
+// connection failures, shutdowns and resource exhaustion are plain
+// (retryable) errors.
+package postgres

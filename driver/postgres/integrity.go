@@ -1,0 +1,302 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// finding is one corruption report.
+type finding struct {
+	Relation string `json:"relation"`
+	Kind     string `json:"kind"` // table or index
+	Check    string `json:"check"`
+	Problem  string `json:"problem"`
+}
+
+// integrityRun walks relations with amcheck functions, checkpointing each.
+type integrityRun struct {
+	r       *run
+	amcheck string // amcheck's schema
+	to      timeouts
+	tr      *tracker[finding]
+	locked  []string
+	skipped []string
+	checked int
+}
+
+func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
+	schema, why, err := r.ensureExtension(ctx, "amcheck")
+	if err != nil {
+		return nil, err
+	}
+	if schema == "" {
+		// A check that cannot check must not report success.
+		return nil, driver.Permanentf(driver.KindMisconfigured, "%s needs amcheck: %s", r.req.Task, why)
+	}
+	stmt, err := intOpt(r.opts(), "statement_timeout_ms", 0, 0, maxTimeoutMs)
+	if err != nil {
+		return nil, err
+	}
+	to := timeouts{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: stmt}
+	if stmt == 0 {
+		to.StatementMs = r.d.opts.StatementTimeout.Milliseconds()
+	}
+	return &integrityRun{r: r, amcheck: schema, to: to}, nil
+}
+
+// check runs one amcheck call on relation key (check names the function for
+// reports) and records what it found. A corruption error becomes a finding;
+// rows returned by a set-returning check (verify_heapam) are findings too.
+func (ir *integrityRun) check(ctx context.Context, key, kind, check, sql string, args []any, setReturning bool) error {
+	s, err := ir.r.session(ctx, ir.to)
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	var found []finding
+	cp := ir.tr.snapshot()
+	err = ir.r.during(ctx, ir.tr.pct(), check+" "+key, cp, func() error {
+		if !setReturning {
+			return s.exec(ctx, sql, args...)
+		}
+		return s.query(ctx, sql, args, func(rows pgx.Rows) error {
+			var blk, off, att *int64
+			var msg string
+			if err := rows.Scan(&blk, &off, &att, &msg); err != nil {
+				return err
+			}
+			where := ""
+			if blk != nil {
+				where = fmt.Sprintf(" (block %d", *blk)
+				if off != nil {
+					where += fmt.Sprintf(", offset %d", *off)
+				}
+				if att != nil {
+					where += fmt.Sprintf(", attribute %d", *att)
+				}
+				where += ")"
+			}
+			found = append(found, finding{Relation: key, Kind: kind, Check: check, Problem: msg + where})
+			return nil
+		})
+	})
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case isCode(err, pgerrcode.DataCorrupted, pgerrcode.IndexCorrupted):
+		found = append(found, finding{Relation: key, Kind: kind, Check: check, Problem: pgMessage(err)})
+	case isGone(err):
+		ir.skipped = append(ir.skipped, key+" (dropped)")
+		ir.tr.finish(ir.key(kind, key), nil, "skipped "+key)
+		return nil
+	case isLockTimeout(err):
+		ir.locked = append(ir.locked, key)
+		ir.tr.heartbeat(key + ": lock not available; left for a retry")
+		return nil
+	default:
+		return classify(ctx, err, "%s %s", check, key)
+	}
+	ir.checked++
+	var last *finding
+	for i := range found {
+		last = &found[i]
+		if i < len(found)-1 {
+			ir.tr.mu.Lock()
+			ir.tr.cp.Results = append(ir.tr.cp.Results, found[i])
+			ir.tr.mu.Unlock()
+		}
+	}
+	note := check + " " + key + ": ok"
+	if last != nil {
+		note = check + " " + key + ": CORRUPTION"
+	}
+	ir.tr.finish(ir.key(kind, key), last, note)
+	return nil
+}
+
+func (ir *integrityRun) key(kind, name string) string { return kind + ":" + name }
+
+// outcome turns the findings into the task's result or error: corruption is
+// a permanent IntegrityViolation naming the relations; relations whose lock
+// was not granted make a retryable error (the rest is checkpointed).
+func (ir *integrityRun) outcome(what string, total int, details map[string]any) (driver.Result, error) {
+	findings := ir.tr.results()
+	if len(findings) > 0 {
+		byRel := map[string][]string{}
+		var rels []string
+		for _, f := range findings {
+			if _, ok := byRel[f.Relation]; !ok {
+				rels = append(rels, f.Relation)
+			}
+			byRel[f.Relation] = append(byRel[f.Relation], f.Problem)
+		}
+		sort.Strings(rels)
+		parts := make([]string, 0, len(rels))
+		for _, rel := range rels {
+			probs := byRel[rel]
+			p := probs[0]
+			if len(probs) > 1 {
+				p += fmt.Sprintf(" (+%d more)", len(probs)-1)
+			}
+			parts = append(parts, rel+": "+p)
+		}
+		if len(parts) > 10 {
+			parts = append(parts[:10], fmt.Sprintf("and %d more relations", len(parts)-10))
+		}
+		return driver.Result{}, driver.Permanentf(driver.KindIntegrityViolation,
+			"%s found corruption in %d relation(s): %s", what, len(rels), strings.Join(parts, "; "))
+	}
+	if len(ir.locked) > 0 {
+		return driver.Result{}, fmt.Errorf("%s: %d relation(s) not checked, lock not available within lock_timeout (%d ms): %s; a retry checks only these",
+			what, len(ir.locked), ir.to.LockMs, joinNames(ir.locked, 10))
+	}
+	details["relations_checked"] = ir.checked + ir.tr.resumed
+	details["resumed"] = ir.tr.resumed
+	details["statement_timeout_ms"] = ir.to.StatementMs
+	details["amcheck_schema"] = ir.amcheck
+	if len(ir.skipped) > 0 {
+		details["skipped"] = ir.skipped
+	}
+	return driver.Result{
+		Summary: fmt.Sprintf("%s: no corruption in %d relations", what, total),
+		Details: details,
+	}, nil
+}
+
+// checkableIndexes returns the valid btree indexes amcheck can read (on a
+// standby unlogged relations have no storage).
+func (r *run) checkableIndexes(ctx context.Context) ([]index, error) {
+	all, err := r.listIndexes(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []index
+	for _, ix := range all {
+		if ix.AccessMethod != "btree" || !ix.Valid || !ix.Ready || (r.srv.InRecovery && ix.Unlogged) {
+			continue
+		}
+		out = append(out, ix)
+	}
+	return out, nil
+}
+
+// consistencyCheck: amcheck bt_index_check on every valid btree index,
+// catalog indexes included, one heartbeat and checkpoint per index. Locks:
+// ACCESS SHARE on the index and its table (reads and writes go on).
+func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
+	ir, err := newIntegrityRun(ctx, r)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	indexes, err := r.checkableIndexes(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	keys := make([]string, len(indexes))
+	for i, ix := range indexes {
+		keys[i] = ir.key("index", ix.String())
+	}
+	ir.tr = newTracker[finding](r, keys)
+	sql := "SELECT " + fn(ir.amcheck, "bt_index_check") + "(index => $1::oid::regclass)"
+	for _, ix := range indexes {
+		if ir.tr.isDone(ir.key("index", ix.String())) {
+			continue
+		}
+		if err := ir.check(ctx, ix.String(), "index", "bt_index_check", sql, []any{ix.OID}, false); err != nil {
+			return driver.Result{}, err
+		}
+	}
+	return ir.outcome("bt_index_check", len(indexes), map[string]any{"indexes": len(indexes), "check": "bt_index_check"})
+}
+
+// fullCheckDB: verify_heapam on every table, catalogs and TOAST included
+// (PostgreSQL 14+), then every btree index with heapallindexed (every heap
+// tuple must have its index entry): bt_index_parent_check on a primary,
+// which also verifies parent/child page relationships, and bt_index_check on
+// a standby (parent_check cannot run during recovery). Locks: ACCESS SHARE
+// for verify_heapam and bt_index_check; bt_index_parent_check takes SHARE on
+// the table, which blocks writes to that table while its index is checked;
+// lock_timeout keeps the check from queueing behind (and in front of) writers.
+func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
+	ir, err := newIntegrityRun(ctx, r)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var tables []table
+	heapNote := ""
+	if r.atLeast(14) {
+		var hasHeap bool
+		if err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = 'verify_heapam')`, ir.amcheck).Scan(&hasHeap); err != nil {
+			return driver.Result{}, classify(ctx, err, "look up verify_heapam")
+		}
+		if hasHeap {
+			if tables, err = r.listTablesIn(ctx, true); err != nil {
+				return driver.Result{}, err
+			}
+		} else {
+			heapNote = "heap not checked: the installed amcheck predates verify_heapam (ALTER EXTENSION amcheck UPDATE)"
+		}
+	} else {
+		heapNote = "heap not checked: verify_heapam needs PostgreSQL 14 or later"
+	}
+	var checkable []table
+	for _, t := range tables {
+		if !(r.srv.InRecovery && t.Unlogged) {
+			checkable = append(checkable, t)
+		}
+	}
+	indexes, err := r.checkableIndexes(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	keys := make([]string, 0, len(checkable)+len(indexes))
+	for _, t := range checkable {
+		keys = append(keys, ir.key("table", t.String()))
+	}
+	for _, ix := range indexes {
+		keys = append(keys, ir.key("index", ix.String()))
+	}
+	ir.tr = newTracker[finding](r, keys)
+	heapSQL := "SELECT blkno, offnum::int8, attnum::int8, msg FROM " + fn(ir.amcheck, "verify_heapam") +
+		"(relation => $1::oid::regclass, check_toast => true, on_error_stop => false) LIMIT 100"
+	for _, t := range checkable {
+		if ir.tr.isDone(ir.key("table", t.String())) {
+			continue
+		}
+		if err := ir.check(ctx, t.String(), "table", "verify_heapam", heapSQL, []any{t.OID}, true); err != nil {
+			return driver.Result{}, err
+		}
+	}
+	idxCheck := "bt_index_parent_check"
+	if r.srv.InRecovery {
+		idxCheck = "bt_index_check"
+	}
+	idxSQL := "SELECT " + fn(ir.amcheck, idxCheck) + "(index => $1::oid::regclass, heapallindexed => true)"
+	for _, ix := range indexes {
+		if ir.tr.isDone(ir.key("index", ix.String())) {
+			continue
+		}
+		if err := ir.check(ctx, ix.String(), "index", idxCheck+"(heapallindexed)", idxSQL, []any{ix.OID}, false); err != nil {
+			return driver.Result{}, err
+		}
+	}
+	details := map[string]any{"tables": len(checkable), "indexes": len(indexes), "index_check": idxCheck + "(heapallindexed => true)"}
+	if heapNote != "" {
+		details["heap_check"] = heapNote
+	} else {
+		details["heap_check"] = "verify_heapam(check_toast => true)"
+	}
+	res, err := ir.outcome("full_checkdb", len(checkable)+len(indexes), details)
+	if err == nil && heapNote != "" {
+		res.Summary += "; " + heapNote
+	}
+	return res, err
+}

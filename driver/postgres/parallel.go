@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// forEach runs work for every item on up to n goroutines. An error returned
+// by work is fatal: the remaining items are not started, in-flight ones are
+// cancelled, and the first fatal error is returned. Per-item failures the
+// task tolerates are recorded by work itself, which then returns nil. When
+// ctx is cancelled forEach returns ctx.Err().
+func forEach[T any](ctx context.Context, n int, items []T, work func(ctx context.Context, it T) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, n))
+	for _, it := range items {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return work(gctx, it) })
+	}
+	err := g.Wait()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
+// checkpoint is what per-relation tasks heartbeat: the relations done so far
+// (by schema.name, which survives OID changes such as REINDEX CONCURRENTLY)
+// and their results, so a retried attempt skips them and still reports them.
+type checkpoint[R any] struct {
+	Done    []string `json:"done"`
+	Results []R      `json:"results,omitempty"`
+}
+
+// tracker accumulates a task's checkpoint and heartbeats it after each
+// relation. It is safe for concurrent use.
+type tracker[R any] struct {
+	r       *run
+	mu      sync.Mutex
+	cp      checkpoint[R]
+	done    map[string]bool
+	total   int
+	resumed int
+}
+
+// newTracker loads the request's checkpoint; keys are the relations the task
+// plans to work on (those already done count towards progress).
+func newTracker[R any](r *run, keys []string) *tracker[R] {
+	t := &tracker[R]{r: r, done: map[string]bool{}}
+	var prev checkpoint[R]
+	if driver.DecodeCheckpoint(r.req.Checkpoint, &prev) {
+		t.cp = prev
+		for _, k := range prev.Done {
+			t.done[k] = true
+		}
+		t.resumed = len(prev.Done)
+	}
+	t.total = len(t.done)
+	for _, k := range keys {
+		if !t.done[k] {
+			t.total++
+		}
+	}
+	return t
+}
+
+func (t *tracker[R]) isDone(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done[key]
+}
+
+// finish marks key done with result res (nil for none) and heartbeats.
+func (t *tracker[R]) finish(key string, res *R, note string) {
+	t.mu.Lock()
+	if !t.done[key] {
+		t.done[key] = true
+		t.cp.Done = append(t.cp.Done, key)
+	}
+	if res != nil {
+		t.cp.Results = append(t.cp.Results, *res)
+	}
+	cp := checkpoint[R]{Done: slices.Clone(t.cp.Done), Results: slices.Clone(t.cp.Results)}
+	pct := 100 * float64(len(cp.Done)) / float64(max(1, t.total))
+	t.mu.Unlock()
+	t.r.progress(pct, note, cp)
+}
+
+// heartbeat re-sends the current checkpoint with a new note.
+func (t *tracker[R]) heartbeat(note string) {
+	t.r.progress(t.pct(), note, t.snapshot())
+}
+
+func (t *tracker[R]) snapshot() checkpoint[R] {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return checkpoint[R]{Done: slices.Clone(t.cp.Done), Results: slices.Clone(t.cp.Results)}
+}
+
+func (t *tracker[R]) pct() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return 100 * float64(len(t.cp.Done)) / float64(max(1, t.total))
+}
+
+// results returns the results recorded so far, resumed ones included.
+func (t *tracker[R]) results() []R {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.cp.Results)
+}

@@ -1,0 +1,470 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// rebuildResult is the outcome of one REINDEX INDEX CONCURRENTLY.
+type rebuildResult struct {
+	Index           string   `json:"index"`
+	Table           string   `json:"table"`
+	BloatPct        float64  `json:"bloat_pct,omitempty"`
+	Method          string   `json:"method,omitempty"`
+	SizeBytesBefore int64    `json:"size_bytes_before"`
+	SizeBytesAfter  int64    `json:"size_bytes_after"`
+	DurationMs      int64    `json:"duration_ms"`
+	Skipped         string   `json:"skipped,omitempty"`
+	CleanedUp       []string `json:"cleaned_up,omitempty"`
+}
+
+// leftoverName matches the transient indexes REINDEX CONCURRENTLY creates:
+// <name>_ccnew[N] (the copy being built) and <name>_ccold[N] (the original
+// after the swap); the prefix may be truncated to fit NAMEDATALEN.
+var leftoverName = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
+
+// invalidIndexes returns the invalid indexes of table (OID → rel).
+func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT c.oid::int8, n.nspname, c.relname
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE i.indrelid = $1 AND NOT i.indisvalid`, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uint32]rel{}
+	for rows.Next() {
+		var x rel
+		var oid int64
+		if err := rows.Scan(&oid, &x.Schema, &x.Name); err != nil {
+			return nil, err
+		}
+		x.OID = uint32(oid)
+		out[x.OID] = x
+	}
+	return out, rows.Err()
+}
+
+// reindexConcurrently runs REINDEX INDEX CONCURRENTLY on s. Locks: SHARE
+// UPDATE EXCLUSIVE on the table and index for the duration (reads and writes
+// continue; DDL and VACUUM wait), and short waits for transactions that
+// could still use the old index, all bounded by lock_timeout. If it fails or
+// is cancelled, the invalid _ccnew copy (or _ccold original) it leaves
+// behind is dropped with DROP INDEX CONCURRENTLY on a clean-up context.
+func (r *run) reindexConcurrently(ctx context.Context, s *session, ix index, to timeouts, note string, cp any) (cleaned []string, err error) {
+	before, lerr := r.invalidIndexes(ctx, ix.Table.OID)
+	if lerr != nil {
+		return nil, classify(ctx, lerr, "list invalid indexes of %s", ix.Table)
+	}
+	err = r.during(ctx, 0, note, cp, func() error {
+		return s.exec(ctx, "REINDEX INDEX CONCURRENTLY "+ix.ident())
+	})
+	if err == nil {
+		return nil, nil
+	}
+	cctx, cancel := r.cleanupContext(ctx)
+	defer cancel()
+	cleaned, cerr := r.dropLeftovers(cctx, ix.Table.OID, before, to)
+	if ctx.Err() != nil {
+		return cleaned, ctx.Err()
+	}
+	if cerr != nil {
+		return cleaned, fmt.Errorf("%w (and clean-up of its leftover index failed: %v; orphan_cleanup will drop it)", err, cerr)
+	}
+	return cleaned, err
+}
+
+// dropLeftovers drops invalid REINDEX CONCURRENTLY leftovers on table that
+// were not there before. A lock that is not granted is retried until ctx
+// ends (the transaction that blocked the rebuild may block the drop too).
+func (r *run) dropLeftovers(ctx context.Context, table uint32, before map[uint32]rel, to timeouts) ([]string, error) {
+	after, err := r.invalidIndexes(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	for oid, x := range after {
+		if _, old := before[oid]; old || !leftoverName.MatchString(x.Name) {
+			continue
+		}
+		if err := r.dropIndexConcurrently(ctx, x, to, true); err != nil {
+			return dropped, fmt.Errorf("drop %s: %w", x, err)
+		}
+		dropped = append(dropped, x.String())
+	}
+	sort.Strings(dropped)
+	return dropped, nil
+}
+
+// dropIndexConcurrently runs DROP INDEX CONCURRENTLY IF EXISTS on its own
+// session. Locks: SHARE UPDATE EXCLUSIVE on the table, then a wait for every
+// transaction using the table, bounded by lock_timeout. With persist, a lock
+// timeout is retried once a second until ctx ends.
+func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to timeouts, persist bool) error {
+	for {
+		s, err := r.session(ctx, to)
+		if err != nil {
+			return err
+		}
+		err = s.exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+x.ident())
+		s.release()
+		if err == nil || !persist || !isLockTimeout(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (lock still not available when the clean-up time ran out)", err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// minRebuildBytes: smaller indexes are never rebuilt.
+const minRebuildBytes = defaultMinSizeBytes
+
+// indexRebuild (also index_reorganize: PostgreSQL has no in-place
+// reorganise, and REINDEX CONCURRENTLY is the online way to compact an
+// index) measures every valid btree index of at least 1 MiB outside the
+// system schemas (pgstatindex, or the statistics estimate) and rebuilds
+// those at or above high_threshold_pct (default 30) with REINDEX INDEX
+// CONCURRENTLY. Tables are worked on in parallel (parallelism, default 2),
+// the indexes of one table one after the other (two concurrent rebuilds on
+// one table would wait on each other's locks). Indexes backing exclusion
+// constraints cannot be rebuilt concurrently and are skipped.
+func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
+	if err := r.requirePrimary(); err != nil {
+		return driver.Result{}, err
+	}
+	thr, err := floatOpt(r.opts(), "high_threshold_pct", 30, 0, 100)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	par, err := r.parallelismOpt()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	m, err := r.newMeasurer(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	all, err := r.listIndexes(ctx, false)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var candidates []index
+	for _, ix := range all {
+		if ix.AccessMethod == "btree" && ix.Valid && !ix.Exclusion && (ix.SizeBytes < 0 || ix.SizeBytes >= minRebuildBytes) {
+			candidates = append(candidates, ix)
+		}
+	}
+	// Measuring is the first fifth of the progress bar; a resumed attempt
+	// measures again (cheap next to rebuilding, and rebuilt indexes are no
+	// longer over the threshold anyway).
+	var chosen []index
+	bloat := map[uint32]relBloat{}
+	for i, ix := range candidates {
+		b, err := m.index(ctx, ix)
+		if err != nil {
+			return driver.Result{}, err
+		}
+		if b.Skipped == "" && b.SizeBytes >= minRebuildBytes && b.BloatPct >= thr {
+			ix.SizeBytes = b.SizeBytes
+			chosen = append(chosen, ix)
+			bloat[ix.OID] = b
+		}
+		r.progress(20*float64(i+1)/float64(len(candidates)), "measured "+ix.String(), nil)
+	}
+	keys := make([]string, len(chosen))
+	byTable := map[uint32][]index{}
+	var tableOrder []uint32
+	for i, ix := range chosen {
+		keys[i] = ix.String()
+		if _, ok := byTable[ix.Table.OID]; !ok {
+			tableOrder = append(tableOrder, ix.Table.OID)
+		}
+		byTable[ix.Table.OID] = append(byTable[ix.Table.OID], ix)
+	}
+	tr := newTracker[rebuildResult](r, keys)
+	var mu sync.Mutex
+	var locked []string
+	err = forEach(ctx, par, tableOrder, func(ctx context.Context, toid uint32) error {
+		s, err := r.session(ctx, to)
+		if err != nil {
+			return err
+		}
+		defer s.release()
+		for _, ix := range byTable[toid] {
+			key := ix.String()
+			if tr.isDone(key) {
+				continue
+			}
+			b := bloat[ix.OID]
+			res := rebuildResult{Index: key, Table: ix.Table.String(), BloatPct: b.BloatPct, Method: b.Method, SizeBytesBefore: ix.SizeBytes}
+			start := time.Now()
+			cleaned, err := r.reindexConcurrently(ctx, s, ix, to, "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
+			res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
+			switch {
+			case err == nil:
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case isGone(err):
+				res.Skipped = "dropped while the task ran"
+				tr.finish(key, &res, "skipped "+key)
+				continue
+			case isLockTimeout(err):
+				mu.Lock()
+				locked = append(locked, key)
+				mu.Unlock()
+				tr.heartbeat(key + ": lock not available; left for a retry")
+				continue
+			default:
+				return classify(ctx, err, "REINDEX INDEX CONCURRENTLY %s", key)
+			}
+			_ = s.queryRow(ctx, `SELECT pg_relation_size(to_regclass($1))`, []any{ix.ident()}, &res.SizeBytesAfter)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			tr.finish(key, &res, fmt.Sprintf("rebuilt %s: %s → %s", key, bytesHuman(res.SizeBytesBefore), bytesHuman(res.SizeBytesAfter)))
+		}
+		return nil
+	})
+	if err != nil {
+		return driver.Result{}, err
+	}
+	if len(locked) > 0 {
+		sort.Strings(locked)
+		return driver.Result{}, fmt.Errorf("%s: %d index(es) not rebuilt, lock not available within lock_timeout (%d ms): %s; the others are checkpointed and a retry does only these",
+			r.req.Task, len(locked), to.LockMs, joinNames(locked, 10))
+	}
+	results := tr.results()
+	var before, after int64
+	rebuilt := 0
+	for _, x := range results {
+		if x.Skipped == "" {
+			rebuilt++
+			before += x.SizeBytesBefore
+			after += x.SizeBytesAfter
+		}
+	}
+	summary := fmt.Sprintf("no index at or above %.0f%% bloat among %d btree indexes of at least %s (%s)", thr, len(candidates), bytesHuman(minRebuildBytes), m.method())
+	if len(results) > 0 {
+		summary = fmt.Sprintf("rebuilt %d index(es) at or above %.0f%% bloat with REINDEX CONCURRENTLY: %s → %s", rebuilt, thr, bytesHuman(before), bytesHuman(after))
+	}
+	details := map[string]any{
+		"high_threshold_pct": thr, "candidates": len(candidates), "rebuilt": rebuilt,
+		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
+		"measurement_method": m.method(), "parallelism": par, "lock_timeout_ms": to.LockMs,
+		"statement_timeout_ms": to.StatementMs, "resumed": tr.resumed, "indexes": results,
+	}
+	if r.req.Task == domain.TaskIndexReorganize {
+		details["note"] = "PostgreSQL has no in-place reorganise; REINDEX INDEX CONCURRENTLY is the online rebuild"
+	}
+	if m.why != "" {
+		details["method_reason"] = m.why
+	}
+	return driver.Result{Summary: summary, Details: details}, nil
+}
+
+// vectorReindex rebuilds pgvector indexes (hnsw, ivfflat) with REINDEX
+// INDEX CONCURRENTLY, one after the other (these builds are memory- and
+// CPU-heavy), checkpointed per index. Without the vector extension it
+// succeeds saying there are no vector indexes.
+func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
+	if _, ok, err := r.extensionSchema(ctx, "vector"); err != nil {
+		return driver.Result{}, err
+	} else if !ok {
+		return driver.Result{Summary: "no vector indexes: the vector extension is not installed in this database",
+			Details: map[string]any{"vector_indexes": 0, "extension": "not installed"}}, nil
+	}
+	if err := r.requirePrimary(); err != nil {
+		return driver.Result{}, err
+	}
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	all, err := r.listIndexes(ctx, false)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var vix []index
+	var keys []string
+	for _, ix := range all {
+		if ix.AccessMethod == "hnsw" || ix.AccessMethod == "ivfflat" {
+			vix = append(vix, ix)
+			keys = append(keys, ix.String())
+		}
+	}
+	if len(vix) == 0 {
+		return driver.Result{Summary: "no vector indexes (hnsw or ivfflat) in this database", Details: map[string]any{"vector_indexes": 0}}, nil
+	}
+	tr := newTracker[rebuildResult](r, keys)
+	s, err := r.session(ctx, to)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	defer s.release()
+	var locked []string
+	for _, ix := range vix {
+		key := ix.String()
+		if tr.isDone(key) {
+			continue
+		}
+		res := rebuildResult{Index: key, Table: ix.Table.String(), Method: ix.AccessMethod, SizeBytesBefore: ix.SizeBytes}
+		start := time.Now()
+		cleaned, err := r.reindexConcurrently(ctx, s, ix, to, "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
+		res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return driver.Result{}, ctx.Err()
+		case isGone(err):
+			res.Skipped = "dropped while the task ran"
+			tr.finish(key, &res, "skipped "+key)
+			continue
+		case isLockTimeout(err):
+			locked = append(locked, key)
+			continue
+		default:
+			return driver.Result{}, classify(ctx, err, "REINDEX INDEX CONCURRENTLY %s", key)
+		}
+		_ = s.queryRow(ctx, `SELECT pg_relation_size(to_regclass($1))`, []any{ix.ident()}, &res.SizeBytesAfter)
+		tr.finish(key, &res, "rebuilt "+key)
+	}
+	if ctx.Err() != nil {
+		return driver.Result{}, ctx.Err()
+	}
+	if len(locked) > 0 {
+		return driver.Result{}, fmt.Errorf("vector_reindex: %d index(es) not rebuilt, lock not available within lock_timeout: %s", len(locked), joinNames(locked, 10))
+	}
+	results := tr.results()
+	return driver.Result{
+		Summary: fmt.Sprintf("rebuilt %d vector index(es) with REINDEX CONCURRENTLY", len(results)),
+		Details: map[string]any{"vector_indexes": len(vix), "indexes": results, "resumed": tr.resumed},
+	}, nil
+}
+
+// orphanIndex is an invalid index found by orphan_cleanup.
+type orphanIndex struct {
+	Index  string `json:"index"`
+	Table  string `json:"table"`
+	Size   int64  `json:"size_bytes"`
+	Action string `json:"action"` // dropped, skipped
+	Reason string `json:"reason,omitempty"`
+}
+
+// orphanCleanup drops invalid indexes left by failed CREATE INDEX
+// CONCURRENTLY or REINDEX CONCURRENTLY (DROP INDEX CONCURRENTLY: SHARE
+// UPDATE EXCLUSIVE on the table plus a wait, bounded by lock_timeout, for
+// transactions using it), skipping any whose table has an index build in
+// progress (pg_stat_progress_create_index), since an index being built is
+// invalid too. It then removes this driver's own stale scratch restores and
+// unfinished backups (see cleanStaleFiles).
+func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
+	lock, err := intOpt(r.opts(), "lock_timeout_ms", 0, 0, maxTimeoutMs)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	to := timeouts{LockMs: lock, StatementMs: r.d.opts.StatementTimeout.Milliseconds()}
+	if lock == 0 {
+		to.LockMs = r.d.opts.LockTimeout.Milliseconds()
+	}
+	var orphans []orphanIndex
+	var locked []string
+	if !r.srv.InRecovery {
+		all, err := r.listIndexes(ctx, false)
+		if err != nil {
+			return driver.Result{}, err
+		}
+		building := map[uint32]bool{}
+		rows, err := r.pool.Query(ctx, `SELECT relid::int8 FROM pg_stat_progress_create_index`)
+		if err != nil {
+			return driver.Result{}, classify(ctx, err, "read pg_stat_progress_create_index")
+		}
+		for rows.Next() {
+			var oid int64
+			if err := rows.Scan(&oid); err != nil {
+				rows.Close()
+				return driver.Result{}, classify(ctx, err, "read pg_stat_progress_create_index")
+			}
+			building[uint32(oid)] = true
+		}
+		rows.Close()
+		for _, ix := range all {
+			if ix.Valid {
+				continue
+			}
+			o := orphanIndex{Index: ix.String(), Table: ix.Table.String(), Size: ix.SizeBytes}
+			if building[ix.Table.OID] {
+				o.Action, o.Reason = "skipped", "an index build is in progress on the table"
+				orphans = append(orphans, o)
+				continue
+			}
+			err := r.dropIndexConcurrently(ctx, ix.rel, to, false)
+			switch {
+			case err == nil:
+				o.Action = "dropped"
+			case ctx.Err() != nil:
+				return driver.Result{}, ctx.Err()
+			case isLockTimeout(err):
+				locked = append(locked, o.Index)
+				o.Action, o.Reason = "skipped", "lock not available within lock_timeout"
+			case isCode(err, pgerrcode.DependentObjectsStillExist):
+				o.Action, o.Reason = "skipped", pgMessage(err)
+			default:
+				return driver.Result{}, classify(ctx, err, "DROP INDEX CONCURRENTLY %s", o.Index)
+			}
+			orphans = append(orphans, o)
+			r.progress(50, fmt.Sprintf("%s %s", o.Action, o.Index), nil)
+		}
+	}
+	files, err := r.cleanStaleFiles(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	if len(locked) > 0 {
+		return driver.Result{}, fmt.Errorf("orphan_cleanup: %d invalid index(es) not dropped, lock not available within lock_timeout (%d ms): %s",
+			len(locked), to.LockMs, joinNames(locked, 10))
+	}
+	dropped := 0
+	var reclaimed int64
+	var names []string
+	for _, o := range orphans {
+		if o.Action == "dropped" {
+			dropped++
+			reclaimed += o.Size
+			names = append(names, o.Index)
+		}
+	}
+	summary := fmt.Sprintf("dropped %d invalid index(es) (%s)", dropped, bytesHuman(reclaimed))
+	if dropped > 0 {
+		summary += ": " + joinNames(names, 5)
+	}
+	if r.srv.InRecovery {
+		summary = "standby: invalid indexes are dropped on the primary"
+	}
+	if len(files) > 0 {
+		summary += fmt.Sprintf("; removed %d stale scratch or partial backup director(ies)", len(files))
+	}
+	return driver.Result{
+		Summary: summary,
+		Details: map[string]any{
+			"invalid_indexes": orphans, "dropped": dropped, "reclaimed_bytes": reclaimed,
+			"removed_paths": files, "lock_timeout_ms": to.LockMs,
+		},
+	}, nil
+}

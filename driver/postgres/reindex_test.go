@@ -1,0 +1,185 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver/postgres"
+	"github.com/themis-maintenance/themis/testsuite/pgcluster"
+)
+
+func invalidIndexes(t *testing.T, c *pgcluster.Cluster, db string) int64 {
+	t.Helper()
+	return pgcluster.Scalar[int64](t, c, db, `SELECT count(*) FROM pg_index WHERE NOT indisvalid`)
+}
+
+// TestFragmentationAndRebuild: the seeded primary key (80 % of its entries
+// dead, then vacuumed away, so its leaf pages are mostly empty) is reported
+// HIGH and rebuilt smaller; a freshly built index is left alone.
+func TestFragmentationAndRebuild(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Seed(t, db, pgcluster.SeedOptions{Tables: 1, Rows: 80000, DeletePct: 80, UpdatePct: -1})
+	shared.Exec(t, db, `VACUUM public.seed_1`)
+	shared.Exec(t, db, `CREATE TABLE public.fresh AS SELECT g AS id FROM generate_series(1, 100000) g`)
+	shared.Exec(t, db, `CREATE INDEX fresh_id ON public.fresh (id)`)
+	shared.Exec(t, db, `ANALYZE public.fresh`)
+	e := newEnv(t, shared, db)
+
+	res := e.mustRun(domain.TaskFragmentationMonitoring, nil)
+	t.Log(res.Summary)
+	d := detailsJSON(t, res)
+	if d["method"] != "pgstattuple" {
+		t.Errorf("method = %v, want pgstattuple (superuser, extension available)", d["method"])
+	}
+	if !hasAlert(res, domain.AlertHigh, "public.seed_1_pkey") {
+		t.Errorf("no HIGH alert for public.seed_1_pkey: %+v", res.Alerts)
+	}
+	if hasAlert(res, domain.AlertHigh, "public.fresh_id") {
+		t.Errorf("freshly built index reported HIGH: %+v", res.Alerts)
+	}
+	idx := e.mustRun(domain.TaskIndexFragmentationReport, nil)
+	for _, rel := range detailsJSON(t, idx)["relations"].([]any) {
+		if rel.(map[string]any)["kind"] != "index" {
+			t.Errorf("index report lists a %v", rel.(map[string]any)["kind"])
+		}
+	}
+
+	before := shared.RelationSize(t, db, "public.seed_1_pkey")
+	res = e.mustRun(domain.TaskIndexRebuild, domain.TaskOptions{"high_threshold_pct": 30.0})
+	after := shared.RelationSize(t, db, "public.seed_1_pkey")
+	t.Logf("%s; seed_1_pkey %d → %d bytes", res.Summary, before, after)
+	if after >= before/2 {
+		t.Errorf("seed_1_pkey: %d → %d bytes, want it at least halved", before, after)
+	}
+	rebuilt := map[string]bool{}
+	for _, x := range detailsJSON(t, res)["indexes"].([]any) {
+		rebuilt[x.(map[string]any)["index"].(string)] = true
+	}
+	if !rebuilt["public.seed_1_pkey"] || rebuilt["public.fresh_id"] {
+		t.Errorf("rebuilt %v; want seed_1_pkey and not fresh_id", rebuilt)
+	}
+	if n := invalidIndexes(t, shared, db); n != 0 {
+		t.Errorf("%d invalid indexes after the rebuild", n)
+	}
+	// The rebuilt index is no longer over the threshold.
+	res = e.mustRun(domain.TaskIndexReorganize, nil)
+	if !strings.HasPrefix(res.Summary, "no index at or above") {
+		t.Errorf("second rebuild: %s", res.Summary)
+	}
+}
+
+// TestFragmentationFallsBackToEstimate: a role that can neither create nor
+// find pgstattuple gets the statistics estimate, which still flags the
+// bloated index.
+func TestFragmentationFallsBackToEstimate(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Seed(t, db, pgcluster.SeedOptions{Tables: 1, Rows: 80000, DeletePct: 80, UpdatePct: -1})
+	shared.Exec(t, db, `CREATE ROLE frag_monitor LOGIN`)
+	shared.Exec(t, db, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO frag_monitor`)
+	e := newEnv(t, shared, db)
+	e.target.DSN = strings.Replace(shared.DSN(db), "postgres@", "frag_monitor@", 1)
+	res := e.mustRun(domain.TaskFragmentationMonitoring, nil)
+	t.Log(res.Summary)
+	d := detailsJSON(t, res)
+	if d["method"] != "statistics_estimate" || !strings.Contains(d["method_reason"].(string), "pgstattuple") {
+		t.Errorf("method %v (%v), want statistics_estimate with the reason", d["method"], d["method_reason"])
+	}
+	if !hasAlert(res, domain.AlertHigh, "public.seed_1_pkey") {
+		t.Errorf("estimate missed the bloated primary key: %+v", d["relations"])
+	}
+}
+
+// TestIndexRebuildCancelDropsLeftover cancels a REINDEX CONCURRENTLY that
+// waits for an open transaction and expects the invalid _ccnew copy gone.
+func TestIndexRebuildCancelDropsLeftover(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Seed(t, db, pgcluster.SeedOptions{Tables: 1, Rows: 80000, DeletePct: 80, UpdatePct: -1})
+	shared.Exec(t, db, `VACUUM public.seed_1`)
+	e := newEnv(t, shared, db)
+	bg := context.Background()
+	blocker := shared.Conn(t, db)
+	tx, err := blocker.Begin(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An open writing transaction: REINDEX CONCURRENTLY builds its _ccnew
+	// copy, then waits for this transaction before it can validate it.
+	if _, err := tx.Exec(bg, `INSERT INTO public.seed_1 VALUES (900000, 1, 'new', 1, now(), 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.run(ctx, domain.TaskIndexRebuild, domain.TaskOptions{"lock_timeout_ms": int64(600_000)}, nil)
+		done <- err
+	}()
+	waitFor(t, 30*time.Second, "the _ccnew index to appear", func() bool {
+		return pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_ccnew%'`) > 0
+	})
+	waitFor(t, 10*time.Second, "the REINDEX to wait", func() bool {
+		return pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'REINDEX%' AND wait_event_type = 'Lock'`, postgres.ApplicationName) == 1
+	})
+	cancel()
+	// The drop of the leftover waits for the same transaction; end it soon.
+	committed := make(chan struct{})
+	time.AfterFunc(500*time.Millisecond, func() { _ = tx.Commit(bg); close(committed) })
+	t.Cleanup(func() { <-committed }) // before the connection is closed
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v, want context.Canceled", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+	if n := pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_cc%'`); n != 0 {
+		t.Errorf("%d _ccnew/_ccold leftovers after cancellation", n)
+	}
+	if n := invalidIndexes(t, shared, db); n != 0 {
+		t.Errorf("%d invalid indexes after cancellation", n)
+	}
+}
+
+func TestOrphanCleanupDropsInvalidIndex(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Exec(t, db, `CREATE TABLE public.dup AS SELECT g % 10 AS k FROM generate_series(1, 1000) g`)
+	// A unique index built concurrently over duplicates fails and leaves an
+	// invalid index behind.
+	err := shared.ExecContext(context.Background(), db, `CREATE UNIQUE INDEX CONCURRENTLY dup_k ON public.dup (k)`)
+	if err == nil {
+		t.Fatal("CREATE UNIQUE INDEX CONCURRENTLY over duplicates succeeded")
+	}
+	if n := invalidIndexes(t, shared, db); n != 1 {
+		t.Fatalf("%d invalid indexes, want 1", n)
+	}
+	e := newEnv(t, shared, db)
+	// A stale scratch restore left by a crashed run is removed too.
+	stale := e.target.ScratchDir + "/themis-restore-123"
+	mkStale(t, stale)
+	res := e.mustRun(domain.TaskOrphanCleanup, nil)
+	t.Log(res.Summary)
+	if n := invalidIndexes(t, shared, db); n != 0 {
+		t.Errorf("%d invalid indexes after orphan_cleanup", n)
+	}
+	if d := detailsJSON(t, res); d["dropped"].(float64) != 1 || len(d["removed_paths"].([]any)) != 1 {
+		t.Errorf("details %v", d)
+	}
+}
+
+func TestVectorReindexWithoutExtension(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	e := newEnv(t, shared, db)
+	res := e.mustRun(domain.TaskVectorReindex, nil)
+	if !strings.HasPrefix(res.Summary, "no vector indexes") {
+		t.Errorf("summary %q", res.Summary)
+	}
+}

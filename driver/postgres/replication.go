@@ -1,0 +1,323 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// Replica states, worst last.
+const (
+	replicaOK          = "ok"
+	replicaDegraded    = "degraded"
+	replicaCritical    = "critical"
+	replicaUnreachable = "unreachable"
+)
+
+// replicaLag is one replica as seen from the primary, from itself, or both.
+type replicaLag struct {
+	Name         string `json:"name"`
+	Source       string `json:"source"` // pg_stat_replication, target_standby or replica_dsn
+	State        string `json:"state,omitempty"`
+	SyncState    string `json:"sync_state,omitempty"`
+	ClientAddr   string `json:"client_addr,omitempty"`
+	LagBytes     *int64 `json:"lag_bytes,omitempty"`
+	LagMs        *int64 `json:"lag_ms,omitempty"`
+	ReplayPaused bool   `json:"replay_paused,omitempty"`
+	Status       string `json:"status"`
+	Note         string `json:"note,omitempty"`
+}
+
+// slotInfo is a replication slot on the primary.
+type slotInfo struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Active        bool   `json:"active"`
+	RetainedBytes *int64 `json:"retained_bytes,omitempty"`
+	WALStatus     string `json:"wal_status,omitempty"`
+}
+
+// replicaValidation measures replication lag. On a primary: every row of
+// pg_stat_replication (bytes behind via pg_wal_lsn_diff against
+// pg_current_wal_lsn, time via replay_lag, falling back to flush/write lag)
+// and the replication slots (an inactive slot retaining WAL is a WARNING, a
+// lost one HIGH). On a standby target: now() - pg_last_xact_replay_timestamp()
+// unless everything received has been replayed (then 0, so an idle primary
+// does not read as lag). Every Target.ReplicaDSNs entry is connected to and
+// measured the same way; an unreachable one is critical.
+//
+// Lag above degraded_lag_ms (default 1000) is a WARNING alert, above
+// critical_lag_ms (default 5000) a CRITICAL alert. Crossing a threshold does
+// not fail the task: the measurement succeeded, and the alerts (and
+// details.status) are how it reports replicas in trouble. Only failing to
+// measure the target itself is an error. No locks are taken.
+func replicaValidation(ctx context.Context, r *run) (driver.Result, error) {
+	degraded, err := intOpt(r.opts(), "degraded_lag_ms", 1000, 0, maxTimeoutMs)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	critical, err := intOpt(r.opts(), "critical_lag_ms", 5000, 0, maxTimeoutMs)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	if critical < degraded {
+		return driver.Result{}, driver.Permanentf(driver.KindInvalidInput, "critical_lag_ms (%d) is below degraded_lag_ms (%d)", critical, degraded)
+	}
+	rate := func(l *replicaLag) {
+		if l.Status != "" {
+			return
+		}
+		l.Status = replicaOK
+		if l.LagMs != nil {
+			switch {
+			case *l.LagMs > critical:
+				l.Status = replicaCritical
+			case *l.LagMs > degraded:
+				l.Status = replicaDegraded
+			}
+		}
+	}
+	var replicas []replicaLag
+	var slots []slotInfo
+	role := "primary"
+	if r.srv.InRecovery {
+		role = "standby"
+		l, err := standbyLag(ctx, r.pool.QueryRow)
+		if err != nil {
+			return driver.Result{}, classify(ctx, err, "measure standby lag")
+		}
+		l.Name, l.Source = r.target().Name, "target_standby"
+		rate(&l)
+		replicas = append(replicas, l)
+	} else {
+		if replicas, err = primaryReplicas(ctx, r); err != nil {
+			return driver.Result{}, classify(ctx, err, "read pg_stat_replication")
+		}
+		for i := range replicas {
+			rate(&replicas[i])
+		}
+		if slots, err = replicationSlots(ctx, r); err != nil {
+			return driver.Result{}, classify(ctx, err, "read pg_replication_slots")
+		}
+	}
+	r.progress(40, fmt.Sprintf("%s: %d replica(s) seen", role, len(replicas)), nil)
+	for i, dsn := range r.target().ReplicaDSNs {
+		if err := ctx.Err(); err != nil {
+			return driver.Result{}, err
+		}
+		l := inspectReplica(ctx, dsn, i)
+		rate(&l)
+		replicas = append(replicas, l)
+		r.progress(40+60*float64(i+1)/float64(len(r.target().ReplicaDSNs)), "inspected "+l.Name, nil)
+	}
+	if err := ctx.Err(); err != nil {
+		return driver.Result{}, err
+	}
+
+	var alerts []domain.Alert
+	worst := replicaOK
+	rank := map[string]int{replicaOK: 0, replicaDegraded: 1, replicaCritical: 2, replicaUnreachable: 3}
+	counts := map[string]int{}
+	for _, l := range replicas {
+		counts[l.Status]++
+		if rank[l.Status] > rank[worst] {
+			worst = l.Status
+		}
+		lag := "unknown"
+		if l.LagMs != nil {
+			lag = (time.Duration(*l.LagMs) * time.Millisecond).String()
+		}
+		switch l.Status {
+		case replicaDegraded:
+			alerts = append(alerts, domain.Alert{Level: domain.AlertWarning, Subject: l.Name,
+				Message: fmt.Sprintf("replica %s is degraded: lag %s > %d ms", l.Name, lag, degraded)})
+		case replicaCritical:
+			alerts = append(alerts, domain.Alert{Level: domain.AlertCritical, Subject: l.Name,
+				Message: fmt.Sprintf("replica %s is critical: lag %s > %d ms", l.Name, lag, critical)})
+		case replicaUnreachable:
+			alerts = append(alerts, domain.Alert{Level: domain.AlertCritical, Subject: l.Name,
+				Message: fmt.Sprintf("replica %s is unreachable or not a standby: %s", l.Name, l.Note)})
+		}
+	}
+	for _, s := range slots {
+		switch {
+		case s.WALStatus == "lost":
+			alerts = append(alerts, domain.Alert{Level: domain.AlertHigh, Subject: "slot " + s.Name,
+				Message: fmt.Sprintf("replication slot %s has lost required WAL; its consumer cannot resume", s.Name)})
+		case !s.Active && s.RetainedBytes != nil && *s.RetainedBytes > 0:
+			alerts = append(alerts, domain.Alert{Level: domain.AlertWarning, Subject: "slot " + s.Name,
+				Message: fmt.Sprintf("replication slot %s is inactive and retains %s of WAL", s.Name, bytesHuman(*s.RetainedBytes))})
+		}
+	}
+	summary := fmt.Sprintf("%s with %d replica(s): %d ok, %d degraded, %d critical, %d unreachable",
+		role, len(replicas), counts[replicaOK], counts[replicaDegraded], counts[replicaCritical], counts[replicaUnreachable])
+	if len(replicas) == 0 {
+		summary = "primary has no replicas attached and none configured"
+	}
+	if r.req.History != nil {
+		var maxLag int64
+		for _, l := range replicas {
+			if l.LagMs != nil && *l.LagMs > maxLag {
+				maxLag = *l.LagMs
+			}
+		}
+		if len(replicas) > 0 {
+			_ = r.req.History.RecordSamples(ctx, driver.Sample{Target: r.target().Name, Metric: "replica_max_lag_ms", At: time.Now().UTC(), Value: float64(maxLag)})
+		}
+	}
+	return driver.Result{
+		Summary: summary,
+		Details: map[string]any{
+			"role": role, "status": worst, "replicas": replicas, "slots": slots,
+			"degraded_lag_ms": degraded, "critical_lag_ms": critical,
+		},
+		Alerts: alerts,
+	}, nil
+}
+
+type queryRowFunc func(ctx context.Context, sql string, args ...any) pgx.Row
+
+// standbyLag measures a standby from inside.
+func standbyLag(ctx context.Context, q queryRowFunc) (replicaLag, error) {
+	var l replicaLag
+	var receiver *string
+	err := q(ctx, `
+		SELECT CASE
+		         WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+		         WHEN pg_last_xact_replay_timestamp() IS NULL THEN NULL
+		         ELSE greatest(0, (extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::int8)
+		       END,
+		       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::int8,
+		       pg_is_wal_replay_paused(),
+		       (SELECT status FROM pg_stat_wal_receiver LIMIT 1)`).Scan(&l.LagMs, &l.LagBytes, &l.ReplayPaused, &receiver)
+	if err != nil {
+		return l, err
+	}
+	if receiver != nil {
+		l.State = *receiver
+	} else {
+		l.State = "no wal receiver"
+	}
+	if l.ReplayPaused {
+		l.Note = "WAL replay is paused (pg_wal_replay_pause)"
+	}
+	if l.LagMs == nil {
+		l.Note = "no transaction replayed yet; lag unknown"
+	}
+	return l, nil
+}
+
+func primaryReplicas(ctx context.Context, r *run) ([]replicaLag, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''), coalesce(state, ''), coalesce(sync_state, ''),
+		       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::int8,
+		       (extract(epoch FROM replay_lag) * 1000)::int8,
+		       (extract(epoch FROM flush_lag) * 1000)::int8,
+		       (extract(epoch FROM write_lag) * 1000)::int8
+		FROM pg_stat_replication
+		ORDER BY application_name, client_addr`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []replicaLag
+	for rows.Next() {
+		var l replicaLag
+		var replay, flush, write *int64
+		if err := rows.Scan(&l.Name, &l.ClientAddr, &l.State, &l.SyncState, &l.LagBytes, &replay, &flush, &write); err != nil {
+			return nil, err
+		}
+		l.Source = "pg_stat_replication"
+		if l.Name == "" {
+			l.Name = "walsender@" + l.ClientAddr
+		}
+		for _, v := range []*int64{replay, flush, write} {
+			if v != nil && (l.LagMs == nil || *v > *l.LagMs) {
+				l.LagMs = v
+			}
+		}
+		if l.LagMs == nil {
+			zero := int64(0)
+			if l.LagBytes != nil && *l.LagBytes == 0 {
+				l.LagMs = &zero
+			} else if l.LagBytes == nil {
+				l.Note = "lag columns are hidden: the role needs pg_monitor"
+			} else {
+				l.Note = "bytes behind but no lag sample yet"
+			}
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func replicationSlots(ctx context.Context, r *run) ([]slotInfo, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT slot_name::text, slot_type, active,
+		       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::int8,
+		       coalesce(wal_status, '')
+		FROM pg_replication_slots ORDER BY slot_name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []slotInfo
+	for rows.Next() {
+		var s slotInfo
+		if err := rows.Scan(&s.Name, &s.Type, &s.Active, &s.RetainedBytes, &s.WALStatus); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// inspectReplica connects to a configured replica and measures it from
+// inside. Its name is host:port (never the DSN, which may hold a password).
+func inspectReplica(ctx context.Context, dsn string, i int) replicaLag {
+	l := replicaLag{Name: fmt.Sprintf("replica[%d]", i), Source: "replica_dsn"}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		l.Status, l.Note = replicaUnreachable, "connection string does not parse"
+		return l
+	}
+	l.Name = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = ApplicationName
+	}
+	cfg.BuildContextWatcherHandler = newCancelHandler
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		l.Status, l.Note = replicaUnreachable, "connect failed: "+pgMessage(err)
+		return l
+	}
+	defer conn.Close(context.Background())
+	var inRecovery bool
+	if err := conn.QueryRow(cctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
+		l.Status, l.Note = replicaUnreachable, "query failed: "+pgMessage(err)
+		return l
+	}
+	if !inRecovery {
+		l.Status, l.Note = replicaUnreachable, "server is not in recovery (promoted, or not a standby)"
+		return l
+	}
+	m, err := standbyLag(cctx, conn.QueryRow)
+	if err != nil {
+		l.Status, l.Note = replicaUnreachable, "lag query failed: "+pgMessage(err)
+		return l
+	}
+	m.Name, m.Source = l.Name, l.Source
+	return m
+}

@@ -1,0 +1,372 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/themis-maintenance/themis/driver"
+)
+
+// tableWork is the outcome of one VACUUM or ANALYZE.
+type tableWork struct {
+	Table            string   `json:"table"`
+	Statement        string   `json:"statement"`
+	Reasons          []string `json:"reasons,omitempty"`
+	DeadTuplesBefore int64    `json:"dead_tuples_before"`
+	DeadTuplesAfter  int64    `json:"dead_tuples_after"`
+	SizeBytesBefore  int64    `json:"size_bytes_before"`
+	SizeBytesAfter   int64    `json:"size_bytes_after"`
+	XIDAgeBefore     int64    `json:"xid_age_before,omitempty"`
+	XIDAgeAfter      int64    `json:"xid_age_after,omitempty"`
+	DurationMs       int64    `json:"duration_ms"`
+	Skipped          string   `json:"skipped,omitempty"`
+}
+
+// tableJob is one table and the statement to run on it.
+type tableJob struct {
+	t       table
+	sql     string
+	label   string
+	reasons []string
+}
+
+// tableRunner runs tableJobs on parallel sessions, records them in a
+// tracker and collects tables whose lock could not be had in time.
+type tableRunner struct {
+	r      *run
+	to     timeouts
+	tr     *tracker[tableWork]
+	mu     sync.Mutex
+	locked []string
+}
+
+// run executes jobs with n sessions. Tables dropped meanwhile are recorded
+// as skipped; tables whose lock was not granted within lock_timeout are
+// left undone (a retry does them) and reported by lockedErr.
+func (tw *tableRunner) run(ctx context.Context, n int, jobs []tableJob) error {
+	return forEach(ctx, n, jobs, func(ctx context.Context, j tableJob) error {
+		key := j.t.String()
+		if tw.tr.isDone(key) {
+			return nil
+		}
+		s, err := tw.r.session(ctx, tw.to)
+		if err != nil {
+			return err
+		}
+		defer s.release()
+		res := tableWork{
+			Table: key, Statement: j.label, Reasons: j.reasons,
+			DeadTuplesBefore: j.t.DeadTup, SizeBytesBefore: j.t.SizeBytes, XIDAgeBefore: j.t.XIDAge,
+		}
+		start := time.Now()
+		cp := tw.tr.snapshot()
+		err = tw.r.during(ctx, tw.tr.pct(), j.label+" "+key, cp, func() error { return s.exec(ctx, j.sql) })
+		res.DurationMs = time.Since(start).Milliseconds()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case isGone(err):
+			res.Skipped = "dropped while the task ran"
+			tw.tr.finish(key, &res, "skipped "+key+" (dropped)")
+			return nil
+		case isLockTimeout(err):
+			tw.mu.Lock()
+			tw.locked = append(tw.locked, key)
+			tw.mu.Unlock()
+			tw.tr.heartbeat(fmt.Sprintf("%s: lock not available within %d ms; left for a retry", key, tw.to.LockMs))
+			return nil
+		default:
+			return classify(ctx, err, "%s %s", j.label, key)
+		}
+		err = s.queryRow(ctx, `
+			SELECT coalesce(s.n_dead_tup, 0), pg_table_size(c.oid),
+			       CASE WHEN c.relfrozenxid::text::int8 = 0 THEN 0 ELSE age(c.relfrozenxid) END
+			FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+			WHERE c.oid = $1`, []any{int64(j.t.OID)}, &res.DeadTuplesAfter, &res.SizeBytesAfter, &res.XIDAgeAfter)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		tw.tr.finish(key, &res, fmt.Sprintf("%s %s done", j.label, key))
+		return nil
+	})
+}
+
+// lockedErr is the retryable error for tables left undone because their
+// lock was not granted in time; the checkpoint lets a retry skip the rest.
+func (tw *tableRunner) lockedErr(what string) error {
+	if len(tw.locked) == 0 {
+		return nil
+	}
+	sort.Strings(tw.locked)
+	return fmt.Errorf("%s: %d table(s) not done, lock not available within lock_timeout (%d ms): %s; the others are checkpointed and a retry does only these",
+		what, len(tw.locked), tw.to.LockMs, joinNames(tw.locked, 10))
+}
+
+// requirePrimary refuses write maintenance on a standby.
+func (r *run) requirePrimary() error {
+	if r.srv.InRecovery {
+		return driver.Permanentf(driver.KindMisconfigured, "%s writes, and target %s is a read-only standby: run it against the primary", r.req.Task, r.target().Name)
+	}
+	return nil
+}
+
+// mvccCleanup: VACUUM (ANALYZE) of tables past dead_tuple_threshold, and
+// VACUUM (FREEZE, ANALYZE) of tables past xid_age_threshold (a plain VACUUM
+// below vacuum_freeze_table_age need not advance relfrozenxid), in parallel,
+// one session per table. Locks: SHARE UPDATE EXCLUSIVE on each table (blocks
+// DDL and other VACUUMs, not reads or writes).
+func mvccCleanup(ctx context.Context, r *run) (driver.Result, error) {
+	if err := r.requirePrimary(); err != nil {
+		return driver.Result{}, err
+	}
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	par, err := r.parallelismOpt()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	deadThr, err := intOpt(r.opts(), "dead_tuple_threshold", 1000, 0, 1<<50)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	xidThr, err := intOpt(r.opts(), "xid_age_threshold", 100_000_000, 0, 2_000_000_000)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	tables, err := r.listTables(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var jobs []tableJob
+	var keys []string
+	for _, t := range tables {
+		var reasons []string
+		if t.DeadTup >= deadThr {
+			reasons = append(reasons, fmt.Sprintf("%d dead tuples >= %d", t.DeadTup, deadThr))
+		}
+		freeze := t.XIDAge >= xidThr
+		if freeze {
+			reasons = append(reasons, fmt.Sprintf("xid age %d >= %d", t.XIDAge, xidThr))
+		}
+		if len(reasons) == 0 {
+			continue
+		}
+		label := "VACUUM (ANALYZE)"
+		if freeze {
+			label = "VACUUM (FREEZE, ANALYZE)"
+		}
+		jobs = append(jobs, tableJob{t: t, sql: label + " " + t.ident(), label: label, reasons: reasons})
+		keys = append(keys, t.String())
+	}
+	tw := &tableRunner{r: r, to: to, tr: newTracker[tableWork](r, keys)}
+	r.progress(tw.tr.pct(), fmt.Sprintf("%d of %d tables over the thresholds; %d sessions", len(jobs), len(tables), par), tw.tr.snapshot())
+	if err := tw.run(ctx, par, jobs); err != nil {
+		return driver.Result{}, err
+	}
+	if err := tw.lockedErr("mvcc_cleanup"); err != nil {
+		return driver.Result{}, err
+	}
+	results := tw.tr.results()
+	var before, after int64
+	done := 0
+	for _, w := range results {
+		if w.Skipped == "" {
+			done++
+			before += w.DeadTuplesBefore
+			after += w.DeadTuplesAfter
+		}
+	}
+	summary := fmt.Sprintf("no table over the thresholds (%d tables checked)", len(tables))
+	if len(results) > 0 {
+		summary = fmt.Sprintf("vacuumed %d of %d tables: dead tuples %d → %d", done, len(tables), before, after)
+	}
+	return driver.Result{
+		Summary: summary,
+		Details: map[string]any{
+			"tables_checked":       len(tables),
+			"tables_vacuumed":      done,
+			"dead_tuples_before":   before,
+			"dead_tuples_after":    after,
+			"dead_tuple_threshold": deadThr,
+			"xid_age_threshold":    xidThr,
+			"parallelism":          par,
+			"lock_timeout_ms":      to.LockMs,
+			"statement_timeout_ms": to.StatementMs,
+			"resumed":              tw.tr.resumed,
+			"tables":               results,
+		},
+	}, nil
+}
+
+// statisticsUpdate: ANALYZE of every table whose statistics are stale (never
+// analysed, or rows modified since the last analyse), in parallel.
+// Locks: SHARE UPDATE EXCLUSIVE on each table.
+func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
+	if err := r.requirePrimary(); err != nil {
+		return driver.Result{}, err
+	}
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	par, err := r.parallelismOpt()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	tables, err := r.listTables(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	var jobs []tableJob
+	var keys []string
+	fresh := 0
+	for _, t := range tables {
+		var reason string
+		switch {
+		case !t.Analyzed:
+			reason = "never analysed"
+		case t.ModSinceAnalyze > 0:
+			reason = fmt.Sprintf("%d rows modified since the last analyse", t.ModSinceAnalyze)
+		default:
+			fresh++
+			continue
+		}
+		jobs = append(jobs, tableJob{t: t, sql: "ANALYZE " + t.ident(), label: "ANALYZE", reasons: []string{reason}})
+		keys = append(keys, t.String())
+	}
+	tw := &tableRunner{r: r, to: to, tr: newTracker[tableWork](r, keys)}
+	r.progress(tw.tr.pct(), fmt.Sprintf("%d of %d tables have stale statistics", len(jobs), len(tables)), tw.tr.snapshot())
+	if err := tw.run(ctx, par, jobs); err != nil {
+		return driver.Result{}, err
+	}
+	if err := tw.lockedErr("statistics_update"); err != nil {
+		return driver.Result{}, err
+	}
+	results := tw.tr.results()
+	return driver.Result{
+		Summary: fmt.Sprintf("analysed %d tables; %d already had fresh statistics", len(results), fresh),
+		Details: map[string]any{
+			"tables_checked":  len(tables),
+			"tables_analyzed": len(results),
+			"tables_fresh":    fresh,
+			"parallelism":     par,
+			"resumed":         tw.tr.resumed,
+			"tables":          results,
+		},
+	}, nil
+}
+
+// compactionFullPct is the wasted-space share at which storage_compaction
+// with full=true rewrites a table.
+const compactionFullPct = 20.0
+
+// storageCompaction: plain VACUUM of tables with dead tuples (it returns
+// space to the free-space map and truncates empty pages at the end of the
+// file). With full=true, tables of at least 1 MiB whose measured waste is
+// compactionFullPct or more get VACUUM (FULL, ANALYZE) instead: a rewrite
+// under an ACCESS EXCLUSIVE lock that blocks reads and writes of the table
+// for its duration and needs free disk space equal to the table's size.
+// Sequential, checkpointed per table.
+func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
+	if err := r.requirePrimary(); err != nil {
+		return driver.Result{}, err
+	}
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return driver.Result{}, err
+	}
+	full, err := boolOpt(r.opts(), "full", false)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	tables, err := r.listTables(ctx)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	waste := map[uint32]relBloat{}
+	method := ""
+	if full {
+		m, err := r.newMeasurer(ctx)
+		if err != nil {
+			return driver.Result{}, err
+		}
+		method = m.method()
+		for i, t := range tables {
+			if t.SizeBytes >= 0 && t.SizeBytes < defaultMinSizeBytes {
+				continue
+			}
+			b, err := m.table(ctx, t)
+			if err != nil {
+				return driver.Result{}, err
+			}
+			waste[t.OID] = b
+			r.progress(float64(i)*10/float64(len(tables)), "measured "+t.String(), nil)
+		}
+	}
+	var jobs []tableJob
+	var keys []string
+	for _, t := range tables {
+		if b, ok := waste[t.OID]; ok && b.BloatPct >= compactionFullPct {
+			jobs = append(jobs, tableJob{t: t, sql: "VACUUM (FULL, ANALYZE) " + t.ident(), label: "VACUUM (FULL, ANALYZE)",
+				reasons: []string{fmt.Sprintf("%.1f%% wasted (%s)", b.BloatPct, b.Method)}})
+		} else if t.DeadTup > 0 {
+			jobs = append(jobs, tableJob{t: t, sql: "VACUUM " + t.ident(), label: "VACUUM",
+				reasons: []string{fmt.Sprintf("%d dead tuples", t.DeadTup)}})
+		} else {
+			continue
+		}
+		keys = append(keys, t.String())
+	}
+	tw := &tableRunner{r: r, to: to, tr: newTracker[tableWork](r, keys)}
+	if err := tw.run(ctx, 1, jobs); err != nil {
+		return driver.Result{}, err
+	}
+	if err := tw.lockedErr("storage_compaction"); err != nil {
+		return driver.Result{}, err
+	}
+	results := tw.tr.results()
+	var before, after int64
+	rewrites := 0
+	for _, w := range results {
+		before += w.SizeBytesBefore
+		after += w.SizeBytesAfter
+		if strings.Contains(w.Statement, "FULL") {
+			rewrites++
+		}
+	}
+	summary := fmt.Sprintf("vacuumed %d tables (%d rewritten with VACUUM FULL): %s → %s", len(results), rewrites, bytesHuman(before), bytesHuman(after))
+	if !full {
+		summary += "; full=false, so no exclusive-lock rewrite was done"
+	}
+	details := map[string]any{
+		"full": full, "tables_checked": len(tables), "tables_vacuumed": len(results), "tables_rewritten": rewrites,
+		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
+		"resumed": tw.tr.resumed, "tables": results,
+	}
+	if full {
+		details["measurement_method"] = method
+		details["full_threshold_pct"] = compactionFullPct
+	}
+	return driver.Result{Summary: summary, Details: details}, nil
+}
+
+// bytesHuman formats a byte count with binary units.
+func bytesHuman(b int64) string {
+	const unit = 1024
+	if b < unit && b > -unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	div, exp := int64(unit), 0
+	for n := b / unit; n >= unit || n <= -unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}
