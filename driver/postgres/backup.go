@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,6 +111,11 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 		rec.Details["dump_file"], rec.Details["format"] = filepath.Join(dir, dumpFile), "custom"
 	} else {
 		rec.Details["data_dir"], rec.Details["format"] = filepath.Join(dir, basebackupSubdir), "plain"
+	}
+	if verr != nil && permanentKind(verr) != driver.KindVerificationFailed {
+		// The restore machinery failed (disk, ports, a transient error), not
+		// the backup: keep it "taken" so a retry verifies it again.
+		return driver.Result{}, verr
 	}
 	if verr != nil {
 		meta.State, meta.Error = backupFailed, verr.Error()
@@ -658,6 +664,15 @@ func (r *run) restoreDump(ctx context.Context, env backupEnv, dir string, meta b
 		return driver.Permanent(driver.KindVerificationFailed, fmt.Errorf("pg_restore: %w", err))
 	}
 	return nil
+}
+
+// permanentKind returns the kind of a *driver.PermanentError, or "".
+func permanentKind(err error) string {
+	var pe *driver.PermanentError
+	if errors.As(err, &pe) {
+		return pe.Kind
+	}
+	return ""
 }
 
 // quoteKV quotes a keyword/value connection-string value.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,30 @@ func TestBackupVerification(t *testing.T) {
 			}
 		})
 	}
+
+	// A retried attempt whose previous attempt heartbeated "taken" verifies
+	// that backup instead of taking another.
+	t.Run("resume", func(t *testing.T) {
+		latest, _, _ := e.history.LatestBackup(context.Background(), e.target.Name)
+		marker := filepath.Join(latest.Path, "themis-backup.json")
+		b, err := os.ReadFile(marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(marker, []byte(strings.Replace(string(b), `"state": "verified"`, `"state": "taken"`, 1)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.ReadDir(filepath.Dir(latest.Path))
+		cp := []byte(`{"path":` + strconv.Quote(latest.Path) + `,"stage":"taken"}`)
+		res, _, err := e.run(context.Background(), domain.TaskBackupVerification, domain.TaskOptions{"method": "pg_dump"}, cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := os.ReadDir(filepath.Dir(latest.Path))
+		if d := detailsJSON(t, res); d["path"] != latest.Path || len(after) != len(before) {
+			t.Errorf("resumed run verified %v (want %s); %d backups before, %d after", d["path"], latest.Path, len(before), len(after))
+		}
+	})
 
 	t.Run("prune", func(t *testing.T) {
 		res := e.mustRun(domain.TaskBackupVerification, domain.TaskOptions{"method": "pg_dump", "keep_backups": int64(1)})

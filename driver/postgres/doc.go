@@ -78,7 +78,11 @@
 //     stored baseline; WARNING per probe slower than regression_pct (50 %)
 //     and RegressionFloor; the new timings become the baseline.
 //   - disaster_recovery_drill is not supported: drills are a workflow of
-//     their own.
+//     their own (driver.Driller is not implemented by this driver yet).
+//
+// The driver also implements driver.Prober (Probe): version, standby or
+// primary, size against the quota, worst replica lag and the age of the
+// newest verified backup, from a few read-only catalog queries.
 //
 // # Sessions, timeouts, cancellation
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -99,19 +98,6 @@ func isGone(err error) bool {
 
 // isLockTimeout reports a lock_timeout expiry.
 func isLockTimeout(err error) bool { return isCode(err, pgerrcode.LockNotAvailable) }
-
-// isConnectionLost reports errors after which the session is unusable.
-func isConnectionLost(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgerrcode.IsConnectionException(pgErr.Code) || pgerrcode.IsOperatorIntervention(pgErr.Code) && pgErr.Code != pgerrcode.QueryCanceled
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr) || pgconn.Timeout(err)
-}
 
 // pgMessage returns the server message of err, or err's text.
 func pgMessage(err error) string {

@@ -230,3 +230,23 @@ func TestPerformanceAnalysis(t *testing.T) {
 		}
 	}
 }
+
+func TestProbe(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	e := newEnv(t, shared, db)
+	e.target.QuotaBytes = 1 << 30
+	e.history.RecordBackup(context.Background(), driver.BackupRecord{Target: e.target.Name, Verified: true, TakenAt: time.Now().Add(-time.Hour)})
+	th, err := e.d.Probe(context.Background(), e.target, e.history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !th.Reachable || th.InRecovery || th.SizeBytes < 1<<20 || th.QuotaUsedPct <= 0 || th.ReplicaLagMs != -1 ||
+		th.LastVerifiedBackupAgeS < 3500 || !strings.HasPrefix(th.Version, "1") {
+		t.Errorf("probe %+v", th)
+	}
+	e.target.Name, e.target.DSN = "down", "postgres://postgres:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"
+	if _, err := e.d.Probe(context.Background(), e.target, nil); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("unreachable probe: %v", err)
+	}
+}

@@ -61,12 +61,12 @@ func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel,
 // could still use the old index, all bounded by lock_timeout. If it fails or
 // is cancelled, the invalid _ccnew copy (or _ccold original) it leaves
 // behind is dropped with DROP INDEX CONCURRENTLY on a clean-up context.
-func (r *run) reindexConcurrently(ctx context.Context, s *session, ix index, to timeouts, note string, cp any) (cleaned []string, err error) {
+func (r *run) reindexConcurrently(ctx context.Context, s *session, ix index, to timeouts, pct float64, note string, cp any) (cleaned []string, err error) {
 	before, lerr := r.invalidIndexes(ctx, ix.Table.OID)
 	if lerr != nil {
 		return nil, classify(ctx, lerr, "list invalid indexes of %s", ix.Table)
 	}
-	err = r.during(ctx, 0, note, cp, func() error {
+	err = r.during(ctx, pct, note, cp, func() error {
 		return s.exec(ctx, "REINDEX INDEX CONCURRENTLY "+ix.ident())
 	})
 	if err == nil {
@@ -215,7 +215,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 			b := bloat[ix.OID]
 			res := rebuildResult{Index: key, Table: ix.Table.String(), BloatPct: b.BloatPct, Method: b.Method, SizeBytesBefore: ix.SizeBytes}
 			start := time.Now()
-			cleaned, err := r.reindexConcurrently(ctx, s, ix, to, "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
+			cleaned, err := r.reindexConcurrently(ctx, s, ix, to, tr.pct(), "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
 			res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
 			switch {
 			case err == nil:
@@ -326,7 +326,7 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 		}
 		res := rebuildResult{Index: key, Table: ix.Table.String(), Method: ix.AccessMethod, SizeBytesBefore: ix.SizeBytes}
 		start := time.Now()
-		cleaned, err := r.reindexConcurrently(ctx, s, ix, to, "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
+		cleaned, err := r.reindexConcurrently(ctx, s, ix, to, tr.pct(), "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
 		res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
 		switch {
 		case err == nil:

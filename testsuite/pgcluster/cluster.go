@@ -35,8 +35,14 @@ type Options struct {
 	// corrupted on purpose is found by amcheck rather than by a checksum
 	// failure on first read.
 	DataChecksums bool
-	// Settings are extra postgresql.conf settings; they override the defaults
-	// (see defaultSettings).
+	// Settings are extra postgresql.conf settings; they override the
+	// defaults: listen on 127.0.0.1 and a socket in the cluster directory,
+	// shared_preload_libraries=pg_stat_statements, wal_level=replica,
+	// max_wal_senders=10, wal_keep_size=128MB, hot_standby=on,
+	// archive_mode=on with archive_command copying into ArchiveDir,
+	// fsync=off, synchronous_commit=off, shared_buffers=32MB,
+	// max_connections=50, track_io_timing=on,
+	// wal_receiver_status_interval=1s.
 	Settings map[string]string
 }
 

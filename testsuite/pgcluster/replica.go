@@ -65,10 +65,11 @@ func (c *Cluster) StartReplicaContext(ctx context.Context) (*Cluster, error) {
 func (c *Cluster) Primary() *Cluster { return c.primary }
 
 // WaitCaughtUp waits until the replica has replayed everything the primary
-// had written when it was called.
+// had inserted into its WAL when it was called (the insert position:
+// with synchronous_commit off a commit may not be written yet).
 func (c *Cluster) WaitCaughtUp(t testing.TB, replica *Cluster) {
 	t.Helper()
-	lsn := Scalar[string](t, c, "postgres", "SELECT pg_current_wal_lsn()::text")
+	lsn := Scalar[string](t, c, "postgres", "SELECT pg_current_wal_insert_lsn()::text")
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if Scalar[bool](t, replica, "postgres", "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn) {
