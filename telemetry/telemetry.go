@@ -9,16 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -30,9 +33,18 @@ type Provider struct {
 	Metrics  *Metrics
 }
 
-// Setup installs global tracer and meter providers for service. Traces go
-// nowhere unless an exporter is added with WithSpanProcessor by the caller.
+// Setup installs global tracer and meter providers for service. Traces are
+// exported over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and to any extra span
+// processors given (tests record spans this way).
 func Setup(service string, spanProcessors ...sdktrace.SpanProcessor) (*Provider, error) {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exp, err := otlptracegrpc.New(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("otlp trace exporter: %w", err)
+		}
+		spanProcessors = append(spanProcessors, sdktrace.NewBatchSpanProcessor(exp))
+	}
 	reg := prometheus.NewRegistry()
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
@@ -43,6 +55,7 @@ func Setup(service string, spanProcessors ...sdktrace.SpanProcessor) (*Provider,
 	for _, sp := range spanProcessors {
 		opts = append(opts, sdktrace.WithSpanProcessor(sp))
 	}
+	opts = append(opts, sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
