@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/activities"
@@ -123,7 +124,11 @@ func Handler(svc api.Service, cfg *config.Config, tel *telemetry.Provider, logge
 		mux.Handle("GET /metrics", tel.Handler())
 	}
 	mux.Handle("/", api.New(svc, api.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, Logger: logger, Version: starter.Version}))
-	return mux
+	// One server span per request; the Temporal client's tracing
+	// interceptor continues the trace into the workflow and its activities.
+	return otelhttp.NewHandler(mux, "themis-api", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return r.Method + " " + r.URL.Path
+	}))
 }
 
 // ServeHTTP listens on addr until ctx is done, then drains in-flight

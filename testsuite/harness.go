@@ -23,6 +23,7 @@ import (
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/starter"
+	"github.com/themis-maintenance/themis/temporalclient"
 	"github.com/themis-maintenance/themis/worker"
 )
 
@@ -70,7 +71,13 @@ type Env struct {
 
 	mu     sync.Mutex
 	worker sdkworker.Worker
+	// tokens are bearer tokens by scope for requests to API.
+	tokens map[string]string
 }
+
+// Token returns a bearer token with scope for requests to e.API ("" when
+// the API runs without authentication).
+func (e *Env) Token(scope string) string { return e.tokens[scope] }
 
 // EnvOptions tune an Env.
 type EnvOptions struct {
@@ -109,8 +116,13 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 		t.Fatal(err)
 	}
 
-	c, err := client.Dial(client.Options{HostPort: srv.FrontendHostPort(), Namespace: "default",
-		Logger: logAdapter(t)})
+	// Dialled as in production: with the OpenTelemetry interceptor.
+	copts, err := temporalclient.Options(cfg.Temporal, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copts.Logger = logAdapter(t)
+	c, err := client.Dial(copts)
 	if err != nil {
 		t.Fatalf("dial temporal: %v", err)
 	}
