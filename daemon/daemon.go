@@ -41,8 +41,11 @@ type WorkerDeps struct {
 	Registry   *driver.Registry
 }
 
-// Close releases the history store.
+// Close releases the drivers' connections and the history store.
 func (d *WorkerDeps) Close() error {
+	if d.Registry != nil {
+		d.Registry.Close()
+	}
 	if d.History == nil {
 		return nil
 	}

@@ -60,3 +60,12 @@ func (r *Registry) Capabilities() map[domain.TaskType][]string {
 	}
 	return out
 }
+
+// Close releases what the drivers hold (connection pools).
+func (r *Registry) Close() {
+	for _, d := range r.drivers {
+		if c, ok := d.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
+}
