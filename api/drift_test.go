@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/audit"
 	"github.com/themis-maintenance/themis/domain"
 )
 
@@ -73,6 +77,37 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 	check("ScheduleList", api.ScheduleList{})
 	check("Deleted", api.Deleted{})
 	check("RunRequest", api.RunRequest{})
+	check("DrillList", api.DrillList{})
+	check("DrillStep", domain.DrillStep{})
+	check("Approval", domain.Approval{})
+	check("TaskTypeList", api.TaskTypeList{})
+	check("TaskTypeInfo", api.TaskTypeInfo{})
+	check("TargetList", api.TargetList{})
+	check("TargetInfo", api.TargetInfo{})
+	check("HealthReport", api.HealthReport{})
+	check("AuditList", api.AuditList{})
+	check("AuditEvent", audit.Event{})
+	check("DrillStartRequest", api.DrillStartRequest{})
+	check("DrillAbortRequest", api.DrillAbortRequest{})
+	// Types with omitempty fields: every field documented, the always
+	// present ones required.
+	checkOptional := func(schema string, full, zero any) {
+		t.Helper()
+		if got, want := schemaProps(t, doc, schema), jsonKeys(t, full); !slices.Equal(got, want) {
+			t.Errorf("schema %s has %v, the Go type %v", schema, got, want)
+		}
+		r := slices.Sorted(slices.Values(doc.Components.Schemas[schema].Value.Required))
+		if want := jsonKeys(t, zero); !slices.Equal(r, want) {
+			t.Errorf("schema %s requires %v, the Go type always has %v", schema, r, want)
+		}
+	}
+	checkOptional("Drill", domain.Drill{JobID: "j"}, domain.Drill{})
+	checkOptional("HealthSignal", api.HealthSignal{Details: map[string]any{"x": 1}}, api.HealthSignal{})
+	one := 1.0
+	checkOptional("OptionInfo", api.OptionInfo{Min: &one, Max: &one, Values: []string{"a"}}, api.OptionInfo{})
+	if got, want := schemaProps(t, doc, "DrillDecision"), jsonKeys(t, api.DrillDecision{}); !slices.Equal(got, want) {
+		t.Errorf("DrillDecision has %v, the Go type %v", got, want)
+	}
 
 	write := append(jsonKeys(t, domain.NewScheduleSpec("")), domain.ReadOnlyScheduleFields...)
 	sort.Strings(write)
@@ -200,5 +235,44 @@ func TestDocumentMatchesRoutes(t *testing.T) {
 	}
 	if !documented[http.MethodPost+" "+api.BasePath+"/schedules/{id}/run"] {
 		t.Error("sanity: run not documented")
+	}
+}
+
+// Every documented operation under the base path names the scope the
+// router requires, and declares 401 and 403.
+func TestDocumentMatchesScopes(t *testing.T) {
+	doc := apitest.NewValidator(t).Doc()
+	scopes := map[string]string{}
+	var mu sync.Mutex
+	h := api.New(apitest.NewFake(), api.Options{Logger: slog.New(slog.DiscardHandler), Authenticator: func(c *gin.Context) {
+		mu.Lock()
+		scopes[c.Request.Method+" "+c.FullPath()] = api.RequiredScope(c)
+		mu.Unlock()
+		api.AbortForbidden(c, "probe")
+	}})
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			declared, _ := op.Extensions["x-required-scope"].(string)
+			if !strings.HasPrefix(path, api.BasePath) {
+				if declared != "" || op.Security == nil || len(*op.Security) != 0 {
+					t.Errorf("%s %s is outside the API: want security [] and no scope", method, path)
+				}
+				continue
+			}
+			for _, code := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+				if op.Responses.Status(code) == nil {
+					t.Errorf("%s %s does not document %d", method, path, code)
+				}
+			}
+			req := httptest.NewRequest(method, strings.ReplaceAll(path, "{id}", "x1"), nil)
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			route := method + " " + strings.ReplaceAll(path, "{id}", ":id")
+			mu.Lock()
+			got := scopes[route]
+			mu.Unlock()
+			if got == "" || got != declared {
+				t.Errorf("%s %s: router requires %q, document declares %q", method, path, got, declared)
+			}
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/themis-maintenance/themis/audit"
 	"github.com/themis-maintenance/themis/domain"
 )
 
@@ -99,6 +100,12 @@ func errMethodNotAllowed(method string) error {
 		detail: "method " + clip(method, 20) + " is not allowed on this endpoint"}
 }
 
+// errNotConfigured is the 503 of an endpoint whose service the gateway was
+// built without (Options.Drills, Options.Info, Options.Audit).
+func errNotConfigured(detail string) error {
+	return &requestError{status: http.StatusServiceUnavailable, code: CodeUnavailable, detail: detail}
+}
+
 var titles = map[int]string{
 	http.StatusBadRequest:            "Bad Request",
 	http.StatusUnauthorized:          "Unauthorized",
@@ -149,7 +156,7 @@ func abortWithError(c *gin.Context, err error) {
 		}
 		loggerOf(c).LogAttrs(c.Request.Context(), lvl, "request failed",
 			slog.String("request_id", RequestID(c)), slog.String("method", c.Request.Method),
-			slog.String("route", c.FullPath()), slog.Int("status", p.Status), slog.String("error", err.Error()))
+			slog.String("route", c.FullPath()), slog.Int("status", p.Status), slog.String("error", audit.Sanitize(err.Error())))
 	}
 	writeProblem(c, p)
 }
@@ -164,6 +171,7 @@ func writeProblem(c *gin.Context, p Problem) {
 		}
 	}
 	p.RequestID = RequestID(c)
+	c.Set(keyProblem, p)
 	if p.Status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", strconv.Itoa(RetryAfterSeconds))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/audit"
 	"github.com/themis-maintenance/themis/domain"
 )
 
@@ -25,13 +26,44 @@ type env struct {
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, api.Options{}) }
 
+// newEnvWith builds the gateway with opts; Drills and Info default to the
+// fake, Audit to the fake's in-memory log.
 func newEnvWith(t *testing.T, opts api.Options) *env {
 	t.Helper()
 	fake := apitest.NewFake()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Drills == nil {
+		opts.Drills = fake
+	}
+	if opts.Info == nil {
+		opts.Info = fake
+	}
+	if opts.Audit == nil {
+		opts.Audit = fake.AuditLog()
+	}
 	return &env{t: t, fake: fake, h: apitest.NewValidator(t).Handler(t, api.New(fake, opts))}
+}
+
+// events returns the audit events recorded so far.
+func (e *env) events() []audit.Event { return e.fake.AuditLog().Events() }
+
+// lastEvent returns the newest audit event.
+func (e *env) lastEvent() audit.Event {
+	e.t.Helper()
+	ev := e.events()
+	if len(ev) == 0 {
+		e.t.Fatal("no audit event")
+	}
+	return ev[len(ev)-1]
+}
+
+func (r *response) drill() domain.Drill {
+	r.t.Helper()
+	var d domain.Drill
+	r.decode(&d)
+	return d
 }
 
 type response struct {

@@ -164,6 +164,7 @@ func (h *handler) cancelJob(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
+	noteAudit(c, "", "schedule="+job.ScheduleID+" state="+string(job.State))
 	c.JSON(http.StatusOK, wireJob(job))
 }
 

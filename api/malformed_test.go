@@ -3,10 +3,13 @@ package api_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/auth"
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // valid returns a valid create body with extra fields spliced in.
@@ -106,12 +109,37 @@ func TestMalformedRequests(t *testing.T) {
 		{"run unknown field", "POST", one + "/run", `{"forse":true}`, "", 400, api.CodeUnknownField, "forse"},
 		{"run array", "POST", one + "/run", `[true]`, "", 400, api.CodeInvalidJSON, ""},
 	}
-	if len(cases) < 30 {
-		t.Fatalf("only %d cases", len(cases))
+	// The same requests and more, sent with a token (admin unless the case
+	// names another) through package auth.
+	type mcase struct {
+		name, method, path, body, contentType string
+		status                                int
+		code, field                           string
+		// auth is the Authorization header; "" means the admin token.
+		auth string
 	}
-	e := newEnv(t)
-	e.seedNightly()
-	for _, tc := range cases {
+	all := make([]mcase, 0, len(cases)+len(moreMalformed))
+	for _, c := range cases {
+		all = append(all, mcase{c.name, c.method, c.path, c.body, c.contentType, c.status, c.code, c.field, ""})
+	}
+	for _, c := range moreMalformed {
+		all = append(all, mcase(c))
+	}
+	if len(all) < 100 {
+		t.Fatalf("only %d cases", len(all))
+	}
+	a := newAuthEnv(t, authConfig(), auth.Options{})
+	e := a.env
+	nightly := e.seedNightly()
+	e.fake.SeedJob(domain.Job{ID: "nightly-manual-1", ScheduleID: "nightly", ScheduleName: "Nightly", Target: "orders",
+		State: domain.StateSucceeded, StartedAtMs: 1, FinishedAtMs: 2, DurationMs: 1, Tasks: []domain.TaskRun{}})
+	e.fake.SeedDrill(domain.Drill{ID: "drill-orders-1", Target: "orders", State: domain.DrillAwaiting, Step: "await_start",
+		Awaiting: domain.ApprovalStart, Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}})
+	e.fake.SeedDrill(domain.Drill{ID: "drill-orders-0", Target: "orders", State: domain.DrillPassed, Step: "report",
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}})
+	drillBefore, _ := e.fake.Drill("drill-orders-1")
+	counted := map[int]int{}
+	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
 			var hdr []string
@@ -122,7 +150,16 @@ func TestMalformedRequests(t *testing.T) {
 			default:
 				hdr = []string{"Content-Type", tc.contentType}
 			}
-			p := e.req(tc.method, tc.path, tc.body, hdr...).problem(tc.status, tc.code)
+			switch tc.auth {
+			case "":
+				hdr = append(hdr, bearer(adminToken)...)
+			case "-":
+			default:
+				hdr = append(hdr, "Authorization", tc.auth)
+			}
+			r := e.req(tc.method, tc.path, tc.body, hdr...)
+			p := r.problem(tc.status, tc.code)
+			counted[tc.status]++
 			if p.Field != tc.field {
 				t.Errorf("field %q, want %q (detail %q)", p.Field, tc.field, p.Detail)
 			}
@@ -132,13 +169,121 @@ func TestMalformedRequests(t *testing.T) {
 			if len(p.Detail) > 1100 {
 				t.Errorf("detail of %d bytes", len(p.Detail))
 			}
+			if tc.status == http.StatusUnauthorized && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a Bearer challenge")
+			}
 		})
 	}
 	e.t = t
-	if c := e.fake.Counts(); c.Writes() != 0 || c.Runs != 0 || c.Cancels != 0 {
+	if c := e.fake.Counts(); c.Changes() != 0 {
 		t.Fatalf("malformed requests reached the service: %+v", c)
 	}
+	if s, _ := e.fake.Schedule("nightly"); !reflect.DeepEqual(s, nightly) {
+		t.Fatalf("nightly changed:\n%+v\n%+v", s, nightly)
+	}
+	if d, _ := e.fake.Drill("drill-orders-1"); !reflect.DeepEqual(d, drillBefore) {
+		t.Fatalf("drill changed: %+v", d)
+	}
+	if j, _ := e.fake.Job("nightly-manual-1"); j.State != domain.StateSucceeded {
+		t.Fatalf("job changed: %+v", j)
+	}
+	t.Logf("%d malformed requests: %v (status → count)", len(all), counted)
 }
+
+// moreMalformed are the drill, audit, job, conflict and auth cases of
+// TestMalformedRequests (fields as there, plus the Authorization header:
+// "" = admin token, "-" = none).
+var moreMalformed = func() []struct {
+	name, method, path, body, contentType string
+	status                                int
+	code, field                           string
+	auth                                  string
+} {
+	const drills = base + "/drills"
+	const awaiting = drills + "/drill-orders-1"
+	const finished = drills + "/drill-orders-0"
+	const sched = base + "/schedules"
+	long := strings.Repeat("c", api.MaxCommentLen+1)
+	type c = struct {
+		name, method, path, body, contentType string
+		status                                int
+		code, field                           string
+		auth                                  string
+	}
+	return []c{
+		// Drill start bodies.
+		{"drill unknown field", "POST", drills, `{"tgt":"orders"}`, "", 400, api.CodeUnknownField, "tgt", ""},
+		{"drill target number", "POST", drills, `{"target":5}`, "", 400, api.CodeValidationFailed, "target", ""},
+		{"drill target null", "POST", drills, `{"target":null}`, "", 400, api.CodeValidationFailed, "target", ""},
+		{"drill unknown target", "POST", drills, `{"target":"prod-east"}`, "", 400, api.CodeValidationFailed, "target", ""},
+		{"drill array body", "POST", drills, `["orders"]`, "", 400, api.CodeInvalidJSON, "", ""},
+		{"drill truncated body", "POST", drills, `{"target":`, "", 400, api.CodeInvalidJSON, "", ""},
+		{"drill text/plain", "POST", drills, `{"target":"orders"}`, "text/plain", 415, api.CodeUnsupportedMediaType, "", ""},
+		{"drill huge body", "POST", drills, `{"target":"` + strings.Repeat("o", 2<<20) + `"}`, "", 413, api.CodeBodyTooLarge, "", ""},
+		// Drill listing and ids.
+		{"drills limit 0", "GET", drills + "?limit=0", "", "", 400, api.CodeInvalidParameter, "limit", ""},
+		{"drills limit 201", "GET", drills + "?limit=201", "", "", 400, api.CodeInvalidParameter, "limit", ""},
+		{"drills limit word", "GET", drills + "?limit=ten", "", "", 400, api.CodeInvalidParameter, "limit", ""},
+		{"drills unknown param", "GET", drills + "?target=orders", "", "", 400, api.CodeInvalidParameter, "target", ""},
+		{"drills repeated limit", "GET", drills + "?limit=1&limit=2", "", "", 400, api.CodeInvalidParameter, "limit", ""},
+		{"drill traversal id", "GET", drills + "/..%2F..%2Fetc", "", "", 400, api.CodeInvalidID, "id", ""},
+		{"drill id with space", "POST", drills + "/a%20b/abort", "", "", 400, api.CodeInvalidID, "id", ""},
+		{"unknown drill", "GET", drills + "/drill-orders-9", "", "", 404, api.CodeNotFound, "", ""},
+		// Approve, reject, abort bodies.
+		{"approve no body", "POST", awaiting + "/approve", "", "", 400, api.CodeInvalidJSON, "", ""},
+		{"approve no step", "POST", awaiting + "/approve", `{"comment":"ok"}`, "", 400, api.CodeValidationFailed, "step", ""},
+		{"approve bad step", "POST", awaiting + "/approve", `{"step":"finish"}`, "", 400, api.CodeValidationFailed, "step", ""},
+		{"approve empty step", "POST", awaiting + "/approve", `{"step":""}`, "", 400, api.CodeValidationFailed, "step", ""},
+		{"approve step number", "POST", awaiting + "/approve", `{"step":1}`, "", 400, api.CodeValidationFailed, "step", ""},
+		{"approve step null", "POST", awaiting + "/approve", `{"step":null}`, "", 400, api.CodeValidationFailed, "step", ""},
+		{"approve approver in body", "POST", awaiting + "/approve", `{"step":"start","approver":"mallory"}`, "", 400, api.CodeUnknownField, "approver", ""},
+		{"approve comment too long", "POST", awaiting + "/approve", `{"step":"start","comment":"` + long + `"}`, "", 400, api.CodeValidationFailed, "comment", ""},
+		{"approve comment control", "POST", awaiting + "/approve", `{"step":"start","comment":"a\u001bb"}`, "", 400, api.CodeValidationFailed, "comment", ""},
+		{"approve form body", "POST", awaiting + "/approve", `step=start`, "application/x-www-form-urlencoded", 415, api.CodeUnsupportedMediaType, "", ""},
+		{"reject bad step", "POST", awaiting + "/reject", `{"step":"both"}`, "", 400, api.CodeValidationFailed, "step", ""},
+		{"reject trailing data", "POST", awaiting + "/reject", `{"step":"start"}{}`, "", 400, api.CodeInvalidJSON, "", ""},
+		{"approve not awaited", "POST", awaiting + "/approve", `{"step":"complete"}`, "", 409, api.CodeConflict, "", ""},
+		{"reject not awaited", "POST", awaiting + "/reject", `{"step":"complete","comment":"no"}`, "", 409, api.CodeConflict, "", ""},
+		{"approve finished", "POST", finished + "/approve", `{"step":"start"}`, "", 409, api.CodeConflict, "", ""},
+		{"approve unknown drill", "POST", drills + "/drill-orders-9/approve", `{"step":"start"}`, "", 404, api.CodeNotFound, "", ""},
+		{"abort reason number", "POST", awaiting + "/abort", `{"reason":42}`, "", 400, api.CodeValidationFailed, "reason", ""},
+		{"abort unknown field", "POST", awaiting + "/abort", `{"why":"x"}`, "", 400, api.CodeUnknownField, "why", ""},
+		{"abort reason too long", "POST", awaiting + "/abort", `{"reason":"` + long + `"}`, "", 400, api.CodeValidationFailed, "reason", ""},
+		{"abort finished", "POST", finished + "/abort", `{"reason":"late"}`, "", 409, api.CodeConflict, "", ""},
+		// Audit, jobs.
+		{"audit since word", "GET", base + "/audit?since=yesterday", "", "", 400, api.CodeInvalidParameter, "since", ""},
+		{"audit limit 0", "GET", base + "/audit?limit=0", "", "", 400, api.CodeInvalidParameter, "limit", ""},
+		{"audit unknown param", "GET", base + "/audit?principal=me", "", "", 400, api.CodeInvalidParameter, "principal", ""},
+		{"jobs limit 0", "GET", base + "/jobs?limit=0", "", "", 400, api.CodeInvalidParameter, "limit", ""},
+		{"jobs bad state", "GET", base + "/jobs?state=done", "", "", 400, api.CodeInvalidParameter, "state", ""},
+		{"jobs active terminal", "GET", base + "/jobs?active_only=true&state=failed", "", "", 400, api.CodeInvalidParameter, "state", ""},
+		{"cancel finished job", "POST", base + "/jobs/nightly-manual-1/cancel", "", "", 409, api.CodeConflict, "", ""},
+		{"cancel with field", "POST", base + "/jobs/nightly-manual-1/cancel", `{"reason":"x"}`, "", 400, api.CodeUnknownField, "reason", ""},
+		{"cancel unknown job", "POST", base + "/jobs/nope-1/cancel", "", "", 404, api.CodeNotFound, "", ""},
+		// Conflicts and unknown ids on schedules.
+		{"duplicate name", "POST", sched, `{"name":"Nightly","tasks":["quota_check"]}`, "", 409, api.CodeConflict, "", ""},
+		{"run unknown schedule", "POST", sched + "/weekly/run", "", "", 404, api.CodeNotFound, "", ""},
+		{"delete unknown schedule", "DELETE", sched + "/weekly", "", "", 404, api.CodeNotFound, "", ""},
+		// Authentication and scopes.
+		{"no token write", "POST", sched, valid(""), "", 401, api.CodeUnauthorized, "", "-"},
+		{"no token read", "GET", sched, "", "", 401, api.CodeUnauthorized, "", "-"},
+		{"bad token", "PATCH", sched + "/nightly", `{"enabled":false}`, "", 401, api.CodeUnauthorized, "", "Bearer " + unknownTokn},
+		{"basic auth", "DELETE", sched + "/nightly", "", "", 401, api.CodeUnauthorized, "", "Basic YWRtaW46YWRtaW4="},
+		{"bearer without token", "POST", sched + "/nightly/run", "", "", 401, api.CodeUnauthorized, "", "Bearer"},
+		{"token with control char", "POST", sched, valid(""), "", 401, api.CodeUnauthorized, "", "Bearer abc\x7fdef"},
+		{"no token drill approve", "POST", awaiting + "/approve", `{"step":"start"}`, "", 401, api.CodeUnauthorized, "", "-"},
+		{"read token create", "POST", sched, valid(""), "", 403, api.CodeForbidden, "", "Bearer " + readToken},
+		{"read token disable", "PATCH", sched + "/nightly", `{"enabled":false}`, "", 403, api.CodeForbidden, "", "Bearer " + readToken},
+		{"read token delete", "DELETE", sched + "/nightly", "", "", 403, api.CodeForbidden, "", "Bearer " + readToken},
+		{"read token run", "POST", sched + "/nightly/run", "", "", 403, api.CodeForbidden, "", "Bearer " + readToken},
+		{"write token forced run", "POST", sched + "/nightly/run", `{"force":true}`, "", 403, api.CodeForbidden, "", "Bearer " + writeToken},
+		{"write token drill start", "POST", drills, `{"target":"orders"}`, "", 403, api.CodeForbidden, "", "Bearer " + writeToken},
+		{"write token approve", "POST", awaiting + "/approve", `{"step":"start"}`, "", 403, api.CodeForbidden, "", "Bearer " + writeToken},
+		{"write token abort", "POST", awaiting + "/abort", "", "", 403, api.CodeForbidden, "", "Bearer " + writeToken},
+		{"write token audit", "GET", base + "/audit", "", "", 403, api.CodeForbidden, "", "Bearer " + writeToken},
+		{"read token audit", "GET", base + "/audit", "", "", 403, api.CodeForbidden, "", "Bearer " + readToken},
+	}
+}()
 
 // Unicode names, boundary lengths and 50 tasks are fine.
 func TestWellFormedEdgeCases(t *testing.T) {

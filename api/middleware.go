@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,12 +13,45 @@ import (
 )
 
 // Scopes of SPEC §7. Every operation under BasePath requires one of them;
-// an authenticator reads it with RequiredScope.
+// an authenticator reads it with RequiredScope. They are ordered:
+// maintenance:read ⊂ maintenance:write ⊂ maintenance:admin, i.e. a token
+// holding write may also read, one holding admin may do everything.
 const (
 	ScopeRead  = "maintenance:read"
 	ScopeWrite = "maintenance:write"
 	ScopeAdmin = "maintenance:admin"
 )
+
+// scopeRank orders the scopes; 0 is not a scope.
+func scopeRank(s string) int {
+	switch s {
+	case ScopeRead:
+		return 1
+	case ScopeWrite:
+		return 2
+	case ScopeAdmin:
+		return 3
+	}
+	return 0
+}
+
+// ValidScope reports whether s is one of the three scopes.
+func ValidScope(s string) bool { return scopeRank(s) > 0 }
+
+// ScopeSatisfies reports whether holding the scopes held grants want
+// (read ⊂ write ⊂ admin). Unknown scopes grant nothing.
+func ScopeSatisfies(held []string, want string) bool {
+	w := scopeRank(want)
+	if w == 0 {
+		return false
+	}
+	for _, h := range held {
+		if scopeRank(h) >= w {
+			return true
+		}
+	}
+	return false
+}
 
 // RequestIDHeader carries the request id on every request and response.
 const RequestIDHeader = "X-Request-Id"
@@ -29,6 +63,7 @@ const (
 	keyRequestID = "themis.request_id"
 	keyPrincipal = "themis.principal"
 	keyScope     = "themis.scope"
+	keyScopes    = "themis.scopes"
 	keyLogger    = "themis.logger"
 )
 
@@ -39,6 +74,22 @@ func SetPrincipal(c *gin.Context, principal string) { c.Set(keyPrincipal, princi
 // Principal returns the caller recorded by the authenticator, or "".
 func Principal(c *gin.Context) string { return c.GetString(keyPrincipal) }
 
+// SetScopes records the scopes the authenticated caller holds. Handlers
+// consult them (HasScope) where one operation needs more than its route's
+// scope, such as a forced run (admin). An authenticator that records none
+// leaves the caller with no scope for such checks (they answer 403).
+func SetScopes(c *gin.Context, scopes []string) { c.Set(keyScopes, slices.Clone(scopes)) }
+
+// Scopes returns the scopes recorded by SetScopes.
+func Scopes(c *gin.Context) []string {
+	v, _ := c.Get(keyScopes)
+	s, _ := v.([]string)
+	return s
+}
+
+// HasScope reports whether the caller's scopes grant scope.
+func HasScope(c *gin.Context, scope string) bool { return ScopeSatisfies(Scopes(c), scope) }
+
 // RequiredScope returns the scope the matched operation requires
 // (ScopeRead, ScopeWrite or ScopeAdmin), or "" outside BasePath.
 func RequiredScope(c *gin.Context) string { return c.GetString(keyScope) }
@@ -47,10 +98,14 @@ func RequiredScope(c *gin.Context) string { return c.GetString(keyScope) }
 // sane, a generated one otherwise).
 func RequestID(c *gin.Context) string { return c.GetString(keyRequestID) }
 
-// AnonymousAuthenticator accepts every request as AnonymousPrincipal.
+// AnonymousAuthenticator accepts every request as AnonymousPrincipal with
+// every scope. It is the default of Options.Authenticator, meant for tests
+// and embedding; production gateways use package auth, which refuses
+// anonymous callers unless explicitly allowed.
 func AnonymousAuthenticator() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		SetPrincipal(c, AnonymousPrincipal)
+		SetScopes(c, []string{ScopeAdmin})
 		c.Next()
 	}
 }

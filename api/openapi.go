@@ -119,10 +119,13 @@ type docTag struct {
 
 type docOp struct {
 	Anchor, Method, Path, Short, Summary, Description string
-	Params                                            []docField
-	Bodies                                            []docMedia
-	BodyRequired                                      bool
-	Responses                                         []docResponse
+	// Scope is the operation's x-required-scope ("" for the unauthenticated
+	// probes and documents).
+	Scope        string
+	Params       []docField
+	Bodies       []docMedia
+	BodyRequired bool
+	Responses    []docResponse
 }
 
 type docMedia struct {
@@ -324,7 +327,7 @@ func renderDocs(docJSON []byte) ([]byte, error) {
 				continue
 			}
 			d := docOp{Method: strings.ToUpper(method), Path: p, Short: strings.TrimPrefix(p, BasePath),
-				Summary: str(op, "summary"), Description: str(op, "description")}
+				Summary: str(op, "summary"), Description: str(op, "description"), Scope: str(op, "x-required-scope")}
 			if d.Short == "" {
 				d.Short = p
 			}

@@ -1,8 +1,13 @@
 package api
 
 import (
+	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -48,11 +53,13 @@ func (h *handler) createSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
+	noteAudit(c, "", "name="+strconv.Quote(clip(spec.Name, 200)))
 	s, err := h.svc.CreateSchedule(c.Request.Context(), spec, Principal(c))
 	if err != nil {
 		abortWithError(c, err)
 		return
 	}
+	noteAudit(c, "schedule/"+s.ID, scheduleSummary(s))
 	c.Header("Location", BasePath+"/schedules/"+url.PathEscape(s.ID))
 	c.JSON(http.StatusCreated, wireSchedule(s))
 }
@@ -104,6 +111,7 @@ func (h *handler) replaceSchedule(c *gin.Context) {
 		return
 	}
 	_, enabledGiven := given["enabled"]
+	noteAudit(c, "", "replaced; name="+strconv.Quote(clip(spec.Name, 200)))
 	s, err := h.svc.UpdateSchedule(c.Request.Context(), id, Principal(c), func(cur *domain.ScheduleSpec) error {
 		next := spec
 		if !enabledGiven {
@@ -116,6 +124,7 @@ func (h *handler) replaceSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
+	noteAudit(c, "", "replaced; "+scheduleSummary(s))
 	c.JSON(http.StatusOK, wireSchedule(s))
 }
 
@@ -140,6 +149,7 @@ func (h *handler) patchSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
+	notePatch(c, patch)
 	// Refuse wrong types before touching the service.
 	scratch := domain.NewScheduleSpec("")
 	if err := decodeInto(patch, &scratch); err != nil {
@@ -202,13 +212,44 @@ func (h *handler) runSchedule(c *gin.Context) {
 			return
 		}
 	}
+	noteAudit(c, "", "force="+strconv.FormatBool(req.Force))
+	// A forced run ignores the maintenance window: admin only (SPEC §6).
+	if req.Force && !HasScope(c, ScopeAdmin) {
+		AbortForbidden(c, "a forced run (force: true) needs the "+ScopeAdmin+" scope")
+		return
+	}
 	job, err := h.svc.RunSchedule(c.Request.Context(), id, req.Force, Principal(c))
 	if err != nil {
 		abortWithError(c, err)
 		return
 	}
+	noteAudit(c, "", "force="+strconv.FormatBool(req.Force)+" job="+job.ID)
 	c.Header("Location", BasePath+"/jobs/"+url.PathEscape(job.ID))
 	c.JSON(http.StatusAccepted, wireJob(job))
+}
+
+// notePatch names the audit action of a PATCH: schedule.enable or
+// schedule.disable when the body sets "enabled" (to a boolean), else
+// schedule.patch; the detail lists the given fields.
+func notePatch(c *gin.Context, patch map[string]json.RawMessage) {
+	fields := slices.Sorted(maps.Keys(patch))
+	switch strings.TrimSpace(string(patch["enabled"])) {
+	case "true":
+		auditAction(c, "schedule.enable")
+	case "false":
+		auditAction(c, "schedule.disable")
+	}
+	noteAudit(c, "", "fields: "+clip(strings.Join(fields, ", "), 500))
+}
+
+// scheduleSummary is the audit detail of a written schedule.
+func scheduleSummary(s domain.Schedule) string {
+	tasks := make([]string, len(s.Tasks))
+	for i, t := range s.Tasks {
+		tasks[i] = string(t)
+	}
+	return "name=" + strconv.Quote(clip(s.Name, 200)) + " target=" + s.Target + " enabled=" + strconv.FormatBool(s.Enabled) +
+		" cron=" + strconv.Quote(s.CronExpression) + " tasks=" + strings.Join(tasks, ",")
 }
 
 // wireSchedule makes nil collections render as [] and {} (the documented types).

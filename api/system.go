@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/themis-maintenance/themis/audit"
 )
 
 // Health is the body of /healthz and of a successful /readyz.
@@ -37,7 +39,7 @@ func (h *handler) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.ReadyTimeout)
 	defer cancel()
 	if err := h.svc.Ready(ctx); err != nil {
-		h.log.WarnContext(c.Request.Context(), "not ready", "request_id", RequestID(c), "error", err.Error())
+		h.log.WarnContext(c.Request.Context(), "not ready", "request_id", RequestID(c), "error", audit.Sanitize(err.Error()))
 		writeProblem(c, Problem{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
 			Detail: "not ready: the orchestrator backend (Temporal) does not answer"})
 		return

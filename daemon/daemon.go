@@ -18,6 +18,8 @@ import (
 
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/auth"
 	"github.com/themis-maintenance/themis/config"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
@@ -120,18 +122,37 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 	return svc, nil
 }
 
-// Handler is the API gateway plus /metrics.
-func Handler(svc api.Service, cfg *config.Config, tel *telemetry.Provider, logger *slog.Logger) http.Handler {
+// HandlerOptions tune the gateway.
+type HandlerOptions struct {
+	// AllowAnonymous lets requests through without a token when the config
+	// has none (tests only; dev mode creates a token instead).
+	AllowAnonymous bool
+}
+
+// Handler is the API gateway (bearer-token RBAC, audit log, drills, health)
+// plus /metrics. The audit log is opened at cfg.API.AuditLog.
+func Handler(svc *starter.Service, cfg *config.Config, tel *telemetry.Provider, logger *slog.Logger, opts HandlerOptions) (http.Handler, error) {
+	authn, err := auth.New(cfg.Auth, auth.Options{AllowAnonymous: opts.AllowAnonymous, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("api tokens: %w", err)
+	}
+	alog, err := audit.Open(cfg.API.AuditLog)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
 	mux := http.NewServeMux()
 	if tel != nil {
 		mux.Handle("GET /metrics", tel.Handler())
 	}
-	mux.Handle("/", api.New(svc, api.Options{MaxBodyBytes: cfg.API.MaxBodyBytes, Logger: logger, Version: starter.Version}))
+	mux.Handle("/", api.New(svc, api.Options{
+		Drills: svc, Info: svc, Audit: alog, Authenticator: authn.Middleware(),
+		MaxBodyBytes: cfg.API.MaxBodyBytes, Logger: logger, Version: starter.Version,
+	}))
 	// One server span per request; the Temporal client's tracing
 	// interceptor continues the trace into the workflow and its activities.
 	return otelhttp.NewHandler(mux, "themis-api", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 		return r.Method + " " + r.URL.Path
-	}))
+	})), nil
 }
 
 // ServeHTTP listens on addr until ctx is done, then drains in-flight

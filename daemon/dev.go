@@ -3,9 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/auth"
 	"github.com/themis-maintenance/themis/config"
 	"github.com/themis-maintenance/themis/driver/sqlite"
 )
@@ -34,4 +38,34 @@ func EnsureDemoTarget(ctx context.Context, cfg *config.Config) (bool, error) {
 	cfg.DefaultTarget = DemoTarget
 	cfg.ApplyDefaults()
 	return true, cfg.Validate()
+}
+
+// DevTokenFile is where `themisctl dev` keeps its local admin token.
+func DevTokenFile(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "dev-token") }
+
+// EnsureDevToken gives a configuration without API tokens a local admin
+// token "dev-admin", kept in <data dir>/dev-token (0600) and reused on later
+// starts. It returns the file path, or "" when the config has tokens.
+func EnsureDevToken(cfg *config.Config) (string, error) {
+	if len(cfg.Auth.Tokens) > 0 {
+		return "", nil
+	}
+	path := DevTokenFile(cfg)
+	raw, err := os.ReadFile(path)
+	token := strings.TrimSpace(string(raw))
+	if err != nil || token == "" {
+		if token, err = auth.NewToken(); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", fmt.Errorf("dev token dir: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("write dev token: %w", err)
+		}
+	}
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.TokenConfig{
+		Name: "dev-admin", SHA256: auth.Digest(token), Scopes: []string{api.ScopeAdmin},
+	})
+	return path, nil
 }

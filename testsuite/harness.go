@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,9 @@ import (
 	sdktestsuite "go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/auth"
 	"github.com/themis-maintenance/themis/config"
 	"github.com/themis-maintenance/themis/daemon"
 	"github.com/themis-maintenance/themis/devserver"
@@ -75,8 +79,7 @@ type Env struct {
 	tokens map[string]string
 }
 
-// Token returns a bearer token with scope for requests to e.API ("" when
-// the API runs without authentication).
+// Token returns a bearer token with scope for requests to e.API.
 func (e *Env) Token(scope string) string { return e.tokens[scope] }
 
 // EnvOptions tune an Env.
@@ -110,6 +113,16 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 			RTOObjective: config.Duration(time.Minute), RPOObjective: config.Duration(5 * time.Second),
 		}},
 		DefaultTarget: "demo",
+	}
+	tokens := map[string]string{}
+	for _, scope := range []string{api.ScopeRead, api.ScopeWrite, api.ScopeAdmin} {
+		tok, err := auth.NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[scope] = tok
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.TokenConfig{
+			Name: "test-" + strings.TrimPrefix(scope, "maintenance:"), SHA256: auth.Digest(tok), Scopes: []string{scope}})
 	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -146,10 +159,16 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 		DrillStartApprovalTimeout: opts.ApprovalTimeout, DrillCompleteApprovalTimeout: opts.ApprovalTimeout,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	e := &Env{T: t, Client: c, Config: cfg, Service: svc, Deps: deps, Slow: slow, TaskQueue: queue}
+	e := &Env{T: t, Client: c, Config: cfg, Service: svc, Deps: deps, Slow: slow, TaskQueue: queue, tokens: tokens}
 	e.StartWorker()
 	t.Cleanup(e.StopWorker)
-	e.API = httptest.NewServer(daemon.Handler(svc, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	h, err := daemon.Handler(svc, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), daemon.HandlerOptions{})
+	if err != nil {
+		t.Fatalf("api handler: %v", err)
+	}
+	// Every exchange with the real gateway and starter is checked against
+	// the OpenAPI document.
+	e.API = httptest.NewServer(apitest.NewValidator(t).Handler(t, h))
 	t.Cleanup(e.API.Close)
 	return e
 }

@@ -33,17 +33,31 @@ const (
 	MethodCancelJob      = "CancelJob"
 	MethodStatus         = "Status"
 	MethodReady          = "Ready"
+	MethodStartDrill     = "StartDrill"
+	MethodGetDrill       = "GetDrill"
+	MethodListDrills     = "ListDrills"
+	MethodDecideDrill    = "DecideDrill"
+	MethodAbortDrill     = "AbortDrill"
+	MethodHealth         = "Health"
 )
 
 // Counts records the calls the fake saw. Creates, Updates and Deletes count
 // writes that happened (an UpdateSchedule whose mutate or validation failed
-// is counted in UpdateAttempts only).
+// is counted in UpdateAttempts only); DrillStarts, DrillDecisions and
+// DrillAborts count drill changes that happened.
 type Counts struct {
 	Creates, Updates, UpdateAttempts, Deletes, Runs, Cancels int
+	DrillStarts, DrillDecisions, DrillAborts                 int
 }
 
 // Writes is the number of schedule writes that took place.
 func (c Counts) Writes() int { return c.Creates + c.Updates + c.Deletes }
+
+// Changes is the number of state changes of any kind that took place:
+// schedule writes, runs, cancellations and drill changes.
+func (c Counts) Changes() int {
+	return c.Writes() + c.Runs + c.Cancels + c.DrillStarts + c.DrillDecisions + c.DrillAborts
+}
 
 // Fake is an in-memory api.Service. Its zero value is not usable; call NewFake.
 type Fake struct {
@@ -60,12 +74,24 @@ type Fake struct {
 	lastFilter    api.JobFilter
 	autoProgress  bool
 	failTask      domain.TaskType
+
+	drills     map[string]domain.Drill
+	drillRTOMs int64
+	drillRPOMs int64
+	health     api.HealthReport
+	healthSet  bool
+	audit      *AuditLog
 }
 
-var _ api.Service = (*Fake)(nil)
+var (
+	_ api.Service      = (*Fake)(nil)
+	_ api.DrillService = (*Fake)(nil)
+	_ api.InfoService  = (*Fake)(nil)
+)
 
-// NewFake returns a fake with targets "orders" (the default) and "analytics"
-// and no schedules.
+// NewFake returns a fake with targets "orders" (the default) and "analytics",
+// no schedules, no drills, a healthy health report and an empty in-memory
+// audit log.
 func NewFake() *Fake {
 	return &Fake{
 		targets:       []string{"orders", "analytics"},
@@ -74,8 +100,16 @@ func NewFake() *Fake {
 		jobs:          map[string]domain.Job{},
 		errs:          map[string]error{},
 		clock:         1_700_000_000_000,
+		drills:        map[string]domain.Drill{},
+		drillRTOMs:    120_000,
+		drillRPOMs:    5_000,
+		audit:         NewAuditLog(),
 	}
 }
+
+// AuditLog is the fake's in-memory audit log (NewServer wires it into the
+// gateway unless the options name another).
+func (f *Fake) AuditLog() *AuditLog { return f.audit }
 
 // FailWith makes every later call of method return err (nil clears it).
 func (f *Fake) FailWith(method string, err error) {

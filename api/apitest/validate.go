@@ -250,7 +250,8 @@ type Server struct {
 }
 
 // NewServer starts the gateway over fake (a new Fake when nil) and closes
-// it when the test ends. opts.Logger defaults to a discarding logger.
+// it when the test ends. opts.Logger defaults to a discarding logger;
+// opts.Drills and opts.Info default to fake, opts.Audit to fake.AuditLog().
 func NewServer(tb testing.TB, fake *Fake, opts api.Options) *Server {
 	tb.Helper()
 	if fake == nil {
@@ -258,6 +259,15 @@ func NewServer(tb testing.TB, fake *Fake, opts api.Options) *Server {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Drills == nil {
+		opts.Drills = fake
+	}
+	if opts.Info == nil {
+		opts.Info = fake
+	}
+	if opts.Audit == nil {
+		opts.Audit = fake.AuditLog()
 	}
 	h := NewValidator(tb).Handler(tb, api.New(fake, opts))
 	srv := httptest.NewServer(h)

@@ -1,12 +1,15 @@
 package apitest
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // The validator must catch what it exists to catch.
@@ -66,5 +69,45 @@ func TestFakeAutoProgress(t *testing.T) {
 	}
 	if j.State != "succeeded" || j.ProgressPct != 100 {
 		t.Fatalf("job %+v", j)
+	}
+}
+
+func TestFakeDrillStateMachine(t *testing.T) {
+	f := NewFake()
+	ctx := t.Context()
+	d, err := f.StartDrill(ctx, "", "ops")
+	if err != nil || d.State != "running" || d.Target != "orders" {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if _, err := f.DecideDrill(ctx, d.ID, true, "start", "", "ops"); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("decision before observation: %v", err)
+	}
+	if d, _ = f.GetDrill(ctx, d.ID); d.Awaiting != "start" {
+		t.Fatalf("%+v", d)
+	}
+	if _, err := f.DecideDrill(ctx, d.ID, true, "middle", "", "ops"); err == nil {
+		t.Fatal("bad step accepted")
+	}
+	d, _ = f.DecideDrill(ctx, d.ID, true, "start", "", "ops")
+	d, _ = f.DecideDrill(ctx, d.ID, true, "complete", "", "ops")
+	if d.State != "passed" || !d.CleanedUp || len(d.Approvals) != 2 {
+		t.Fatalf("%+v", d)
+	}
+	if _, err := f.AbortDrill(ctx, d.ID, "late", "ops"); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("abort finished: %v", err)
+	}
+	if c := f.Counts(); c.DrillStarts != 1 || c.DrillDecisions != 2 || c.Changes() != 3 {
+		t.Fatalf("%+v", c)
+	}
+	// The in-memory audit log follows the file log's rules.
+	a := f.AuditLog()
+	a.FailWith(errors.New("disk full"))
+	if err := a.Record(ctx, audit.Event{Action: "x"}); err == nil {
+		t.Fatal("recorded while failing")
+	}
+	a.FailWith(nil)
+	_ = a.Record(ctx, audit.Event{Action: "x", Detail: "password=hunter2"})
+	if ev := a.Events(); len(ev) != 1 || ev[0].Time.IsZero() || ev[0].Detail != "password=***" {
+		t.Fatalf("%+v", ev)
 	}
 }

@@ -100,6 +100,12 @@ func (e *APIError) Error() string {
 // IsNotFound reports whether err is a 404 answer.
 func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
 
+// IsForbidden reports whether err is a 403 answer.
+func IsForbidden(err error) bool { return hasStatus(err, http.StatusForbidden) }
+
+// IsUnauthorized reports whether err is a 401 answer.
+func IsUnauthorized(err error) bool { return hasStatus(err, http.StatusUnauthorized) }
+
 // IsConflict reports whether err is a 409 answer.
 func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
 
@@ -239,6 +245,106 @@ func (c *Client) GetJob(ctx context.Context, id string) (domain.Job, error) {
 func (c *Client) CancelJob(ctx context.Context, id string) (domain.Job, error) {
 	var out domain.Job
 	err := c.do(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/cancel", nil, nil, &out)
+	return out, err
+}
+
+// Health returns the cached health report (GET /health).
+func (c *Client) Health(ctx context.Context) (api.HealthReport, error) {
+	var out api.HealthReport
+	err := c.do(ctx, http.MethodGet, "/health", nil, nil, &out)
+	return out, err
+}
+
+// TaskTypes lists the task types with their options and drivers.
+func (c *Client) TaskTypes(ctx context.Context) ([]api.TaskTypeInfo, error) {
+	var out api.TaskTypeList
+	if err := c.do(ctx, http.MethodGet, "/task-types", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.TaskTypes, nil
+}
+
+// Targets lists the configured targets (no secrets).
+func (c *Client) Targets(ctx context.Context) ([]api.TargetInfo, error) {
+	var out api.TargetList
+	if err := c.do(ctx, http.MethodGet, "/targets", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Targets, nil
+}
+
+// StartDrill starts a DR drill on target ("" = the default target). It
+// needs the admin scope.
+func (c *Client) StartDrill(ctx context.Context, target string) (domain.Drill, error) {
+	var out domain.Drill
+	var body any
+	if target != "" {
+		body = api.DrillStartRequest{Target: target}
+	}
+	err := c.do(ctx, http.MethodPost, "/drills", nil, body, &out)
+	return out, err
+}
+
+// ListDrills lists drills, newest first. A zero limit leaves the server
+// default (50).
+func (c *Client) ListDrills(ctx context.Context, limit int) ([]domain.Drill, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out api.DrillList
+	if err := c.do(ctx, http.MethodGet, "/drills", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Drills, nil
+}
+
+// GetDrill returns a drill with its steps, approvals and RTO/RPO.
+func (c *Client) GetDrill(ctx context.Context, id string) (domain.Drill, error) {
+	var out domain.Drill
+	err := c.do(ctx, http.MethodGet, "/drills/"+url.PathEscape(id), nil, nil, &out)
+	return out, err
+}
+
+// ApproveDrill approves the awaited step ("start" or "complete"); a drill
+// not awaiting that step is an *APIError with Status 409.
+func (c *Client) ApproveDrill(ctx context.Context, id, step, comment string) (domain.Drill, error) {
+	return c.decideDrill(ctx, "approve", id, step, comment)
+}
+
+// RejectDrill rejects the awaited step; the drill stops and cleans up. A
+// drill not awaiting that step is an *APIError with Status 409.
+func (c *Client) RejectDrill(ctx context.Context, id, step, comment string) (domain.Drill, error) {
+	return c.decideDrill(ctx, "reject", id, step, comment)
+}
+
+func (c *Client) decideDrill(ctx context.Context, verb, id, step, comment string) (domain.Drill, error) {
+	var out domain.Drill
+	err := c.do(ctx, http.MethodPost, "/drills/"+url.PathEscape(id)+"/"+verb, nil, api.DrillDecision{Step: step, Comment: comment}, &out)
+	return out, err
+}
+
+// AbortDrill aborts a drill (its clean-up still runs); a finished drill is
+// an *APIError with Status 409.
+func (c *Client) AbortDrill(ctx context.Context, id, reason string) (domain.Drill, error) {
+	var out domain.Drill
+	err := c.do(ctx, http.MethodPost, "/drills/"+url.PathEscape(id)+"/abort", nil, api.DrillAbortRequest{Reason: reason}, &out)
+	return out, err
+}
+
+// Audit returns the newest limit audit events at or after since (zero:
+// all), oldest first. A zero limit leaves the server default (100). It
+// needs the admin scope.
+func (c *Client) Audit(ctx context.Context, since time.Time, limit int) (api.AuditList, error) {
+	q := url.Values{}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out api.AuditList
+	err := c.do(ctx, http.MethodGet, "/audit", q, nil, &out)
 	return out, err
 }
 

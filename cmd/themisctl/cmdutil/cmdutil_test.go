@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/spf13/cobra"
@@ -226,5 +227,28 @@ func TestResolveSchedule(t *testing.T) {
 	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
 		t.Fatalf("server error not propagated: %v", err)
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"":                     {},
+		"1h":                   now.Add(-time.Hour),
+		"90m":                  now.Add(-90 * time.Minute),
+		"7d":                   now.Add(-7 * 24 * time.Hour),
+		"2w":                   now.Add(-14 * 24 * time.Hour),
+		"2025-01-01T02:00:00Z": time.Date(2025, 1, 1, 2, 0, 0, 0, time.UTC),
+		"1735696800000":        time.Date(2025, 1, 1, 2, 0, 0, 0, time.UTC),
+	} {
+		got, err := cmdutil.ParseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%q: %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-1h", "0s", "1y", "xd", "2025-13-01T00:00:00Z"} {
+		if _, err := cmdutil.ParseSince(bad, now); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%q: %v, want a usage error", bad, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@
 //	f := cmdutil.NewFactory(ios, version)
 //	root := &cobra.Command{Use: "themisctl"}
 //	f.AddConnectionFlags(root.PersistentFlags()) // --api-url, --token
-//	root.AddCommand(schedule.NewCmdSchedule(f), job.NewCmdJob(f))
+//	root.AddCommand(schedule.NewCmdSchedule(f), job.NewCmdJob(f), drill.NewCmdDrill(f),
+//		health.NewCmdHealth(f, nil), audit.NewCmdAudit(f, nil), token.NewCmdToken(f))
 //	os.Exit(cmdutil.Execute(ctx, root, ios))
 package cmdutil

@@ -1,8 +1,12 @@
 package cmdutil
 
 import (
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,11 +79,36 @@ func (f *Factory) ResolvedAPIURL() string {
 	return client.DefaultBaseURL
 }
 
+// resolvedToken is the bearer token: flag, environment, then — only for an
+// API on loopback — the local dev admin token `themisctl dev` keeps in
+// <data dir>/dev-token ($THEMIS_DATA_DIR, default .data).
 func (f *Factory) resolvedToken() string {
 	if f.Token != "" {
 		return f.Token
 	}
-	return f.getenv(EnvToken)
+	if v := f.getenv(EnvToken); v != "" {
+		return v
+	}
+	return f.devToken()
+}
+
+func (f *Factory) devToken() string {
+	u, err := url.Parse(f.ResolvedAPIURL())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return ""
+	}
+	dir := f.getenv("THEMIS_DATA_DIR")
+	if dir == "" {
+		dir = ".data"
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "dev-token"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 func (f *Factory) getenv(k string) string {

@@ -11,10 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/themis-maintenance/themis/cmd/themisctl/audit"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/cmd/themisctl/drill"
+	"github.com/themis-maintenance/themis/cmd/themisctl/health"
 	"github.com/themis-maintenance/themis/cmd/themisctl/job"
 	"github.com/themis-maintenance/themis/cmd/themisctl/schedule"
 	"github.com/themis-maintenance/themis/cmd/themisctl/serve"
+	"github.com/themis-maintenance/themis/cmd/themisctl/token"
 	"github.com/themis-maintenance/themis/starter"
 )
 
@@ -39,7 +43,7 @@ http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f)} {
+	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f), drill.NewCmdDrill(f), health.NewCmdHealth(f, nil), audit.NewCmdAudit(f, nil), token.NewCmdToken(f)} {
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}

@@ -31,7 +31,8 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error
 		Use:   "run <id|name>",
 		Short: "Start a job of a schedule now",
 		Long: "Start a job of the schedule now, also when the schedule is disabled. Outside the maintenance\n" +
-			"window the job is skipped unless --force is given (which may need the admin scope).\n\n" +
+			"window the job is skipped unless --force is given, which needs a token with the\n" +
+			"maintenance:admin scope (exit 4 otherwise).\n\n" +
 			"With --wait the job is followed until it ends; the exit status is then 0 for succeeded or\n" +
 			"skipped and 1 for failed or cancelled.",
 		Example: `  themisctl schedule run "Daily Maintenance" --force

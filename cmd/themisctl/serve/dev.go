@@ -37,6 +37,10 @@ func NewCmdDev(out io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tokenFile, err := daemon.EnsureDevToken(cfg)
+			if err != nil {
+				return err
+			}
 			log := logger(out)
 			if !noServer {
 				host, port, err := net.SplitHostPort(cfg.Temporal.Address)
@@ -73,8 +77,13 @@ func NewCmdDev(out io.Writer) *cobra.Command {
 				if demo {
 					fmt.Fprintf(out, "  Target:       %s (SQLite demo database %s)\n", daemon.DemoTarget, cfg.Targets[0].DSN)
 				}
+				if tokenFile != "" {
+					fmt.Fprintf(out, "  Admin token:  %s (dev-admin; the CLI reads it from there)\n", tokenFile)
+					fmt.Fprintf(out, "                for curl: export THEMIS_TOKEN=$(cat %s)\n", tokenFile)
+				}
 				fmt.Fprintf(out, "  Try:          bin/themisctl schedule list\n")
 				fmt.Fprintf(out, "                bin/themisctl schedule run \"Daily Maintenance\" --force --wait\n")
+				fmt.Fprintf(out, "                bin/themisctl drill start --target %s\n", cfg.DefaultTarget)
 				fmt.Fprintf(out, "Press Ctrl-C to stop.\n\n")
 			})
 		},

@@ -151,7 +151,11 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 			return err
 		}
 		g.Go(func() error { svc.RunHealthProbes(gctx, 30*time.Second); return nil })
-		g.Go(func() error { return daemon.ServeHTTP(gctx, cfg.API.Listen, daemon.Handler(svc, cfg, tel, log), ready) })
+		h, err := daemon.Handler(svc, cfg, tel, log, daemon.HandlerOptions{})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return daemon.ServeHTTP(gctx, cfg.API.Listen, h, ready) })
 	}
 	return g.Wait()
 }

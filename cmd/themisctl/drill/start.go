@@ -1,0 +1,137 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// maxPollFailures is how many polls in a row may fail before --wait-step
+// gives up.
+const maxPollFailures = 5
+
+// StartOptions are the inputs of `drill start`.
+type StartOptions struct {
+	IO        *cmdutil.IOStreams
+	APIClient func() (*client.Client, error)
+	Interval  time.Duration
+
+	Target   string
+	WaitStep bool
+	Output   string
+}
+
+// NewCmdStart returns `drill start`. runF replaces startRun in tests.
+func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *StartOptions) error) *cobra.Command {
+	opts := &StartOptions{IO: f.IOStreams, APIClient: f.APIClient}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start a DR drill",
+		Long: "Start a disaster-recovery drill on --target (default: the configured default target).\n\n" +
+			"With --wait-step the command follows the drill until it awaits an approval (or ends) and\n" +
+			"prints the command that answers it; a drill that ends before that (e.g. a failed preflight)\n" +
+			"exits 1.",
+		Example: `  themisctl drill start --target orders --wait-step`,
+		Args:    cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cmdutil.CheckOutput(opts.Output); err != nil {
+				return err
+			}
+			opts.Interval = f.Interval()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return startRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.Target, "target", "t", "", "target to drill (default: the configured default target)")
+	cmd.Flags().BoolVarP(&opts.WaitStep, "wait-step", "w", false, "wait until the drill awaits an approval (or ends)")
+	cmdutil.AddOutputFlag(cmd, &opts.Output)
+	return cmdutil.Silence(cmd)
+}
+
+func startRun(ctx context.Context, opts *StartOptions) error {
+	c, err := opts.APIClient()
+	if err != nil {
+		return err
+	}
+	d, err := c.StartDrill(ctx, opts.Target)
+	if err != nil {
+		return err
+	}
+	jsonOut, tty := opts.Output == cmdutil.OutputJSON, opts.IO.IsTTY
+	switch {
+	case jsonOut:
+	case tty:
+		fmt.Fprintf(opts.IO.Out, "✓ Started drill %s on target %s\n", d.ID, d.Target)
+		if d.UIURL != "" {
+			fmt.Fprintf(opts.IO.Out, "  Temporal UI: %s\n", d.UIURL)
+		}
+		if !opts.WaitStep {
+			fmt.Fprintf(opts.IO.Out, "  Follow it with: themisctl drill get %s\n", d.ID)
+		}
+	case !opts.WaitStep:
+		fmt.Fprintln(opts.IO.Out, d.ID)
+	}
+	if opts.WaitStep {
+		if tty && !jsonOut {
+			fmt.Fprintln(opts.IO.ErrOut, "Waiting for the drill to reach an approval step…")
+		}
+		if d, err = WaitStep(ctx, c, d.ID, opts.Interval); err != nil {
+			return err
+		}
+		switch {
+		case jsonOut:
+		case tty:
+			fmt.Fprintln(opts.IO.Out)
+			writeDrill(opts.IO.Out, d, true)
+		default:
+			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", d.ID, d.State, d.Awaiting)
+		}
+	}
+	if jsonOut {
+		if err := cmdutil.PrintJSON(opts.IO.Out, d); err != nil {
+			return err
+		}
+	}
+	if final(d.State) && d.State != domain.DrillPassed {
+		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("drill %s ended %s: %s", d.ID, d.State, oneLine(d.Reason))}
+	}
+	return nil
+}
+
+// WaitStep polls the drill until it awaits an approval or ends, and returns
+// it. Failed polls are retried (up to 5 in a row); ctx stops waiting.
+func WaitStep(ctx context.Context, c *client.Client, id string, interval time.Duration) (domain.Drill, error) {
+	failures := 0
+	var last domain.Drill
+	for {
+		d, err := c.GetDrill(ctx, id)
+		switch {
+		case err == nil:
+			last, failures = d, 0
+			if d.Awaiting != "" || final(d.State) {
+				return d, nil
+			}
+		case ctx.Err() != nil:
+			return last, ctx.Err()
+		case client.IsNotFound(err):
+			return last, err
+		default:
+			if failures++; failures >= maxPollFailures {
+				return last, fmt.Errorf("waiting for drill %s: %w", id, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}

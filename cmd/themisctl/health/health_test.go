@@ -1,0 +1,104 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/api/apitest"
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
+)
+
+var ctx = context.Background()
+
+func execute(cmd *cobra.Command, args ...string) error {
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	return cmd.ExecuteContext(ctx)
+}
+
+func TestArgs(t *testing.T) {
+	var got *Options
+	capture := func(_ context.Context, o *Options) error { got = o; return nil }
+	ios, _, _, _ := cmdutil.TestStreams(true)
+	f := cmdutil.NewFactory(ios, "test")
+	if err := execute(NewCmdHealth(f, capture), "--check", "-o", "json"); err != nil || !got.Check || got.Output != "json" {
+		t.Fatalf("%v %+v", err, got)
+	}
+	for _, bad := range [][]string{{"x"}, {"-o", "yaml"}, {"--watch"}} {
+		if err := execute(NewCmdHealth(f, capture), bad...); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
+func run(t *testing.T, tty bool, o Options, prepare func(*apitest.Fake)) (string, error) {
+	t.Helper()
+	srv := apitest.NewServer(t, nil, api.Options{})
+	if prepare != nil {
+		prepare(srv.Fake)
+	}
+	ios, _, out, _ := cmdutil.TestStreams(tty)
+	f := cmdutil.NewFactory(ios, "test")
+	f.APIURL, f.HTTPClient = srv.URL, srv.Client()
+	f.Getenv = func(string) string { return "" }
+	o.IO, o.APIClient = ios, f.APIClient
+	if o.Output == "" {
+		o.Output = "table"
+	}
+	err := healthRun(ctx, &o)
+	return out.String(), err
+}
+
+func TestRun(t *testing.T) {
+	out, err := run(t, true, Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "Overall: ✓ healthy (checked ") || !strings.HasPrefix(lines[2], "MODULE") ||
+		!strings.Contains(lines[3], "temporal") || !strings.Contains(out, "target:orders") {
+		t.Fatalf("tty:\n%s", out)
+	}
+
+	degraded := func(f *apitest.Fake) { f.SeedJob(domain.Job{ID: "j1", ScheduleID: "s", State: domain.StateFailed}) }
+	out, err = run(t, false, Options{}, degraded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "overall\tdegraded\t") || lines[2] != "jobs\tdegraded\t2023-11-14T22:13:20Z\t1 failed job(s) in 24 h" {
+		t.Fatalf("piped %q", lines)
+	}
+	// --check turns a degraded report into exit 1; the report is still printed.
+	out, err = run(t, false, Options{Check: true}, degraded)
+	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(out, "overall\tdegraded") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	if _, err := run(t, false, Options{Check: true}, nil); err != nil {
+		t.Fatalf("check healthy: %v", err)
+	}
+
+	out, err = run(t, false, Options{Output: "json"}, func(f *apitest.Fake) {
+		f.SetHealth(api.HealthReport{OverallStatus: api.HealthCritical, Modules: []api.HealthSignal{{Name: "temporal", Status: api.HealthCritical, Message: "unreachable"}}})
+	})
+	var rep api.HealthReport
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.OverallStatus != api.HealthCritical {
+		t.Fatalf("json %v %s", err, out)
+	}
+	out, err = run(t, true, Options{}, func(f *apitest.Fake) { f.SetHealth(api.HealthReport{OverallStatus: api.HealthDegraded}) })
+	if err != nil || !strings.Contains(out, "▲ degraded (checked not yet)") {
+		t.Fatalf("not yet: %v %s", err, out)
+	}
+	_, err = run(t, false, Options{}, func(f *apitest.Fake) { f.FailWith(apitest.MethodHealth, domain.ErrUnavailable) })
+	if cmdutil.ExitCode(err) != cmdutil.ExitUnavailable {
+		t.Fatalf("unavailable: %v", err)
+	}
+}
