@@ -295,7 +295,7 @@ func (r *drillRun) await(step string, timeout time.Duration) error {
 	start := workflow.Now(ctx).UnixMilli()
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
-	timer := workflow.NewTimerWithOptions(timerCtx, timeout, workflow.TimerOptions{Summary: "approval " + step + " timeout"})
+	timer := workflow.NewTimerWithOptions(timerCtx, timeout, workflow.TimerOptions{Summary: "Awaiting approval `" + step + "` (times out after " + timeout.String() + ")"})
 	approveCh := workflow.GetSignalChannel(ctx, ApproveSignal)
 	rejectCh := workflow.GetSignalChannel(ctx, RejectSignal)
 
