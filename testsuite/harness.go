@@ -25,6 +25,7 @@ import (
 	"github.com/themis-maintenance/themis/devserver"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/temporalclient"
@@ -91,6 +92,9 @@ type EnvOptions struct {
 	HeartbeatTimeout time.Duration
 	// ApprovalTimeout of drills; zero takes the defaults (24 h / 4 h).
 	ApprovalTimeout time.Duration
+	// ExtraTargets are added beside the SQLite "demo" target (PostgreSQL
+	// clusters started by the test).
+	ExtraTargets []config.TargetConfig
 }
 
 // NewEnv builds an Env and starts its worker.
@@ -114,6 +118,7 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 		}},
 		DefaultTarget: "demo",
 	}
+	cfg.Targets = append(cfg.Targets, opts.ExtraTargets...)
 	tokens := map[string]string{}
 	for _, scope := range []string{api.ScopeRead, api.ScopeWrite, api.ScopeAdmin} {
 		tok, err := auth.NewToken()
@@ -142,7 +147,9 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	t.Cleanup(c.Close)
 
 	slow := sqlite.NewWithOptions(sqlite.Options{StepDelay: opts.StepDelay, HeartbeatInterval: 200 * time.Millisecond})
-	deps, err := daemon.NewWorkerDeps(cfg, nil, []driver.Driver{slow})
+	pg := postgres.New()
+	t.Cleanup(pg.Close)
+	deps, err := daemon.NewWorkerDeps(cfg, nil, []driver.Driver{slow, pg})
 	if err != nil {
 		t.Fatalf("worker deps: %v", err)
 	}
