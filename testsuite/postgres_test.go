@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,23 @@ func pgEnv(t *testing.T) (*Env, *pgcluster.Cluster, *pgcluster.Cluster) {
 	primary.Seed(t, "postgres", pgcluster.SeedOptions{Tables: 3, Rows: 5000})
 	standby := primary.StartReplica(t)
 	primary.WaitCaughtUp(t, standby)
-	scratch := t.TempDir()
+	scratch, backups := reachableDir(t), reachableDir(t)
 	e := NewEnv(t, EnvOptions{ExtraTargets: []config.TargetConfig{{
 		Name: "orders", Driver: "postgres", DSN: primary.DSN("postgres"), ReplicaDSNs: []string{standby.DSN("postgres")},
-		QuotaBytes: 1 << 30, BackupDir: t.TempDir(), ScratchDir: scratch,
+		QuotaBytes: 1 << 30, BackupDir: backups, ScratchDir: scratch,
 		RTOObjective: config.Duration(5 * time.Minute), RPOObjective: config.Duration(5 * time.Second),
 	}}})
 	return e, primary, standby
+}
+
+// reachableDir is a temporary directory the postgres OS user can enter
+// (server binaries run as postgres when the tests run as root).
+func reachableDir(t *testing.T) string {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
+	return dir
 }
 
 // The weekly task list on a real PostgreSQL primary + standby through the

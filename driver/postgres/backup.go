@@ -383,25 +383,10 @@ func (r *run) basebackupWithCounts(ctx context.Context, env backupEnv, dir strin
 	if err != nil {
 		return classify(ctx, err, "read table change counters")
 	}
-	var mappings []string
-	rows, err := r.pool.Query(ctx, `SELECT oid::int8, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')`)
+	mappings, err := tablespaceMappings(ctx, r.pool.Query, filepath.Join(dir, "tblspc"))
 	if err != nil {
 		return classify(ctx, err, "list tablespaces")
 	}
-	for rows.Next() {
-		var oid int64
-		var loc string
-		if err := rows.Scan(&oid, &loc); err != nil {
-			rows.Close()
-			return classify(ctx, err, "list tablespaces")
-		}
-		if loc == "" || !filepath.IsAbs(loc) {
-			continue
-		}
-		target := filepath.Join(dir, "tblspc", strconv.FormatInt(oid, 10))
-		mappings = append(mappings, "--tablespace-mapping="+strings.ReplaceAll(loc, "=", `\=`)+"="+strings.ReplaceAll(target, "=", `\=`))
-	}
-	rows.Close()
 	if len(mappings) > 0 {
 		if err := env.user.MkdirOwned(filepath.Join(dir, "tblspc"), 0o700); err != nil {
 			return err
@@ -411,7 +396,7 @@ func (r *run) basebackupWithCounts(ctx context.Context, env backupEnv, dir strin
 	args := append([]string{"-D", data, "-X", "stream", "--checkpoint=fast", "--no-password",
 		"--label=themis-" + safeName(r.req.JobID)}, mappings...)
 	err = r.during(ctx, 5, "pg_basebackup running", nil, func() error {
-		_, err := env.source.Run(ctx, "pg_basebackup", args...)
+		_, err := env.source.RunGroup(ctx, "pg_basebackup", args...)
 		return err
 	})
 	if err != nil {
@@ -497,8 +482,7 @@ func (r *run) restoreAndVerify(ctx context.Context, env backupEnv, dir string, m
 	defer func() {
 		cctx, cancel := r.cleanupContext(ctx)
 		defer cancel()
-		_ = inst.Stop(cctx, "immediate")
-		stopStalePostmaster(inst.DataDir)
+		_, _ = stopScratchServer(cctx, &env.local, inst.DataDir)
 		_ = os.RemoveAll(work)
 		_ = os.RemoveAll(sock)
 	}()
@@ -512,18 +496,7 @@ func (r *run) restoreAndVerify(ctx context.Context, env backupEnv, dir string, m
 			return nil, err
 		}
 	}
-	port, err := pgbin.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	inst.Port = port
-	settings := map[string]string{
-		"port": strconv.Itoa(port), "listen_addresses": "", "unix_socket_directories": sock,
-		"max_connections": "20", "shared_buffers": "128MB", "max_wal_senders": "0",
-		"wal_level": "replica", "archive_mode": "off", "hot_standby": "off", "fsync": "off",
-		"logging_collector": "off", "log_destination": "stderr", "ssl": "off", "jit": "off",
-		"max_prepared_transactions": strconv.Itoa(max(meta.MaxPrepared, 0)),
-	}
+	conf := scratchConf{SocketDir: sock, MaxPrepared: meta.MaxPrepared}
 	superuser, db := meta.Superuser, meta.Database
 	r.progress(55, "preparing the scratch instance", backupCheckpoint{Path: dir, Stage: backupTaken})
 	if meta.Method == methodDump {
@@ -535,32 +508,15 @@ func (r *run) restoreAndVerify(ctx context.Context, env backupEnv, dir string, m
 		if err := copyTree(ctx, filepath.Join(dir, basebackupSubdir), inst.DataDir, env.user); err != nil {
 			return nil, fmt.Errorf("copy backup into scratch: %w", err)
 		}
-		if err := prepareCopy(ctx, inst.DataDir, work, env.user); err != nil {
+		removeRecoveryFiles(inst.DataDir)
+		if err := relinkTablespaces(ctx, inst.DataDir, work, env.user); err != nil {
 			return nil, err
 		}
 	}
-	// Our configuration replaces the source's: it may name production paths
-	// (data_directory, hba_file), archive or replication commands, or more
-	// memory than this machine has.
-	conf := filepath.Join(inst.DataDir, "postgresql.conf")
-	if err := os.WriteFile(conf, nil, 0o600); err != nil {
-		return nil, err
-	}
-	if err := pgbin.WriteSettings(conf, settings, env.user); err != nil {
-		return nil, err
-	}
-	if err := writeOwned(filepath.Join(inst.DataDir, "pg_hba.conf"), "local all all trust\n", env.user); err != nil {
-		return nil, err
-	}
-	if err := writeOwned(filepath.Join(inst.DataDir, "pg_ident.conf"), "", env.user); err != nil {
-		return nil, err
-	}
-	if err := writeOwned(filepath.Join(inst.DataDir, "postgresql.auto.conf"), "", env.user); err != nil {
-		return nil, err
-	}
 	r.progress(60, "starting the scratch instance", nil)
 	restoreStart := time.Now()
-	if err := inst.Start(ctx); err != nil {
+	port, err := startScratch(ctx, inst, conf, env.user)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -584,38 +540,6 @@ func (r *run) restoreAndVerify(ctx context.Context, env backupEnv, dir string, m
 	}
 	report["restore_ms"] = restoreMs
 	return report, nil
-}
-
-// prepareCopy makes a copied physical backup startable on its own: signal
-// files that would make it a standby are removed, and tablespace links are
-// pointed at copies inside the scratch directory instead of the backup's.
-func prepareCopy(ctx context.Context, data, work string, owner *pgbin.User) error {
-	for _, f := range []string{"standby.signal", "recovery.signal", "postmaster.pid", "postmaster.opts"} {
-		_ = os.Remove(filepath.Join(data, f))
-	}
-	links, _ := os.ReadDir(filepath.Join(data, "pg_tblspc"))
-	for _, l := range links {
-		p := filepath.Join(data, "pg_tblspc", l.Name())
-		target, err := os.Readlink(p)
-		if err != nil {
-			continue
-		}
-		dst := filepath.Join(work, "tblspc", l.Name())
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return err
-		}
-		if err := copyTree(ctx, target, dst, owner); err != nil {
-			return fmt.Errorf("copy tablespace %s: %w", l.Name(), err)
-		}
-		if err := os.Remove(p); err != nil {
-			return err
-		}
-		if err := os.Symlink(dst, p); err != nil {
-			return err
-		}
-		_ = owner.Chown(filepath.Join(work, "tblspc"))
-	}
-	return nil
 }
 
 func writeOwned(path, content string, owner *pgbin.User) error {
@@ -690,87 +614,15 @@ func verifyRestored(ctx context.Context, r *run, dsn string, meta backupMeta) (m
 	}
 	defer conn.Close(context.Background())
 	report := map[string]any{}
-	var problems []string
-
-	amcheck := ""
-	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS amcheck`); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		report["amcheck"] = "not available in the restored copy: " + pgMessage(err)
-	} else if err := conn.QueryRow(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'`).Scan(&amcheck); err != nil {
-		return nil, fmt.Errorf("look up amcheck in the restored copy: %w", err)
+	checked, problems, err := amcheckRestored(ctx, conn)
+	if err != nil {
+		return nil, err
 	}
-	indexesChecked, tablesChecked := 0, 0
-	if amcheck != "" {
-		rows, err := conn.Query(ctx, `
-			SELECT c.oid::int8, n.nspname || '.' || c.relname
-			FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-			JOIN pg_am am ON am.oid = c.relam
-			WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND c.relpersistence = 'p'
-			ORDER BY c.oid`)
-		if err != nil {
-			return nil, fmt.Errorf("list restored indexes: %w", err)
-		}
-		type item struct {
-			oid  int64
-			name string
-		}
-		var idx []item
-		for rows.Next() {
-			var it item
-			if err := rows.Scan(&it.oid, &it.name); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			idx = append(idx, it)
-		}
-		rows.Close()
-		for _, it := range idx {
-			if _, err := conn.Exec(ctx, "SELECT "+fn(amcheck, "bt_index_check")+"(index => $1::oid::regclass, heapallindexed => true)", it.oid); err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				problems = append(problems, fmt.Sprintf("index %s: %s", it.name, pgMessage(err)))
-			}
-			indexesChecked++
-		}
-		var hasHeap bool
-		_ = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'verify_heapam')`).Scan(&hasHeap)
-		if hasHeap {
-			trows, err := conn.Query(ctx, `
-				SELECT c.oid::int8, n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-				WHERE c.relkind IN ('r', 'm', 't') AND c.relpersistence = 'p' ORDER BY c.oid`)
-			if err != nil {
-				return nil, fmt.Errorf("list restored tables: %w", err)
-			}
-			var tabs []item
-			for trows.Next() {
-				var it item
-				if err := trows.Scan(&it.oid, &it.name); err != nil {
-					trows.Close()
-					return nil, err
-				}
-				tabs = append(tabs, it)
-			}
-			trows.Close()
-			for _, it := range tabs {
-				var n int64
-				err := conn.QueryRow(ctx, "SELECT count(*) FROM "+fn(amcheck, "verify_heapam")+"(relation => $1::oid::regclass, check_toast => false)", it.oid).Scan(&n)
-				switch {
-				case err != nil && ctx.Err() != nil:
-					return nil, ctx.Err()
-				case err != nil:
-					problems = append(problems, fmt.Sprintf("table %s: %s", it.name, pgMessage(err)))
-				case n > 0:
-					problems = append(problems, fmt.Sprintf("table %s: verify_heapam reports %d problem(s)", it.name, n))
-				}
-				tablesChecked++
-			}
-		}
+	if checked.Unavailable != "" {
+		report["amcheck"] = checked.Unavailable
 	}
-	report["indexes_checked"] = indexesChecked
-	report["tables_heap_checked"] = tablesChecked
+	report["indexes_checked"] = checked.Indexes
+	report["tables_heap_checked"] = checked.Tables
 	r.progress(90, "comparing row counts", nil)
 
 	names := make([]string, 0, len(meta.SourceCounts))

@@ -55,7 +55,9 @@
 //     dropped with DROP INDEX CONCURRENTLY.
 //   - orphan_cleanup: DROP INDEX CONCURRENTLY of invalid indexes (not while
 //     an index build runs on their table), and removal of this driver's
-//     stale scratch restores and unfinished backups.
+//     stale scratch restores (marker untouched for an hour), abandoned DR
+//     drill instances (marker untouched for 24 hours; their server is
+//     stopped first) and unfinished backups.
 //   - vector_reindex: REINDEX INDEX CONCURRENTLY of hnsw and ivfflat indexes
 //     when the vector extension is installed; otherwise "no vector indexes".
 //   - backup_verification: pg_basebackup (method native or pg_basebackup,
@@ -77,12 +79,57 @@
 //   - baseline_update: probe queries timed (median of ProbeRuns) against the
 //     stored baseline; WARNING per probe slower than regression_pct (50 %)
 //     and RegressionFloor; the new timings become the baseline.
-//   - disaster_recovery_drill is not supported: drills are a workflow of
-//     their own (driver.Driller is not implemented by this driver yet).
+//   - disaster_recovery_drill is not a Run task: drills are a workflow of
+//     their own, for which the driver implements driver.Driller (below).
 //
 // The driver also implements driver.Prober (Probe): version, standby or
 // primary, size against the quota, worst replica lag and the age of the
 // newest verified backup, from a few read-only catalog queries.
+//
+// # DR drills (driver.Driller)
+//
+//   - DrillPreflight (read-only): the target must be the primary (a standby
+//     is Misconfigured: the canary is written there); wal_level,
+//     archive_mode and the archiver's state are noted; the restore source
+//     is the first Target.ReplicaDSNs standby that is reachable, in
+//     recovery and able to serve pg_basebackup (wal senders, REPLICATION),
+//     else the primary; binaries must match the server's major version;
+//     the scratch directory needs 1.5 × the size of the cluster's
+//     databases free (statfs).
+//   - CanaryWrite: CREATE TABLE IF NOT EXISTS public.themis_drill_canary
+//     (drill_id, seq, written_at timestamptz) and INSERT ... ON CONFLICT DO
+//     NOTHING, autocommit, lock_timeout 5 s: the only write a drill makes
+//     to production. CanaryCleanup deletes the drill's rows and drops the
+//     table once it is empty, in one transaction (ACCESS EXCLUSIVE on the
+//     canary table only).
+//   - DrillRestore: a fresh pg_basebackup -X stream of the source into
+//     <scratch_dir>/drill-<sanitised id>/data (tablespaces mapped inside),
+//     started with a configuration of its own (archive_mode off, no WAL
+//     senders, no primary_conninfo, 127.0.0.1 and a socket in the drill's
+//     private directory, trust) in archive recovery that stops at the
+//     copy's consistent point (recovery_target = 'immediate') and
+//     promotes; so a copy of a standby holds what the standby had
+//     replayed, and a lagging standby shows as a real RPO. When the copy's
+//     WAL ends exactly at that point, it is recovered to the end of its WAL
+//     (the same point). Keyed by the drill id: a marker file records state,
+//     port and source; a restored instance is returned as it is, an
+//     unfinished attempt's leftovers are removed first, and a failed or
+//     cancelled restore removes what it made.
+//   - DrillVerify: in the scratch instance only, amcheck (bt_index_check
+//     with heapallindexed on every btree index, verify_heapam on 14+), row
+//     counts of every table (the canary table apart), the drill's canary
+//     rows and their newest written_at, then SELECT 1 (ServingAt).
+//     Corruption, or a copy amcheck cannot check, is IntegrityOK false
+//     with the problems listed.
+//   - DrillCleanup: pg_ctl stop -m immediate; a server pg_ctl cannot stop,
+//     its children and any pg_basebackup of the drill are signalled only
+//     when /proc shows a PostgreSQL binary working on the drill's data
+//     directory (a stale pid file's pid is left alone); then the drill's
+//     directory is removed. Nothing outside the scratch directory is
+//     touched; nothing left is success.
+//
+// Scratch instances use no pools of the driver; Close needs no drill
+// clean-up and does not stop them (DrillCleanup and orphan_cleanup do).
 //
 // # Sessions, timeouts, cancellation
 //

@@ -9,9 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/themis-maintenance/themis/driver"
@@ -186,6 +184,12 @@ func safeName(s string) string {
 	return b.String()
 }
 
+// isDrillDir reports whether dir holds a DR drill's marker.
+func isDrillDir(dir string) bool {
+	_, err := readDrillMeta(drillPaths{dir: dir})
+	return err == nil
+}
+
 // backupRoot is where a target's backups live.
 func backupRoot(t driver.Target) string { return filepath.Join(t.BackupDir, safeName(t.Name)) }
 
@@ -197,33 +201,10 @@ func scratchRoot(t driver.Target) string {
 	return filepath.Join(t.BackupDir, "scratch")
 }
 
-// stopStalePostmaster stops a server left running in a stale scratch
-// directory (immediate shutdown, SIGQUIT) and waits for it to go.
-func stopStalePostmaster(dataDir string) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
-		return
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return
-	}
-	// Only signal a postmaster whose working directory is this data dir.
-	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil {
-		if abs, _ := filepath.Abs(dataDir); filepath.Clean(cwd) != filepath.Clean(abs) {
-			return
-		}
-	}
-	_ = syscall.Kill(pid, syscall.SIGQUIT)
-	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // cleanStaleFiles removes this driver's leftovers for the target: scratch
-// restore directories whose marker is older than staleAfter (stopping a
-// server still running in one) and backups that never finished (marker
+// restore directories whose marker is older than staleAfter, DR drill
+// directories whose marker is older than drillStaleAfter (stopping a
+// server still running in either) and backups that never finished (marker
 // in_progress and stale). Verified and failed backups are left to the
 // keep_backups pruning of backup_verification.
 func (r *run) cleanStaleFiles(ctx context.Context) ([]string, error) {
@@ -232,17 +213,26 @@ func (r *run) cleanStaleFiles(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	var removed []string
-	stale := func(marker string) bool {
+	olderThan := func(marker string, age time.Duration) bool {
 		st, err := os.Stat(marker)
-		return err == nil && time.Since(st.ModTime()) > staleAfter
+		return err == nil && time.Since(st.ModTime()) > age
 	}
+	stale := func(marker string) bool { return olderThan(marker, staleAfter) }
 	if entries, err := os.ReadDir(scratchRoot(t)); err == nil {
 		for _, e := range entries {
 			dir := filepath.Join(scratchRoot(t), e.Name())
-			if !e.IsDir() || !strings.HasPrefix(e.Name(), scratchPrefix) || !stale(filepath.Join(dir, scratchMarker)) {
+			if !e.IsDir() {
 				continue
 			}
-			stopStalePostmaster(filepath.Join(dir, "data"))
+			switch {
+			case strings.HasPrefix(e.Name(), scratchPrefix) && stale(filepath.Join(dir, scratchMarker)):
+			case strings.HasPrefix(e.Name(), drillDirPrefix) && isDrillDir(dir) && olderThan(filepath.Join(dir, scratchMarker), drillStaleAfter):
+			default:
+				continue
+			}
+			if _, err := stopScratchServer(ctx, nil, filepath.Join(dir, basebackupSubdir)); err != nil {
+				return removed, fmt.Errorf("stop the server of stale scratch %s: %w", dir, err)
+			}
 			if err := os.RemoveAll(dir); err != nil {
 				return removed, fmt.Errorf("remove stale scratch %s: %w", dir, err)
 			}

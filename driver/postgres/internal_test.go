@@ -1,7 +1,19 @@
 package postgres
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/themis-maintenance/themis/driver/postgres/pgbin"
+	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
 func TestRedactSQL(t *testing.T) {
@@ -43,5 +55,104 @@ func TestBlockingChains(t *testing.T) {
 	}
 	if c := chains[1]; c.Root.PID != 99 || c.Root.State != "not a client session" || len(c.Waiters) != 1 {
 		t.Errorf("second chain %+v", c)
+	}
+}
+
+// zeroWALAfter zeroes the WAL of timeline 1 in data/pg_wal from lsn
+// ("X/Y", 16 MiB segments) on, removing later segments: the copy's WAL then
+// ends at lsn.
+func zeroWALAfter(t *testing.T, data, lsn string) {
+	t.Helper()
+	hi, lo, ok := strings.Cut(lsn, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		t.Fatalf("bad lsn %q", lsn)
+	}
+	const segSize = 16 << 20
+	pos := h<<32 | l
+	segno := pos / segSize
+	name := fmt.Sprintf("%08X%08X%08X", 1, segno/256, segno%256)
+	entries, err := os.ReadDir(filepath.Join(data, "pg_wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if len(e.Name()) == 24 && e.Name() > name {
+			_ = os.Remove(filepath.Join(data, "pg_wal", e.Name()))
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(data, "pg_wal", name), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	off := int64(pos % segSize)
+	if _, err := f.WriteAt(make([]byte, segSize-off), off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A copy whose WAL ends exactly where it becomes consistent (what a base
+// backup of an idle standby streams; here a primary's backup with the WAL
+// after its end point zeroed) cannot reach recovery_target = 'immediate':
+// startRestoredCopy recovers it to the end of its WAL instead.
+func TestStartRestoredCopyWALEndsAtConsistency(t *testing.T) {
+	t.Parallel()
+	c := pgcluster.Start(t, pgcluster.Options{})
+	c.Exec(t, "postgres", `CREATE TABLE public.kept AS SELECT generate_series(1, 42) AS a`)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, err := pgbin.ResolveUser("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "themis-copy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	local := pgbin.Runner{BinDir: c.BinDir, User: u}
+	t.Cleanup(func() {
+		_, _ = stopScratchServer(context.Background(), &local, data)
+		_ = os.RemoveAll(dir)
+	})
+	if err := u.MkdirOwned(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env, err := pgbin.LibpqEnv(c.DSN("postgres"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := pgbin.Runner{BinDir: c.BinDir, User: u, Env: env}
+	out, err := src.RunGroup(ctx, "pg_basebackup", "-D", data, "-X", "stream", "--checkpoint=fast", "--no-sync", "--verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := lsnEndRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no end point in %q", out)
+	}
+	zeroWALAfter(t, data, m[1])
+	removeRecoveryFiles(data)
+
+	inst := &pgbin.Instance{Runner: local, DataDir: data, LogFile: filepath.Join(dir, "server.log"), Host: dir}
+	r := &run{d: New()}
+	port, err := r.startRestoredCopy(ctx, inst, scratchConf{SocketDir: dir}, u)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if !logSays(inst.LogFile, recoveryTargetMissed) {
+		t.Fatalf("the copy reached its recovery target: this test no longer covers the fallback")
+	}
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", dir, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var inRecovery bool
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), (SELECT count(*) FROM public.kept)`).Scan(&inRecovery, &n); err != nil || inRecovery || n != 42 {
+		t.Errorf("restored copy: in recovery %t, %d rows (%v); want promoted with 42 rows", inRecovery, n, err)
 	}
 }

@@ -6,6 +6,6 @@
 // string into libpq environment variables so that no password ever appears
 // on a command line.
 //
-// It is shared by the postgres driver (backup verification) and by
+// It is shared by the postgres driver (backup verification, DR drills) and by
 // testsuite/pgcluster (throwaway clusters for tests and benchmarks).
 package pgbin

@@ -2,12 +2,14 @@ package pgbin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -126,7 +128,10 @@ func (in *Instance) Start(ctx context.Context) error {
 	return nil
 }
 
-// WaitReady polls pg_isready until the server accepts connections.
+// WaitReady polls pg_isready until the server accepts connections. It
+// fails at once when the postmaster has exited: pg_ctl -w can report a
+// server started (its pid file said "standby" or "ready") whose startup
+// process fails a moment later, for instance at the end of a recovery.
 func (in *Instance) WaitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
@@ -137,6 +142,13 @@ func (in *Instance) WaitReady(ctx context.Context, timeout time.Duration) error 
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if !in.postmasterAlive() {
+			msg := "server exited during startup"
+			if b, rerr := os.ReadFile(in.logFile()); rerr == nil {
+				msg += "; server log: " + Tail(string(b), 8)
+			}
+			return errors.New(msg)
 		}
 		last = strings.TrimSpace(out + " " + err.Error())
 		if time.Now().After(deadline) {
@@ -161,6 +173,21 @@ func (in *Instance) Stop(ctx context.Context, mode string) error {
 		return nil
 	}
 	return err
+}
+
+// postmasterAlive reports whether the pid in DataDir/postmaster.pid is a
+// live process (no pid file: not alive).
+func (in *Instance) postmasterAlive() bool {
+	b, err := os.ReadFile(filepath.Join(in.DataDir, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) != syscall.ESRCH
 }
 
 // Running reports whether a postmaster runs on DataDir.

@@ -206,6 +206,31 @@ func (r Runner) Run(ctx context.Context, name string, args ...string) (string, e
 	return string(out), nil
 }
 
+// RunGroup is Run with the program in a process group of its own, which
+// is what cancellation signals (SIGTERM, then SIGKILL): pg_basebackup forks
+// a WAL streamer that would otherwise outlive it, keep writing into the
+// target directory and hold the output pipe open.
+func (r Runner) RunGroup(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := r.Command(ctx, name, args...)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	out, err := cmd.CombinedOutput()
+	if cmd.Process != nil && ctx.Err() != nil {
+		// Whatever of the group is left (the streamer) goes too.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return string(out), ctx.Err()
+		}
+		return string(out), fmt.Errorf("%s: %w: %s", name, err, Tail(string(out), 6))
+	}
+	return string(out), nil
+}
+
 // Tail returns the last n non-empty lines of s joined by " | ".
 func Tail(s string, n int) string {
 	var lines []string
