@@ -92,7 +92,8 @@ func Start(ctx context.Context, opts Options) (*sdktestsuite.DevServer, error) {
 		UIPort:        opts.UIPort,
 		LogLevel:      "error",
 		SearchAttributes: temporal.NewSearchAttributes(
-			workflows.ScheduleIDKey.ValueSet(""), workflows.TargetKey.ValueSet(""), workflows.JobStateKey.ValueSet("")),
+			workflows.ScheduleIDKey.ValueSet(""), workflows.TargetKey.ValueSet(""), workflows.JobStateKey.ValueSet(""),
+			workflows.ScheduleNameKey.ValueSet("")),
 		// Schedules fire within a second of their time, and workflows
 		// started by tests show in visibility at once.
 		ExtraArgs: []string{"--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"},

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -90,9 +93,15 @@ func (s *Service) create(ctx context.Context, id string, spec domain.ScheduleSpe
 		Overlap:               enums.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Paused:                !spec.Enabled,
 		Note:                  "created by " + m.CreatedBy,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(spec.Target)),
+		TypedSearchAttributes: scheduleSearchAttributes(spec),
 	})
 	return err
+}
+
+// scheduleSearchAttributes are the Schedule's own (updatable) search
+// attributes: what operators filter on, and the name for uniqueness checks.
+func scheduleSearchAttributes(spec domain.ScheduleSpec) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(spec.Target), workflows.ScheduleNameKey.ValueSet(spec.Name))
 }
 
 func scheduleSpec(spec domain.ScheduleSpec) client.ScheduleSpec {
@@ -138,17 +147,29 @@ func jobDetails(spec domain.ScheduleSpec) string {
 	return out
 }
 
+// describe reads one Temporal Schedule, retrying once on a transient error.
+func (s *Service) describe(ctx context.Context, id string) (*client.ScheduleDescription, error) {
+	desc, err := s.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	if err != nil && errors.Is(mapErr(err), domain.ErrUnavailable) {
+		desc, err = s.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	}
+	if err != nil {
+		return nil, mapErr(fmt.Errorf("describe schedule %s: %w", id, err))
+	}
+	return desc, nil
+}
+
 // GetSchedule describes one schedule.
 func (s *Service) GetSchedule(ctx context.Context, id string) (domain.Schedule, error) {
-	desc, err := s.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	desc, err := s.describe(ctx, id)
 	if err != nil {
-		return domain.Schedule{}, mapErr(fmt.Errorf("describe schedule %s: %w", id, err))
+		return domain.Schedule{}, err
 	}
 	sc, err := s.fromDescription(id, desc)
 	if err != nil {
 		return domain.Schedule{}, err
 	}
-	s.fillLastRun(ctx, &sc, desc)
+	s.applyLastRun(ctx, &sc, desc, s.newestRuns(ctx, []string{id})[id])
 	return sc, nil
 }
 
@@ -186,9 +207,42 @@ func (s *Service) fromDescription(id string, desc *client.ScheduleDescription) (
 	return sc, nil
 }
 
-// fillLastRun sets last_run_* from the newest job of the schedule, whether
-// the Schedule fired it or an operator ran it by hand.
-func (s *Service) fillLastRun(ctx context.Context, sc *domain.Schedule, desc *client.ScheduleDescription) {
+// newestRuns returns, per schedule id, the newest job visibility knows of
+// (manual runs included), in one query per 100 ids. Visibility reads need
+// no worker and replay nothing, so listing many schedules stays cheap.
+func (s *Service) newestRuns(ctx context.Context, ids []string) map[string]*workflowpb.WorkflowExecutionInfo {
+	out := map[string]*workflowpb.WorkflowExecutionInfo{}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 100)]
+		ids = ids[len(chunk):]
+		quoted := make([]string, len(chunk))
+		for i, id := range chunk {
+			quoted[i] = "'" + id + "'" // ids are validated slugs: no quotes inside
+		}
+		resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: s.opts.Namespace, PageSize: 1000,
+			Query: fmt.Sprintf("%s IN (%s)", workflows.ScheduleIDKey.GetName(), strings.Join(quoted, ",")),
+		})
+		if err != nil {
+			s.opts.Logger.Warn("last runs from visibility unavailable", "error", err)
+			continue
+		}
+		for _, e := range resp.GetExecutions() {
+			var id string
+			if p, ok := e.GetSearchAttributes().GetIndexedFields()[workflows.ScheduleIDKey.GetName()]; ok {
+				_ = converter.GetDefaultDataConverter().FromPayload(p, &id)
+			}
+			if cur, ok := out[id]; !ok || e.GetStartTime().AsTime().After(cur.GetStartTime().AsTime()) {
+				out[id] = e
+			}
+		}
+	}
+	return out
+}
+
+// applyLastRun sets last_run_* from the newest of the Schedule's own recent
+// actions and the newest job visibility knows (vis, may be nil).
+func (s *Service) applyLastRun(ctx context.Context, sc *domain.Schedule, desc *client.ScheduleDescription, vis *workflowpb.WorkflowExecutionInfo) {
 	var newestID string
 	var newestMs int64
 	if n := len(desc.Info.RecentActions); n > 0 {
@@ -197,26 +251,22 @@ func (s *Service) fillLastRun(ctx context.Context, sc *domain.Schedule, desc *cl
 			newestID, newestMs = ra.StartWorkflowResult.WorkflowID, ra.ActualTime.UnixMilli()
 		}
 	}
-	// Manual runs are not among the Schedule's actions: ask visibility too.
-	// (The dev server's SQL visibility has no ORDER BY; pick the newest.)
-	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace, PageSize: 20,
-		Query: fmt.Sprintf("%s = '%s'", workflows.ScheduleIDKey.GetName(), sc.ID),
-	})
-	if err == nil {
-		for _, e := range resp.GetExecutions() {
-			if ms := e.GetStartTime().AsTime().UnixMilli(); ms > newestMs {
-				newestID, newestMs = e.GetExecution().GetWorkflowId(), ms
-			}
-		}
+	if vis != nil && vis.GetStartTime().AsTime().UnixMilli() >= newestMs {
+		newestID, newestMs = vis.GetExecution().GetWorkflowId(), vis.GetStartTime().AsTime().UnixMilli()
 	}
 	if newestID == "" {
 		return
 	}
-	sc.LastJobID, sc.LastRunMs = newestID, newestMs
-	if job, err := s.describeJob(ctx, newestID); err == nil {
-		sc.LastRunState = job.State
+	if vis == nil || vis.GetExecution().GetWorkflowId() != newestID {
+		// Visibility has not caught up with the newest run yet.
+		d, err := s.c.DescribeWorkflowExecution(ctx, newestID, "")
+		if err != nil {
+			sc.LastJobID, sc.LastRunMs = newestID, newestMs
+			return
+		}
+		vis = d.GetWorkflowExecutionInfo()
 	}
+	sc.LastJobID, sc.LastRunMs, sc.LastRunState = newestID, newestMs, s.jobFromInfo(vis).State
 }
 
 // ListSchedules lists maintenance schedules sorted by name.
@@ -236,24 +286,35 @@ func (s *Service) ListSchedules(ctx context.Context) ([]domain.Schedule, error) 
 		}
 	}
 	out := make([]domain.Schedule, len(ids))
+	descs := make([]*client.ScheduleDescription, len(ids))
 	ok := make([]bool, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for i, id := range ids {
 		g.Go(func() error {
-			sc, err := s.GetSchedule(gctx, id)
+			desc, err := s.describe(gctx, id)
 			if errors.Is(err, domain.ErrNotFound) {
 				return nil // deleted since the list was read
 			}
 			if err != nil {
 				return err
 			}
-			out[i], ok[i] = sc, true
+			sc, err := s.fromDescription(id, desc)
+			if err != nil {
+				return nil // not a maintenance schedule
+			}
+			out[i], descs[i], ok[i] = sc, desc, true
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	runs := s.newestRuns(ctx, ids)
+	for i := range out {
+		if ok[i] {
+			s.applyLastRun(ctx, &out[i], descs[i], runs[ids[i]])
+		}
 	}
 	res := make([]domain.Schedule, 0, len(ids))
 	for i := range out {
@@ -266,15 +327,31 @@ func (s *Service) ListSchedules(ctx context.Context) ([]domain.Schedule, error) 
 }
 
 // checkNameFree returns domain.ErrConflict when another schedule than
-// exceptID is called name.
+// exceptID is called name. It reads the schedule list's search attributes
+// (one call per page) and describes only schedules that lack the name
+// attribute.
 func (s *Service) checkNameFree(ctx context.Context, name, exceptID string) error {
-	all, err := s.ListSchedules(ctx)
+	iter, err := s.c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 500})
 	if err != nil {
-		return err
+		return mapErr(fmt.Errorf("list schedules: %w", err))
 	}
-	for _, sc := range all {
-		if sc.Name == name && sc.ID != exceptID {
-			return fmt.Errorf("%w: a schedule named %q already exists (id %s)", domain.ErrConflict, name, sc.ID)
+	dc := converter.GetDefaultDataConverter()
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			return mapErr(fmt.Errorf("list schedules: %w", err))
+		}
+		if e.ID == exceptID || e.WorkflowType.Name != workflows.MaintenanceWorkflowName {
+			continue
+		}
+		var other string
+		if p, ok := e.SearchAttributes.GetIndexedFields()[workflows.ScheduleNameKey.GetName()]; ok {
+			_ = dc.FromPayload(p, &other)
+		} else if sc, err := s.GetSchedule(ctx, e.ID); err == nil {
+			other = sc.Name
+		}
+		if other == name {
+			return fmt.Errorf("%w: a schedule named %q already exists (id %s)", domain.ErrConflict, name, e.ID)
 		}
 	}
 	return nil
@@ -315,7 +392,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 		sp := scheduleSpec(spec)
 		sched.Spec = &sp
 		sched.Action = s.action(id, spec, m)
-		sas := temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(spec.Target))
+		sas := scheduleSearchAttributes(spec)
 		return &client.ScheduleUpdate{Schedule: &sched, TypedSearchAttributes: &sas}, nil
 	}})
 	if err != nil {
@@ -332,7 +409,34 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 			return domain.Schedule{}, mapErr(fmt.Errorf("set schedule %s enabled=%t: %w", id, spec.Enabled, err))
 		}
 	}
-	return s.GetSchedule(ctx, id)
+	return s.waitWritten(ctx, id, spec, m), nil
+}
+
+// waitWritten answers an update with the state it wrote. A Temporal
+// Schedule applies updates and pauses asynchronously, so a describe right
+// after may still show the old entry; it polls briefly for the new one (for
+// next_run_ms) and in any case returns the written spec and enabled flag.
+func (s *Service) waitWritten(ctx context.Context, id string, spec domain.ScheduleSpec, m meta) domain.Schedule {
+	var sc domain.Schedule
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		got, err := s.GetSchedule(ctx, id)
+		if err == nil {
+			sc = got
+			if got.UpdatedAtMs == m.UpdatedAtMs && got.Enabled == spec.Enabled {
+				return got
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sc.ID, sc.ScheduleSpec = id, spec
+	sc.CreatedAtMs, sc.CreatedBy, sc.UpdatedAtMs, sc.UpdatedBy = m.CreatedAtMs, m.CreatedBy, m.UpdatedAtMs, m.UpdatedBy
+	if !spec.Enabled {
+		sc.NextRunMs = 0
+	}
+	return sc
 }
 
 // DeleteSchedule deletes the Temporal Schedule; running jobs keep running.

@@ -158,7 +158,7 @@ func (s *Service) Status(ctx context.Context) (api.Status, error) {
 // schedules are filtered by; already-registered attributes are fine.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	want := map[string]enums.IndexedValueType{}
-	for _, k := range []string{workflows.ScheduleIDKey.GetName(), workflows.TargetKey.GetName(), workflows.JobStateKey.GetName()} {
+	for _, k := range []string{workflows.ScheduleIDKey.GetName(), workflows.TargetKey.GetName(), workflows.JobStateKey.GetName(), workflows.ScheduleNameKey.GetName()} {
 		want[k] = enums.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})

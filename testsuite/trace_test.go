@@ -1,7 +1,6 @@
 package testsuite
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -40,16 +39,20 @@ func TestTraceFromAPIToActivities(t *testing.T) {
 	var job domain.Job
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&job))
 	e.WaitJob(job.ID, time.Minute, Terminal)
-	require.NoError(t, tp.ForceFlush(context.Background()))
 
 	var apiTrace string
 	names := map[string]string{} // span name → trace id
-	for _, s := range rec.Ended() {
-		names[s.Name()] = s.SpanContext().TraceID().String()
-		if strings.HasPrefix(s.Name(), "POST /api/v1/maintenance/schedules/"+sc.ID+"/run") {
-			apiTrace = s.SpanContext().TraceID().String()
+	// The workflow's own span ends when its function returns, a moment
+	// after the job shows terminal.
+	require.Eventually(t, func() bool {
+		for _, s := range rec.Ended() {
+			names[s.Name()] = s.SpanContext().TraceID().String()
+			if strings.HasPrefix(s.Name(), "POST /api/v1/maintenance/schedules/"+sc.ID+"/run") {
+				apiTrace = s.SpanContext().TraceID().String()
+			}
 		}
-	}
+		return names["RunWorkflow:MaintenanceWorkflow"] != ""
+	}, 10*time.Second, 100*time.Millisecond, "the workflow span ends")
 	require.NotEmpty(t, apiTrace, "the API request has a span; got %v", names)
 	for _, want := range []string{"StartWorkflow:MaintenanceWorkflow", "RunWorkflow:MaintenanceWorkflow",
 		"StartActivity:metrics_collection", "RunActivity:metrics_collection", "RunActivity:quota_check"} {

@@ -25,6 +25,9 @@ var (
 	ScheduleIDKey = temporal.NewSearchAttributeKeyKeyword("ThemisScheduleId")
 	TargetKey     = temporal.NewSearchAttributeKeyKeyword("ThemisTarget")
 	JobStateKey   = temporal.NewSearchAttributeKeyKeyword("ThemisJobState")
+	// ScheduleNameKey is set on Temporal Schedules so names can be checked
+	// for uniqueness from the schedule list alone.
+	ScheduleNameKey = temporal.NewSearchAttributeKeyKeyword("ThemisScheduleName")
 )
 
 // ManualJobID is the workflow id of a run started by hand: it embeds the
