@@ -6,7 +6,7 @@ WORKFLOWCHECK        ?= go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test unit lint build temporal-cli bench clean record-histories
+.PHONY: run test unit lint build temporal-cli bench bench-pg clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -56,6 +56,11 @@ temporal-cli:
 ## bench: benchmarks with comparable figures
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
+
+## bench-pg: this project's PostgreSQL tasks vs vacuumdb / pg_amcheck / reindexdb on a generated
+## database (default 200 tables, 1 GB, -j 2); prints a table with each pair's time and ratio
+bench-pg:
+	go run ./bench/pgbench/cmd/bench-pg $(BENCH_PG_ARGS)
 
 clean:
 	rm -rf bin .data
