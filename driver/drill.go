@@ -41,7 +41,7 @@ type DrillPreflight struct {
 }
 
 // Scratch locates a restored scratch instance. It holds no secrets: scratch
-// instances listen on loopback only.
+// instances are reachable only through a private socket directory or file.
 type Scratch struct {
 	DrillID string `json:"drill_id"`
 	Dir     string `json:"dir"`

@@ -249,8 +249,6 @@ func (m *measurer) index(ctx context.Context, ix index) (relBloat, error) {
 
 func maxAlign(n float64) float64 { return math.Ceil(n/8) * 8 }
 
-func round1(f float64) float64 { return math.Round(f*10) / 10 }
-
 // fragmentationMonitoring reports table and index bloat.
 func fragmentationMonitoring(ctx context.Context, r *run) (driver.Result, error) {
 	return fragmentation(ctx, r, true)

@@ -105,10 +105,11 @@
 //   - DrillRestore: a fresh pg_basebackup -X stream of the source into
 //     <scratch_dir>/drill-<sanitised id>/data (tablespaces mapped inside),
 //     started with a configuration of its own (archive_mode off, no WAL
-//     senders, no primary_conninfo, 127.0.0.1 and a socket in the drill's
-//     private directory, trust) in archive recovery that stops at the
-//     copy's consistent point (recovery_target = 'immediate') and
-//     promotes; so a copy of a standby holds what the standby had
+//     senders, no primary_conninfo, no TCP listener: only a Unix socket in
+//     a directory private to the server's OS account, trusted) in archive
+//     recovery that stops at the copy's consistent point (recovery_target
+//     = 'immediate') and promotes; so a copy of a standby holds what the
+//     standby had
 //     replayed, and a lagging standby shows as a real RPO. When the copy's
 //     WAL ends exactly at that point, it is recovered to the end of its WAL
 //     (the same point). Keyed by the drill id: a marker file records state,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	osuser "os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -34,11 +35,12 @@ import (
 // (the first one reachable that is in recovery and serves WAL senders), or
 // of the primary when none is, into <scratch>/drill-<id>/data. The copy is
 // started with a configuration of its own (archiving off, no upstream, no
-// WAL senders, listening on 127.0.0.1 and on a socket in the drill's
-// private directory) in archive recovery that stops as soon as the copy is
-// consistent (recovery_target = 'immediate') and promotes: a copy of a
-// standby holds exactly what the standby had replayed when the backup was
-// taken, so a lagging standby shows as a real, positive RPO. Every step is
+// WAL senders, no TCP listener: only a Unix socket in a directory private
+// to the server's OS account, see drillPaths.socketDir) in archive
+// recovery that stops as soon as the copy is consistent (recovery_target =
+// 'immediate') and promotes: a copy of a standby holds exactly what the
+// standby had replayed when the backup was taken, so a lagging standby
+// shows as a real, positive RPO. Every step is
 // keyed by the drill id (a marker file in the drill's directory records
 // its state, port and source), so a retried activity resumes and a
 // clean-up after a crash finds what an earlier attempt made; orphan_cleanup
@@ -72,6 +74,9 @@ const (
 	// maxSocketDir is the longest socket directory path used: a socket path
 	// ("<dir>/.s.PGSQL.<port>.lock" included) must fit in 107 bytes.
 	maxSocketDir = 107 - len("/.s.PGSQL.65535.lock")
+	// drillSocketPrefix names the socket directory of a drill whose own
+	// directory is too long for a socket path: <tmp>/thm-drill-<hash>.
+	drillSocketPrefix = "thm-drill-"
 	// canaryLockTimeout and canaryStatementTimeout bound the canary
 	// statements, so a blocked canary write fails instead of silently
 	// stretching the interval.
@@ -140,13 +145,60 @@ func (p drillPaths) need(t driver.Target) error {
 	return nil
 }
 
-// socketDir is the drill's directory when a socket path in it fits, else ""
-// (the instance then listens on 127.0.0.1 only).
+// socketDir is the directory of the scratch server's socket, its only
+// listener: the drill's directory when a socket path in it fits, else
+// <tmp>/thm-drill-<hash of the drill's directory>. Either is private to the
+// server's account (see privateSocketDir).
 func (p drillPaths) socketDir() string {
-	if len(p.dir) <= maxSocketDir {
-		return p.dir
+	return drillSocketDir(p.dir)
+}
+
+// drillSocketDir is socketDir of the drill directory dir (absolute).
+func drillSocketDir(dir string) string {
+	if len(dir) <= maxSocketDir {
+		return dir
 	}
-	return ""
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(os.TempDir(), drillSocketPrefix+hex.EncodeToString(sum[:8]))
+}
+
+// removeDrillSocketDir removes the socket directory of the drill directory
+// dir when it lies outside dir (a directory of its own in <tmp>).
+func removeDrillSocketDir(dir string) error {
+	sock := drillSocketDir(dir)
+	if sock == dir {
+		return nil
+	}
+	if err := os.RemoveAll(sock); err != nil {
+		return fmt.Errorf("remove socket directory %s: %w", sock, err)
+	}
+	return nil
+}
+
+// privateSocketDir makes dir (creating it when missing) a directory that
+// only owner (nil: this process's account) and root may enter, for a
+// server socket that pg_hba.conf trusts. A directory someone else made or
+// can enter is refused, not used.
+func privateSocketDir(dir string, owner *pgbin.User) error {
+	if len(dir) > maxSocketDir {
+		return driver.Permanentf(driver.KindMisconfigured, "socket directory %s is too long for a Unix socket path", dir)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	uid := uint32(os.Geteuid())
+	if owner != nil {
+		uid = owner.UID
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || (st.Uid != uid && st.Uid != 0) {
+		return fmt.Errorf("socket directory %s exists and is not this drill's (not a directory, or owned by someone else): refusing to use it", dir)
+	}
+	return owner.MkdirOwned(dir, 0o700) // mode 0700, owned by the server's account
 }
 
 // drillMeta is the drill directory's marker (themis-scratch.json).
@@ -161,6 +213,7 @@ type drillMeta struct {
 	LSN         string    `json:"lsn,omitempty"`
 	Port        int       `json:"port,omitempty"`
 	SocketDir   string    `json:"socket_dir,omitempty"`
+	OSUser      string    `json:"os_user,omitempty"`
 	Database    string    `json:"database"`
 	Superuser   string    `json:"superuser"`
 	BinDir      string    `json:"bin_dir"`
@@ -194,19 +247,33 @@ func writeDrillMeta(p drillPaths, m drillMeta) error {
 	return os.Rename(tmp, p.marker())
 }
 
-func (m drillMeta) host() string {
-	if m.SocketDir != "" {
-		return m.SocketDir
+// location says how an operator reaches the scratch instance: through its
+// socket directory, as the server's OS account (or root).
+func (m drillMeta) location() string {
+	s := fmt.Sprintf("psql -h %s -p %d -U %s -d %s", m.SocketDir, m.Port, m.Superuser, m.Database)
+	if m.OSUser != "" {
+		s += " (as OS user " + m.OSUser + ")"
 	}
-	return "127.0.0.1"
+	return s
 }
 
 func (m drillMeta) scratch(p drillPaths) driver.Scratch {
 	return driver.Scratch{
 		DrillID: m.DrillID, Dir: p.dir, Port: m.Port,
-		Location:     fmt.Sprintf("postgres 127.0.0.1:%d (%s)", m.Port, p.dir),
+		Location:     m.location(),
 		RestoredFrom: fmt.Sprintf("pg_basebackup of %s at %s", m.Source, m.LSN),
 	}
+}
+
+// osUserName is the name of account u (nil: this process's account).
+func osUserName(u *pgbin.User) string {
+	if u != nil {
+		return u.Name
+	}
+	if cur, err := osuser.Current(); err == nil {
+		return cur.Username
+	}
+	return ""
 }
 
 // drillLocks serialises the steps of one drill within this process (a
@@ -533,9 +600,10 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 	}
 	notes = append(notes, fmt.Sprintf(
 		"plan: canary rows in %s on the primary; after the simulated failure, %s into %s/<drill>/data with PostgreSQL %d binaries in %s, "+
-			"recovered to the backup's consistent point and promoted, started on a free 127.0.0.1 port with archiving off and no upstream; "+
+			"recovered to the backup's consistent point and promoted, started with archiving off, no upstream and no TCP listener "+
+			"(reachable only through a Unix socket in a directory private to OS user %s); "+
 			"verified with amcheck, row counts and the newest canary row; then stopped and removed",
-		canaryTable, out.Source, p.root, env.major, env.binDir), space)
+		canaryTable, out.Source, p.root, env.major, env.binDir, osUserName(env.user)), space)
 	if h != nil {
 		rec, ok, err := h.LatestBackup(ctx, t.Name)
 		switch {
@@ -718,7 +786,7 @@ func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.His
 func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, env backupEnv) (driver.Scratch, error) {
 	t := r.target()
 	m := drillMeta{Kind: drillKind, DrillID: drillID, Target: t.Name, State: drillRestoring, StartedAt: time.Now().UTC(),
-		Database: r.srv.Database, BinDir: env.binDir, SocketDir: p.socketDir()}
+		Database: r.srv.Database, BinDir: env.binDir, SocketDir: p.socketDir(), OSUser: osUserName(env.user)}
 	if err := r.pool.QueryRow(ctx, `SELECT (SELECT rolname FROM pg_roles WHERE oid = 10), current_setting('max_prepared_transactions')::int`).
 		Scan(&m.Superuser, &m.MaxPrepared); err != nil {
 		return driver.Scratch{}, classify(ctx, err, "read source settings")
@@ -737,6 +805,9 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 	// holds production data.
 	if err := env.user.MkdirOwned(p.dir, 0o700); err != nil {
 		return driver.Scratch{}, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
+	}
+	if err := privateSocketDir(m.SocketDir, env.user); err != nil {
+		return driver.Scratch{}, err
 	}
 	if err := writeDrillMeta(p, m); err != nil {
 		return driver.Scratch{}, err
@@ -791,8 +862,8 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 	r.progress(70, "starting the scratch instance (recovering to the backup's consistent point, then promoting)", nil)
 	removeRecoveryFiles(p.data)
 	inst := &pgbin.Instance{Runner: pgbin.Runner{BinDir: env.binDir, User: env.user}, DataDir: p.data,
-		LogFile: filepath.Join(p.dir, "server.log"), Host: m.host(), StartTimeout: time.Hour}
-	conf := scratchConf{SocketDir: m.SocketDir, ListenTCP: true, MaxPrepared: m.MaxPrepared, ClusterName: clusterName(p.name)}
+		LogFile: filepath.Join(p.dir, "server.log"), Host: m.SocketDir, StartTimeout: time.Hour}
+	conf := scratchConf{SocketDir: m.SocketDir, MaxPrepared: m.MaxPrepared, ClusterName: clusterName(p.name)}
 	m.Port, err = r.startRestoredCopy(ctx, inst, conf, env.user)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -855,10 +926,10 @@ func clusterName(name string) string {
 }
 
 // scratchConnect connects to the drill's scratch instance as the source's
-// bootstrap superuser (trust; socket when there is one, else loopback).
+// bootstrap superuser, through its private socket (trust).
 func scratchConnect(ctx context.Context, m drillMeta, dbname string) (*pgx.Conn, error) {
 	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable application_name=%s connect_timeout=10",
-		quoteKV(m.host()), m.Port, quoteKV(m.Superuser), quoteKV(dbname), ApplicationName)
+		quoteKV(m.SocketDir), m.Port, quoteKV(m.Superuser), quoteKV(dbname), ApplicationName)
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -902,12 +973,14 @@ func waitPromoted(ctx context.Context, m drillMeta) error {
 
 // ensureScratchRunning checks that the restored instance of a ready drill
 // serves queries, starting it again (without recovery: it was promoted)
-// when it had stopped, on its old port when that is free. The marker is
-// updated with the port.
+// when it had stopped, on its old port when that is free. An instance
+// whose marker names no socket directory was started by an earlier version
+// listening on 127.0.0.1: it is stopped and started again on its private
+// socket only. The marker is updated with the port and socket directory.
 func (r *run) ensureScratchRunning(ctx context.Context, p drillPaths, m drillMeta, user *pgbin.User) (drillMeta, error) {
 	inst := &pgbin.Instance{Runner: pgbin.Runner{BinDir: m.BinDir, User: user}, DataDir: p.data,
-		LogFile: filepath.Join(p.dir, "server.log"), Host: m.host(), Port: m.Port, StartTimeout: time.Hour}
-	if inst.Running(ctx) {
+		LogFile: filepath.Join(p.dir, "server.log"), Host: m.SocketDir, Port: m.Port, StartTimeout: time.Hour}
+	if m.SocketDir != "" && inst.Running(ctx) {
 		if err := waitPromoted(ctx, m); err != nil {
 			return m, err
 		}
@@ -921,8 +994,19 @@ func (r *run) ensureScratchRunning(ctx context.Context, p drillPaths, m drillMet
 	if _, err := stopScratchServer(ctx, nil, p.data); err != nil {
 		return m, err
 	}
+	if m.SocketDir == "" {
+		m.SocketDir = p.socketDir()
+	}
+	if m.OSUser == "" {
+		m.OSUser = osUserName(user)
+	}
+	// A socket directory in <tmp> may have been cleaned away meanwhile.
+	if err := privateSocketDir(m.SocketDir, user); err != nil {
+		return m, err
+	}
+	inst.Host = m.SocketDir
 	r.progress(50, "starting the stopped scratch instance again", nil)
-	conf := scratchConf{SocketDir: m.SocketDir, ListenTCP: true, MaxPrepared: m.MaxPrepared, ClusterName: clusterName(p.name)}
+	conf := scratchConf{SocketDir: m.SocketDir, MaxPrepared: m.MaxPrepared, ClusterName: clusterName(p.name)}
 	port, err := startScratch(ctx, inst, conf, user)
 	if err != nil {
 		return m, err
@@ -968,7 +1052,7 @@ func removeDrillDir(ctx context.Context, runner *pgbin.Runner, p drillPaths) ([]
 	}
 	where := p.dir
 	if m, err := readDrillMeta(p); err == nil && m.Port > 0 {
-		where = fmt.Sprintf("postgres 127.0.0.1:%d (%s)", m.Port, p.dir)
+		where = fmt.Sprintf("postgres on port %d (%s)", m.Port, p.dir)
 	}
 	if fi.IsDir() {
 		did, err := stopScratchServer(ctx, runner, p.data)
@@ -986,6 +1070,9 @@ func removeDrillDir(ctx context.Context, runner *pgbin.Runner, p drillPaths) ([]
 		return removed, fmt.Errorf("%s still exists after removal", p.dir)
 	}
 	removed = append(removed, "scratch directory "+p.dir)
+	if err := removeDrillSocketDir(p.dir); err != nil {
+		return removed, err
+	}
 	return removed, nil
 }
 

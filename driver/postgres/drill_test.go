@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
@@ -99,7 +102,11 @@ func checkScratch(t *testing.T, e *env, s driver.Scratch, id string) {
 	if filepath.Dir(s.Dir) != e.target.ScratchDir || !drillDirName.MatchString(filepath.Base(s.Dir)) {
 		t.Errorf("scratch dir %s is not a drill directory directly under %s", s.Dir, e.target.ScratchDir)
 	}
-	if want := fmt.Sprintf("postgres 127.0.0.1:%d (%s)", s.Port, s.Dir); s.Location != want {
+	osUser := e.target.OSUser
+	if u, err := user.Current(); osUser == "" && err == nil {
+		osUser = u.Username
+	}
+	if want := fmt.Sprintf("psql -h %s -p %d -U %s -d %s (as OS user %s)", s.Dir, s.Port, pgcluster.Superuser, e.db, osUser); s.Location != want {
 		t.Errorf("location %q, want %q", s.Location, want)
 	}
 }
@@ -214,12 +221,30 @@ func TestDrill(t *testing.T) {
 			t.Errorf("restored from %q with %d heartbeats", s.RestoredFrom, rec.count())
 		}
 
-		// The scratch instance is a promoted, isolated primary on loopback.
-		sc := &pgcluster.Cluster{Host: "127.0.0.1", Port: s.Port}
-		iso := pgcluster.Scalar[string](t, sc, "shop", `SELECT concat_ws(',', pg_is_in_recovery(), current_setting('archive_mode'),
-			current_setting('listen_addresses'), current_setting('primary_conninfo'), current_setting('max_wal_senders'))`)
-		if iso != "f,off,127.0.0.1,,0" {
-			t.Errorf("scratch instance settings (in recovery, archive_mode, listen, primary_conninfo, wal senders) = %s", iso)
+		// The scratch instance is a promoted, isolated primary reachable
+		// only through the socket in its private directory: no TCP
+		// listener, no host lines in pg_hba.conf.
+		conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=%s dbname=shop sslmode=disable", s.Dir, s.Port, pgcluster.Superuser))
+		if err != nil {
+			t.Fatalf("connect through the scratch instance's socket: %v", err)
+		}
+		var iso string
+		var hostRules int
+		err = conn.QueryRow(ctx, `SELECT concat_ws(',', pg_is_in_recovery(), current_setting('archive_mode'),
+			current_setting('listen_addresses'), current_setting('primary_conninfo'), current_setting('max_wal_senders')),
+			(SELECT count(*) FROM pg_hba_file_rules WHERE type <> 'local')`).Scan(&iso, &hostRules)
+		conn.Close(context.Background())
+		if err != nil || iso != "f,off,,,0" || hostRules != 0 {
+			t.Errorf("scratch instance settings (in recovery, archive_mode, listen, primary_conninfo, wal senders) = %s, %d non-local hba rules (%v)", iso, hostRules, err)
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)), time.Second); err == nil {
+			c.Close()
+			t.Errorf("the scratch instance accepts TCP connections on 127.0.0.1:%d", s.Port)
+		}
+		if fi, err := os.Stat(s.Dir); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o700 {
+			t.Errorf("socket directory %s has mode %v, want 0700", s.Dir, fi.Mode().Perm())
 		}
 
 		// A retried restore returns the running instance.
@@ -510,5 +535,67 @@ func TestDrillPreflightFallsBackToPrimary(t *testing.T) {
 	}
 	if err := e.d.CanaryWrite(context.Background(), e.target, "", 1, time.Now()); permanentKind(err) != driver.KindInvalidInput {
 		t.Errorf("empty drill id: %v", err)
+	}
+}
+
+// A drill directory too long for a socket path gets its socket in a
+// private directory of its own under the temp directory, removed with the
+// drill. A marker without a socket directory (a drill restored by a version
+// that listened on 127.0.0.1) gets its instance restarted on one.
+func TestDrillLongScratchDir(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Exec(t, db, `CREATE TABLE public.kept AS SELECT g AS id FROM generate_series(1, 100) g`)
+	e := newEnv(t, shared, db)
+	e.target.OSUser = shared.OSUser
+	e.target.ScratchDir = filepath.Join(e.target.ScratchDir, strings.Repeat("s", 80))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const id = "long"
+	s, err := e.d.DrillRestore(ctx, e.target, nil, id, nil)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	defer e.d.DrillCleanup(context.Background(), e.target, id)
+	t.Log(s.Location)
+	sock, _, _ := strings.Cut(strings.TrimPrefix(s.Location, "psql -h "), " ")
+	if filepath.Dir(sock) != filepath.Clean(os.TempDir()) || !strings.HasPrefix(filepath.Base(sock), "thm-drill-") {
+		t.Fatalf("socket directory %q (location %q), want a thm-drill- directory in %s", sock, s.Location, os.TempDir())
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory %s: %v, want mode 0700", sock, err)
+	}
+	verify := func() {
+		t.Helper()
+		v, err := e.d.DrillVerify(ctx, e.target, s)
+		if err != nil || !v.IntegrityOK || v.RowCounts["public.kept"] != 100 {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+	}
+	verify()
+
+	marker := filepath.Join(s.Dir, "themis-scratch.json")
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := regexp.MustCompile(`\s*"(socket_dir|os_user)": "[^"]*",`).ReplaceAll(b, nil)
+	if strings.Contains(string(legacy), "socket_dir") {
+		t.Fatalf("marker %s", legacy)
+	}
+	if err := os.WriteFile(marker, legacy, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	verify()
+	if b, _ := os.ReadFile(marker); !strings.Contains(string(b), `"socket_dir": "`+sock+`"`) {
+		t.Errorf("marker after the restart names no socket directory: %s", b)
+	}
+
+	if _, err := e.d.DrillCleanup(ctx, e.target, id); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, s.Dir, s.Port)
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket directory %s left behind (%v)", sock, err)
 	}
 }

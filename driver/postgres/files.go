@@ -224,9 +224,11 @@ func (r *run) cleanStaleFiles(ctx context.Context) ([]string, error) {
 			if !e.IsDir() {
 				continue
 			}
+			drill := false
 			switch {
 			case strings.HasPrefix(e.Name(), scratchPrefix) && stale(filepath.Join(dir, scratchMarker)):
 			case strings.HasPrefix(e.Name(), drillDirPrefix) && isDrillDir(dir) && olderThan(filepath.Join(dir, scratchMarker), drillStaleAfter):
+				drill = true
 			default:
 				continue
 			}
@@ -237,6 +239,11 @@ func (r *run) cleanStaleFiles(ctx context.Context) ([]string, error) {
 				return removed, fmt.Errorf("remove stale scratch %s: %w", dir, err)
 			}
 			removed = append(removed, dir)
+			if abs, err := filepath.Abs(dir); drill && err == nil {
+				if err := removeDrillSocketDir(abs); err != nil {
+					return removed, err
+				}
+			}
 		}
 	}
 	if t.BackupDir != "" {

@@ -156,3 +156,121 @@ func TestStartRestoredCopyWALEndsAtConsistency(t *testing.T) {
 		t.Errorf("restored copy: in recovery %t, %d rows (%v); want promoted with 42 rows", inRecovery, n, err)
 	}
 }
+
+func TestConninfoAppName(t *testing.T) {
+	for in, want := range map[string]string{
+		"user=postgres password=******** dbname=replication host=10.0.0.1 port=5432 fallback_application_name=walreceiver sslmode=prefer": "walreceiver",
+		"user=postgres host=/run/pg port=5432 application_name=standby_b fallback_application_name=main sslmode=disable":                  "standby_b",
+		"": "",
+	} {
+		if got := conninfoAppName(in); got != want {
+			t.Errorf("conninfoAppName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLinkStandbys(t *testing.T) {
+	id := primaryIdentity{SystemID: 7, Port: 5432, Hosts: map[string]bool{"10.0.0.1": true, "/run/pg": true}}
+	up := func(host string, port int, slot, app string) *upstream {
+		return &upstream{SystemID: 7, Host: host, Port: port, Slot: slot, AppName: app}
+	}
+	replicas := []replicaLag{
+		{Name: "walreceiver", Source: "pg_stat_replication", WalsenderPID: 101, appName: "walreceiver", Status: replicaOK},
+		{Name: "walreceiver", Source: "pg_stat_replication", WalsenderPID: 102, appName: "walreceiver", Status: replicaDegraded},
+		{Name: "b", Source: "pg_stat_replication", WalsenderPID: 103, appName: "b", Status: replicaOK},
+		// Holds slot s2, so it is walsender 102's standby, whichever is listed first.
+		{Name: "10.0.0.2:5432", Source: "replica_dsn", upstream: up("10.0.0.1", 5432, "s2", "walreceiver"), Status: replicaOK},
+		{Name: "10.0.0.3:5432", Source: "replica_dsn", upstream: up("10.0.0.1", 5432, "", "walreceiver"), Status: replicaCritical},
+		{Name: "10.0.0.4:5432", Source: "replica_dsn", upstream: up("/run/pg", 5432, "", "b"), Status: replicaOK},
+		// Streams from another server (a cascade, or another cluster).
+		{Name: "10.0.0.5:5432", Source: "replica_dsn", upstream: up("10.0.0.9", 5432, "", "b"), Status: replicaOK},
+		{Name: "10.0.0.6:5432", Source: "replica_dsn", upstream: &upstream{SystemID: 8, Host: "10.0.0.1", Port: 5432}, Status: replicaOK},
+		{Name: "10.0.0.7:5432", Source: "replica_dsn", upstream: up("10.0.0.1", 5433, "", ""), Status: replicaOK},
+		// Not measured.
+		{Name: "replica[7]", Source: "replica_dsn", Status: replicaUnreachable},
+	}
+	slots := []slotInfo{{Name: "s2", Active: true, activePID: 102}, {Name: "idle", activePID: 0}}
+	linkStandbys(id, replicas, slots)
+	want := map[string]int32{"10.0.0.2:5432": 102, "10.0.0.3:5432": 101, "10.0.0.4:5432": 103}
+	for _, l := range replicas {
+		if l.Source != "replica_dsn" {
+			continue
+		}
+		if pid := want[l.Name]; l.WalsenderPID != pid || (pid != 0) != (l.SameStandbyAs != "") {
+			t.Errorf("%s linked to walsender %d (%q), want %d", l.Name, l.WalsenderPID, l.SameStandbyAs, pid)
+		}
+	}
+	// 3 primary views (two merged with their standby's own) + 4 unlinked:
+	// walsender 101 takes its standby's critical status.
+	got := standbyStatuses(replicas)
+	if len(got) != 7 || got[0] != replicaCritical || got[1] != replicaDegraded || got[2] != replicaOK {
+		t.Errorf("standby statuses %v", got)
+	}
+}
+
+// Scratch instances hold production data: no TCP listener, no host
+// entries, only the socket in a private directory.
+func TestScratchConfHasNoTCP(t *testing.T) {
+	c := scratchConf{Port: 5999, SocketDir: "/tmp/x", Recover: true}
+	if got := c.settings()["listen_addresses"]; got != "" {
+		t.Errorf("listen_addresses = %q, want none", got)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(c.hba()), "\n") {
+		if !strings.HasPrefix(line, "local ") {
+			t.Errorf("pg_hba.conf line %q: only local (socket) lines allowed", line)
+		}
+	}
+}
+
+func TestDrillSocketDir(t *testing.T) {
+	short := "/srv/scratch/drill-x"
+	if got := drillSocketDir(short); got != short {
+		t.Errorf("short drill dir: socket in %s, want the drill dir", got)
+	}
+	long := "/srv/" + strings.Repeat("s", 60) + "/drill-" + strings.Repeat("x", 40)
+	got := drillSocketDir(long)
+	if filepath.Dir(got) != filepath.Clean(os.TempDir()) || !strings.HasPrefix(filepath.Base(got), drillSocketPrefix) || len(got) > maxSocketDir {
+		t.Errorf("long drill dir: socket in %s", got)
+	}
+	if drillSocketDir(long) != got || drillSocketDir(long+"y") == got {
+		t.Error("socket directory is not a function of the drill directory")
+	}
+
+	// privateSocketDir makes the directory 0700 and refuses one that is not
+	// a directory of its own.
+	dir := filepath.Join(t.TempDir(), "sock")
+	if err := privateSocketDir(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket dir %v %v, want mode 0700", fi, err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := privateSocketDir(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("an existing socket dir of ours was left at mode %v", fi.Mode().Perm())
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := privateSocketDir(link, nil); err == nil {
+		t.Error("a symlink was accepted as socket directory")
+	}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(t.TempDir(), "other")
+		if err := os.Mkdir(other, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := privateSocketDir(other, nil); err == nil {
+			t.Error("a directory owned by another account was accepted as socket directory")
+		}
+	}
+}

@@ -2,15 +2,13 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/forecast"
+	"github.com/themis-maintenance/themis/driver/assess"
 )
 
 // Metric names written to the history store.
@@ -148,9 +146,10 @@ func (r *run) databaseSize(ctx context.Context) (int64, error) {
 }
 
 // quotaCheck compares pg_database_size of the target database with
-// Target.QuotaBytes, with the SQLite driver's alert ladder: WARNING above
-// alert_pct (default 80), HIGH half-way from there to full, CRITICAL at or
-// over the quota. Without a quota it says so and succeeds. No locks.
+// Target.QuotaBytes, with the alert ladder of assess.QuotaLevel: WARNING
+// above alert_pct (default 80), HIGH above half-way from there to full,
+// CRITICAL at or over the quota. Without a quota it says so and succeeds.
+// No locks.
 func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	alertPct, err := floatOpt(r.opts(), "alert_pct", 80, 1, 100)
 	if err != nil {
@@ -173,15 +172,7 @@ func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	details["quota_configured"] = true
 	details["used_pct"] = round1(pct)
 	details["headroom_bytes"] = quota - size
-	level := ""
-	switch {
-	case pct >= 100:
-		level = domain.AlertCritical
-	case pct > alertPct+(100-alertPct)/2:
-		level = domain.AlertHigh
-	case pct > alertPct:
-		level = domain.AlertWarning
-	}
+	level := assess.QuotaLevel(pct, alertPct, assess.Exceeded)
 	summary := fmt.Sprintf("%s of %s quota used by database %s (%.1f %%, alert above %.0f %%)", bytesHuman(size), bytesHuman(quota), r.srv.Database, pct, alertPct)
 	var alerts []domain.Alert
 	if level != "" {
@@ -192,17 +183,14 @@ func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	return driver.Result{Summary: summary, Details: details, Alerts: alerts}, nil
 }
 
-// minTrendSpan is the least time the size samples must cover before a
-// slope means anything.
-const minTrendSpan = time.Hour
-
-// capacityTrend records a size sample, fits a least-squares line (package
-// forecast) to the size samples of the last lookback_days (default 90) and
-// forecasts the runway to Target.QuotaBytes, as the SQLite driver does: a
-// HIGH alert when the runway is below runway_alert_days (default 30),
-// CRITICAL at a quarter of that or less (an exhausted quota included). Too
-// few samples, or samples spanning less than an hour, is a success that says
-// a trend needs more. No locks.
+// capacityTrend measures pg_database_size and hands it to
+// assess.Capacity: a size sample is recorded, a least-squares line is
+// fitted to the size samples of the last lookback_days (default 90) and the
+// runway to Target.QuotaBytes forecast, as on every engine: a HIGH alert
+// when the runway is below runway_alert_days (default 30), CRITICAL at a
+// quarter of that or less (an exhausted quota included). Too few samples,
+// or samples spanning less than an hour, is a success that says a trend
+// needs more. No locks.
 func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	h, err := r.requireHistory()
 	if err != nil {
@@ -220,87 +208,11 @@ func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	now := time.Now().UTC()
-	name := r.target().Name
-	r.progress(10, "record size sample", nil)
-	if err := h.RecordSamples(ctx, driver.Sample{Target: name, Metric: MetricSizeBytes, At: now, Value: float64(current)}); err != nil {
-		return driver.Result{}, fmt.Errorf("record size sample: %w", err)
-	}
-	r.progress(40, "read size samples", nil)
-	samples, err := h.Samples(ctx, name, MetricSizeBytes, now.Add(-time.Duration(lookback)*24*time.Hour))
-	if err != nil {
-		return driver.Result{}, fmt.Errorf("read size samples: %w", err)
-	}
-	quota := r.target().QuotaBytes
-	details := map[string]any{
-		"samples": len(samples), "lookback_days": lookback, "current_bytes": current,
-		"quota_bytes": quota, "runway_alert_days": alertDays, "database": r.srv.Database,
-	}
-	points := make([]forecast.Point, len(samples))
-	for i, s := range samples {
-		points[i] = forecast.Point{At: s.At, Value: s.Value}
-	}
-	r.progress(70, "fit trend", nil)
-	trend, err := forecast.Fit(points)
-	if errors.Is(err, forecast.ErrTooFewSamples) || errors.Is(err, forecast.ErrNoTimeSpread) {
-		details["trend"] = false
-		return driver.Result{
-			Summary: fmt.Sprintf("not enough samples (%d) for a trend over the last %d days; current size %s recorded", len(samples), lookback, bytesHuman(current)),
-			Details: details,
-		}, nil
-	}
-	if err != nil {
-		return driver.Result{}, err
-	}
-	if trend.Span < minTrendSpan {
-		details["trend"] = false
-		return driver.Result{
-			Summary: fmt.Sprintf("not enough samples for a trend: %d samples span only %s (at least %s needed); current size %s recorded",
-				len(samples), trend.Span.Round(time.Second), minTrendSpan, bytesHuman(current)),
-			Details: details,
-		}, nil
-	}
-	spanDays := trend.Span.Hours() / 24
-	details["trend"] = true
-	details["slope_bytes_per_day"] = math.Round(trend.SlopePerDay)
-	details["r2"] = round3(trend.R2)
-	details["span_days"] = round1(spanDays)
-	details["growing"] = trend.Growing()
-	details["forecast_30d_bytes"] = math.Round(float64(current) + 30*trend.SlopePerDay)
-	verb := "growing"
-	if !trend.Growing() {
-		verb = "not growing:"
-	}
-	growth := fmt.Sprintf("%s %s/day over %d samples in %.1f days (r² %.2f)",
-		verb, bytesHuman(int64(math.Round(trend.SlopePerDay))), len(samples), spanDays, trend.R2)
-	if quota <= 0 {
-		details["runway_days"] = nil
-		return driver.Result{Summary: growth + "; no quota configured, so no runway", Details: details}, nil
-	}
-	runway := forecast.Runway(float64(current), float64(quota), trend.SlopePerDay)
-	var alerts []domain.Alert
-	var summary string
-	if math.IsInf(runway, 1) {
-		details["runway_days"] = nil
-		summary = fmt.Sprintf("%s; %s of %s quota used, runway unlimited while not growing", growth, bytesHuman(current), bytesHuman(quota))
-	} else {
-		details["runway_days"] = round1(runway)
-		full := now.Add(time.Duration(runway * 24 * float64(time.Hour)))
-		details["projected_full_at_ms"] = full.UnixMilli()
-		summary = fmt.Sprintf("%s; %s of %s quota used, runway %.1f days (full around %s)",
-			growth, bytesHuman(current), bytesHuman(quota), runway, full.Format("2006-01-02"))
-		if runway < float64(alertDays) {
-			level := domain.AlertHigh
-			if runway <= float64(alertDays)/4 {
-				level = domain.AlertCritical
-			}
-			alerts = append(alerts, domain.Alert{Level: level, Subject: "capacity runway",
-				Message: fmt.Sprintf("quota of %s reached in %.1f days at %s/day (alert under %d days)",
-					bytesHuman(quota), runway, bytesHuman(int64(trend.SlopePerDay)), alertDays)})
-			summary += ": " + level
-		}
-	}
-	return driver.Result{Summary: summary, Details: details, Alerts: alerts}, nil
+	return assess.Capacity(ctx, h, r.target().Name, current, r.target().QuotaBytes, assess.CapacityOptions{
+		Metric: MetricSizeBytes, LookbackDays: lookback, RunwayAlertDays: alertDays,
+		Details:  map[string]any{"database": r.srv.Database},
+		Progress: func(pct float64, note string) { r.progress(pct, note, nil) },
+	})
 }
 
 // probe is one timed baseline query; probes reading a table run on a
@@ -310,20 +222,13 @@ type probe struct {
 	SQL  string
 }
 
-// regression is a probe slower than its baseline (the SQLite driver's shape).
-type regression struct {
-	Probe      string  `json:"probe"`
-	BaselineMs float64 `json:"baseline_ms"`
-	CurrentMs  float64 `json:"current_ms"`
-	SlowerPct  float64 `json:"slower_pct"`
-}
-
 // baselineUpdate times a fixed set of probe queries (a round trip, a catalog
 // join, a statistics view scan, and a repeatable 1 % sample scan of each of
 // the three largest tables), each ProbeRuns times with the median kept;
-// compares them with the stored baseline (WARNING alert per probe slower by
-// more than regression_pct, default 50, and by at least RegressionFloor);
-// stores the new timings as the baseline and as samples.
+// compares them with the stored baseline (assess.Baseline: a WARNING alert
+// per probe slower by more than regression_pct, default 50, and by more
+// than RegressionFloor); stores the new timings as the baseline and as
+// samples.
 func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	h, err := r.requireHistory()
 	if err != nil {
@@ -380,30 +285,17 @@ func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, fmt.Errorf("read baseline: %w", err)
 	}
+	floorMs := float64(r.d.opts.RegressionFloor.Microseconds()) / 1000
+	res := assess.Baseline(baseline, current, assess.BaselineOptions{RegressionPct: regPct, FloorMs: floorMs, ProbeRuns: r.d.opts.ProbeRuns})
 	names := make([]string, 0, len(current))
 	for n := range current {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	floorMs := float64(r.d.opts.RegressionFloor.Microseconds()) / 1000
 	now := time.Now().UTC()
-	var alerts []domain.Alert
-	regs := []regression{}
 	samples := make([]driver.Sample, 0, len(names))
 	for _, n := range names {
-		cur := current[n]
-		samples = append(samples, driver.Sample{Target: r.target().Name, Metric: MetricProbePrefix + n, At: now, Value: cur})
-		old, ok := baseline[n]
-		if !ok || old < 0 || cur <= old*(1+regPct/100) || cur-old <= floorMs {
-			continue
-		}
-		slower := 1e9 // JSON cannot carry +Inf: "immeasurably slower"
-		if old > 0 {
-			slower = round1(100 * (cur - old) / old)
-		}
-		regs = append(regs, regression{Probe: n, BaselineMs: old, CurrentMs: cur, SlowerPct: slower})
-		alerts = append(alerts, domain.Alert{Level: domain.AlertWarning, Subject: "probe " + n,
-			Message: fmt.Sprintf("%.2f ms against a baseline of %.2f ms (regression threshold %.0f %%)", cur, old, regPct)})
+		samples = append(samples, driver.Sample{Target: r.target().Name, Metric: MetricProbePrefix + n, At: now, Value: current[n]})
 	}
 	if err := h.RecordSamples(ctx, samples...); err != nil {
 		return driver.Result{}, fmt.Errorf("record probe samples: %w", err)
@@ -412,21 +304,8 @@ func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	if err := h.SaveBaseline(ctx, r.target().Name, current); err != nil {
 		return driver.Result{}, fmt.Errorf("save baseline: %w", err)
 	}
-	summary := fmt.Sprintf("%d probes timed (median of %d runs) and saved as the new baseline", len(current), r.d.opts.ProbeRuns)
-	switch {
-	case len(baseline) == 0:
-		summary += "; no earlier baseline to compare with"
-	case len(regs) == 0:
-		summary += fmt.Sprintf("; no regression over %.0f %% against the previous baseline", regPct)
-	default:
-		summary += fmt.Sprintf("; %d regressed by more than %.0f %% (and %.0f ms)", len(regs), regPct, floorMs)
-	}
-	details := map[string]any{
-		"probes_ms": current, "previous_ms": baseline, "regressions": regs,
-		"regression_pct": regPct, "regression_floor_ms": floorMs, "probe_runs": r.d.opts.ProbeRuns,
-	}
 	if len(skipped) > 0 {
-		details["skipped"] = skipped
+		res.Details["skipped"] = skipped
 	}
-	return driver.Result{Summary: summary, Details: details, Alerts: alerts}, nil
+	return res, nil
 }

@@ -266,5 +266,3 @@ func redactSQL(q string, n int) string {
 	}
 	return q
 }
-
-func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

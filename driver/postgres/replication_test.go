@@ -94,3 +94,57 @@ func TestReplicaValidationDetectsLag(t *testing.T) {
 	r.Exec(t, "app", `SELECT pg_wal_replay_resume()`)
 	p.WaitCaughtUp(t, r)
 }
+
+// A standby listed in replica_dsns that streams from the primary is also a
+// row of its pg_stat_replication: one replica, seen twice.
+func TestReplicaValidationCountsEachStandbyOnce(t *testing.T) {
+	t.Parallel()
+	p := pgcluster.Start(t, pgcluster.Options{})
+	r1 := p.StartReplica(t)
+	p.CreateDatabase(t, "app")
+	p.WaitCaughtUp(t, r1)
+
+	e := newEnv(t, p, "app")
+	e.target.ReplicaDSNs = []string{r1.DSN("app")}
+	res := e.mustRun(domain.TaskReplicaValidation, nil)
+	t.Log(res.Summary)
+	if want := "primary with 1 replica(s): 1 ok, 0 degraded, 0 critical, 0 unreachable"; res.Summary != want {
+		t.Errorf("summary %q, want %q", res.Summary, want)
+	}
+	d := detailsJSON(t, res)
+	reps := replicas(t, res)
+	if d["standbys"] != 1.0 || len(reps) != 2 {
+		t.Fatalf("standbys %v, replicas %v", d["standbys"], reps)
+	}
+	if reps[1]["source"] != "replica_dsn" || reps[1]["same_standby_as"] != reps[0]["name"] ||
+		reps[0]["walsender_pid"] == nil || reps[1]["walsender_pid"] != reps[0]["walsender_pid"] {
+		t.Errorf("the replica_dsn view is not linked to the primary's: %v", reps)
+	}
+
+	// Two standbys with the same application name and address, both
+	// listed, and an unreachable one: three replicas, each view linked to
+	// a walsender of its own.
+	r2 := p.StartReplica(t)
+	p.WaitCaughtUp(t, r2)
+	e.target.ReplicaDSNs = []string{r1.DSN("app"), r2.DSN("app"), "postgres://postgres:pw@127.0.0.1:1/app?sslmode=disable&connect_timeout=2"}
+	res = e.mustRun(domain.TaskReplicaValidation, nil)
+	t.Log(res.Summary)
+	if want := "primary with 3 replica(s): 2 ok, 0 degraded, 0 critical, 1 unreachable"; res.Summary != want {
+		t.Errorf("summary %q, want %q", res.Summary, want)
+	}
+	pids := map[any]bool{}
+	for _, rep := range replicas(t, res) {
+		if rep["source"] == "replica_dsn" && rep["status"] != "unreachable" {
+			if rep["same_standby_as"] == nil || rep["walsender_pid"] == nil {
+				t.Errorf("replica %v not linked", rep)
+			}
+			pids[rep["walsender_pid"]] = true
+		}
+	}
+	if len(pids) != 2 {
+		t.Errorf("the two standbys were linked to %d walsender(s), want 2: %v", len(pids), replicas(t, res))
+	}
+	if detailsJSON(t, res)["standbys"] != 3.0 {
+		t.Errorf("standbys %v", detailsJSON(t, res)["standbys"])
+	}
+}

@@ -18,20 +18,20 @@ import (
 
 // Scratch instances: throwaway servers started from a physical copy (or an
 // initdb) under the target's scratch directory, shared by backup
-// verification (a private socket only) and the DR drill (loopback TCP plus
-// a socket in the drill's directory). Their configuration replaces the
+// verification and the DR drill. They hold a copy of production data, so
+// they listen on no TCP address at all: only on a Unix socket in a
+// directory private to the server's OS account (mode 0700), which only
+// that account and root can enter. Their configuration replaces the
 // source's entirely: it may name production paths (data_directory,
-// hba_file), archive or replication commands, or more memory than this
-// machine has.
+// hba_file), archive or replication commands, listen addresses, or more
+// memory than this machine has.
 
 // scratchConf is the configuration of a scratch instance.
 type scratchConf struct {
 	Port int
-	// SocketDir holds the Unix socket; "" means no socket.
+	// SocketDir holds the Unix socket, the server's only listener. It must
+	// be private to the server's OS account: pg_hba.conf trusts the socket.
 	SocketDir string
-	// ListenTCP makes the server listen on 127.0.0.1 (trust); otherwise it
-	// listens on its socket only.
-	ListenTCP bool
 	// MaxPrepared is the source's max_prepared_transactions (a restored copy
 	// holding prepared transactions needs at least as many).
 	MaxPrepared int
@@ -49,15 +49,11 @@ type scratchConf struct {
 	StopAtConsistency bool
 }
 
-// settings are the postgresql.conf settings of c: no archiving, no WAL
-// senders, no upstream, no hot standby, no fsync.
+// settings are the postgresql.conf settings of c: no TCP listener, no
+// archiving, no WAL senders, no upstream, no hot standby, no fsync.
 func (c scratchConf) settings() map[string]string {
-	listen := ""
-	if c.ListenTCP {
-		listen = "127.0.0.1"
-	}
 	s := map[string]string{
-		"port": strconv.Itoa(c.Port), "listen_addresses": listen, "unix_socket_directories": c.SocketDir,
+		"port": strconv.Itoa(c.Port), "listen_addresses": "", "unix_socket_directories": c.SocketDir,
 		"max_connections": "20", "shared_buffers": "128MB", "max_wal_senders": "0",
 		"wal_level": "replica", "archive_mode": "off", "hot_standby": "off", "fsync": "off",
 		"logging_collector": "off", "log_destination": "stderr", "ssl": "off", "jit": "off",
@@ -80,15 +76,12 @@ func (c scratchConf) settings() map[string]string {
 	return s
 }
 
-// hba is the pg_hba.conf of c: trust on the socket (its directory is
-// private to the server's account) and, when listening, on 127.0.0.1. No
-// replication entries.
+// hba is the pg_hba.conf of c: trust on the Unix socket only, whose
+// directory is private to the server's account (so only that account and
+// root connect). No host entries (the server listens on no TCP address
+// either) and no replication entries.
 func (c scratchConf) hba() string {
-	s := "local all all trust\n"
-	if c.ListenTCP {
-		s += "host all all 127.0.0.1/32 trust\n"
-	}
-	return s
+	return "local all all trust\n"
 }
 
 // writeScratchConfig replaces the configuration files of the data directory
@@ -121,9 +114,10 @@ func writeScratchConfig(data string, c scratchConf, owner *pgbin.User) error {
 	return nil
 }
 
-// startScratch configures and starts inst on a free loopback port, trying
-// another port when the one picked was taken in the meantime. inst.Host
-// must be set (the socket directory, or 127.0.0.1). It returns the port.
+// startScratch configures and starts inst on a free port number (the number
+// names the socket file), trying another when the one picked was taken in
+// the meantime. inst.Host must be the socket directory. It returns the
+// port.
 func startScratch(ctx context.Context, inst *pgbin.Instance, c scratchConf, owner *pgbin.User) (int, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {

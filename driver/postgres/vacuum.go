@@ -356,17 +356,3 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	return driver.Result{Summary: summary, Details: details}, nil
 }
-
-// bytesHuman formats a byte count with binary units.
-func bytesHuman(b int64) string {
-	const unit = 1024
-	if b < unit && b > -unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit || n <= -unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
-}

@@ -3,12 +3,11 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"math"
 	"sort"
 	"time"
 
-	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/assess"
 )
 
 const (
@@ -75,42 +74,13 @@ func runProbe(ctx context.Context, r *run, p probe, runs int) (float64, error) {
 	return times[len(times)/2], nil
 }
 
-// regression is a probe slower than its baseline.
-type regression struct {
-	Probe      string  `json:"probe"`
-	BaselineMs float64 `json:"baseline_ms"`
-	CurrentMs  float64 `json:"current_ms"`
-	SlowerPct  float64 `json:"slower_pct"`
-}
-
-// compareBaseline returns the probes of current slower than in baseline by
-// more than pct percent and by more than floorMs milliseconds, sorted by
-// name. Probes missing from either side are not compared.
-func compareBaseline(baseline, current map[string]float64, pct, floorMs float64) []regression {
-	var out []regression
-	for name, now := range current {
-		old, ok := baseline[name]
-		if !ok || old < 0 {
-			continue
-		}
-		if now > old*(1+pct/100) && now-old > floorMs {
-			slower := math.Inf(1)
-			if old > 0 {
-				slower = round1(100 * (now - old) / old)
-			}
-			if math.IsInf(slower, 1) {
-				slower = 1e9 // JSON cannot carry +Inf; "immeasurably slower"
-			}
-			out = append(out, regression{Probe: name, BaselineMs: old, CurrentMs: now, SlowerPct: slower})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Probe < out[j].Probe })
-	return out
-}
+// regression is a probe slower than its baseline: the elements of the
+// "regressions" detail of baseline_update.
+type regression = assess.Regression
 
 // baselineUpdate times the probe set (resumable, one heartbeat per probe),
-// raises a WARNING for each probe that regressed against the stored
-// baseline, and stores the new timings as the baseline.
+// compares the timings with the stored baseline (assess.Baseline: a WARNING
+// for each probe that regressed), and stores them as the new baseline.
 func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	hist, err := r.requireHistory()
 	if err != nil {
@@ -144,44 +114,13 @@ func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	current := map[string]float64{}
 	for _, n := range names {
-		current[n] = math.Round(cp.Results[n]*1000) / 1000
+		current[n] = assess.Round3(cp.Results[n])
 	}
-	regs := compareBaseline(old, current, pct, floorMs)
-	var alerts []domain.Alert
-	for _, g := range regs {
-		alerts = append(alerts, domain.Alert{
-			Level:   domain.AlertWarning,
-			Subject: "probe " + g.Probe,
-			Message: fmt.Sprintf("%.2f ms against a baseline of %.2f ms (regression threshold %.0f %%)", g.CurrentMs, g.BaselineMs, pct),
-		})
-	}
+	res := assess.Baseline(old, current, assess.BaselineOptions{RegressionPct: pct, FloorMs: floorMs, ProbeRuns: r.d.opts.ProbeRuns})
 	r.progress(95, "save baseline", cp.snapshot())
 	if err := hist.SaveBaseline(ctx, name, current); err != nil {
 		return driver.Result{}, fmt.Errorf("save baseline: %w", err)
 	}
-	summary := fmt.Sprintf("%d probes timed (median of %d runs) and saved as the new baseline", len(current), r.d.opts.ProbeRuns)
-	switch {
-	case len(old) == 0:
-		summary += "; no earlier baseline to compare with"
-	case len(regs) == 0:
-		summary += fmt.Sprintf("; no regression over %.0f %% against the previous baseline", pct)
-	default:
-		summary += fmt.Sprintf("; %d regressed by more than %.0f %% (and %.0f ms)", len(regs), pct, floorMs)
-	}
-	if regs == nil {
-		regs = []regression{}
-	}
-	return driver.Result{
-		Summary: summary,
-		Details: map[string]any{
-			"probes_ms":           current,
-			"previous_ms":         old,
-			"regressions":         regs,
-			"regression_pct":      pct,
-			"regression_floor_ms": floorMs,
-			"probe_runs":          r.d.opts.ProbeRuns,
-			"resumed":             resumed,
-		},
-		Alerts: alerts,
-	}, nil
+	res.Details["resumed"] = resumed
+	return res, nil
 }

@@ -68,27 +68,3 @@ func TestBaselineUpdate(t *testing.T) {
 		t.Errorf("faster than baseline: %q %v", res.Summary, res.Alerts)
 	}
 }
-
-func TestCompareBaseline(t *testing.T) {
-	t.Parallel()
-	old := map[string]float64{"a": 10, "b": 10, "c": 10, "d": 0, "e": 1, "gone": 5}
-	cur := map[string]float64{
-		"a":   16,  // +60 %, +6 ms: regression
-		"b":   14,  // +40 %: under 50 %
-		"c":   9,   // faster
-		"d":   6,   // from 0: regression
-		"e":   3,   // +200 % but only +2 ms: noise
-		"new": 100, // no baseline
-	}
-	got := compareBaseline(old, cur, 50, 5)
-	var names []string
-	for _, r := range got {
-		names = append(names, r.Probe)
-	}
-	if strings.Join(names, ",") != "a,d" {
-		t.Fatalf("regressions = %+v, want a and d", got)
-	}
-	if got[0].SlowerPct != 60 || got[0].BaselineMs != 10 || got[0].CurrentMs != 16 {
-		t.Errorf("a = %+v", got[0])
-	}
-}

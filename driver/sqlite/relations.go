@@ -4,9 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"strings"
 	"time"
+
+	"github.com/themis-maintenance/themis/driver/assess"
 )
 
 // quoteIdent quotes a SQLite identifier: wrapped in double quotes, inner
@@ -178,19 +179,9 @@ func msSince(start time.Time) float64 {
 	return float64(time.Since(start).Microseconds()) / 1000
 }
 
-// humanBytes formats a byte count with binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit && n > -unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit || m <= -unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+// Report formatting is shared with the other drivers (package assess);
+// these are its short local names.
 
-// round1 rounds to one decimal for reports.
-func round1(f float64) float64 { return math.Round(f*10) / 10 }
+func humanBytes(n int64) string { return assess.BytesHuman(n) }
+
+func round1(f float64) float64 { return assess.Round1(f) }

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/forecast"
+	"github.com/themis-maintenance/themis/driver/assess"
 )
 
 // Metric names written to the history store.
@@ -68,8 +67,9 @@ func readDiskUsage(dsn string) (diskUsage, error) {
 const defaultQuotaAlertPct = 80.0
 
 // quotaCheck compares the disk usage of the database (file, WAL, shared
-// memory, journal) with the target's quota: WARNING at alert_pct, HIGH
-// half-way from there to full, CRITICAL at or over the quota.
+// memory, journal) with the target's quota, with the alert ladder of
+// assess.QuotaLevel: WARNING at alert_pct, HIGH from half-way between there
+// and full, CRITICAL at or over the quota.
 func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	alertPct := driver.FloatOption(r.opts(), "alert_pct", defaultQuotaAlertPct)
 	usage, err := readDiskUsage(r.target().DSN)
@@ -106,15 +106,7 @@ func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	details["headroom_bytes"] = quota - used
 
 	var alerts []domain.Alert
-	level := ""
-	switch {
-	case pct >= 100:
-		level = domain.AlertCritical
-	case pct >= alertPct+(100-alertPct)/2:
-		level = domain.AlertHigh
-	case pct >= alertPct:
-		level = domain.AlertWarning
-	}
+	level := assess.QuotaLevel(pct, alertPct, assess.Reached)
 	summary := fmt.Sprintf("%s of %s quota used (%.1f %%, alert at %.0f %%)", humanBytes(used), humanBytes(quota), pct, alertPct)
 	if level != "" {
 		msg := fmt.Sprintf("database uses %.1f %% of its %s quota (%s)", pct, humanBytes(quota), humanBytes(used))
@@ -214,116 +206,26 @@ func metricsCollection(ctx context.Context, r *run) (driver.Result, error) {
 const (
 	defaultLookbackDays    = 90
 	defaultRunwayAlertDays = 30
-	// minTrendSpan is the least time the samples must cover: a slope over
-	// a few seconds of samples says nothing about days.
-	minTrendSpan = time.Hour
 )
 
-// capacityTrend records the current size, fits a least-squares line to the
-// size samples of the last lookback_days and forecasts the days until the
-// quota is full: HIGH under runway_alert_days, CRITICAL under a quarter of it.
+// capacityTrend measures the disk usage of the database and hands it to
+// assess.Capacity: it records the current size, fits a least-squares line
+// to the size samples of the last lookback_days and forecasts the days
+// until the quota is full: HIGH under runway_alert_days, CRITICAL at a
+// quarter of it or less.
 func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	hist, err := r.requireHistory()
 	if err != nil {
 		return driver.Result{}, err
 	}
 	lookback := driver.IntOption(r.opts(), "lookback_days", defaultLookbackDays)
-	alertDays := float64(driver.IntOption(r.opts(), "runway_alert_days", defaultRunwayAlertDays))
+	alertDays := driver.IntOption(r.opts(), "runway_alert_days", defaultRunwayAlertDays)
 	usage, err := readDiskUsage(r.target().DSN)
 	if err != nil {
 		return driver.Result{}, err
 	}
-	now := time.Now()
-	name := r.target().Name
-	current := usage.total()
-	r.progress(10, "record size sample", nil)
-	if err := hist.RecordSamples(ctx, driver.Sample{Target: name, Metric: MetricSizeBytes, At: now, Value: float64(current)}); err != nil {
-		return driver.Result{}, fmt.Errorf("record size sample: %w", err)
-	}
-	r.progress(40, "read size samples", nil)
-	since := now.Add(-time.Duration(lookback) * 24 * time.Hour)
-	samples, err := hist.Samples(ctx, name, MetricSizeBytes, since)
-	if err != nil {
-		return driver.Result{}, fmt.Errorf("read size samples: %w", err)
-	}
-	quota := r.target().QuotaBytes
-	details := map[string]any{
-		"samples":           len(samples),
-		"lookback_days":     lookback,
-		"current_bytes":     current,
-		"quota_bytes":       quota,
-		"runway_alert_days": alertDays,
-	}
-	points := make([]forecast.Point, len(samples))
-	for i, s := range samples {
-		points[i] = forecast.Point{At: s.At, Value: s.Value}
-	}
-	r.progress(70, "fit trend", nil)
-	trend, err := forecast.Fit(points)
-	if errors.Is(err, forecast.ErrTooFewSamples) || errors.Is(err, forecast.ErrNoTimeSpread) {
-		details["trend"] = false
-		return driver.Result{
-			Summary: fmt.Sprintf("not enough samples (%d) for a trend over the last %d days; current size %s recorded",
-				len(samples), lookback, humanBytes(current)),
-			Details: details,
-		}, nil
-	}
-	if err != nil {
-		return driver.Result{}, err
-	}
-	if trend.Span < minTrendSpan {
-		details["trend"] = false
-		return driver.Result{
-			Summary: fmt.Sprintf("not enough samples for a trend: %d samples span only %s (at least %s needed); current size %s recorded",
-				len(samples), trend.Span.Round(time.Second), minTrendSpan, humanBytes(current)),
-			Details: details,
-		}, nil
-	}
-	spanDays := trend.Span.Hours() / 24
-	details["trend"] = true
-	details["slope_bytes_per_day"] = math.Round(trend.SlopePerDay)
-	details["r2"] = math.Round(trend.R2*1000) / 1000
-	details["span_days"] = round1(spanDays)
-	details["growing"] = trend.Growing()
-	details["forecast_30d_bytes"] = math.Round(float64(current) + 30*trend.SlopePerDay)
-
-	verb := "growing"
-	if !trend.Growing() {
-		verb = "not growing:"
-	}
-	growth := fmt.Sprintf("%s %s/day over %d samples in %.1f days (r² %.2f)",
-		verb, humanBytes(int64(math.Round(trend.SlopePerDay))), len(samples), spanDays, trend.R2)
-	if quota <= 0 {
-		details["runway_days"] = nil
-		return driver.Result{
-			Summary: growth + "; no quota configured, so no runway",
-			Details: details,
-		}, nil
-	}
-	runway := forecast.Runway(float64(current), float64(quota), trend.SlopePerDay)
-	var alerts []domain.Alert
-	var summary string
-	if math.IsInf(runway, 1) {
-		details["runway_days"] = nil
-		summary = fmt.Sprintf("%s; %s of %s quota used, runway unlimited while not growing", growth, humanBytes(current), humanBytes(quota))
-	} else {
-		details["runway_days"] = round1(runway)
-		full := now.Add(time.Duration(runway * 24 * float64(time.Hour)))
-		details["projected_full_at_ms"] = full.UnixMilli()
-		summary = fmt.Sprintf("%s; %s of %s quota used, runway %.1f days (full around %s)",
-			growth, humanBytes(current), humanBytes(quota), runway, full.UTC().Format("2006-01-02"))
-		if runway < alertDays {
-			level := domain.AlertHigh
-			if runway <= alertDays/4 {
-				level = domain.AlertCritical
-			}
-			alerts = append(alerts, domain.Alert{
-				Level:   level,
-				Subject: "capacity runway",
-				Message: fmt.Sprintf("quota of %s reached in %.1f days at %s/day (alert under %.0f days)", humanBytes(quota), runway, humanBytes(int64(trend.SlopePerDay)), alertDays),
-			})
-			summary += ": " + level
-		}
-	}
-	return driver.Result{Summary: summary, Details: details, Alerts: alerts}, nil
+	return assess.Capacity(ctx, hist, r.target().Name, usage.total(), r.target().QuotaBytes, assess.CapacityOptions{
+		Metric: MetricSizeBytes, LookbackDays: lookback, RunwayAlertDays: alertDays,
+		Progress: func(pct float64, note string) { r.progress(pct, note, nil) },
+	})
 }
