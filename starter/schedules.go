@@ -422,7 +422,7 @@ func (s *Service) waitWritten(ctx context.Context, id string, spec domain.Schedu
 		got, err := s.GetSchedule(ctx, id)
 		if err == nil {
 			sc = got
-			if got.UpdatedAtMs == m.UpdatedAtMs && got.Enabled == spec.Enabled {
+			if got.UpdatedAtMs == m.UpdatedAtMs && got.Enabled == spec.Enabled && (!spec.Enabled || got.NextRunMs > 0) {
 				return got
 			}
 		}

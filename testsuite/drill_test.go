@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,9 +80,11 @@ func TestDrillOnSQLitePasses(t *testing.T) {
 	require.Len(t, done.Approvals, 2)
 	e.assertNothingLeft(done)
 
-	raw, err := e.Deps.History.DrillReport(ctx, d.ID)
-	require.NoError(t, err, "the report is stored in the history store")
-	require.Contains(t, string(raw.Report), `"passed":true`)
+	// The report is stored by the drill's last step, just after it shows finished.
+	require.Eventually(t, func() bool {
+		raw, err := e.Deps.History.DrillReport(ctx, d.ID)
+		return err == nil && strings.Contains(string(raw.Report), `"passed":true`)
+	}, 30*time.Second, 100*time.Millisecond, "the report is stored in the history store")
 	e.RecordHistory(d.ID, "drill_passed")
 }
 

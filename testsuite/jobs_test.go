@@ -60,7 +60,10 @@ func TestScheduleActionStartsJob(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.True(t, sc2.Enabled)
-	require.Greater(t, sc2.NextRunMs, time.Now().UnixMilli(), "next_run_ms comes from the Temporal Schedule")
+	require.Eventually(t, func() bool {
+		got, err := e.Service.GetSchedule(context.Background(), sc.ID)
+		return err == nil && got.NextRunMs > time.Now().UnixMilli()
+	}, 30*time.Second, 200*time.Millisecond, "next_run_ms comes from the Temporal Schedule")
 
 	require.NoError(t, e.Client.ScheduleClient().GetHandle(context.Background(), sc.ID).Trigger(context.Background(), client.ScheduleTriggerOptions{}))
 	var jobID string

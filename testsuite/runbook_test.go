@@ -80,7 +80,10 @@ func TestOperatorRunbook(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.call("PATCH", "/schedules/"+id, write, map[string]any{"enabled": true}, &sc))
 	require.True(t, sc.Enabled)
 	require.Equal(t, "test-write", sc.UpdatedBy)
-	require.Greater(t, sc.NextRunMs, time.Now().UnixMilli())
+	require.Eventually(t, func() bool {
+		got, err := e.Service.GetSchedule(ctx, id)
+		return err == nil && got.NextRunMs > time.Now().UnixMilli()
+	}, 30*time.Second, 200*time.Millisecond, "next_run_ms comes from the Temporal Schedule")
 
 	// POST .../schedules/<id>/run → 202 with a job in state running
 	var job domain.Job

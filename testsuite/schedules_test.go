@@ -65,8 +65,15 @@ func TestScheduleLifecycle(t *testing.T) {
 	require.Equal(t, "bob", up.UpdatedBy)
 	require.Equal(t, "test", up.CreatedBy, "created_by survives updates")
 	require.True(t, up.Enabled)
-	next := time.UnixMilli(up.NextRunMs)
-	require.WithinDuration(t, time.Now(), next, 31*time.Minute, "next_run_ms is the Schedule's real next action")
+	// The Schedule computes its next action asynchronously; poll for it.
+	require.Eventually(t, func() bool {
+		got, err := e.Service.GetSchedule(ctx, sc.ID)
+		if err != nil || got.NextRunMs == 0 {
+			return false
+		}
+		next := time.UnixMilli(got.NextRunMs)
+		return next.After(time.Now()) && next.Before(time.Now().Add(31*time.Minute))
+	}, 30*time.Second, 200*time.Millisecond, "next_run_ms is the Schedule's real next action")
 
 	down, err := e.Service.UpdateSchedule(ctx, sc.ID, "bob", func(s *domain.ScheduleSpec) error { s.Enabled = false; return nil })
 	require.NoError(t, err)
