@@ -2,6 +2,9 @@ package driver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"regexp"
 	"time"
 )
 
@@ -90,4 +93,31 @@ type TargetHealth struct {
 	// LastVerifiedBackupAgeS is the age of the newest verified backup in
 	// seconds, -1 when there is none.
 	LastVerifiedBackupAgeS int64 `json:"last_verified_backup_age_s"`
+}
+
+// DrillDirPrefix starts the file-system name of every drill's scratch
+// entries, so clean-up and orphan_cleanup can recognise them.
+const DrillDirPrefix = "drill-"
+
+const maxDrillNameLen = 80
+
+var unsafeDrillChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// DrillName is the file-system name of a drill: DrillDirPrefix and the drill
+// id reduced to [A-Za-z0-9_-]. An id that had to be changed (or shortened)
+// gets a hash of the original appended, so two ids never share a name. An
+// empty id is an InvalidInput error.
+func DrillName(drillID string) (string, error) {
+	if drillID == "" {
+		return "", Permanentf(KindInvalidInput, "drill id is empty")
+	}
+	s := unsafeDrillChars.ReplaceAllString(drillID, "_")
+	if s != drillID || len(s) > maxDrillNameLen {
+		sum := sha256.Sum256([]byte(drillID))
+		if len(s) > maxDrillNameLen {
+			s = s[:maxDrillNameLen]
+		}
+		s += "-" + hex.EncodeToString(sum[:4])
+	}
+	return DrillDirPrefix + s, nil
 }

@@ -57,11 +57,10 @@ const (
 )
 
 const (
-	drillDirPrefix  = "drill-"
-	maxDrillNameLen = 80
-	drillKind       = "drill"
-	drillRestoring  = "restoring"
-	drillReady      = "ready"
+	drillDirPrefix = driver.DrillDirPrefix
+	drillKind      = "drill"
+	drillRestoring = "restoring"
+	drillReady     = "ready"
 	// drillStaleAfter is how old a drill directory's marker must be before
 	// orphan_cleanup removes it: longer than a restore (6 h), a verify
 	// (2 h) and the default wait for the "complete" approval (4 h) together.
@@ -86,25 +85,8 @@ const (
 	promoteTimeout = 2 * time.Minute
 )
 
-var unsafeDrillChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
-// drillName is the file-system name of a drill: "drill-" and the drill id
-// reduced to [A-Za-z0-9_-]. An id that had to be changed (or shortened)
-// gets a hash of the original appended, so two ids never share a name.
-func drillName(drillID string) (string, error) {
-	if drillID == "" {
-		return "", driver.Permanentf(driver.KindInvalidInput, "drill id is empty")
-	}
-	s := unsafeDrillChars.ReplaceAllString(drillID, "_")
-	if s != drillID || len(s) > maxDrillNameLen {
-		sum := sha256.Sum256([]byte(drillID))
-		if len(s) > maxDrillNameLen {
-			s = s[:maxDrillNameLen]
-		}
-		s += "-" + hex.EncodeToString(sum[:4])
-	}
-	return drillDirPrefix + s, nil
-}
+// drillName is driver.DrillName: the same names on every engine.
+func drillName(drillID string) (string, error) { return driver.DrillName(drillID) }
 
 // drillPaths are the directories of one drill on one target.
 type drillPaths struct {

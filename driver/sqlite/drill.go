@@ -2,15 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"syscall"
 	"time"
 
@@ -40,31 +37,13 @@ const canaryDDL = `CREATE TABLE IF NOT EXISTS ` + canaryTable + ` (
 
 const (
 	restoredName     = "restored.db"
-	drillDirPrefix   = "drill-"
-	maxDrillNameLen  = 80
+	drillDirPrefix   = driver.DrillDirPrefix
 	copyChunk        = 1 << 20
 	copyReportPeriod = time.Second
 )
 
-var unsafeDrillChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
-// drillName is the file-system name of a drill: "drill-" and the drill id
-// reduced to [A-Za-z0-9_-]. An id that had to be changed (or shortened) gets
-// a hash of the original appended, so two ids never share a name.
-func drillName(drillID string) (string, error) {
-	if drillID == "" {
-		return "", driver.Permanentf(driver.KindInvalidInput, "drill id is empty")
-	}
-	s := unsafeDrillChars.ReplaceAllString(drillID, "_")
-	if s != drillID || len(s) > maxDrillNameLen {
-		sum := sha256.Sum256([]byte(drillID))
-		if len(s) > maxDrillNameLen {
-			s = s[:maxDrillNameLen]
-		}
-		s += "-" + hex.EncodeToString(sum[:4])
-	}
-	return drillDirPrefix + s, nil
-}
+// drillName is driver.DrillName: the same names on every engine.
+func drillName(drillID string) (string, error) { return driver.DrillName(drillID) }
 
 // drillPaths are the files and directories of one drill on one target.
 // Empty strings mean the target has no such directory configured.
