@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -316,29 +315,7 @@ func (r *run) progress(pct float64, note string, cp any) {
 // during runs fn (one long statement or program) while re-sending the
 // heartbeat (pct, note, cp) every HeartbeatInterval.
 func (r *run) during(ctx context.Context, pct float64, note string, cp any, fn func() error) error {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		start := time.Now()
-		t := time.NewTicker(r.d.opts.HeartbeatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				r.progress(pct, fmt.Sprintf("%s (running for %s)", note, time.Since(start).Round(time.Second)), cp)
-			}
-		}
-	}()
-	err := fn()
-	close(stop)
-	wg.Wait()
-	return err
+	return driver.During(ctx, r.d.opts.HeartbeatInterval, note, func(n string) { r.progress(pct, n, cp) }, fn)
 }
 
 // requireHistory returns the history store or a Misconfigured error.

@@ -266,29 +266,7 @@ func (r *run) pause(ctx context.Context) error {
 // (pct, note, cp) every HeartbeatInterval, so a task that spends minutes in
 // a single VACUUM or integrity_check is not timed out as dead.
 func (r *run) during(ctx context.Context, pct float64, note string, cp any, fn func() error) error {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		start := time.Now()
-		t := time.NewTicker(r.d.opts.HeartbeatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				r.progress(pct, fmt.Sprintf("%s (running for %s)", note, time.Since(start).Round(time.Second)), cp)
-			}
-		}
-	}()
-	err := fn()
-	close(stop)
-	wg.Wait()
-	return err
+	return driver.During(ctx, r.d.opts.HeartbeatInterval, note, func(n string) { r.progress(pct, n, cp) }, fn)
 }
 
 // timed runs fn under the task's statement_timeout_ms (when set) and names
