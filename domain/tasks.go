@@ -77,7 +77,7 @@ var taskInfos = []TaskInfo{
 	{TaskQuotaCheck, "Quota check", "Compare database size with the target's quota; alert over 80 %",
 		map[string]OptionSpec{"alert_pct": {Kind: OptionFloat, Min: 1, Max: 100, Help: "usage percentage that raises an alert (default 80)"}}},
 	{TaskConsistencyCheck, "Consistency check", "Integrity check of indexes and structure",
-		map[string]OptionSpec{"statement_timeout_ms": optStmtTimeout}},
+		map[string]OptionSpec{"parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
 	{TaskReplicaValidation, "Replica validation", "Replication lag per replica; degraded > 1 s, critical > 5 s",
 		map[string]OptionSpec{
 			"degraded_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Help: "lag above which a replica is degraded (default 1000)"},
@@ -96,7 +96,7 @@ var taskInfos = []TaskInfo{
 			"lock_timeout_ms":      optLockTimeout, "statement_timeout_ms": optStmtTimeout,
 		}},
 	{TaskFullCheckDB, "Full check", "Full integrity check of every table and index",
-		map[string]OptionSpec{"statement_timeout_ms": optStmtTimeout}},
+		map[string]OptionSpec{"parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
 	{TaskBackupVerification, "Backup verification", "Take a backup, restore it into a scratch copy and verify it",
 		map[string]OptionSpec{
 			"method":       {Kind: OptionEnum, Values: []string{"native", "pg_basebackup", "pg_dump"}, Help: "backup method (default native)"},

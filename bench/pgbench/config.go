@@ -34,8 +34,6 @@ type Config struct {
 	Runs int
 	// Pairs selects pairs by id (AllPairs). Optional: all.
 	Pairs []string
-	// NoSerialReference drops the pg_amcheck -j 1 reference rows.
-	NoSerialReference bool
 	// DeletePct and UpdatePct shape the dead tuples. Optional: 30 and 20.
 	DeletePct, UpdatePct int
 	// GenConns is the number of connections generating tables. Optional:

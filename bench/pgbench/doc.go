@@ -23,11 +23,10 @@
 //   - mvcc_cleanup (parallelism=N, dead_tuple_threshold=1,
 //     xid_age_threshold=2e9: every table with a dead tuple, no FREEZE) vs
 //     vacuumdb -j N --analyze with one -t per table ours selects;
-//   - full_checkdb vs pg_amcheck -j N --heapallindexed --parent-check, plus
-//     a pg_amcheck -j 1 reference row: the check tasks have no parallelism
-//     option and run one relation at a time;
-//   - consistency_check vs pg_amcheck -j N -i '*' (indexes only,
-//     bt_index_check), plus a -j 1 reference row;
+//   - full_checkdb (parallelism=N) vs pg_amcheck -j N --heapallindexed
+//     --parent-check;
+//   - consistency_check (parallelism=N) vs pg_amcheck -j N -i '*' (indexes
+//     only, bt_index_check);
 //   - index_rebuild (parallelism=N, high_threshold_pct=0: every btree index of
 //     1 MiB or more) vs reindexdb --concurrently -j N: with -i per index when
 //     reindexdb is 17 or later, with -t per table before that (reindexdb up to

@@ -175,7 +175,7 @@ const (
 
 // side is one way of doing a pair's work.
 type side struct {
-	key  string // "ours", "native", "native_j1"
+	key  string // "ours" or "native"
 	kind sideKind
 	bin  string
 	args []string
@@ -189,7 +189,7 @@ type pairDef struct {
 	task    domain.TaskType
 	opts    domain.TaskOptions
 	oursDoc string
-	sides   []side // sides[0] is ours, sides[1] the native headline, then references
+	sides   []side // sides[0] is ours, sides[1] the native tool
 	matched string
 	// verify checks after a side that the work was done, and describes it.
 	verify func(ctx context.Context, b *bench, s side, out sideOutput) (string, error)
@@ -319,13 +319,10 @@ func buildPairs(ctx context.Context, cfg Config, runner pgbin.Runner, e expected
 		out = append(out, p)
 	}
 	checkPair := func(id string, task domain.TaskType, nativeArgs []string, matched string, count func(d map[string]any) (int, bool)) pairDef {
-		p := pairDef{id: id, task: task, opts: domain.TaskOptions{}, oursDoc: string(task) + " (sequential: the task has no parallelism option)",
+		p := pairDef{id: id, task: task, opts: domain.TaskOptions{"parallelism": int64(cfg.Jobs)}, oursDoc: fmt.Sprintf("%s parallelism=%d", task, cfg.Jobs),
 			sides: []side{{key: "ours", kind: sideOurs},
 				{key: "native", kind: sideNative, bin: "pg_amcheck", args: append([]string{"-j", n}, nativeArgs...)}},
 			matched: matched,
-		}
-		if !cfg.NoSerialReference && cfg.Jobs != 1 {
-			p.sides = append(p.sides, side{key: "native_j1", kind: sideNative, bin: "pg_amcheck", args: append([]string{"-j", "1"}, nativeArgs...)})
 		}
 		p.verify = func(ctx context.Context, b *bench, s side, o sideOutput) (string, error) {
 			if s.kind == sideOurs {
@@ -381,7 +378,6 @@ func buildPairs(ctx context.Context, cfg Config, runner pgbin.Runner, e expected
 			if e.extraToastIndexes > 0 {
 				matched += fmt.Sprintf("; -t also rebuilds their %d TOAST indexes (%s in all)", e.extraToastIndexes, HumanBytes(e.extraBytes))
 			}
-			matched += "; ours also measures every candidate with pgstatindex before choosing, which is part of its time"
 		}
 		p := pairDef{
 			id: PairRebuild, task: domain.TaskIndexRebuild,

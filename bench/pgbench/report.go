@@ -36,7 +36,6 @@ type PairRow struct {
 	Pair      string   `json:"pair"`
 	Ours      string   `json:"ours"`
 	Native    string   `json:"native"`
-	Reference bool     `json:"reference"`
 	Matched   string   `json:"matched"`
 	OursMed   float64  `json:"ours_median_s"`
 	NativeMed float64  `json:"native_median_s"`
@@ -127,18 +126,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, hdr+"\tNATIVE COMMAND")
 	for _, row := range r.Rows {
-		name := row.Pair
-		if row.Reference {
-			name += " (reference)"
-		}
 		goal := "no"
 		if row.GoalMet {
 			goal = "yes"
 		}
-		if row.Reference {
-			goal = "(" + goal + ")"
-		}
-		line := fmt.Sprintf("%s\t%.2f\t%.2f\t%.3f\t%s", name, row.OursMed, row.NativeMed, row.Ratio, goal)
+		line := fmt.Sprintf("%s\t%.2f\t%.2f\t%.3f\t%s", row.Pair, row.OursMed, row.NativeMed, row.Ratio, goal)
 		if temporal {
 			if row.OverMed != nil {
 				line += fmt.Sprintf("\t%.0f", *row.OverMed)
@@ -161,9 +153,6 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, h+"\tOURS CHECK\tNATIVE CHECK")
 	for _, row := range r.Rows {
 		name := row.Pair
-		if row.Reference {
-			name += " (ref)"
-		}
 		for _, rr := range row.PerRun {
 			flag := ""
 			if rr.Noisy {

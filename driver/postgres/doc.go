@@ -21,10 +21,12 @@
 //   - quota_check: pg_database_size against Target.QuotaBytes; HIGH above
 //     alert_pct (default 80), CRITICAL at 100 %; no quota is reported as such.
 //   - consistency_check: amcheck bt_index_check on every valid btree index,
-//     catalog indexes included. ACCESS SHARE.
-//   - full_checkdb: verify_heapam on every table with its TOAST (14+), then
+//     catalog indexes included, largest first on parallelism sessions
+//     (default 2). ACCESS SHARE.
+//   - full_checkdb: verify_heapam on every table with its TOAST (14+) and
 //     bt_index_parent_check(heapallindexed => true) on every btree index
-//     (bt_index_check with heapallindexed on a standby). parent_check holds
+//     (bt_index_check with heapallindexed on a standby), one queue of
+//     relations, largest first, on parallelism sessions. parent_check holds
 //     SHARE on the table: writes to that table wait while its index is
 //     checked. Corruption found by either task is a permanent
 //     driver.KindIntegrityViolation naming the relations.

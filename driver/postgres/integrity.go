@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -20,18 +21,29 @@ type finding struct {
 	Problem  string `json:"problem"`
 }
 
-// integrityRun walks relations with amcheck functions, checkpointing each.
+// integrityRun walks relations with amcheck functions on parallel
+// sessions, checkpointing each relation.
 type integrityRun struct {
 	r       *run
 	amcheck string // amcheck's schema
 	to      timeouts
+	par     int
 	tr      *tracker[finding]
+	mu      sync.Mutex // guards locked, skipped, checked
 	locked  []string
 	skipped []string
 	checked int
 }
 
 func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return nil, err
+	}
+	par, err := r.parallelismOpt()
+	if err != nil {
+		return nil, err
+	}
 	schema, why, err := r.ensureExtension(ctx, "amcheck")
 	if err != nil {
 		return nil, err
@@ -40,33 +52,43 @@ func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
 		// A check that cannot check must not report success.
 		return nil, driver.Permanentf(driver.KindMisconfigured, "%s needs amcheck: %s", r.req.Task, why)
 	}
-	stmt, err := intOpt(r.opts(), "statement_timeout_ms", 0, 0, maxTimeoutMs)
-	if err != nil {
-		return nil, err
-	}
-	to := timeouts{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: stmt}
-	if stmt == 0 {
-		to.StatementMs = r.d.opts.StatementTimeout.Milliseconds()
-	}
-	return &integrityRun{r: r, amcheck: schema, to: to}, nil
+	return &integrityRun{r: r, amcheck: schema, to: to, par: par}, nil
 }
 
-// check runs one amcheck call on relation key (check names the function for
-// reports) and records what it found. A corruption error becomes a finding;
-// rows returned by a set-returning check (verify_heapam) are findings too.
-func (ir *integrityRun) check(ctx context.Context, key, kind, check, sql string, args []any, setReturning bool) error {
-	s, err := ir.r.session(ctx, ir.to)
-	if err != nil {
-		return err
-	}
-	defer s.release()
-	var found []finding
-	cp := ir.tr.snapshot()
-	err = ir.r.during(ctx, ir.tr.pct(), check+" "+key, cp, func() error {
-		if !setReturning {
-			return s.exec(ctx, sql, args...)
+// relCheck is one amcheck call on one relation.
+type relCheck struct {
+	key, kind, check, sql string
+	oid                   uint32
+	size                  int64
+	setReturning          bool
+}
+
+// run checks every item not done yet on ir.par sessions, largest first so
+// that no worker is left with a big relation at the end.
+func (ir *integrityRun) run(ctx context.Context, checks []relCheck) error {
+	todo := make([]relCheck, 0, len(checks))
+	for _, c := range checks {
+		if !ir.tr.isDone(ir.key(c.kind, c.key)) {
+			todo = append(todo, c)
 		}
-		return s.query(ctx, sql, args, func(rows pgx.Rows) error {
+	}
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].size > todo[j].size })
+	return forEachSession(ctx, ir.r, ir.par, ir.to, todo, func(ctx context.Context, s *session, c relCheck) error {
+		return ir.check(ctx, s, c)
+	})
+}
+
+// check runs one amcheck call on s and records what it found. A corruption
+// error becomes a finding; rows returned by a set-returning check
+// (verify_heapam) are findings too.
+func (ir *integrityRun) check(ctx context.Context, s *session, c relCheck) error {
+	var found []finding
+	args := []any{int64(c.oid)}
+	err := ir.tr.during(ctx, c.check+" "+c.key, func() error {
+		if !c.setReturning {
+			return s.exec(ctx, c.sql, args...)
+		}
+		return s.query(ctx, c.sql, args, func(rows pgx.Rows) error {
 			var blk, off, att *int64
 			var msg string
 			if err := rows.Scan(&blk, &off, &att, &msg); err != nil {
@@ -83,7 +105,7 @@ func (ir *integrityRun) check(ctx context.Context, key, kind, check, sql string,
 				}
 				where += ")"
 			}
-			found = append(found, finding{Relation: key, Kind: kind, Check: check, Problem: msg + where})
+			found = append(found, finding{Relation: c.key, Kind: c.kind, Check: c.check, Problem: msg + where})
 			return nil
 		})
 	})
@@ -92,19 +114,25 @@ func (ir *integrityRun) check(ctx context.Context, key, kind, check, sql string,
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case isCode(err, pgerrcode.DataCorrupted, pgerrcode.IndexCorrupted):
-		found = append(found, finding{Relation: key, Kind: kind, Check: check, Problem: pgMessage(err)})
+		found = append(found, finding{Relation: c.key, Kind: c.kind, Check: c.check, Problem: pgMessage(err)})
 	case isGone(err):
-		ir.skipped = append(ir.skipped, key+" (dropped)")
-		ir.tr.finish(ir.key(kind, key), nil, "skipped "+key)
+		ir.mu.Lock()
+		ir.skipped = append(ir.skipped, c.key+" (dropped)")
+		ir.mu.Unlock()
+		ir.tr.finish(ir.key(c.kind, c.key), nil, "skipped "+c.key)
 		return nil
 	case isLockTimeout(err):
-		ir.locked = append(ir.locked, key)
-		ir.tr.heartbeat(key + ": lock not available; left for a retry")
+		ir.mu.Lock()
+		ir.locked = append(ir.locked, c.key)
+		ir.mu.Unlock()
+		ir.tr.heartbeat(c.key + ": lock not available; left for a retry")
 		return nil
 	default:
-		return classify(ctx, err, "%s %s", check, key)
+		return classify(ctx, err, "%s %s", c.check, c.key)
 	}
+	ir.mu.Lock()
 	ir.checked++
+	ir.mu.Unlock()
 	var last *finding
 	for i := range found {
 		last = &found[i]
@@ -114,11 +142,11 @@ func (ir *integrityRun) check(ctx context.Context, key, kind, check, sql string,
 			ir.tr.mu.Unlock()
 		}
 	}
-	note := check + " " + key + ": ok"
+	note := c.check + " " + c.key + ": ok"
 	if last != nil {
-		note = check + " " + key + ": CORRUPTION"
+		note = c.check + " " + c.key + ": CORRUPTION"
 	}
-	ir.tr.finish(ir.key(kind, key), last, note)
+	ir.tr.finish(ir.key(c.kind, c.key), last, note)
 	return nil
 }
 
@@ -155,12 +183,16 @@ func (ir *integrityRun) outcome(what string, total int, details map[string]any) 
 			"%s found corruption in %d relation(s): %s", what, len(rels), strings.Join(parts, "; "))
 	}
 	if len(ir.locked) > 0 {
+		sort.Strings(ir.locked)
 		return driver.Result{}, fmt.Errorf("%s: %d relation(s) not checked, lock not available within lock_timeout (%d ms): %s; a retry checks only these",
 			what, len(ir.locked), ir.to.LockMs, joinNames(ir.locked, 10))
 	}
+	sort.Strings(ir.skipped)
 	details["relations_checked"] = ir.checked + ir.tr.resumed
 	details["resumed"] = ir.tr.resumed
 	details["statement_timeout_ms"] = ir.to.StatementMs
+	details["lock_timeout_ms"] = ir.to.LockMs
+	details["parallelism"] = ir.par
 	details["amcheck_schema"] = ir.amcheck
 	if len(ir.skipped) > 0 {
 		details["skipped"] = ir.skipped
@@ -189,7 +221,8 @@ func (r *run) checkableIndexes(ctx context.Context) ([]index, error) {
 }
 
 // consistencyCheck: amcheck bt_index_check on every valid btree index,
-// catalog indexes included, one heartbeat and checkpoint per index. Locks:
+// catalog indexes included, on parallelism sessions (default 2), largest
+// index first, one heartbeat and checkpoint per index. Locks:
 // ACCESS SHARE on the index and its table (reads and writes go on).
 func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	ir, err := newIntegrityRun(ctx, r)
@@ -206,13 +239,12 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	ir.tr = newTracker[finding](r, keys)
 	sql := "SELECT " + fn(ir.amcheck, "bt_index_check") + "(index => $1::oid::regclass)"
-	for _, ix := range indexes {
-		if ir.tr.isDone(ir.key("index", ix.String())) {
-			continue
-		}
-		if err := ir.check(ctx, ix.String(), "index", "bt_index_check", sql, []any{ix.OID}, false); err != nil {
-			return driver.Result{}, err
-		}
+	checks := make([]relCheck, len(indexes))
+	for i, ix := range indexes {
+		checks[i] = relCheck{key: ix.String(), kind: "index", check: "bt_index_check", sql: sql, oid: ix.OID, size: ix.SizeBytes}
+	}
+	if err := ir.run(ctx, checks); err != nil {
+		return driver.Result{}, err
 	}
 	return ir.outcome("bt_index_check", len(indexes), map[string]any{"indexes": len(indexes), "check": "bt_index_check"})
 }
@@ -225,6 +257,8 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 // for verify_heapam and bt_index_check; bt_index_parent_check takes SHARE on
 // the table, which blocks writes to that table while its index is checked;
 // lock_timeout keeps the check from queueing behind (and in front of) writers.
+// Tables and indexes are checked on parallelism sessions (default 2),
+// largest first.
 func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	ir, err := newIntegrityRun(ctx, r)
 	if err != nil {
@@ -267,26 +301,23 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	ir.tr = newTracker[finding](r, keys)
 	heapSQL := "SELECT blkno, offnum::int8, attnum::int8, msg FROM " + fn(ir.amcheck, "verify_heapam") +
 		"(relation => $1::oid::regclass, check_toast => true, on_error_stop => false) LIMIT 100"
-	for _, t := range checkable {
-		if ir.tr.isDone(ir.key("table", t.String())) {
-			continue
-		}
-		if err := ir.check(ctx, t.String(), "table", "verify_heapam", heapSQL, []any{t.OID}, true); err != nil {
-			return driver.Result{}, err
-		}
-	}
 	idxCheck := "bt_index_parent_check"
 	if r.srv.InRecovery {
 		idxCheck = "bt_index_check"
 	}
 	idxSQL := "SELECT " + fn(ir.amcheck, idxCheck) + "(index => $1::oid::regclass, heapallindexed => true)"
+	// Tables and indexes go in one queue, largest first: a table's heap
+	// and its indexes may be checked at the same time (ACCESS SHARE and
+	// SHARE do not conflict).
+	checks := make([]relCheck, 0, len(keys))
+	for _, t := range checkable {
+		checks = append(checks, relCheck{key: t.String(), kind: "table", check: "verify_heapam", sql: heapSQL, oid: t.OID, size: t.SizeBytes, setReturning: true})
+	}
 	for _, ix := range indexes {
-		if ir.tr.isDone(ir.key("index", ix.String())) {
-			continue
-		}
-		if err := ir.check(ctx, ix.String(), "index", idxCheck+"(heapallindexed)", idxSQL, []any{ix.OID}, false); err != nil {
-			return driver.Result{}, err
-		}
+		checks = append(checks, relCheck{key: ix.String(), kind: "index", check: idxCheck + "(heapallindexed)", sql: idxSQL, oid: ix.OID, size: ix.SizeBytes})
+	}
+	if err := ir.run(ctx, checks); err != nil {
+		return driver.Result{}, err
 	}
 	details := map[string]any{"tables": len(checkable), "indexes": len(indexes), "index_check": idxCheck + "(heapallindexed => true)"}
 	if heapNote != "" {

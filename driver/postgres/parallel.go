@@ -31,6 +31,66 @@ func forEach[T any](ctx context.Context, n int, items []T, work func(ctx context
 	return err
 }
 
+// forEachSession is forEach for statements that need a session: each of the
+// up to n workers acquires one session (timeouts set once) and keeps it for
+// every item it takes, so the per-item cost is the statement alone. Items
+// are taken in order, so callers put the largest first to keep the workers
+// busy until the end. A session whose connection was closed (a cancelled
+// statement the server did not acknowledge) is replaced before the next item.
+func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, items []T, work func(ctx context.Context, s *session, it T) error) error {
+	if len(items) == 0 {
+		return ctx.Err()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	next := make(chan T)
+	g.Go(func() error {
+		defer close(next)
+		for _, it := range items {
+			select {
+			case next <- it:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range max(1, min(n, len(items))) {
+		g.Go(func() error {
+			var s *session
+			defer func() {
+				if s != nil {
+					s.release()
+				}
+			}()
+			for it := range next {
+				if gctx.Err() != nil {
+					return gctx.Err()
+				}
+				if s != nil && s.conn.Conn().IsClosed() {
+					s.release()
+					s = nil
+				}
+				if s == nil {
+					var err error
+					if s, err = r.session(gctx, to); err != nil {
+						s = nil
+						return err
+					}
+				}
+				if err := work(gctx, s, it); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
 // checkpoint is what per-relation tasks heartbeat: the relations done so far
 // (by schema.name, which survives OID changes such as REINDEX CONCURRENTLY)
 // and their results, so a retried attempt skips them and still reports them.
@@ -91,6 +151,13 @@ func (t *tracker[R]) finish(key string, res *R, note string) {
 	pct := 100 * float64(len(cp.Done)) / float64(max(1, t.total))
 	t.mu.Unlock()
 	t.r.progress(pct, note, cp)
+}
+
+// during runs fn (one long statement on one relation) while re-sending the
+// heartbeat every HeartbeatInterval with the checkpoint as it is then; the
+// checkpoint is copied only when a heartbeat is due.
+func (t *tracker[R]) during(ctx context.Context, note string, fn func() error) error {
+	return driver.During(ctx, t.r.d.opts.HeartbeatInterval, note, func(n string) { t.heartbeat(n) }, fn)
 }
 
 // heartbeat re-sends the current checkpoint with a new note.

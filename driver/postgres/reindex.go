@@ -55,18 +55,16 @@ func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel,
 	return out, rows.Err()
 }
 
-// reindexConcurrently runs REINDEX INDEX CONCURRENTLY on s. Locks: SHARE
-// UPDATE EXCLUSIVE on the table and index for the duration (reads and writes
-// continue; DDL and VACUUM wait), and short waits for transactions that
-// could still use the old index, all bounded by lock_timeout. If it fails or
-// is cancelled, the invalid _ccnew copy (or _ccold original) it leaves
-// behind is dropped with DROP INDEX CONCURRENTLY on a clean-up context.
-func (r *run) reindexConcurrently(ctx context.Context, s *session, ix index, to timeouts, pct float64, note string, cp any) (cleaned []string, err error) {
-	before, lerr := r.invalidIndexes(ctx, ix.Table.OID)
-	if lerr != nil {
-		return nil, classify(ctx, lerr, "list invalid indexes of %s", ix.Table)
-	}
-	err = r.during(ctx, pct, note, cp, func() error {
+// reindexConcurrently runs REINDEX INDEX CONCURRENTLY on s, heartbeating
+// tr while it runs. Locks: SHARE UPDATE EXCLUSIVE on the table and index for
+// the duration (reads and writes continue; DDL and VACUUM wait), and short
+// waits for transactions that could still use the old index, all bounded by
+// lock_timeout. If it fails or is cancelled, the invalid _ccnew copy (or
+// _ccold original) it leaves behind, that is an invalid index of the table
+// not in before, is dropped with DROP INDEX CONCURRENTLY on a clean-up
+// context.
+func reindexConcurrently[R any](ctx context.Context, r *run, s *session, ix index, before map[uint32]rel, to timeouts, tr *tracker[R], note string) (cleaned []string, err error) {
+	err = tr.during(ctx, note, func() error {
 		return s.exec(ctx, "REINDEX INDEX CONCURRENTLY "+ix.ident())
 	})
 	if err == nil {
@@ -137,9 +135,11 @@ const minRebuildBytes = defaultMinSizeBytes
 // index) measures every valid btree index of at least 1 MiB outside the
 // system schemas (pgstatindex, or the statistics estimate) and rebuilds
 // those at or above high_threshold_pct (default 30) with REINDEX INDEX
-// CONCURRENTLY. Tables are worked on in parallel (parallelism, default 2),
-// the indexes of one table one after the other (two concurrent rebuilds on
-// one table would wait on each other's locks). Indexes backing exclusion
+// CONCURRENTLY (at high_threshold_pct=0 nothing is measured: every one is
+// rebuilt). Tables are worked on in parallel (parallelism, default 2), the
+// one with the most index bytes first, the indexes of one table one after
+// the other (two concurrent rebuilds on one table would wait on each
+// other's locks). Indexes backing exclusion
 // constraints cannot be rebuilt concurrently and are skipped.
 func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err := r.requirePrimary(); err != nil {
@@ -157,10 +157,6 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	m, err := r.newMeasurer(ctx)
-	if err != nil {
-		return driver.Result{}, err
-	}
 	all, err := r.listIndexes(ctx, false)
 	if err != nil {
 		return driver.Result{}, err
@@ -171,51 +167,47 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 			candidates = append(candidates, ix)
 		}
 	}
-	// Measuring is the first fifth of the progress bar; a resumed attempt
-	// measures again (cheap next to rebuilding, and rebuilt indexes are no
-	// longer over the threshold anyway).
-	var chosen []index
-	bloat := map[uint32]relBloat{}
-	for i, ix := range candidates {
-		b, err := m.index(ctx, ix)
-		if err != nil {
-			return driver.Result{}, err
-		}
-		if b.Skipped == "" && b.SizeBytes >= minRebuildBytes && b.BloatPct >= thr {
-			ix.SizeBytes = b.SizeBytes
-			chosen = append(chosen, ix)
-			bloat[ix.OID] = b
-		}
-		r.progress(20*float64(i+1)/float64(len(candidates)), "measured "+ix.String(), nil)
+	chosen, bloat, m, err := r.chooseRebuilds(ctx, candidates, thr)
+	if err != nil {
+		return driver.Result{}, err
 	}
 	keys := make([]string, len(chosen))
 	byTable := map[uint32][]index{}
-	var tableOrder []uint32
+	var tables []rel
+	tableBytes := map[uint32]int64{}
 	for i, ix := range chosen {
 		keys[i] = ix.String()
 		if _, ok := byTable[ix.Table.OID]; !ok {
-			tableOrder = append(tableOrder, ix.Table.OID)
+			tables = append(tables, ix.Table)
 		}
 		byTable[ix.Table.OID] = append(byTable[ix.Table.OID], ix)
+		tableBytes[ix.Table.OID] += ix.SizeBytes
 	}
+	// The table with the most index bytes first, so that no session is
+	// left with a big table at the end.
+	sort.SliceStable(tables, func(i, j int) bool { return tableBytes[tables[i].OID] > tableBytes[tables[j].OID] })
 	tr := newTracker[rebuildResult](r, keys)
 	var mu sync.Mutex
 	var locked []string
-	err = forEach(ctx, par, tableOrder, func(ctx context.Context, toid uint32) error {
-		s, err := r.session(ctx, to)
-		if err != nil {
-			return err
-		}
-		defer s.release()
-		for _, ix := range byTable[toid] {
+	err = forEachSession(ctx, r, par, to, tables, func(ctx context.Context, s *session, t rel) error {
+		// Invalid indexes already on the table are not ours to drop; one
+		// look per table (a successful rebuild leaves none behind).
+		var before map[uint32]rel
+		for _, ix := range byTable[t.OID] {
 			key := ix.String()
 			if tr.isDone(key) {
 				continue
 			}
+			if before == nil {
+				var err error
+				if before, err = r.invalidIndexes(ctx, t.OID); err != nil {
+					return classify(ctx, err, "list invalid indexes of %s", t)
+				}
+			}
 			b := bloat[ix.OID]
-			res := rebuildResult{Index: key, Table: ix.Table.String(), BloatPct: b.BloatPct, Method: b.Method, SizeBytesBefore: ix.SizeBytes}
+			res := rebuildResult{Index: key, Table: t.String(), BloatPct: b.BloatPct, Method: b.Method, SizeBytesBefore: ix.SizeBytes}
 			start := time.Now()
-			cleaned, err := r.reindexConcurrently(ctx, s, ix, to, tr.pct(), "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
+			cleaned, err := reindexConcurrently(ctx, r, s, ix, before, to, tr, "REINDEX INDEX CONCURRENTLY "+key)
 			res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
 			switch {
 			case err == nil:
@@ -261,6 +253,9 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		}
 	}
 	summary := fmt.Sprintf("no index at or above %.0f%% bloat among %d btree indexes of at least %s (%s)", thr, len(candidates), bytesHuman(minRebuildBytes), m.method())
+	if len(candidates) == 0 {
+		summary = fmt.Sprintf("no btree index of at least %s to rebuild", bytesHuman(minRebuildBytes))
+	}
 	if len(results) > 0 {
 		summary = fmt.Sprintf("rebuilt %d index(es) at or above %.0f%% bloat with REINDEX CONCURRENTLY: %s → %s", rebuilt, thr, bytesHuman(before), bytesHuman(after))
 	}
@@ -277,6 +272,70 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		details["method_reason"] = m.why
 	}
 	return driver.Result{Summary: summary, Details: details}, nil
+}
+
+// methodNotMeasured names the choice at high_threshold_pct=0.
+const methodNotMeasured = "not measured (high_threshold_pct=0 rebuilds every candidate)"
+
+// chooseRebuilds returns the candidates at or above thr percent bloat, with
+// their measurements, and how they were measured. Measuring is the first
+// fifth of the progress bar; a resumed attempt measures again (cheap next
+// to rebuilding, and rebuilt indexes are no longer over the threshold). At
+// thr=0 every candidate qualifies whatever its bloat, so nothing is measured
+// (pgstatindex reads the whole index): only the real sizes are read.
+func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float64) ([]index, map[uint32]relBloat, *measurer, error) {
+	bloat := map[uint32]relBloat{}
+	if thr == 0 {
+		oids := make([]int64, len(candidates))
+		for i, ix := range candidates {
+			oids[i] = int64(ix.OID)
+		}
+		size := map[uint32]int64{}
+		rows, err := r.pool.Query(ctx, `SELECT x, coalesce(pg_relation_size(x::oid), 0)::int8 FROM unnest($1::int8[]) AS x`, oids)
+		if err != nil {
+			return nil, nil, nil, classify(ctx, err, "read index sizes")
+		}
+		for rows.Next() {
+			var oid, n int64
+			if err := rows.Scan(&oid, &n); err != nil {
+				rows.Close()
+				return nil, nil, nil, classify(ctx, err, "read index sizes")
+			}
+			size[uint32(oid)] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, nil, classify(ctx, err, "read index sizes")
+		}
+		var chosen []index
+		for _, ix := range candidates {
+			if n := size[ix.OID]; n >= minRebuildBytes {
+				ix.SizeBytes = n
+				chosen = append(chosen, ix)
+				bloat[ix.OID] = relBloat{Relation: ix.String(), Kind: "index", SizeBytes: n, Method: methodNotMeasured}
+			}
+		}
+		r.progress(20, fmt.Sprintf("%d of %d candidates chosen without measuring (high_threshold_pct=0)", len(chosen), len(candidates)), nil)
+		return chosen, bloat, &measurer{r: r, why: "high_threshold_pct=0: every candidate is rebuilt, so none was measured"}, nil
+	}
+	m, err := r.newMeasurer(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var chosen []index
+	for i, ix := range candidates {
+		b, err := m.index(ctx, ix)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if b.Skipped == "" && b.SizeBytes >= minRebuildBytes && b.BloatPct >= thr {
+			ix.SizeBytes = b.SizeBytes
+			chosen = append(chosen, ix)
+			bloat[ix.OID] = b
+		}
+		r.progress(20*float64(i+1)/float64(len(candidates)), "measured "+ix.String(), nil)
+	}
+	return chosen, bloat, m, nil
 }
 
 // vectorReindex rebuilds pgvector indexes (hnsw, ivfflat) with REINDEX
@@ -325,8 +384,12 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 			continue
 		}
 		res := rebuildResult{Index: key, Table: ix.Table.String(), Method: ix.AccessMethod, SizeBytesBefore: ix.SizeBytes}
+		before, err := r.invalidIndexes(ctx, ix.Table.OID)
+		if err != nil {
+			return driver.Result{}, classify(ctx, err, "list invalid indexes of %s", ix.Table)
+		}
 		start := time.Now()
-		cleaned, err := r.reindexConcurrently(ctx, s, ix, to, tr.pct(), "REINDEX INDEX CONCURRENTLY "+key, tr.snapshot())
+		cleaned, err := reindexConcurrently(ctx, r, s, ix, before, to, tr, "REINDEX INDEX CONCURRENTLY "+key)
 		res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
 		switch {
 		case err == nil:

@@ -44,27 +44,27 @@ type tableRunner struct {
 	locked []string
 }
 
-// run executes jobs with n sessions. Tables dropped meanwhile are recorded
-// as skipped; tables whose lock was not granted within lock_timeout are
-// left undone (a retry does them) and reported by lockedErr.
+// run executes jobs on n sessions, the largest table first (a big table
+// started last would leave the other sessions idle at the end). Tables
+// dropped meanwhile are recorded as skipped; tables whose lock was not
+// granted within lock_timeout are left undone (a retry does them) and
+// reported by lockedErr.
 func (tw *tableRunner) run(ctx context.Context, n int, jobs []tableJob) error {
-	return forEach(ctx, n, jobs, func(ctx context.Context, j tableJob) error {
+	todo := make([]tableJob, 0, len(jobs))
+	for _, j := range jobs {
+		if !tw.tr.isDone(j.t.String()) {
+			todo = append(todo, j)
+		}
+	}
+	sort.SliceStable(todo, func(i, k int) bool { return todo[i].t.SizeBytes > todo[k].t.SizeBytes })
+	return forEachSession(ctx, tw.r, n, tw.to, todo, func(ctx context.Context, s *session, j tableJob) error {
 		key := j.t.String()
-		if tw.tr.isDone(key) {
-			return nil
-		}
-		s, err := tw.r.session(ctx, tw.to)
-		if err != nil {
-			return err
-		}
-		defer s.release()
 		res := tableWork{
 			Table: key, Statement: j.label, Reasons: j.reasons,
 			DeadTuplesBefore: j.t.DeadTup, SizeBytesBefore: j.t.SizeBytes, XIDAgeBefore: j.t.XIDAge,
 		}
 		start := time.Now()
-		cp := tw.tr.snapshot()
-		err = tw.r.during(ctx, tw.tr.pct(), j.label+" "+key, cp, func() error { return s.exec(ctx, j.sql) })
+		err := tw.tr.during(ctx, j.label+" "+key, func() error { return s.exec(ctx, j.sql) })
 		res.DurationMs = time.Since(start).Milliseconds()
 		switch {
 		case err == nil:

@@ -28,7 +28,6 @@ func main() {
 		runs     = flag.Int("runs", 3, "measured runs per pair (order alternates: ours first, then native first)")
 		keep     = flag.Bool("keep", false, "leave the cluster running afterwards (reaped by the next pgcluster start)")
 		pairs    = flag.String("pairs", strings.Join(pgbench.AllPairs, ","), "pairs to run, comma-separated")
-		noRef    = flag.Bool("no-serial-ref", false, "skip the pg_amcheck -j 1 reference rows of the check pairs")
 		delPct   = flag.Int("delete-pct", 30, "percentage of rows deleted (dead tuples)")
 		updPct   = flag.Int("update-pct", 20, "percentage of rows updated on an indexed column (dead tuples, index bloat)")
 		genConns = flag.Int("gen-conns", 0, "connections generating tables (default: CPUs, at least 2)")
@@ -49,7 +48,7 @@ func main() {
 	}
 	cfg := pgbench.Config{
 		Tables: *tables, SizeBytes: sz, Jobs: *jobs, Runs: *runs, Keep: *keep,
-		NoSerialReference: *noRef, DeletePct: *delPct, UpdatePct: *updPct, GenConns: *genConns,
+		DeletePct: *delPct, UpdatePct: *updPct, GenConns: *genConns,
 		QuietWait: *quietW, Retries: *retries,
 		SharedBuffers: *sb, BinDir: *binDir, Temporal: *temporal, TemporalBin: *tbin, Log: os.Stderr,
 	}
