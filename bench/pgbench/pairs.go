@@ -363,12 +363,12 @@ func buildPairs(ctx context.Context, cfg Config, runner pgbin.Runner, e expected
 			for _, ix := range e.rebuildIndexes {
 				args = append(args, "-i", ix.ident())
 			}
-			matched = fmt.Sprintf("same %d indexes (every btree index of 1 MiB or more), one reindexdb -i each: REINDEX INDEX CONCURRENTLY per index on both sides", len(e.rebuildIndexes))
+			matched = fmt.Sprintf("same %d indexes (every btree index of 1 MiB or more), one reindexdb -i each (REINDEX INDEX CONCURRENTLY per index); ours issues one REINDEX TABLE CONCURRENTLY for a table all of whose indexes are chosen", len(e.rebuildIndexes))
 		} else {
 			for _, t := range e.rebuildTables {
 				args = append(args, "-t", t.ident())
 			}
-			matched = fmt.Sprintf("reindexdb %d refuses -j with -i, so -t for the %d tables of our %d indexes (REINDEX TABLE CONCURRENTLY: a table's indexes rebuilt together, phase by phase, where ours does REINDEX INDEX CONCURRENTLY one index at a time)",
+			matched = fmt.Sprintf("reindexdb %d refuses -j with -i, so -t for the %d tables of our %d indexes (REINDEX TABLE CONCURRENTLY; ours issues the same statement for a table all of whose indexes are chosen, REINDEX INDEX CONCURRENTLY per index otherwise)",
 				major, len(e.rebuildTables), len(e.rebuildIndexes))
 			if len(e.extraUserIndexes) > 0 {
 				matched += fmt.Sprintf("; MISMATCH: -t also rebuilds %d user index(es) under 1 MiB that ours skips: %s", len(e.extraUserIndexes), strings.Join(e.extraUserIndexes[:min(5, len(e.extraUserIndexes))], ", "))
@@ -408,6 +408,11 @@ func buildPairs(ctx context.Context, cfg Config, runner pgbin.Runner, e expected
 				}
 			}
 			note := fmt.Sprintf("%d/%d indexes rebuilt", changed, len(names))
+			if s.kind == sideOurs {
+				tbl, _ := num(o.details, "reindex_table_statements")
+				idx, _ := num(o.details, "reindex_index_statements")
+				note += fmt.Sprintf(" (%d REINDEX TABLE, %d REINDEX INDEX)", int(tbl), int(idx))
+			}
 			if s.kind == sideOurs && o.measured > 0 {
 				note += fmt.Sprintf(" (pgstatindex pass %.1fs)", o.measured.Seconds())
 			}

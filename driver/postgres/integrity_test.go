@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
@@ -85,9 +87,10 @@ func TestConsistencyCheckResumesFromCheckpoint(t *testing.T) {
 func TestConsistencyCheckWithoutAmcheckFailsPermanently(t *testing.T) {
 	t.Parallel()
 	db := newDB(t, shared)
-	shared.Exec(t, db, `CREATE ROLE nocheck LOGIN`)
+	role := db + "_nocheck" // roles are cluster-wide: one per database, so -count=N works
+	shared.Exec(t, db, `CREATE ROLE `+pgx.Identifier{role}.Sanitize()+` LOGIN`)
 	e := newEnv(t, shared, db)
-	e.target.DSN = strings.Replace(shared.DSN(db), "postgres@", "nocheck@", 1)
+	e.target.DSN = strings.Replace(shared.DSN(db), "postgres@", role+"@", 1)
 	_, _, err := e.run(context.Background(), domain.TaskConsistencyCheck, nil, nil)
 	if permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "amcheck") {
 		t.Fatalf("got %v, want a permanent Misconfigured error about amcheck", err)

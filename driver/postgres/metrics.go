@@ -172,7 +172,7 @@ func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	details["quota_configured"] = true
 	details["used_pct"] = round1(pct)
 	details["headroom_bytes"] = quota - size
-	level := assess.QuotaLevel(pct, alertPct, assess.Exceeded)
+	level := assess.QuotaLevel(pct, alertPct)
 	summary := fmt.Sprintf("%s of %s quota used by database %s (%.1f %%, alert above %.0f %%)", bytesHuman(size), bytesHuman(quota), r.srv.Database, pct, alertPct)
 	var alerts []domain.Alert
 	if level != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 type rebuildResult struct {
 	Index           string   `json:"index"`
 	Table           string   `json:"table"`
+	Statement       string   `json:"statement,omitempty"`
 	BloatPct        float64  `json:"bloat_pct,omitempty"`
 	Method          string   `json:"method,omitempty"`
 	SizeBytesBefore int64    `json:"size_bytes_before"`
@@ -32,12 +34,13 @@ type rebuildResult struct {
 // after the swap); the prefix may be truncated to fit NAMEDATALEN.
 var leftoverName = regexp.MustCompile(`_cc(new|old)[0-9]*$`)
 
-// invalidIndexes returns the invalid indexes of table (OID → rel).
+// invalidIndexes returns the invalid indexes of table and of its TOAST
+// table (OID → rel).
 func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel, error) {
 	rows, err := r.pool.Query(ctx, `
 		SELECT c.oid::int8, n.nspname, c.relname
 		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE i.indrelid = $1 AND NOT i.indisvalid`, table)
+		WHERE (i.indrelid = $1 OR i.indrelid = (SELECT reltoastrelid FROM pg_class WHERE oid = $1)) AND NOT i.indisvalid`, int64(table))
 	if err != nil {
 		return nil, err
 	}
@@ -55,24 +58,23 @@ func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel,
 	return out, rows.Err()
 }
 
-// reindexConcurrently runs REINDEX INDEX CONCURRENTLY on s, heartbeating
-// tr while it runs. Locks: SHARE UPDATE EXCLUSIVE on the table and index for
-// the duration (reads and writes continue; DDL and VACUUM wait), and short
-// waits for transactions that could still use the old index, all bounded by
-// lock_timeout. If it fails or is cancelled, the invalid _ccnew copy (or
-// _ccold original) it leaves behind, that is an invalid index of the table
-// not in before, is dropped with DROP INDEX CONCURRENTLY on a clean-up
-// context.
-func reindexConcurrently[R any](ctx context.Context, r *run, s *session, ix index, before map[uint32]rel, to timeouts, tr *tracker[R], note string) (cleaned []string, err error) {
-	err = tr.during(ctx, note, func() error {
-		return s.exec(ctx, "REINDEX INDEX CONCURRENTLY "+ix.ident())
-	})
+// reindexConcurrently runs sql, a REINDEX INDEX or REINDEX TABLE
+// CONCURRENTLY of (indexes of) table, on s, heartbeating tr while it runs.
+// Locks: SHARE UPDATE EXCLUSIVE on the table and its indexes for the
+// duration (reads and writes continue; DDL and VACUUM wait), and short
+// waits for transactions that could still use an old index, all bounded by
+// lock_timeout. If it fails or is cancelled, the invalid _ccnew copies (or
+// _ccold originals) it leaves behind, that is the invalid indexes of the
+// table and its TOAST table not in before, are dropped with DROP INDEX
+// CONCURRENTLY on a clean-up context.
+func reindexConcurrently[R any](ctx context.Context, r *run, s *session, table uint32, before map[uint32]rel, sql string, to timeouts, tr *tracker[R], note string) (cleaned []string, err error) {
+	err = tr.during(ctx, note, func() error { return s.exec(ctx, sql) })
 	if err == nil {
 		return nil, nil
 	}
 	cctx, cancel := r.cleanupContext(ctx)
 	defer cancel()
-	cleaned, cerr := r.dropLeftovers(cctx, ix.Table.OID, before, to)
+	cleaned, cerr := r.dropLeftovers(cctx, table, before, to)
 	if ctx.Err() != nil {
 		return cleaned, ctx.Err()
 	}
@@ -139,7 +141,9 @@ const minRebuildBytes = defaultMinSizeBytes
 // rebuilt). Tables are worked on in parallel (parallelism, default 2), the
 // one with the most index bytes first, the indexes of one table one after
 // the other (two concurrent rebuilds on one table would wait on each
-// other's locks). Indexes backing exclusion
+// other's locks); a table all of whose indexes are chosen gets a single
+// REINDEX TABLE CONCURRENTLY instead (the same locks, one round of
+// transactions and waits). Indexes backing exclusion
 // constraints cannot be rebuilt concurrently and are skipped.
 func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err := r.requirePrimary(); err != nil {
@@ -167,7 +171,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 			candidates = append(candidates, ix)
 		}
 	}
-	chosen, bloat, m, err := r.chooseRebuilds(ctx, candidates, thr)
+	chosen, bloat, method, why, err := r.chooseRebuilds(ctx, candidates, thr)
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -186,54 +190,42 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	// The table with the most index bytes first, so that no session is
 	// left with a big table at the end.
 	sort.SliceStable(tables, func(i, j int) bool { return tableBytes[tables[i].OID] > tableBytes[tables[j].OID] })
-	tr := newTracker[rebuildResult](r, keys)
-	var mu sync.Mutex
-	var locked []string
+	// A table all of whose indexes are chosen gets one REINDEX TABLE
+	// CONCURRENTLY, as reindexdb -t does: the same rebuilds and locks, with
+	// one round of transactions and lock waits for the table instead of one
+	// per index (it also rebuilds the table's TOAST index, which is small).
+	indexesOf := map[uint32]int{}
+	for _, ix := range all {
+		indexesOf[ix.Table.OID]++
+	}
+	rb := &rebuilder{r: r, to: to, tr: newTracker[rebuildResult](r, keys), bloat: bloat}
 	err = forEachSession(ctx, r, par, to, tables, func(ctx context.Context, s *session, t rel) error {
+		var pending []index
+		for _, ix := range byTable[t.OID] {
+			if !rb.tr.isDone(ix.String()) {
+				pending = append(pending, ix)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
 		// Invalid indexes already on the table are not ours to drop; one
 		// look per table (a successful rebuild leaves none behind).
-		var before map[uint32]rel
-		for _, ix := range byTable[t.OID] {
-			key := ix.String()
-			if tr.isDone(key) {
-				continue
+		before, err := r.invalidIndexes(ctx, t.OID)
+		if err != nil {
+			return classify(ctx, err, "list invalid indexes of %s", t)
+		}
+		if len(pending) == indexesOf[t.OID] {
+			return rb.rebuild(ctx, s, t, before, "REINDEX TABLE CONCURRENTLY "+t.ident(), "REINDEX TABLE CONCURRENTLY "+t.String(), pending)
+		}
+		for _, ix := range pending {
+			if err := rb.rebuild(ctx, s, t, before, "REINDEX INDEX CONCURRENTLY "+ix.ident(), "REINDEX INDEX CONCURRENTLY "+ix.String(), []index{ix}); err != nil {
+				return err
 			}
-			if before == nil {
-				var err error
-				if before, err = r.invalidIndexes(ctx, t.OID); err != nil {
-					return classify(ctx, err, "list invalid indexes of %s", t)
-				}
-			}
-			b := bloat[ix.OID]
-			res := rebuildResult{Index: key, Table: t.String(), BloatPct: b.BloatPct, Method: b.Method, SizeBytesBefore: ix.SizeBytes}
-			start := time.Now()
-			cleaned, err := reindexConcurrently(ctx, r, s, ix, before, to, tr, "REINDEX INDEX CONCURRENTLY "+key)
-			res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
-			switch {
-			case err == nil:
-			case ctx.Err() != nil:
-				return ctx.Err()
-			case isGone(err):
-				res.Skipped = "dropped while the task ran"
-				tr.finish(key, &res, "skipped "+key)
-				continue
-			case isLockTimeout(err):
-				mu.Lock()
-				locked = append(locked, key)
-				mu.Unlock()
-				tr.heartbeat(key + ": lock not available; left for a retry")
-				continue
-			default:
-				return classify(ctx, err, "REINDEX INDEX CONCURRENTLY %s", key)
-			}
-			_ = s.queryRow(ctx, `SELECT pg_relation_size(to_regclass($1))`, []any{ix.ident()}, &res.SizeBytesAfter)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			tr.finish(key, &res, fmt.Sprintf("rebuilt %s: %s → %s", key, bytesHuman(res.SizeBytesBefore), bytesHuman(res.SizeBytesAfter)))
 		}
 		return nil
 	})
+	tr, locked := rb.tr, rb.locked
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -244,15 +236,20 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	results := tr.results()
 	var before, after int64
-	rebuilt := 0
+	rebuilt, tableStmts, indexStmts := 0, map[string]bool{}, 0
 	for _, x := range results {
+		if strings.HasPrefix(x.Statement, "REINDEX TABLE") {
+			tableStmts[x.Table] = true
+		} else if x.Statement != "" {
+			indexStmts++
+		}
 		if x.Skipped == "" {
 			rebuilt++
 			before += x.SizeBytesBefore
 			after += x.SizeBytesAfter
 		}
 	}
-	summary := fmt.Sprintf("no index at or above %.0f%% bloat among %d btree indexes of at least %s (%s)", thr, len(candidates), bytesHuman(minRebuildBytes), m.method())
+	summary := fmt.Sprintf("no index at or above %.0f%% bloat among %d btree indexes of at least %s (%s)", thr, len(candidates), bytesHuman(minRebuildBytes), method)
 	if len(candidates) == 0 {
 		summary = fmt.Sprintf("no btree index of at least %s to rebuild", bytesHuman(minRebuildBytes))
 	}
@@ -262,20 +259,86 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	details := map[string]any{
 		"high_threshold_pct": thr, "candidates": len(candidates), "rebuilt": rebuilt,
 		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
-		"measurement_method": m.method(), "parallelism": par, "lock_timeout_ms": to.LockMs,
+		"measurement_method": method, "parallelism": par,
+		"reindex_table_statements": len(tableStmts), "reindex_index_statements": indexStmts, "lock_timeout_ms": to.LockMs,
 		"statement_timeout_ms": to.StatementMs, "resumed": tr.resumed, "indexes": results,
 	}
 	if r.req.Task == domain.TaskIndexReorganize {
 		details["note"] = "PostgreSQL has no in-place reorganise; REINDEX INDEX CONCURRENTLY is the online rebuild"
 	}
-	if m.why != "" {
-		details["method_reason"] = m.why
+	if why != "" {
+		details["method_reason"] = why
 	}
 	return driver.Result{Summary: summary, Details: details}, nil
 }
 
+// rebuilder runs index_rebuild's statements and records their outcome.
+type rebuilder struct {
+	r      *run
+	to     timeouts
+	tr     *tracker[rebuildResult]
+	bloat  map[uint32]relBloat
+	mu     sync.Mutex
+	locked []string
+}
+
+// rebuild runs one REINDEX ... CONCURRENTLY statement (sql, described by
+// label) that rebuilds ixs, all indexes of table t, on s. A dropped table
+// or index is recorded as skipped and a lock not granted in time leaves ixs
+// for a retry; any other failure is returned after the leftovers are gone.
+func (rb *rebuilder) rebuild(ctx context.Context, s *session, t rel, before map[uint32]rel, sql, label string, ixs []index) error {
+	start := time.Now()
+	cleaned, err := reindexConcurrently(ctx, rb.r, s, t.OID, before, sql, rb.to, rb.tr, label)
+	ms := time.Since(start).Milliseconds()
+	results := make([]rebuildResult, len(ixs))
+	idents := make([]string, len(ixs))
+	for i, ix := range ixs {
+		b := rb.bloat[ix.OID]
+		results[i] = rebuildResult{Index: ix.String(), Table: t.String(), Statement: label, BloatPct: b.BloatPct, Method: b.Method,
+			SizeBytesBefore: ix.SizeBytes, DurationMs: ms, CleanedUp: cleaned}
+		idents[i] = ix.ident()
+	}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case isGone(err):
+		for i := range results {
+			results[i].Skipped = "dropped while the task ran"
+			rb.tr.finish(results[i].Index, &results[i], "skipped "+results[i].Index)
+		}
+		return nil
+	case isLockTimeout(err):
+		rb.mu.Lock()
+		for _, x := range results {
+			rb.locked = append(rb.locked, x.Index)
+		}
+		rb.mu.Unlock()
+		rb.tr.heartbeat(label + ": lock not available; left for a retry")
+		return nil
+	default:
+		return classify(ctx, err, "%s", label)
+	}
+	// Sizes after are informational: the rebuild has succeeded whether or
+	// not they can be read.
+	var after []int64
+	_ = s.queryRow(ctx, `SELECT array_agg(coalesce(pg_relation_size(to_regclass(u.x)), 0)::int8 ORDER BY u.o)
+		FROM unnest($1::text[]) WITH ORDINALITY AS u(x, o)`, []any{idents}, &after)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i := range min(len(after), len(results)) {
+		results[i].SizeBytesAfter = after[i]
+	}
+	for i := range results {
+		x := &results[i]
+		rb.tr.finish(x.Index, x, fmt.Sprintf("rebuilt %s: %s → %s", x.Index, bytesHuman(x.SizeBytesBefore), bytesHuman(x.SizeBytesAfter)))
+	}
+	return nil
+}
+
 // methodNotMeasured names the choice at high_threshold_pct=0.
-const methodNotMeasured = "not measured (high_threshold_pct=0 rebuilds every candidate)"
+const methodNotMeasured = "not measured (high_threshold_pct=0: every candidate is rebuilt)"
 
 // chooseRebuilds returns the candidates at or above thr percent bloat, with
 // their measurements, and how they were measured. Measuring is the first
@@ -283,8 +346,8 @@ const methodNotMeasured = "not measured (high_threshold_pct=0 rebuilds every can
 // to rebuilding, and rebuilt indexes are no longer over the threshold). At
 // thr=0 every candidate qualifies whatever its bloat, so nothing is measured
 // (pgstatindex reads the whole index): only the real sizes are read.
-func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float64) ([]index, map[uint32]relBloat, *measurer, error) {
-	bloat := map[uint32]relBloat{}
+func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float64) (chosen []index, bloat map[uint32]relBloat, method, why string, err error) {
+	bloat = map[uint32]relBloat{}
 	if thr == 0 {
 		oids := make([]int64, len(candidates))
 		for i, ix := range candidates {
@@ -293,21 +356,20 @@ func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float6
 		size := map[uint32]int64{}
 		rows, err := r.pool.Query(ctx, `SELECT x, coalesce(pg_relation_size(x::oid), 0)::int8 FROM unnest($1::int8[]) AS x`, oids)
 		if err != nil {
-			return nil, nil, nil, classify(ctx, err, "read index sizes")
+			return nil, nil, "", "", classify(ctx, err, "read index sizes")
 		}
 		for rows.Next() {
 			var oid, n int64
 			if err := rows.Scan(&oid, &n); err != nil {
 				rows.Close()
-				return nil, nil, nil, classify(ctx, err, "read index sizes")
+				return nil, nil, "", "", classify(ctx, err, "read index sizes")
 			}
 			size[uint32(oid)] = n
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, nil, nil, classify(ctx, err, "read index sizes")
+			return nil, nil, "", "", classify(ctx, err, "read index sizes")
 		}
-		var chosen []index
 		for _, ix := range candidates {
 			if n := size[ix.OID]; n >= minRebuildBytes {
 				ix.SizeBytes = n
@@ -316,17 +378,16 @@ func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float6
 			}
 		}
 		r.progress(20, fmt.Sprintf("%d of %d candidates chosen without measuring (high_threshold_pct=0)", len(chosen), len(candidates)), nil)
-		return chosen, bloat, &measurer{r: r, why: "high_threshold_pct=0: every candidate is rebuilt, so none was measured"}, nil
+		return chosen, bloat, methodNotMeasured, "", nil
 	}
 	m, err := r.newMeasurer(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, "", "", err
 	}
-	var chosen []index
 	for i, ix := range candidates {
 		b, err := m.index(ctx, ix)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, "", "", err
 		}
 		if b.Skipped == "" && b.SizeBytes >= minRebuildBytes && b.BloatPct >= thr {
 			ix.SizeBytes = b.SizeBytes
@@ -335,7 +396,7 @@ func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float6
 		}
 		r.progress(20*float64(i+1)/float64(len(candidates)), "measured "+ix.String(), nil)
 	}
-	return chosen, bloat, m, nil
+	return chosen, bloat, m.method(), m.why, nil
 }
 
 // vectorReindex rebuilds pgvector indexes (hnsw, ivfflat) with REINDEX
@@ -389,7 +450,7 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 			return driver.Result{}, classify(ctx, err, "list invalid indexes of %s", ix.Table)
 		}
 		start := time.Now()
-		cleaned, err := reindexConcurrently(ctx, r, s, ix, before, to, tr, "REINDEX INDEX CONCURRENTLY "+key)
+		cleaned, err := reindexConcurrently(ctx, r, s, ix.Table.OID, before, "REINDEX INDEX CONCURRENTLY "+ix.ident(), to, tr, "REINDEX INDEX CONCURRENTLY "+key)
 		res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
 		switch {
 		case err == nil:

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
@@ -73,6 +75,70 @@ func TestFragmentationAndRebuild(t *testing.T) {
 	}
 }
 
+// TestIndexRebuildWholeTableOrEachIndex: at high_threshold_pct=0 nothing is
+// measured; a table all of whose indexes are chosen gets one REINDEX TABLE
+// CONCURRENTLY (its TOAST index included), a table with an index too small
+// to choose gets REINDEX INDEX CONCURRENTLY of the chosen one only.
+func TestIndexRebuildWholeTableOrEachIndex(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Exec(t, db, `CREATE TABLE public.whole AS SELECT g AS id, g % 1000 AS k, repeat('x', 10) AS note FROM generate_series(1, 120000) g`)
+	shared.Exec(t, db, `CREATE INDEX whole_id ON public.whole (id)`)
+	shared.Exec(t, db, `CREATE INDEX whole_k ON public.whole (k, id)`)
+	shared.Exec(t, db, `CREATE TABLE public.part AS SELECT g AS id, g % 10 AS k FROM generate_series(1, 120000) g`)
+	shared.Exec(t, db, `CREATE INDEX part_id ON public.part (id)`)
+	shared.Exec(t, db, `CREATE INDEX part_small ON public.part (id) WHERE k = 0 AND id < 1000`)
+	shared.Exec(t, db, `ANALYZE`)
+	filenode := func(rel string) int64 {
+		return pgcluster.Scalar[int64](t, shared, db, `SELECT pg_relation_filenode(to_regclass($1))::int8`, rel)
+	}
+	toastIndex := pgcluster.Scalar[string](t, shared, db, `SELECT i.indexrelid::regclass::text FROM pg_index i
+		WHERE i.indrelid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'public.whole'::regclass)`)
+	rels := []string{"public.whole_id", "public.whole_k", "public.part_id", "public.part_small", toastIndex}
+	before := map[string]int64{}
+	for _, rel := range rels {
+		before[rel] = filenode(rel)
+	}
+	e := newEnv(t, shared, db)
+
+	res := e.mustRun(domain.TaskIndexRebuild, domain.TaskOptions{"high_threshold_pct": 0.0})
+	t.Log(res.Summary)
+	d := detailsJSON(t, res)
+	if d["measurement_method"] != "not measured (high_threshold_pct=0: every candidate is rebuilt)" {
+		t.Errorf("measurement_method = %v", d["measurement_method"])
+	}
+	if d["reindex_table_statements"] != 1.0 || d["reindex_index_statements"] != 1.0 || d["rebuilt"] != 3.0 {
+		t.Errorf("statements: table %v, index %v, rebuilt %v; want 1, 1, 3", d["reindex_table_statements"], d["reindex_index_statements"], d["rebuilt"])
+	}
+	stmt := map[string]string{}
+	for _, x := range d["indexes"].([]any) {
+		m := x.(map[string]any)
+		stmt[m["index"].(string)] = m["statement"].(string)
+	}
+	want := map[string]string{
+		"public.whole_id": "REINDEX TABLE CONCURRENTLY public.whole",
+		"public.whole_k":  "REINDEX TABLE CONCURRENTLY public.whole",
+		"public.part_id":  "REINDEX INDEX CONCURRENTLY public.part_id",
+	}
+	for ix, w := range want {
+		if stmt[ix] != w {
+			t.Errorf("%s rebuilt by %q, want %q", ix, stmt[ix], w)
+		}
+	}
+	if len(stmt) != len(want) {
+		t.Errorf("rebuilt %v, want exactly %v", stmt, want)
+	}
+	for _, rel := range rels {
+		changed := filenode(rel) != before[rel]
+		if wantChanged := rel != "public.part_small"; changed != wantChanged {
+			t.Errorf("%s rebuilt = %v, want %v", rel, changed, wantChanged)
+		}
+	}
+	if n := invalidIndexes(t, shared, db); n != 0 {
+		t.Errorf("%d invalid indexes after the rebuild", n)
+	}
+}
+
 // TestFragmentationFallsBackToEstimate: a role that can neither create nor
 // find pgstattuple gets the statistics estimate, which still flags the
 // bloated index.
@@ -80,10 +146,11 @@ func TestFragmentationFallsBackToEstimate(t *testing.T) {
 	t.Parallel()
 	db := newDB(t, shared)
 	shared.Seed(t, db, pgcluster.SeedOptions{Tables: 1, Rows: 80000, DeletePct: 80, UpdatePct: -1})
-	shared.Exec(t, db, `CREATE ROLE frag_monitor LOGIN`)
-	shared.Exec(t, db, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO frag_monitor`)
+	role := db + "_frag_monitor" // roles are cluster-wide: one per database, so -count=N works
+	shared.Exec(t, db, `CREATE ROLE `+pgx.Identifier{role}.Sanitize()+` LOGIN`)
+	shared.Exec(t, db, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO `+pgx.Identifier{role}.Sanitize())
 	e := newEnv(t, shared, db)
-	e.target.DSN = strings.Replace(shared.DSN(db), "postgres@", "frag_monitor@", 1)
+	e.target.DSN = strings.Replace(shared.DSN(db), "postgres@", role+"@", 1)
 	res := e.mustRun(domain.TaskFragmentationMonitoring, nil)
 	t.Log(res.Summary)
 	d := detailsJSON(t, res)

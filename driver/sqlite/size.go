@@ -68,8 +68,8 @@ const defaultQuotaAlertPct = 80.0
 
 // quotaCheck compares the disk usage of the database (file, WAL, shared
 // memory, journal) with the target's quota, with the alert ladder of
-// assess.QuotaLevel: WARNING at alert_pct, HIGH from half-way between there
-// and full, CRITICAL at or over the quota.
+// assess.QuotaLevel: WARNING above alert_pct, HIGH above half-way between
+// there and full, CRITICAL at or over the quota.
 func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	alertPct := driver.FloatOption(r.opts(), "alert_pct", defaultQuotaAlertPct)
 	usage, err := readDiskUsage(r.target().DSN)
@@ -106,8 +106,8 @@ func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
 	details["headroom_bytes"] = quota - used
 
 	var alerts []domain.Alert
-	level := assess.QuotaLevel(pct, alertPct, assess.Reached)
-	summary := fmt.Sprintf("%s of %s quota used (%.1f %%, alert at %.0f %%)", humanBytes(used), humanBytes(quota), pct, alertPct)
+	level := assess.QuotaLevel(pct, alertPct)
+	summary := fmt.Sprintf("%s of %s quota used (%.1f %%, alert above %.0f %%)", humanBytes(used), humanBytes(quota), pct, alertPct)
 	if level != "" {
 		msg := fmt.Sprintf("database uses %.1f %% of its %s quota (%s)", pct, humanBytes(quota), humanBytes(used))
 		if space.freeBytes() > 0 {
