@@ -74,6 +74,9 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		Checkpoint: resume.Checkpoint, Progress: hb.report,
 		History: a.History, JobID: in.JobID,
 	})
+	if err != nil && ctx.Err() == nil {
+		hb.flush() // the retry resumes from the newest checkpoint
+	}
 	finished := time.Now()
 	rec := history.TaskRecord{
 		JobID: in.JobID, Target: in.Target, Task: in.Task,
@@ -142,12 +145,26 @@ func (a *Activities) RecordJob(ctx context.Context, in RecordJobInput) error {
 // heartbeater turns driver progress into Temporal heartbeats. The latest
 // progress is re-sent on a ticker so cancellation reaches a task that sits in
 // one long statement, and so the heartbeat timeout never fires on live work.
+//
+// A task working through many small relations reports after each one, with
+// a checkpoint that grows with the relations done; encoding it every time
+// would cost time quadratic in their number, while the worker sends the
+// server one heartbeat a second at most. So progress is recorded at most
+// every recordEvery: reports in between update the latest state, which a
+// timer records at the end of the window (and stop records it when the task
+// failed, so a retry resumes from it).
 type heartbeater struct {
-	ctx     context.Context
-	mu      sync.Mutex
-	last    Heartbeat
-	attempt int
+	ctx      context.Context
+	mu       sync.Mutex
+	last     Heartbeat
+	pending  any // the newest checkpoint, not yet encoded into last
+	recorded time.Time
+	timer    *time.Timer
+	attempt  int
 }
+
+// recordEvery bounds how often progress is encoded and recorded.
+const recordEvery = 250 * time.Millisecond
 
 func newHeartbeater(ctx context.Context, attempt int, resume Heartbeat) *heartbeater {
 	h := &heartbeater{ctx: ctx, attempt: attempt, last: resume}
@@ -157,23 +174,54 @@ func newHeartbeater(ctx context.Context, attempt int, resume Heartbeat) *heartbe
 	} else {
 		h.last.Note = "resuming: " + h.last.Note
 	}
-	activity.RecordHeartbeat(ctx, h.last)
+	h.mu.Lock()
+	h.recordLocked()
+	h.mu.Unlock()
 	return h
 }
 
 func (h *heartbeater) report(p driver.Progress) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.last.Pct, h.last.Note = p.Pct, p.Note
 	if p.Checkpoint != nil {
-		if raw, err := json.Marshal(p.Checkpoint); err == nil {
-			h.last.Checkpoint = raw
-		}
+		h.pending = p.Checkpoint
 	}
-	hb := h.last
-	h.mu.Unlock()
-	activity.RecordHeartbeat(h.ctx, hb)
+	if wait := recordEvery - time.Since(h.recorded); wait > 0 {
+		if h.timer == nil {
+			h.timer = time.AfterFunc(wait, h.flush)
+		}
+		return
+	}
+	h.recordLocked()
 }
 
+// flush records the latest progress if a report is waiting for its window.
+func (h *heartbeater) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.timer == nil {
+		return
+	}
+	h.timer.Stop()
+	h.timer = nil
+	h.recordLocked()
+}
+
+// recordLocked encodes the pending checkpoint and records the heartbeat.
+func (h *heartbeater) recordLocked() {
+	if h.pending != nil {
+		if raw, err := json.Marshal(h.pending); err == nil {
+			h.last.Checkpoint = raw
+		}
+		h.pending = nil
+	}
+	h.recorded = time.Now()
+	activity.RecordHeartbeat(h.ctx, h.last)
+}
+
+// keepAlive re-records the latest progress every interval until stop, which
+// also cancels a pending window so nothing is recorded after the task ends.
 func (h *heartbeater) keepAlive(every time.Duration) (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -187,11 +235,18 @@ func (h *heartbeater) keepAlive(every time.Duration) (stop func()) {
 				return
 			case <-t.C:
 				h.mu.Lock()
-				hb := h.last
+				h.recordLocked()
 				h.mu.Unlock()
-				activity.RecordHeartbeat(h.ctx, hb)
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() {
+		close(done)
+		h.mu.Lock()
+		if h.timer != nil {
+			h.timer.Stop()
+			h.timer = nil
+		}
+		h.mu.Unlock()
+	}
 }

@@ -290,7 +290,7 @@ func buildPairs(ctx context.Context, cfg Config, runner pgbin.Runner, e expected
 			oursDoc: fmt.Sprintf("mvcc_cleanup parallelism=%d dead_tuple_threshold=1 xid_age_threshold=2e9", cfg.Jobs),
 			sides: []side{{key: "ours", kind: sideOurs},
 				{key: "native", kind: sideNative, bin: "vacuumdb", args: args}},
-			matched: fmt.Sprintf("same %d tables: every user table with a dead tuple (what ours selects at threshold 1), one vacuumdb -t each; both run VACUUM (ANALYZE) per table (vacuumdb largest first, ours in OID order)",
+			matched: fmt.Sprintf("same %d tables: every user table with a dead tuple (what ours selects at threshold 1), one vacuumdb -t each; both run VACUUM (ANALYZE) per table, largest table first on both sides",
 				len(e.vacuumTables)),
 		}
 		p.verify = func(ctx context.Context, b *bench, s side, o sideOutput) (string, error) {

@@ -342,7 +342,7 @@ func (r *run) dumpWithCounts(ctx context.Context, env backupEnv, dir string, met
 	meta.SourceCounts, meta.ExactCounts = counts, true
 	args := []string{"--format=custom", "--file=" + filepath.Join(dir, dumpFile), "--snapshot=" + snapshot,
 		"--no-password", "--lock-wait-timeout=" + strconv.FormatInt(to.LockMs, 10)}
-	err = r.during(ctx, 10, "pg_dump running", nil, func() error {
+	err = r.during(10, "pg_dump running", nil, func() error {
 		_, err := env.source.Run(ctx, "pg_dump", args...)
 		return err
 	})
@@ -395,7 +395,7 @@ func (r *run) basebackupWithCounts(ctx context.Context, env backupEnv, dir strin
 	data := filepath.Join(dir, basebackupSubdir)
 	args := append([]string{"-D", data, "-X", "stream", "--checkpoint=fast", "--no-password",
 		"--label=themis-" + safeName(r.req.JobID)}, mappings...)
-	err = r.during(ctx, 5, "pg_basebackup running", nil, func() error {
+	err = r.during(5, "pg_basebackup running", nil, func() error {
 		_, err := env.source.RunGroup(ctx, "pg_basebackup", args...)
 		return err
 	})
@@ -576,7 +576,7 @@ func (r *run) restoreDump(ctx context.Context, env backupEnv, dir string, meta b
 	}
 	runner := env.local
 	runner.Env = []string{"PGHOST=" + sock, "PGPORT=" + strconv.Itoa(port), "PGUSER=postgres", "PGDATABASE=" + meta.Database}
-	err = r.during(ctx, 65, "pg_restore running", backupCheckpoint{Path: dir, Stage: backupTaken}, func() error {
+	err = r.during(65, "pg_restore running", backupCheckpoint{Path: dir, Stage: backupTaken}, func() error {
 		_, err := runner.Run(ctx, "pg_restore", "--no-owner", "--no-acl", "--exit-on-error", "--no-password",
 			"--dbname="+meta.Database, filepath.Join(dir, dumpFile))
 		return err

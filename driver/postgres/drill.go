@@ -819,7 +819,7 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 	}
 	r.progress(5, note+" running", nil)
 	var out string
-	err = r.during(ctx, 5, note+" running", nil, func() error {
+	err = r.during(5, note+" running", nil, func() error {
 		var err error
 		out, err = runner.RunGroup(ctx, "pg_basebackup", args...)
 		return err
@@ -883,7 +883,7 @@ func (r *run) startRestoredCopy(ctx context.Context, inst *pgbin.Instance, conf 
 	conf.Recover, conf.StopAtConsistency = true, true
 	var port int
 	start := func() error {
-		return r.during(ctx, 70, "scratch instance recovering", nil, func() error {
+		return r.during(70, "scratch instance recovering", nil, func() error {
 			var err error
 			port, err = startScratch(ctx, inst, conf, owner)
 			return err

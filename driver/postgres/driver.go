@@ -314,8 +314,8 @@ func (r *run) progress(pct float64, note string, cp any) {
 
 // during runs fn (one long statement or program) while re-sending the
 // heartbeat (pct, note, cp) every HeartbeatInterval.
-func (r *run) during(ctx context.Context, pct float64, note string, cp any, fn func() error) error {
-	return driver.During(ctx, r.d.opts.HeartbeatInterval, note, func(n string) { r.progress(pct, n, cp) }, fn)
+func (r *run) during(pct float64, note string, cp any, fn func() error) error {
+	return driver.During(r.d.opts.HeartbeatInterval, note, func(n string) { r.progress(pct, n, cp) }, fn)
 }
 
 // requireHistory returns the history store or a Misconfigured error.

@@ -84,7 +84,7 @@ func (ir *integrityRun) run(ctx context.Context, checks []relCheck) error {
 func (ir *integrityRun) check(ctx context.Context, s *session, c relCheck) error {
 	var found []finding
 	args := []any{int64(c.oid)}
-	err := ir.tr.during(ctx, c.check+" "+c.key, func() error {
+	err := ir.tr.during(c.check+" "+c.key, func() error {
 		if !c.setReturning {
 			return s.exec(ctx, c.sql, args...)
 		}

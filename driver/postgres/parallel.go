@@ -156,8 +156,8 @@ func (t *tracker[R]) finish(key string, res *R, note string) {
 // during runs fn (one long statement on one relation) while re-sending the
 // heartbeat every HeartbeatInterval with the checkpoint as it is then; the
 // checkpoint is copied only when a heartbeat is due.
-func (t *tracker[R]) during(ctx context.Context, note string, fn func() error) error {
-	return driver.During(ctx, t.r.d.opts.HeartbeatInterval, note, func(n string) { t.heartbeat(n) }, fn)
+func (t *tracker[R]) during(note string, fn func() error) error {
+	return driver.During(t.r.d.opts.HeartbeatInterval, note, func(n string) { t.heartbeat(n) }, fn)
 }
 
 // heartbeat re-sends the current checkpoint with a new note.

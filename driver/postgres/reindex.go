@@ -68,7 +68,7 @@ func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel,
 // table and its TOAST table not in before, are dropped with DROP INDEX
 // CONCURRENTLY on a clean-up context.
 func reindexConcurrently[R any](ctx context.Context, r *run, s *session, table uint32, before map[uint32]rel, sql string, to timeouts, tr *tracker[R], note string) (cleaned []string, err error) {
-	err = tr.during(ctx, note, func() error { return s.exec(ctx, sql) })
+	err = tr.during(note, func() error { return s.exec(ctx, sql) })
 	if err == nil {
 		return nil, nil
 	}

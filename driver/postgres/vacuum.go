@@ -64,7 +64,7 @@ func (tw *tableRunner) run(ctx context.Context, n int, jobs []tableJob) error {
 			DeadTuplesBefore: j.t.DeadTup, SizeBytesBefore: j.t.SizeBytes, XIDAgeBefore: j.t.XIDAge,
 		}
 		start := time.Now()
-		err := tw.tr.during(ctx, j.label+" "+key, func() error { return s.exec(ctx, j.sql) })
+		err := tw.tr.during(j.label+" "+key, func() error { return s.exec(ctx, j.sql) })
 		res.DurationMs = time.Since(start).Milliseconds()
 		switch {
 		case err == nil:

@@ -226,7 +226,7 @@ func takeBackupAs(ctx context.Context, r *run, final string, takenAt time.Time) 
 		r.progress(2+8*float64(i+1)/float64(len(tables)), "count rows of "+table, nil)
 	}
 	r.progress(10, "VACUUM INTO "+filepath.Base(cp.Partial), nil)
-	err = r.during(ctx, 10, "VACUUM INTO "+filepath.Base(cp.Partial), nil, func() error {
+	err = r.during(10, "VACUUM INTO "+filepath.Base(cp.Partial), nil, func() error {
 		_, err := r.db.ExecContext(ctx, `VACUUM INTO ?`, cp.Partial)
 		return err
 	})
@@ -254,7 +254,7 @@ func verifyBackup(ctx context.Context, r *run, cp *backupCheckpoint) ([]string, 
 	var problems []string
 	if !cp.IntegrityOK {
 		var found []string
-		err := r.during(ctx, 50, "integrity_check of the copy", cp.snapshot(), func() error {
+		err := r.during(50, "integrity_check of the copy", cp.snapshot(), func() error {
 			var err error
 			found, err = integrityPragma(ctx, copyDB, "integrity_check", "")
 			return err

@@ -89,7 +89,7 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	roots, _ := rootPages(ctx, r.db) // best effort: the schema itself may be damaged
 	r.progress(1, "integrity_check of the whole database", nil)
 	var problems []string
-	err := r.during(ctx, 1, "integrity_check of the whole database", nil, func() error {
+	err := r.during(1, "integrity_check of the whole database", nil, func() error {
 		return r.timed(ctx, "integrity_check", func(ctx context.Context) error {
 			var err error
 			problems, err = integrityPragma(ctx, r.db, "integrity_check", "")
@@ -105,7 +105,7 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	r.progress(80, "foreign_key_check", nil)
 	var fks []string
 	var fkTotal int
-	err = r.during(ctx, 80, "foreign_key_check", nil, func() error {
+	err = r.during(80, "foreign_key_check", nil, func() error {
 		var err error
 		fks, fkTotal, err = foreignKeyCheck(ctx, r.db, "")
 		return err

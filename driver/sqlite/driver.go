@@ -265,8 +265,8 @@ func (r *run) pause(ctx context.Context) error {
 // during runs fn (one long statement) while re-sending the heartbeat
 // (pct, note, cp) every HeartbeatInterval, so a task that spends minutes in
 // a single VACUUM or integrity_check is not timed out as dead.
-func (r *run) during(ctx context.Context, pct float64, note string, cp any, fn func() error) error {
-	return driver.During(ctx, r.d.opts.HeartbeatInterval, note, func(n string) { r.progress(pct, n, cp) }, fn)
+func (r *run) during(pct float64, note string, cp any, fn func() error) error {
+	return driver.During(r.d.opts.HeartbeatInterval, note, func(n string) { r.progress(pct, n, cp) }, fn)
 }
 
 // timed runs fn under the task's statement_timeout_ms (when set) and names

@@ -41,7 +41,7 @@ func walCheckpoint(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	var busy, logFrames, done int64
 	r.progress(5, "wal_checkpoint(TRUNCATE)", nil)
-	err = r.during(ctx, 5, "wal_checkpoint(TRUNCATE)", nil, func() error {
+	err = r.during(5, "wal_checkpoint(TRUNCATE)", nil, func() error {
 		return r.timed(ctx, "wal_checkpoint(TRUNCATE)", func(ctx context.Context) error {
 			return r.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
 		})
@@ -113,7 +113,7 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 		method = "VACUUM"
 		r.progress(5, "VACUUM (rewrites the whole database)", nil)
 		start := time.Now()
-		err = r.during(ctx, 5, "VACUUM (rewrites the whole database)", nil, func() error {
+		err = r.during(5, "VACUUM (rewrites the whole database)", nil, func() error {
 			return r.timed(ctx, "VACUUM", func(ctx context.Context) error {
 				_, err := r.db.ExecContext(ctx, `VACUUM`)
 				return err
@@ -135,7 +135,7 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	case autoVacuum == 2:
 		method = "incremental_vacuum"
 		r.progress(5, "PRAGMA incremental_vacuum", nil)
-		err = r.during(ctx, 5, "PRAGMA incremental_vacuum", nil, func() error {
+		err = r.during(5, "PRAGMA incremental_vacuum", nil, func() error {
 			return r.timed(ctx, "incremental_vacuum", func(ctx context.Context) error {
 				rows, err := r.db.QueryContext(ctx, `PRAGMA incremental_vacuum`)
 				if err != nil {

@@ -138,7 +138,7 @@ func loop[T any](ctx context.Context, r *run, names []string, cp *loopCheckpoint
 		}
 		pct := from + (to-from)*float64(i)/float64(len(names))
 		var v T
-		err := r.during(ctx, pct, fmt.Sprintf("%s %s", verb, name), wrap(cp.snapshot()), func() error {
+		err := r.during(pct, fmt.Sprintf("%s %s", verb, name), wrap(cp.snapshot()), func() error {
 			var err error
 			v, err = step(ctx, name)
 			return err
