@@ -83,11 +83,12 @@ func (tw *tableRunner) run(ctx context.Context, n int, jobs []tableJob) error {
 		default:
 			return classify(ctx, err, "%s %s", j.label, key)
 		}
+		// pg_stat_get_dead_tuples rather than the pg_stat_all_tables view:
+		// this runs once per table, and the view aggregates over pg_index.
 		err = s.queryRow(ctx, `
-			SELECT coalesce(s.n_dead_tup, 0), pg_table_size(c.oid),
+			SELECT pg_stat_get_dead_tuples(c.oid), pg_table_size(c.oid),
 			       CASE WHEN c.relfrozenxid::text::int8 = 0 THEN 0 ELSE age(c.relfrozenxid) END
-			FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
-			WHERE c.oid = $1`, []any{int64(j.t.OID)}, &res.DeadTuplesAfter, &res.SizeBytesAfter, &res.XIDAgeAfter)
+			FROM pg_class c WHERE c.oid = $1`, []any{int64(j.t.OID)}, &res.DeadTuplesAfter, &res.SizeBytesAfter, &res.XIDAgeAfter)
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
