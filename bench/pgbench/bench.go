@@ -47,6 +47,9 @@ type bench struct {
 	runner pgbin.Runner
 	ours   oursRunner
 	exp    expected
+	// statements: pg_stat_statements (14+, for its toplevel column) is
+	// installed in the benchmark database and measures server time.
+	statements bool
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -154,6 +157,23 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 
 	b.exp = exp
+	// pg_stat_statements, in the snapshot, gives each side's time inside
+	// SQL statements (see serverTime); without it that column is left out.
+	if err := b.query(ctx, func(conn *pgx.Conn) error {
+		var v int
+		if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&v); err != nil {
+			return err
+		}
+		if v < 140000 {
+			return fmt.Errorf("server %d predates the toplevel column", v)
+		}
+		_, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+		return err
+	}); err != nil {
+		rep.Notes = append(rep.Notes, "pg_stat_statements is not usable ("+err.Error()+"): no session-idle figures")
+	} else {
+		b.statements = true
+	}
 	pairs, err := buildPairs(ctx, cfg, b.runner, exp)
 	if err != nil {
 		return nil, err
@@ -172,6 +192,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		checks         []string
 		order          []string
 		other          []*float64
+		idle           []*float64
 	}
 	results := make([]map[string]*sideRuns, len(pairs))
 	var restoreTotal float64
@@ -225,6 +246,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				sr.checks = append(sr.checks, m.check)
 				sr.order = append(sr.order, order)
 				sr.other = append(sr.other, m.other)
+				sr.idle = append(sr.idle, m.idlePct(cfg.Jobs))
 				if m.overhead != nil {
 					sr.overhead = append(sr.overhead, *m.overhead)
 				}
@@ -248,10 +270,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				m := median(ours.overhead)
 				row.OverMed = &m
 			}
+			row.OursIdleMed, row.NativeIdleMed = medianOf(ours.idle), medianOf(nat.idle)
 			for i := range ours.secs {
 				rr := RunRow{Run: i + 1, Order: ours.order[i], Ours: ours.secs[i], Native: nat.secs[i],
 					Ratio: ratio(ours.secs[i], nat.secs[i]), OursCheck: ours.checks[i], NativeCheck: nat.checks[i],
-					OursOtherCPU: pct(ours.other[i]), NativeOtherCPU: pct(nat.other[i])}
+					OursOtherCPU: pct(ours.other[i]), NativeOtherCPU: pct(nat.other[i]),
+					OursIdlePct: ours.idle[i], NativeIdlePct: nat.idle[i]}
 				if noisy(rr.OursOtherCPU) || noisy(rr.NativeOtherCPU) {
 					rr.Noisy = true
 					noisyRuns++
@@ -282,6 +306,7 @@ func notes(cfg Config) []string {
 	n := []string{
 		"each measured side starts from a file-level copy of the same stopped data directory (statistics included), synced to disk, with empty shared buffers and a warm OS page cache; restore time is not measured",
 		"ratio = median(ours) / median(native); the goal (orchestration overhead ≤ 5 %) is ratio ≤ 1.05",
+		"sessions idle % = share of a side's wall time its N sessions were not executing SQL: (wall − server time of its top-level statements from pg_stat_statements / N) / wall; it is what the client adds (start-up, catalog reads, per-relation round trips and bookkeeping, the tail when fewer than N relations are left), free of the run-to-run variation of the server work that moves the ratio",
 		"native tools run as the server's OS user through pgbin with PG* environment variables (no password on any command line); their time includes process start and connection",
 	}
 	if cfg.Temporal {
@@ -314,8 +339,35 @@ type measurement struct {
 	overhead    *float64 // Temporal share, ms
 	ours        *oursResult
 	restoreSecs float64
+	serverSecs  *float64 // time inside top-level SQL statements, summed over sessions
 	waited      time.Duration
 	quiet       bool
+}
+
+// idlePct is the share of the side's wall time its n sessions were not
+// executing a statement: wall minus the server time spread over n sessions
+// (connection set-up, catalog reads done client-side, per-relation
+// bookkeeping, and the tail where fewer than n relations are left).
+func (m measurement) idlePct(n int) *float64 {
+	if m.serverSecs == nil || m.secs <= 0 {
+		return nil
+	}
+	v := 100 * (m.secs - *m.serverSecs/float64(max(1, n))) / m.secs
+	return &v
+}
+
+// serverTime is the time spent in top-level statements since the reset,
+// summed over sessions (the reset and this query excluded).
+func (b *bench) serverTime(ctx context.Context) (float64, error) {
+	var ms float64
+	err := b.query(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements
+			WHERE toplevel AND query NOT LIKE '%pg_stat_statements%'`).Scan(&ms)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read pg_stat_statements: %w", err)
+	}
+	return ms / 1000, nil
 }
 
 func (m measurement) otherShare() float64 {
@@ -356,6 +408,14 @@ func (b *bench) measureSide(ctx context.Context, p pairDef, s side, run int) (me
 			return m, err
 		}
 	}
+	if b.statements {
+		if err := b.query(ctx, func(conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, `SELECT pg_stat_statements_reset()`)
+			return err
+		}); err != nil {
+			return m, fmt.Errorf("reset pg_stat_statements: %w", err)
+		}
+	}
 	var out sideOutput
 	// CPU samples are taken with no backend alive (see settle); a sample
 	// whose backends did not go away in time is not trusted.
@@ -381,6 +441,13 @@ func (b *bench) measureSide(ctx context.Context, p pairDef, s side, run int) (me
 		m.secs, out.output = d.Seconds(), output
 	}
 	settled = settle(ctx, pm, 10*time.Second) && settled
+	if b.statements {
+		st, err := b.serverTime(ctx)
+		if err != nil {
+			return m, err
+		}
+		m.serverSecs = &st
+	}
 	if f, ok := foreignShare(cpuBefore, readCPU(pm), m.secs, runtime.NumCPU()); ok && settled {
 		m.other = &f
 	}

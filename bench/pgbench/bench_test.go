@@ -41,6 +41,13 @@ func TestSmoke(t *testing.T) {
 		if math.IsInf(row.Ratio, 0) || math.IsNaN(row.Ratio) || row.Ratio <= 0 {
 			t.Errorf("%s: ratio %v", row.Pair, row.Ratio)
 		}
+		// Both sides ran statements, so both have server time, and the
+		// sessions cannot have been busy for longer than the wall time.
+		for side, idle := range map[string]*float64{"ours": rr.OursIdlePct, "native": rr.NativeIdlePct} {
+			if idle == nil || *idle < -1 || *idle >= 100 {
+				t.Errorf("%s %s: sessions idle %% = %v", row.Pair, side, pct1Text(idle))
+			}
+		}
 	}
 	for p, n := range want {
 		if got[p] != n {
@@ -51,7 +58,7 @@ func TestSmoke(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"RATIO", "fsync=off", "vacuumdb -j 2 --analyze", "pg_amcheck -j 2 --heapallindexed --parent-check", "reindexdb --concurrently -j 2"} {
+	for _, s := range []string{"RATIO", "SESSIONS IDLE %", "fsync=off", "vacuumdb -j 2 --analyze", "pg_amcheck -j 2 --heapallindexed --parent-check", "reindexdb --concurrently -j 2"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q:\n%s", s, text.String())
 		}

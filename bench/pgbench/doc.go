@@ -46,6 +46,17 @@
 // Native tools run as the server's OS user through pgbin with libpq PG*
 // environment variables; nothing secret is on a command line.
 //
+// # Sessions idle
+//
+// The wall-time ratio also moves with the server work itself (VACUUM of
+// the same bytes takes ±5 % from run to run on a small machine). So
+// pg_stat_statements (PostgreSQL 14+, installed in the snapshot, reset
+// before each side) gives the time each side spent inside its top-level
+// statements; wall time minus that time over N sessions, as a share of the
+// wall time, is what the client adds: start-up, catalog reads,
+// per-relation round trips and bookkeeping, and the tail when fewer than N
+// relations are left. It is reported per side beside the ratio.
+//
 // # Shared machines
 //
 // While each side runs, the CPU time of the whole machine (/proc/stat:

@@ -42,7 +42,11 @@ type PairRow struct {
 	Ratio     float64  `json:"ratio"`
 	GoalMet   bool     `json:"goal_met"`
 	OverMed   *float64 `json:"temporal_overhead_median_ms,omitempty"`
-	PerRun    []RunRow `json:"runs"`
+	// OursIdleMed and NativeIdleMed are the medians of the runs' session
+	// idle percentages (RunRow).
+	OursIdleMed   *float64 `json:"ours_session_idle_median_pct,omitempty"`
+	NativeIdleMed *float64 `json:"native_session_idle_median_pct,omitempty"`
+	PerRun        []RunRow `json:"runs"`
 }
 
 // RunRow is one measured run of a pair.
@@ -62,6 +66,14 @@ type RunRow struct {
 	OursOtherCPU   *float64 `json:"ours_other_cpu_pct,omitempty"`
 	NativeOtherCPU *float64 `json:"native_other_cpu_pct,omitempty"`
 	Noisy          bool     `json:"noisy"`
+	// OursIdlePct and NativeIdlePct are the shares of each side's wall time
+	// during which its N sessions were not executing SQL: wall time minus
+	// the server time of its top-level statements (pg_stat_statements)
+	// divided by N. It isolates what the client adds (start-up, catalog
+	// reads, per-relation bookkeeping, an idle tail) from the speed of the
+	// server work itself, which varies between runs.
+	OursIdlePct   *float64 `json:"ours_session_idle_pct,omitempty"`
+	NativeIdlePct *float64 `json:"native_session_idle_pct,omitempty"`
 }
 
 func median(xs []float64) float64 {
@@ -74,6 +86,21 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianOf is the median of the known values, nil when none is known.
+func medianOf(xs []*float64) *float64 {
+	var known []float64
+	for _, x := range xs {
+		if x != nil {
+			known = append(known, *x)
+		}
+	}
+	if len(known) == 0 {
+		return nil
+	}
+	m := median(known)
+	return &m
 }
 
 func ratio(a, b float64) float64 {
@@ -120,7 +147,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			temporal = true
 		}
 	}
-	hdr := "PAIR\tOURS (median s)\tNATIVE (median s)\tRATIO\tGOAL ≤1.05"
+	hdr := "PAIR\tOURS (median s)\tNATIVE (median s)\tRATIO\tGOAL ≤1.05\tSESSIONS IDLE % (ours/native)"
 	if temporal {
 		hdr += "\tTEMPORAL SHARE (median ms)"
 	}
@@ -130,7 +157,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		if row.GoalMet {
 			goal = "yes"
 		}
-		line := fmt.Sprintf("%s\t%.2f\t%.2f\t%.3f\t%s", row.Pair, row.OursMed, row.NativeMed, row.Ratio, goal)
+		line := fmt.Sprintf("%s\t%.2f\t%.2f\t%.3f\t%s\t%s/%s", row.Pair, row.OursMed, row.NativeMed, row.Ratio, goal,
+			pct1Text(row.OursIdleMed), pct1Text(row.NativeIdleMed))
 		if temporal {
 			if row.OverMed != nil {
 				line += fmt.Sprintf("\t%.0f", *row.OverMed)
@@ -146,7 +174,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	p("\nper run (order: which side ran first; every side starts from the restored snapshot):\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	h := "PAIR\tRUN\tORDER\tOURS s\tNATIVE s\tRATIO\tOTHER CPU % (ours/native)"
+	h := "PAIR\tRUN\tORDER\tOURS s\tNATIVE s\tRATIO\tIDLE % (ours/native)\tOTHER CPU % (ours/native)"
 	if temporal {
 		h += "\tTEMPORAL ms"
 	}
@@ -158,8 +186,8 @@ func (r *Report) WriteText(w io.Writer) error {
 			if rr.Noisy {
 				flag = " *"
 			}
-			line := fmt.Sprintf("%s\t%d\t%s\t%.2f\t%.2f\t%.3f%s\t%s/%s", name, rr.Run, rr.Order, rr.Ours, rr.Native, rr.Ratio, flag,
-				pctText(rr.OursOtherCPU), pctText(rr.NativeOtherCPU))
+			line := fmt.Sprintf("%s\t%d\t%s\t%.2f\t%.2f\t%.3f%s\t%s/%s\t%s/%s", name, rr.Run, rr.Order, rr.Ours, rr.Native, rr.Ratio, flag,
+				pct1Text(rr.OursIdlePct), pct1Text(rr.NativeIdlePct), pctText(rr.OursOtherCPU), pctText(rr.NativeOtherCPU))
 			if temporal {
 				if rr.OverheadMs != nil {
 					line += fmt.Sprintf("\t%.0f", *rr.OverheadMs)
@@ -194,6 +222,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("cluster kept running: %s\n", r.KeptDSN)
 	}
 	return nil
+}
+
+func pct1Text(p *float64) string {
+	if p == nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f", *p)
 }
 
 func pctText(p *float64) string {
