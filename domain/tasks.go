@@ -68,6 +68,7 @@ var (
 	optStmtTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Help: "statement_timeout, ms (0 = driver default)"}
 	optBloatPct    = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Help: "fragmentation percentage at or above which a relation is HIGH"}
 	optMinBytes    = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Help: "relations smaller than this are not reported"}
+	optMinRebuild  = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Help: "indexes smaller than this are not rebuilt (default 1048576)"}
 )
 
 var taskInfos = []TaskInfo{
@@ -113,9 +114,9 @@ var taskInfos = []TaskInfo{
 	{TaskBaselineUpdate, "Baseline update", "Time probe queries, compare with the baseline and store the new one",
 		map[string]OptionSpec{"regression_pct": {Kind: OptionFloat, Min: 1, Max: 10_000, Help: "slow-down against the baseline that is a regression (default 50)"}}},
 	{TaskIndexRebuild, "Index rebuild", "Rebuild indexes over the fragmentation threshold",
-		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
+		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
 	{TaskIndexReorganize, "Index reorganize", "Reorganize moderately fragmented indexes",
-		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
+		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
 	{TaskStatisticsUpdate, "Statistics update", "Refresh planner statistics",
 		map[string]OptionSpec{"parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
 	{TaskStorageCompaction, "Storage compaction", "Reclaim free space (no exclusive-lock rewrite unless full=true)",

@@ -51,10 +51,10 @@
 //     full=true, VACUUM (FULL, ANALYZE) of tables of 1 MiB or more with 20 %
 //     or more waste (ACCESS EXCLUSIVE for the rewrite).
 //   - index_rebuild, index_reorganize: REINDEX INDEX CONCURRENTLY of btree
-//     indexes of 1 MiB or more at or above high_threshold_pct (nothing is
-//     measured at 0); tables in parallel, largest first, indexes of one
-//     table in turn, or one REINDEX TABLE CONCURRENTLY when every index of
-//     the table is chosen. SHARE UPDATE EXCLUSIVE. When a rebuild fails or
+//     indexes of min_size_bytes (default 1 MiB) or more at or above
+//     high_threshold_pct (nothing is measured at 0); tables in parallel,
+//     largest first, indexes of one table in turn, or one REINDEX TABLE
+//     CONCURRENTLY when every index of the table is chosen. SHARE UPDATE EXCLUSIVE. When a rebuild fails or
 //     is cancelled the invalid _ccnew copies it leaves are dropped with DROP
 //     INDEX CONCURRENTLY.
 //   - orphan_cleanup: DROP INDEX CONCURRENTLY of invalid indexes (not while

@@ -129,13 +129,11 @@ func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to timeouts, per
 	}
 }
 
-// minRebuildBytes: smaller indexes are never rebuilt.
-const minRebuildBytes = defaultMinSizeBytes
-
 // indexRebuild (also index_reorganize: PostgreSQL has no in-place
 // reorganise, and REINDEX CONCURRENTLY is the online way to compact an
-// index) measures every valid btree index of at least 1 MiB outside the
-// system schemas (pgstatindex, or the statistics estimate) and rebuilds
+// index) measures every valid btree index of at least min_size_bytes
+// (default 1 MiB) outside the system schemas (pgstatindex, or the
+// statistics estimate) and rebuilds
 // those at or above high_threshold_pct (default 30) with REINDEX INDEX
 // CONCURRENTLY (at high_threshold_pct=0 nothing is measured: every one is
 // rebuilt). Tables are worked on in parallel (parallelism, default 2), the
@@ -161,17 +159,21 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
+	minBytes, err := intOpt(r.opts(), "min_size_bytes", defaultMinSizeBytes, 0, 1<<50)
+	if err != nil {
+		return driver.Result{}, err
+	}
 	all, err := r.listIndexes(ctx, false)
 	if err != nil {
 		return driver.Result{}, err
 	}
 	var candidates []index
 	for _, ix := range all {
-		if ix.AccessMethod == "btree" && ix.Valid && !ix.Exclusion && (ix.SizeBytes < 0 || ix.SizeBytes >= minRebuildBytes) {
+		if ix.AccessMethod == "btree" && ix.Valid && !ix.Exclusion && (ix.SizeBytes < 0 || ix.SizeBytes >= minBytes) {
 			candidates = append(candidates, ix)
 		}
 	}
-	chosen, bloat, method, why, err := r.chooseRebuilds(ctx, candidates, thr)
+	chosen, bloat, method, why, err := r.chooseRebuilds(ctx, candidates, thr, minBytes)
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -249,15 +251,15 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 			after += x.SizeBytesAfter
 		}
 	}
-	summary := fmt.Sprintf("no index at or above %.0f%% bloat among %d btree indexes of at least %s (%s)", thr, len(candidates), bytesHuman(minRebuildBytes), method)
+	summary := fmt.Sprintf("no index at or above %.0f%% bloat among %d btree indexes of at least %s (%s)", thr, len(candidates), bytesHuman(minBytes), method)
 	if len(candidates) == 0 {
-		summary = fmt.Sprintf("no btree index of at least %s to rebuild", bytesHuman(minRebuildBytes))
+		summary = fmt.Sprintf("no btree index of at least %s to rebuild", bytesHuman(minBytes))
 	}
 	if len(results) > 0 {
 		summary = fmt.Sprintf("rebuilt %d index(es) at or above %.0f%% bloat with REINDEX CONCURRENTLY: %s → %s", rebuilt, thr, bytesHuman(before), bytesHuman(after))
 	}
 	details := map[string]any{
-		"high_threshold_pct": thr, "candidates": len(candidates), "rebuilt": rebuilt,
+		"high_threshold_pct": thr, "min_size_bytes": minBytes, "candidates": len(candidates), "rebuilt": rebuilt,
 		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
 		"measurement_method": method, "parallelism": par,
 		"reindex_table_statements": len(tableStmts), "reindex_index_statements": indexStmts, "lock_timeout_ms": to.LockMs,
@@ -346,7 +348,7 @@ const methodNotMeasured = "not measured (high_threshold_pct=0: every candidate i
 // to rebuilding, and rebuilt indexes are no longer over the threshold). At
 // thr=0 every candidate qualifies whatever its bloat, so nothing is measured
 // (pgstatindex reads the whole index): only the real sizes are read.
-func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float64) (chosen []index, bloat map[uint32]relBloat, method, why string, err error) {
+func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float64, minBytes int64) (chosen []index, bloat map[uint32]relBloat, method, why string, err error) {
 	bloat = map[uint32]relBloat{}
 	if thr == 0 {
 		oids := make([]int64, len(candidates))
@@ -371,7 +373,7 @@ func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float6
 			return nil, nil, "", "", classify(ctx, err, "read index sizes")
 		}
 		for _, ix := range candidates {
-			if n := size[ix.OID]; n >= minRebuildBytes {
+			if n := size[ix.OID]; n >= minBytes {
 				ix.SizeBytes = n
 				chosen = append(chosen, ix)
 				bloat[ix.OID] = relBloat{Relation: ix.String(), Kind: "index", SizeBytes: n, Method: methodNotMeasured}
@@ -389,7 +391,7 @@ func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float6
 		if err != nil {
 			return nil, nil, "", "", err
 		}
-		if b.Skipped == "" && b.SizeBytes >= minRebuildBytes && b.BloatPct >= thr {
+		if b.Skipped == "" && b.SizeBytes >= minBytes && b.BloatPct >= thr {
 			ix.SizeBytes = b.SizeBytes
 			chosen = append(chosen, ix)
 			bloat[ix.OID] = b

@@ -137,6 +137,11 @@ func TestIndexRebuildWholeTableOrEachIndex(t *testing.T) {
 	if n := invalidIndexes(t, shared, db); n != 0 {
 		t.Errorf("%d invalid indexes after the rebuild", n)
 	}
+	// min_size_bytes above every index: nothing is a candidate.
+	res = e.mustRun(domain.TaskIndexRebuild, domain.TaskOptions{"high_threshold_pct": 0.0, "min_size_bytes": int64(1 << 40)})
+	if d := detailsJSON(t, res); d["candidates"] != 0.0 || d["rebuilt"] != 0.0 || !strings.HasPrefix(res.Summary, "no btree index of at least ") {
+		t.Errorf("min_size_bytes=1TiB: %s (candidates %v)", res.Summary, d["candidates"])
+	}
 }
 
 // TestFragmentationFallsBackToEstimate: a role that can neither create nor

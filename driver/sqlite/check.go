@@ -72,6 +72,9 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 		"check":          "quick_check + foreign_key_check",
 		"resumed":        resumed,
 	}
+	if ign := r.ignoredOptions(map[string]string{"parallelism": oneReader}); ign != nil {
+		details["ignored_options"] = ign
+	}
 	if err := integrityFailure("consistency_check", problems, fks, involved); err != nil {
 		return driver.Result{}, err
 	}
@@ -117,13 +120,17 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	if err := integrityFailure("full_checkdb", problems, fks, involved); err != nil {
 		return driver.Result{}, err
 	}
+	details := map[string]any{
+		"relations_checked":      len(roots),
+		"check":                  "integrity_check + foreign_key_check",
+		"foreign_key_violations": fkTotal,
+	}
+	if ign := r.ignoredOptions(map[string]string{"parallelism": "integrity_check is one statement over the whole file"}); ign != nil {
+		details["ignored_options"] = ign
+	}
 	return driver.Result{
 		Summary: fmt.Sprintf("integrity_check ok (%d b-trees: tables, indexes and the schema, plus page accounting) and no foreign key violations", len(roots)),
-		Details: map[string]any{
-			"relations_checked":      len(roots),
-			"check":                  "integrity_check + foreign_key_check",
-			"foreign_key_violations": fkTotal,
-		},
+		Details: details,
 	}, nil
 }
 

@@ -18,9 +18,19 @@ func TestChecksPassOnHealthyDatabase(t *testing.T) {
 	if res.Details["tables_checked"] != 4 {
 		t.Errorf("tables_checked = %v, want 4", res.Details["tables_checked"])
 	}
+	if _, ok := res.Details["ignored_options"]; ok {
+		t.Errorf("ignored_options without options: %v", res.Details["ignored_options"])
+	}
 	res = h.run(domain.TaskFullCheckDB, domain.TaskOptions{"statement_timeout_ms": int64(60_000)})
 	if !strings.Contains(res.Summary, "integrity_check ok") {
 		t.Errorf("summary = %q", res.Summary)
+	}
+	// parallelism is a PostgreSQL option; SQLite says it did not use it.
+	for _, task := range []domain.TaskType{domain.TaskConsistencyCheck, domain.TaskFullCheckDB} {
+		res = h.run(task, domain.TaskOptions{"parallelism": int64(4)})
+		if ign, _ := res.Details["ignored_options"].(map[string]string); ign["parallelism"] == "" {
+			t.Errorf("%s: ignored_options = %v, want parallelism explained", task, res.Details["ignored_options"])
+		}
 	}
 }
 

@@ -301,7 +301,10 @@ func (r *run) ignoredOptions(reasons map[string]string) map[string]string {
 	return out
 }
 
-const oneWriter = "SQLite has a single writer; relations are processed one at a time"
+const (
+	oneWriter = "SQLite has a single writer; relations are processed one at a time"
+	oneReader = "the check runs on one connection; tables are checked one at a time"
+)
 
 // requireHistory returns the history store or a Misconfigured error: tasks
 // whose point is to keep or compare history cannot run without it.

@@ -251,18 +251,25 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	skippedDone := len(cp.Done)
 
 	_, thresholdSet := r.opts()["high_threshold_pct"]
+	_, minSizeSet := r.opts()["min_size_bytes"]
 	threshold := driver.FloatOption(r.opts(), "high_threshold_pct", 0)
+	minSize := driver.IntOption(r.opts(), "min_size_bytes", defaultMinSizeBytes)
 	var todo []string
 	belowThreshold := map[string]float64{}
+	smaller := map[string]int64{}
 	for _, idx := range indexes {
-		if thresholdSet && !cp.isDone(idx.Name) {
+		if (thresholdSet || minSizeSet) && !cp.isDone(idx.Name) {
 			f, err := measureRelation(ctx, r.db, idx)
 			if err != nil {
 				return driver.Result{}, err
 			}
 			// Small indexes are below any threshold: a one-page index is
 			// always "mostly empty" and REINDEX cannot change that.
-			if f.FragmentationPct < threshold || f.TotalBytes < defaultMinSizeBytes {
+			if f.TotalBytes < minSize {
+				smaller[idx.Name] = f.TotalBytes
+				continue
+			}
+			if thresholdSet && f.FragmentationPct < threshold {
 				belowThreshold[idx.Name] = f.FragmentationPct
 				continue
 			}
@@ -293,6 +300,9 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	if thresholdSet {
 		summary += fmt.Sprintf("; %d below %.0f %% fragmentation left alone", len(belowThreshold), threshold)
 	}
+	if len(smaller) > 0 {
+		summary += fmt.Sprintf("; %d smaller than %d bytes left alone", len(smaller), minSize)
+	}
 	if r.req.Task == domain.TaskIndexReorganize {
 		summary += "; SQLite has no lighter reorganize, REINDEX is its rebuild"
 	}
@@ -304,6 +314,7 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 			"rebuilt_this_attempt": rebuilt,
 			"already_done":         skippedDone,
 			"below_threshold":      belowThreshold,
+			"below_min_size":       smaller,
 			"resumed":              resumed,
 			"statement":            "REINDEX",
 			"ignored_options":      r.ignoredOptions(map[string]string{"parallelism": oneWriter}),

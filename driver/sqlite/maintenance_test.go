@@ -87,8 +87,21 @@ func TestReindexQuotesNamesAndHonoursThreshold(t *testing.T) {
 	if res.Details["rebuilt_this_attempt"] != 0 {
 		t.Errorf("rebuilt %v indexes under the threshold", res.Details["rebuilt_this_attempt"])
 	}
-	if n := len(res.Details["below_threshold"].(map[string]float64)); n != 9 {
-		t.Errorf("below_threshold has %d indexes, want 9", n)
+	// Each of the 9 indexes is left alone either as under the threshold or
+	// as under the default min_size_bytes (1 MiB).
+	below, small := len(res.Details["below_threshold"].(map[string]float64)), len(res.Details["below_min_size"].(map[string]int64))
+	if below+small != 9 || small == 0 {
+		t.Errorf("below_threshold %d + below_min_size %d indexes, want 9 with some under 1 MiB", below, small)
+	}
+	// min_size_bytes alone filters by size: every index is at least one
+	// page, none is 1 TiB.
+	res = h.run(domain.TaskIndexRebuild, domain.TaskOptions{"min_size_bytes": int64(1)})
+	if res.Details["rebuilt_this_attempt"] != 9 {
+		t.Errorf("min_size_bytes=1 rebuilt %v indexes, want 9", res.Details["rebuilt_this_attempt"])
+	}
+	res = h.run(domain.TaskIndexRebuild, domain.TaskOptions{"min_size_bytes": int64(1 << 40)})
+	if res.Details["rebuilt_this_attempt"] != 0 || len(res.Details["below_min_size"].(map[string]int64)) != 9 {
+		t.Errorf("min_size_bytes=1TiB: rebuilt %v, below_min_size %v", res.Details["rebuilt_this_attempt"], res.Details["below_min_size"])
 	}
 }
 
