@@ -53,6 +53,12 @@ type DrillStore interface {
 	SaveDrillReport(ctx context.Context, id, target string, report json.RawMessage) error
 }
 
+// BackupRemovals is implemented by history stores that can record that a
+// backup's file was deleted (history.Store does).
+type BackupRemovals interface {
+	MarkBackupRemoved(ctx context.Context, target, path string, at time.Time) error
+}
+
 func (a *Activities) driller(target string) (driver.Target, driver.Driller, error) {
 	t, d, err := a.Registry.Lookup(target)
 	if err != nil {
@@ -189,6 +195,19 @@ func (a *Activities) DrillCleanup(ctx context.Context, in DrillTargetInput) (dri
 		return rep, fmt.Errorf("remove canary of drill %s: %w", in.DrillID, err)
 	}
 	rep.Removed = append(rep.Removed, "canary table on "+in.Target)
+	// The drill's backup was verified and recorded; now that its file is
+	// gone it must not be reported as the latest verified backup.
+	if len(rep.RemovedBackups) > 0 && a.History != nil {
+		store, ok := a.History.(BackupRemovals)
+		if !ok {
+			return rep, fmt.Errorf("history store cannot record removed backups")
+		}
+		for _, path := range rep.RemovedBackups {
+			if err := store.MarkBackupRemoved(ctx, in.Target, path, time.Now()); err != nil {
+				return rep, err
+			}
+		}
+	}
 	return rep, nil
 }
 

@@ -71,6 +71,9 @@ type DrillVerification struct {
 // DrillCleanupReport lists what clean-up removed.
 type DrillCleanupReport struct {
 	Removed []string `json:"removed"`
+	// RemovedBackups are the paths of recorded backups the clean-up
+	// deleted, for the history store to mark as removed.
+	RemovedBackups []string `json:"removed_backups,omitempty"`
 }
 
 // Prober is implemented by drivers that can report a target's health

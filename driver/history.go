@@ -23,6 +23,9 @@ type BackupRecord struct {
 	Verified bool           `json:"verified"`
 	Bytes    int64          `json:"bytes"`
 	Details  map[string]any `json:"details"`
+	// RemovedAt is when the backup's file was deleted (a DR drill's own
+	// backup after its clean-up); nil while it is there.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
 }
 
 // History is the durable store of samples, baselines and backups that tasks

@@ -149,10 +149,21 @@ func (s *Store) RecordBackup(ctx context.Context, rec driver.BackupRecord) error
 	return nil
 }
 
-// LatestBackup returns target's newest verified backup; ok is false when
-// there is none.
+// MarkBackupRemoved records that the file of target's backup at path was
+// deleted at the time at: the record stays, but it is no longer a backup
+// LatestBackup returns. Marking a path with no record is not an error.
+func (s *Store) MarkBackupRemoved(ctx context.Context, target, path string, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE backups SET removed_at_ms = ? WHERE target = ? AND path = ? AND removed_at_ms = 0`,
+		ms(at), target, path); err != nil {
+		return fmt.Errorf("history: mark backup %s removed: %w", path, err)
+	}
+	return nil
+}
+
+// LatestBackup returns target's newest verified backup whose file has not
+// been removed; ok is false when there is none.
 func (s *Store) LatestBackup(ctx context.Context, target string) (driver.BackupRecord, bool, error) {
-	recs, err := s.Backups(ctx, target, true, 1)
+	recs, err := s.backups(ctx, target, true, true, 1)
 	if err != nil || len(recs) == 0 {
 		return driver.BackupRecord{}, false, err
 	}
@@ -160,13 +171,19 @@ func (s *Store) LatestBackup(ctx context.Context, target string) (driver.BackupR
 }
 
 // Backups returns target's backup records, newest first, at most limit
-// (0 = 100); verifiedOnly leaves out backups that failed verification.
+// (0 = 100), removed ones included (RemovedAt set); verifiedOnly leaves out
+// backups that failed verification.
 func (s *Store) Backups(ctx context.Context, target string, verifiedOnly bool, limit int) ([]driver.BackupRecord, error) {
+	return s.backups(ctx, target, verifiedOnly, false, limit)
+}
+
+func (s *Store) backups(ctx context.Context, target string, verifiedOnly, presentOnly bool, limit int) ([]driver.BackupRecord, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT path, method, taken_at_ms, verified, bytes, details_json FROM backups
-		WHERE target = ? AND (verified OR NOT ?) ORDER BY taken_at_ms DESC, id DESC LIMIT ?`, target, verifiedOnly, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT path, method, taken_at_ms, verified, bytes, details_json, removed_at_ms FROM backups
+		WHERE target = ? AND (verified OR NOT ?) AND (removed_at_ms = 0 OR NOT ?)
+		ORDER BY taken_at_ms DESC, id DESC LIMIT ?`, target, verifiedOnly, presentOnly, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history: backups: %w", err)
 	}
@@ -174,12 +191,16 @@ func (s *Store) Backups(ctx context.Context, target string, verifiedOnly bool, l
 	var out []driver.BackupRecord
 	for rows.Next() {
 		rec := driver.BackupRecord{Target: target}
-		var taken int64
+		var taken, removed int64
 		var details string
-		if err := rows.Scan(&rec.Path, &rec.Method, &taken, &rec.Verified, &rec.Bytes, &details); err != nil {
+		if err := rows.Scan(&rec.Path, &rec.Method, &taken, &rec.Verified, &rec.Bytes, &details, &removed); err != nil {
 			return nil, fmt.Errorf("history: backups: %w", err)
 		}
 		rec.TakenAt = fromMs(taken)
+		if removed != 0 {
+			at := fromMs(removed)
+			rec.RemovedAt = &at
+		}
 		rec.Details = unmarshalDetails(details)
 		out = append(out, rec)
 	}

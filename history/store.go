@@ -124,6 +124,9 @@ var migrations = []string{
 		updated_at_ms INTEGER NOT NULL
 	);
 	CREATE INDEX IF NOT EXISTS drill_reports_by_time ON drill_reports (created_at_ms);`,
+	// 3: backups whose file was deleted (a DR drill's own backup, removed by
+	// its clean-up) stay on record but are no longer the latest backup.
+	`ALTER TABLE backups ADD COLUMN removed_at_ms INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

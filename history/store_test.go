@@ -161,6 +161,27 @@ func TestBackups(t *testing.T) {
 	if err != nil || len(all) != 3 || all[0].Path != "/b/3.db" || all[0].Verified {
 		t.Errorf("Backups(all) = %+v, %v", all, err)
 	}
+
+	// A removed backup stays on record but is no longer the latest; the
+	// other target's record with the same path is not touched.
+	removedAt := base.Add(4 * time.Hour)
+	if err := s.MarkBackupRemoved(ctx, "orders", "/b/2.db", removedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkBackupRemoved(ctx, "orders", "/b/never-recorded.db", removedAt); err != nil {
+		t.Errorf("marking an unknown path: %v", err)
+	}
+	latest, ok, err = s.LatestBackup(ctx, "orders")
+	if err != nil || !ok || latest.Path != "/b/1.db" || latest.RemovedAt != nil {
+		t.Errorf("LatestBackup after removal = %+v, %v, %v; want /b/1.db", latest, ok, err)
+	}
+	verified, err := s.Backups(ctx, "orders", true, 0)
+	if err != nil || len(verified) != 2 || verified[0].Path != "/b/2.db" || verified[0].RemovedAt == nil || !verified[0].RemovedAt.Equal(removedAt) {
+		t.Errorf("Backups(verified) = %+v, %v; want /b/2.db first, removed at %v", verified, err, removedAt)
+	}
+	if o, ok, err := s.LatestBackup(ctx, "other"); err != nil || !ok || o.Path != "/o/1.db" {
+		t.Errorf("other target's latest = %+v, %v, %v", o, ok, err)
+	}
 }
 
 func TestTaskResults(t *testing.T) {

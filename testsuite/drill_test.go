@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 )
 
 func (e *Env) waitDrill(id string, timeout time.Duration, cond func(domain.Drill) bool) domain.Drill {
@@ -79,6 +81,24 @@ func TestDrillOnSQLitePasses(t *testing.T) {
 	require.Greater(t, done.CanaryRows, int64(10))
 	require.Len(t, done.Approvals, 2)
 	e.assertNothingLeft(done)
+
+	// The drill took and verified its own backup, and its clean-up deleted
+	// the file: it stays on record as removed, and the latest verified
+	// backup (what the health probe reports) is one whose file exists.
+	backups, err := e.Deps.History.Backups(ctx, "demo", true, 0)
+	require.NoError(t, err)
+	var drillBackup *driver.BackupRecord
+	for i := range backups {
+		if backups[i].Details["drill_id"] == d.ID {
+			drillBackup = &backups[i]
+		}
+	}
+	require.NotNil(t, drillBackup, "the drill's backup is on record: %+v", backups)
+	require.NotNil(t, drillBackup.RemovedAt, "the drill's deleted backup is marked removed")
+	if latest, ok, err := e.Deps.History.LatestBackup(ctx, "demo"); assert.NoError(t, err) && ok {
+		_, statErr := os.Stat(latest.Path)
+		assert.NoError(t, statErr, "the latest verified backup exists")
+	}
 
 	// The report is stored by the drill's last step, just after it shows finished.
 	require.Eventually(t, func() bool {

@@ -581,7 +581,9 @@ func (d *Driver) DrillVerify(ctx context.Context, t driver.Target, s driver.Scra
 
 // DrillCleanup implements driver.Driller: it removes the drill's scratch
 // directory and its backup (and a partial one); what it removed is
-// reported. Nothing left is success. Its history record stays.
+// reported, the backup also in RemovedBackups so that its history record,
+// which stays, stops counting as the latest verified backup. Nothing left
+// is success.
 func (d *Driver) DrillCleanup(ctx context.Context, t driver.Target, drillID string) (driver.DrillCleanupReport, error) {
 	rep := driver.DrillCleanupReport{Removed: []string{}}
 	p, err := pathsOf(t, drillID)
@@ -613,6 +615,9 @@ func (d *Driver) DrillCleanup(ctx context.Context, t driver.Target, drillID stri
 			switch {
 			case err == nil:
 				rep.Removed = append(rep.Removed, "backup file "+f)
+				if f == p.backup {
+					rep.RemovedBackups = append(rep.RemovedBackups, f)
+				}
 			case !errors.Is(err, os.ErrNotExist):
 				return rep, fmt.Errorf("remove drill backup: %w", err)
 			}
