@@ -9,6 +9,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/historytest"
 	"github.com/themis-maintenance/themis/driver/postgres"
 )
 
@@ -63,7 +64,7 @@ func (d directRunner) run(ctx context.Context, task domain.TaskType, opts domain
 	}
 	res, err := drv.Run(ctx, driver.Request{
 		Target: target(d.dsn), Task: task, Options: opts,
-		Progress: progress, History: newMemHistory(), JobID: jobID,
+		Progress: progress, History: historytest.New(), JobID: jobID,
 	})
 	end := time.Now()
 	if err != nil {

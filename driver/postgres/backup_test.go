@@ -130,9 +130,8 @@ func TestBackupVerification(t *testing.T) {
 		}
 		t.Log(err)
 		latest, _, _ := e.history.LatestBackup(ctx, e.target.Name)
-		e.history.mu.Lock()
-		last := e.history.backups[len(e.history.backups)-1]
-		e.history.mu.Unlock()
+		all := e.history.Backups()
+		last := all[len(all)-1]
 		if last.Verified || last.Path == latest.Path {
 			t.Errorf("failed backup recorded as verified: %+v", last)
 		}

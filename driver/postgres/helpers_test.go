@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/historytest"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
@@ -46,76 +46,6 @@ func newDB(t *testing.T, c *pgcluster.Cluster) string {
 	name := fmt.Sprintf("t%d", dbSeq.Add(1))
 	c.CreateDatabase(t, name)
 	return name
-}
-
-// memHistory is an in-memory driver.History: a test double for the storage
-// only (the real store is tested in package history).
-type memHistory struct {
-	mu        sync.Mutex
-	samples   []driver.Sample
-	baselines map[string]map[string]float64
-	backups   []driver.BackupRecord
-}
-
-func newHistory() *memHistory { return &memHistory{baselines: map[string]map[string]float64{}} }
-
-func (h *memHistory) RecordSamples(_ context.Context, s ...driver.Sample) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.samples = append(h.samples, s...)
-	return nil
-}
-
-func (h *memHistory) Samples(_ context.Context, target, metric string, since time.Time) ([]driver.Sample, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []driver.Sample
-	for _, s := range h.samples {
-		if s.Target == target && s.Metric == metric && !s.At.Before(since) {
-			out = append(out, s)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
-	return out, nil
-}
-
-func (h *memHistory) Baseline(_ context.Context, target string) (map[string]float64, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string]float64{}
-	for k, v := range h.baselines[target] {
-		out[k] = v
-	}
-	return out, nil
-}
-
-func (h *memHistory) SaveBaseline(_ context.Context, target string, values map[string]float64) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	cp := map[string]float64{}
-	for k, v := range values {
-		cp[k] = v
-	}
-	h.baselines[target] = cp
-	return nil
-}
-
-func (h *memHistory) RecordBackup(_ context.Context, rec driver.BackupRecord) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.backups = append(h.backups, rec)
-	return nil
-}
-
-func (h *memHistory) LatestBackup(_ context.Context, target string) (driver.BackupRecord, bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i := len(h.backups) - 1; i >= 0; i-- {
-		if h.backups[i].Target == target && h.backups[i].Verified {
-			return h.backups[i], true, nil
-		}
-	}
-	return driver.BackupRecord{}, false, nil
 }
 
 // recorder collects heartbeats.
@@ -156,7 +86,7 @@ type env struct {
 	db      string
 	d       *postgres.Driver
 	target  driver.Target
-	history *memHistory
+	history *historytest.Memory
 }
 
 func newEnv(t *testing.T, c *pgcluster.Cluster, db string) *env {
@@ -173,7 +103,7 @@ func newEnv(t *testing.T, c *pgcluster.Cluster, db string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return &env{t: t, c: c, db: db, d: d, history: newHistory(), target: driver.Target{
+	return &env{t: t, c: c, db: db, d: d, history: historytest.New(), target: driver.Target{
 		Name: "tgt-" + db, Driver: postgres.Name, DSN: c.DSN(db),
 		BackupDir: dir + "/backups", ScratchDir: dir + "/scratch", BinDir: c.BinDir,
 	}}

@@ -36,11 +36,7 @@ type integrityRun struct {
 }
 
 func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
-	to, err := r.timeoutOpts()
-	if err != nil {
-		return nil, err
-	}
-	par, err := r.parallelismOpt()
+	to, par, err := r.sessionOpts()
 	if err != nil {
 		return nil, err
 	}

@@ -14,12 +14,12 @@ import (
 // a value that ends up in a SET statement must be a number in range, never
 // text. A present but unusable value is a permanent InvalidInput error.
 
-func intOpt(o domain.TaskOptions, key string, def, lo, hi int64) (int64, error) {
+// number reads option key as a float64; present is false when it is absent.
+func number(o domain.TaskOptions, key string) (f float64, present bool, err error) {
 	v, ok := o[key]
 	if !ok || v == nil {
-		return def, nil
+		return 0, false, nil
 	}
-	var f float64
 	switch n := v.(type) {
 	case int64:
 		f = float64(n)
@@ -32,37 +32,32 @@ func intOpt(o domain.TaskOptions, key string, def, lo, hi int64) (int64, error) 
 	case float32:
 		f = float64(n)
 	default:
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be a number, got %T", key, v)
+		return 0, true, driver.Permanentf(driver.KindInvalidInput, "option %s must be a number, got %T", key, v)
+	}
+	return f, true, nil
+}
+
+func intOpt(o domain.TaskOptions, key string, def, lo, hi int64) (int64, error) {
+	f, present, err := number(o, key)
+	if err != nil || !present {
+		return def, err
 	}
 	if math.IsNaN(f) || f != math.Trunc(f) {
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be an integer, got %v", key, v)
+		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be an integer, got %v", key, o[key])
 	}
 	if f < float64(lo) || f > float64(hi) {
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %d and %d, got %v", key, lo, hi, v)
+		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %d and %d, got %v", key, lo, hi, o[key])
 	}
 	return int64(f), nil
 }
 
 func floatOpt(o domain.TaskOptions, key string, def, lo, hi float64) (float64, error) {
-	v, ok := o[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	var f float64
-	switch n := v.(type) {
-	case int64:
-		f = float64(n)
-	case int:
-		f = float64(n)
-	case float64:
-		f = n
-	case float32:
-		f = float64(n)
-	default:
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be a number, got %T", key, v)
+	f, present, err := number(o, key)
+	if err != nil || !present {
+		return def, err
 	}
 	if math.IsNaN(f) || f < lo || f > hi {
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %g and %g, got %v", key, lo, hi, v)
+		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %g and %g, got %v", key, lo, hi, o[key])
 	}
 	return f, nil
 }
@@ -138,6 +133,17 @@ func (r *run) timeoutOpts() (timeouts, error) {
 		stmt = r.d.opts.StatementTimeout.Milliseconds()
 	}
 	return timeouts{LockMs: lock, StatementMs: stmt}, nil
+}
+
+// sessionOpts reads what a task working on parallel sessions needs: its
+// timeouts and its parallelism.
+func (r *run) sessionOpts() (timeouts, int, error) {
+	to, err := r.timeoutOpts()
+	if err != nil {
+		return timeouts{}, 0, err
+	}
+	par, err := r.parallelismOpt()
+	return to, par, err
 }
 
 // parallelismOpt reads parallelism (default 2), capped so one pool

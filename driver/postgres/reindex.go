@@ -151,11 +151,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	to, err := r.timeoutOpts()
-	if err != nil {
-		return driver.Result{}, err
-	}
-	par, err := r.parallelismOpt()
+	to, par, err := r.sessionOpts()
 	if err != nil {
 		return driver.Result{}, err
 	}

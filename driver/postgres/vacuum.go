@@ -125,11 +125,7 @@ func mvccCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	if err := r.requirePrimary(); err != nil {
 		return driver.Result{}, err
 	}
-	to, err := r.timeoutOpts()
-	if err != nil {
-		return driver.Result{}, err
-	}
-	par, err := r.parallelismOpt()
+	to, par, err := r.sessionOpts()
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -213,11 +209,7 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	if err := r.requirePrimary(); err != nil {
 		return driver.Result{}, err
 	}
-	to, err := r.timeoutOpts()
-	if err != nil {
-		return driver.Result{}, err
-	}
-	par, err := r.parallelismOpt()
+	to, par, err := r.sessionOpts()
 	if err != nil {
 		return driver.Result{}, err
 	}
