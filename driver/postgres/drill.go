@@ -397,16 +397,9 @@ func inspectStandby(ctx context.Context, dsn string) (restoreSource, string) {
 	if err != nil {
 		return src, "connection string does not parse"
 	}
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-		cfg.RuntimeParams["application_name"] = ApplicationName
-	}
-	cfg.BuildContextWatcherHandler = newCancelHandler
-	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
-		cfg.ConnectTimeout = 10 * time.Second
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
+	conn, err := connectOnce(cctx, cfg)
 	if err != nil {
 		return src, "unreachable: " + pgMessage(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -263,6 +264,20 @@ func (d *Driver) newPool(ctx context.Context, name, dsn string) (*pgxpool.Pool, 
 		return nil, classify(ctx, err, "target %s: connect", name)
 	}
 	return p, nil
+}
+
+// connectOnce opens a single connection outside the target's pool (a
+// replica, a drill's scratch server), named like the pool's connections,
+// cancelled server-side like them, with at most 10 s to connect.
+func connectOnce(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = ApplicationName
+	}
+	cfg.BuildContextWatcherHandler = newCancelHandler
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 func newCancelHandler(pc *pgconn.PgConn) ctxwatch.Handler {

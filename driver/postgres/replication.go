@@ -357,16 +357,9 @@ func inspectReplica(ctx context.Context, dsn string, i int) replicaLag {
 		return l
 	}
 	l.Name = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-		cfg.RuntimeParams["application_name"] = ApplicationName
-	}
-	cfg.BuildContextWatcherHandler = newCancelHandler
-	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
-		cfg.ConnectTimeout = 10 * time.Second
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
+	conn, err := connectOnce(cctx, cfg)
 	if err != nil {
 		l.Status, l.Note = replicaUnreachable, "connect failed: "+pgMessage(err)
 		return l
