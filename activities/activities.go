@@ -72,7 +72,7 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 	res, err := drv.Run(ctx, driver.Request{
 		Target: target, Task: in.Task, Options: in.Options,
 		Checkpoint: resume.Checkpoint, Progress: hb.report,
-		History: a.History, JobID: in.JobID,
+		History: a.History, JobID: in.JobID, Attempt: attempt,
 	})
 	if err != nil && ctx.Err() == nil {
 		hb.flush() // the retry resumes from the newest checkpoint

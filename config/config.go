@@ -38,6 +38,19 @@ type Config struct {
 	Targets       []TargetConfig `yaml:"targets"`
 	Auth          AuthConfig     `yaml:"auth"`
 	Drill         DrillConfig    `yaml:"drill"`
+	Worker        WorkerConfig   `yaml:"worker"`
+}
+
+// WorkerConfig configures a worker process.
+type WorkerConfig struct {
+	// HostID names this worker's host: steps that touch a scratch instance
+	// (drill restore, verify, clean-up) are pinned to the host that created
+	// it through a per-host task queue derived from it. Default: the OS
+	// hostname.
+	HostID string `yaml:"host_id"`
+	// MetricsListen is where `themisctl worker` serves /metrics
+	// (default 127.0.0.1:9464; "off" serves none).
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // TemporalConfig says how to reach Temporal (any cluster or Temporal Cloud).
@@ -63,12 +76,34 @@ type APIConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// AuditLog is the JSON-lines audit file (default <data_dir>/audit.log).
 	AuditLog string `yaml:"audit_log"`
+	// AuditSink is "file" (default: AuditLog, one per API process) or
+	// "history" (the shared history store: one log for all API replicas).
+	AuditSink string `yaml:"audit_sink"`
 }
 
-// HistoryConfig locates the history store.
+// History store drivers.
+const (
+	HistorySQLite   = "sqlite"
+	HistoryPostgres = "postgres"
+)
+
+// HistoryConfig locates the history store: an embedded SQLite file (one
+// host) or a PostgreSQL database shared by every worker and API replica.
 type HistoryConfig struct {
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string `yaml:"driver"`
 	// Path of the SQLite history database (default <data_dir>/history.db).
 	Path string `yaml:"path"`
+	// DSN, DSNEnv or DSNFile give the PostgreSQL connection string (exactly
+	// one, with driver postgres).
+	DSN     string `yaml:"dsn"`
+	DSNEnv  string `yaml:"dsn_env"`
+	DSNFile string `yaml:"dsn_file"`
+	// SampleRetention and JobRetention bound how long samples and job/task
+	// records are kept (defaults 400 days and 90 days); older rows are
+	// pruned periodically.
+	SampleRetention Duration `yaml:"sample_retention"`
+	JobRetention    Duration `yaml:"job_retention"`
 }
 
 // TargetConfig is one database under maintenance.
@@ -86,6 +121,10 @@ type TargetConfig struct {
 	ScratchDir   string   `yaml:"scratch_dir"`
 	BinDir       string   `yaml:"bin_dir"`
 	OSUser       string   `yaml:"os_user"`
+	// MaxHeavyTasks is how many heavy tasks (VACUUM, REINDEX, backups,
+	// restores) may run on this target at once across the whole cluster
+	// (default 1).
+	MaxHeavyTasks int `yaml:"max_heavy_tasks"`
 }
 
 // AuthConfig lists API tokens, stored as SHA-256 hex digests only.
@@ -163,6 +202,11 @@ func (c *Config) applyEnv() {
 	set(&c.API.Listen, "THEMIS_API_LISTEN")
 	set(&c.DataDir, "THEMIS_DATA_DIR")
 	set(&c.DefaultTarget, "THEMIS_DEFAULT_TARGET")
+	set(&c.History.Driver, "THEMIS_HISTORY_DRIVER")
+	set(&c.History.DSNEnv, "THEMIS_HISTORY_DSN_ENV")
+	set(&c.API.AuditSink, "THEMIS_AUDIT_SINK")
+	set(&c.Worker.HostID, "THEMIS_HOST_ID")
+	set(&c.Worker.MetricsListen, "THEMIS_WORKER_METRICS_LISTEN")
 }
 
 // ApplyDefaults fills unset fields with the defaults of SPEC §9; Load calls
@@ -174,12 +218,29 @@ func (c *Config) ApplyDefaults() {
 		}
 	}
 	def(&c.DataDir, DefaultDataDir)
+	c.DataDir = absPath(c.DataDir)
 	def(&c.Temporal.Address, DefaultTemporalAddress)
 	def(&c.Temporal.Namespace, DefaultNamespace)
 	def(&c.Temporal.TaskQueue, DefaultTaskQueue)
 	def(&c.API.Listen, DefaultAPIListen)
 	def(&c.API.AuditLog, filepath.Join(c.DataDir, "audit.log"))
 	def(&c.History.Path, filepath.Join(c.DataDir, "history.db"))
+	def(&c.History.Driver, HistorySQLite)
+	def(&c.API.AuditSink, "file")
+	def(&c.Worker.MetricsListen, "127.0.0.1:9464")
+	if c.Worker.HostID == "" {
+		c.Worker.HostID, _ = os.Hostname()
+	}
+	if c.History.SampleRetention == 0 {
+		c.History.SampleRetention = Duration(400 * 24 * time.Hour)
+	}
+	if c.History.JobRetention == 0 {
+		c.History.JobRetention = Duration(90 * 24 * time.Hour)
+	}
+	for _, p := range []*string{&c.API.AuditLog, &c.History.Path, &c.History.DSNFile,
+		&c.Temporal.TLSCert, &c.Temporal.TLSKey, &c.Temporal.TLSCA} {
+		*p = absPath(*p)
+	}
 	if c.Temporal.UIURL == "" && c.Temporal.Address == DefaultTemporalAddress {
 		c.Temporal.UIURL = DefaultTemporalUI
 	}
@@ -203,6 +264,14 @@ func (c *Config) ApplyDefaults() {
 		if t.ScratchDir == "" {
 			t.ScratchDir = filepath.Join(c.DataDir, "scratch", t.Name)
 		}
+		if t.MaxHeavyTasks == 0 {
+			t.MaxHeavyTasks = 1
+		}
+		t.BackupDir, t.ScratchDir, t.BinDir, t.DSNFile = absPath(t.BackupDir), absPath(t.ScratchDir), absPath(t.BinDir), absPath(t.DSNFile)
+		if t.Driver == "sqlite" && t.DSN != "" && !strings.Contains(t.DSN, ":") {
+			// A SQLite DSN without a scheme is a file path.
+			t.DSN = absPath(t.DSN)
+		}
 		if t.RTOObjective == 0 {
 			t.RTOObjective = Duration(15 * time.Minute)
 		}
@@ -212,8 +281,43 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
+// absPath makes a non-empty path absolute against the working directory
+// (an unreadable working directory leaves it as it is: Validate rejects it).
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // Validate checks the configuration for mistakes an operator must fix.
 func (c *Config) Validate() error {
+	if !filepath.IsAbs(c.DataDir) {
+		return fmt.Errorf("config: data_dir %q cannot be made absolute", c.DataDir)
+	}
+	switch c.History.Driver {
+	case HistorySQLite:
+	case HistoryPostgres:
+		n := 0
+		for _, s := range []string{c.History.DSN, c.History.DSNEnv, c.History.DSNFile} {
+			if s != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("config: history: driver postgres needs exactly one of dsn, dsn_env, dsn_file")
+		}
+	default:
+		return fmt.Errorf("config: history.driver must be sqlite or postgres, got %q", c.History.Driver)
+	}
+	switch c.API.AuditSink {
+	case "file", "history":
+	default:
+		return fmt.Errorf("config: api.audit_sink must be file or history, got %q", c.API.AuditSink)
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Targets {
 		if t.Name == "" {
@@ -236,6 +340,9 @@ func (c *Config) Validate() error {
 		}
 		if n != 1 {
 			return fmt.Errorf("config: target %q: set exactly one of dsn, dsn_env, dsn_file", t.Name)
+		}
+		if t.MaxHeavyTasks < 0 || t.MaxHeavyTasks > 64 {
+			return fmt.Errorf("config: target %q: max_heavy_tasks must be between 1 and 64, got %d", t.Name, t.MaxHeavyTasks)
 		}
 		if t.QuotaBytes < 0 {
 			return fmt.Errorf("config: target %q: quota_bytes must not be negative", t.Name)
@@ -286,10 +393,31 @@ func (c *Config) ResolveTargets() ([]driver.Target, error) {
 			Name: t.Name, Driver: t.Driver, DSN: dsn, ReplicaDSNs: t.ReplicaDSNs,
 			QuotaBytes: t.QuotaBytes, BackupDir: t.BackupDir, ScratchDir: t.ScratchDir,
 			RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective),
-			BinDir: t.BinDir, OSUser: t.OSUser,
+			BinDir: t.BinDir, OSUser: t.OSUser, MaxHeavyTasks: t.MaxHeavyTasks,
 		})
 	}
 	return out, nil
+}
+
+// HistoryDSN resolves the PostgreSQL history store's connection string from
+// the config, environment or file. Errors name the source, never the DSN.
+func (c *Config) HistoryDSN() (string, error) {
+	h := c.History
+	switch {
+	case h.DSNEnv != "":
+		v, ok := os.LookupEnv(h.DSNEnv)
+		if !ok || v == "" {
+			return "", fmt.Errorf("history: environment variable %s is not set", h.DSNEnv)
+		}
+		return v, nil
+	case h.DSNFile != "":
+		raw, err := os.ReadFile(h.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("history: read dsn_file: %w", err)
+		}
+		return strings.TrimSpace(string(raw)), nil
+	}
+	return h.DSN, nil
 }
 
 // TargetInfo is a target as the API shows it: no secrets.

@@ -184,3 +184,22 @@ func OptionKeys(t TaskType) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// heavyTasks write to the target or its files, take locks that block
+// writers, or copy the whole database: at most a target's max_heavy_tasks
+// of them run on it at once, cluster-wide. Every other task is a light,
+// read-mostly one that may overlap anything.
+var heavyTasks = map[TaskType]bool{
+	TaskMVCCCleanup:           true, // VACUUM
+	TaskFullCheckDB:           true, // full scan; parent checks take SHARE locks
+	TaskBackupVerification:    true, // backup, restore, prune
+	TaskDisasterRecoveryDrill: true, // the drill's restore
+	TaskIndexRebuild:          true, // REINDEX
+	TaskIndexReorganize:       true,
+	TaskStorageCompaction:     true, // VACUUM FULL when full=true
+	TaskOrphanCleanup:         true, // drops leftovers, deletes backup files
+	TaskVectorReindex:         true,
+}
+
+// Heavy reports whether t is a heavy task (see heavyTasks).
+func (t TaskType) Heavy() bool { return heavyTasks[t] }

@@ -34,6 +34,9 @@ type Target struct {
 	BinDir string
 	// OSUser, when set, runs server binaries as that user (initdb refuses root).
 	OSUser string
+	// MaxHeavyTasks bounds the heavy tasks running on this target at once,
+	// cluster-wide (default 1).
+	MaxHeavyTasks int
 }
 
 // Progress is one heartbeat: how far the task is, what it is doing, and the
@@ -58,6 +61,10 @@ type Request struct {
 	Progress   ProgressFunc
 	History    History
 	JobID      string
+	// Attempt is the activity attempt (1 on the first); sessions carry it
+	// in their application_name so that a retry can find and cancel the
+	// backends of the attempt it replaces.
+	Attempt int
 }
 
 // Result is what a task reports back.
