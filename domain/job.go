@@ -7,6 +7,9 @@ type JobState string
 const (
 	StatePending   JobState = "pending"
 	StateRunning   JobState = "running"
+	// StateWaiting: the job waits for its target (another job holds the
+	// target's heavy-task slots); the wait counts against the window.
+	StateWaiting JobState = "waiting"
 	StateSucceeded JobState = "succeeded"
 	StateFailed    JobState = "failed"
 	StateCancelled JobState = "cancelled"
@@ -25,7 +28,7 @@ func (s JobState) Terminal() bool {
 // Valid reports whether s is one of the job states.
 func (s JobState) Valid() bool {
 	switch s {
-	case StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateSkipped:
+	case StatePending, StateRunning, StateWaiting, StateSucceeded, StateFailed, StateCancelled, StateSkipped:
 		return true
 	}
 	return false

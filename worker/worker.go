@@ -21,6 +21,7 @@ import (
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.MaintenanceWorkflow, workflow.RegisterOptions{Name: workflows.MaintenanceWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.DrillWorkflow, workflow.RegisterOptions{Name: workflows.DrillWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ClaimWorkflow, workflow.RegisterOptions{Name: workflows.ClaimWorkflowName})
 	if acts == nil {
 		return
 	}

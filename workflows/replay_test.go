@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // TestReplayRecordedHistories replays histories recorded on a real dev
@@ -20,6 +21,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(MaintenanceWorkflow, workflowRegisterOptions())
 			r.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
+			r.RegisterWorkflowWithOptions(ClaimWorkflow, workflow.RegisterOptions{Name: ClaimWorkflowName})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}
