@@ -5,11 +5,11 @@ type JobState string
 
 // Job and task states.
 const (
-	StatePending   JobState = "pending"
-	StateRunning   JobState = "running"
+	StatePending JobState = "pending"
+	StateRunning JobState = "running"
 	// StateWaiting: the job waits for its target (another job holds the
 	// target's heavy-task slots); the wait counts against the window.
-	StateWaiting JobState = "waiting"
+	StateWaiting   JobState = "waiting"
 	StateSucceeded JobState = "succeeded"
 	StateFailed    JobState = "failed"
 	StateCancelled JobState = "cancelled"
