@@ -85,3 +85,12 @@ func TestHistoryDSNSources(t *testing.T) {
 	_, err = cfg.HistoryDSN()
 	require.ErrorContains(t, err, "THEMIS_TEST_UNSET_DSN is not set")
 }
+
+// The shipped example stays loadable as the fields change.
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := Load(filepath.Join("..", "deploy", "config.example.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, HistoryPostgres, cfg.History.Driver)
+	require.Equal(t, "history", cfg.API.AuditSink)
+	require.Equal(t, 1, cfg.Targets[0].MaxHeavyTasks)
+}
