@@ -116,6 +116,7 @@ func newDrillEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakeDrill) 
 	}
 	f.register(env)
 	env.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
+	installFreeLock(env)
 	return env, f
 }
 
@@ -269,7 +270,6 @@ func TestQuarterlyJobHaltsWhenDrillFails(t *testing.T) {
 	env, f := newEnv(t, time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC))
 	d := &fakeDrill{rpoObjective: time.Minute}
 	d.register(env)
-	env.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
 	env.RegisterDelayedCallback(func() {
 		err := env.SignalWorkflowByID(DrillIDForJob("default-test-workflow-id"), RejectSignal,
 			ApprovalSignal{Step: domain.ApprovalStart, Approver: "carol", Comment: "not this quarter"})

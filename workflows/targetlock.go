@@ -50,6 +50,9 @@ const (
 	// DefaultLockContinueAfter is how many signals a lock run handles
 	// before it continues as new, which keeps its history small.
 	DefaultLockContinueAfter = 500
+	// DefaultLockIdleTimeout is how long an idle lock waits for a request
+	// before it ends.
+	DefaultLockIdleTimeout = time.Minute
 )
 
 // TargetLockID is the workflow id of target's lock workflow.
@@ -67,6 +70,8 @@ type TargetLockInput struct {
 	// (tests shorten them).
 	HolderCheckInterval time.Duration `json:"holder_check_interval,omitempty"`
 	ContinueAfter       int           `json:"continue_after,omitempty"`
+	// IdleTimeout is how long a lock nobody holds or waits for lives on.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
 }
 
 // LockRelease frees the slot of a request, or withdraws it from the queue.
@@ -101,6 +106,9 @@ func TargetLockWorkflow(ctx workflow.Context, in TargetLockInput) error {
 	if in.ContinueAfter <= 0 {
 		in.ContinueAfter = DefaultLockContinueAfter
 	}
+	if in.IdleTimeout <= 0 {
+		in.IdleTimeout = DefaultLockIdleTimeout
+	}
 	in.MaxSlots = max(1, in.MaxSlots)
 	l := &targetLock{ctx: ctx, s: in}
 	if err := workflow.SetQueryHandler(ctx, LockStateQuery, func() (TargetLockInput, error) { return l.s, nil }); err != nil {
@@ -114,9 +122,13 @@ func TargetLockWorkflow(ctx workflow.Context, in TargetLockInput) error {
 		l.grant()
 		l.describe()
 		if len(l.s.Holders) == 0 && len(l.s.Queue) == 0 {
-			if !l.drain(requests, releases) {
-				return nil // idle: the next request starts a new run
+			// Idle: wait a little for the next request (jobs often come
+			// back to back), then end; a later request starts a new run.
+			ok, err := workflow.AwaitWithTimeout(ctx, l.s.IdleTimeout, func() bool { return requests.Len() > 0 || releases.Len() > 0 })
+			if err != nil || (!ok && !l.drain(requests, releases)) {
+				return err
 			}
+			l.drain(requests, releases)
 			continue
 		}
 		if handled >= l.s.ContinueAfter {

@@ -103,7 +103,9 @@ func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 				}
 			})
 		}
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { waitErr = temporal.NewCanceledError("cancelled while waiting for " + r.target) })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
+			waitErr = temporal.NewCanceledError("cancelled while waiting for " + r.target)
+		})
 		sel.Select(ctx)
 	}
 	s.waited = workflow.Now(ctx).Sub(start)
