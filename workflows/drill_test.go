@@ -32,6 +32,7 @@ type fakeDrill struct {
 	newestAt     time.Time
 	servingAt    time.Time
 	rpoObjective time.Duration
+	host         activities.Host
 }
 
 func (f *fakeDrill) called(name string) {
@@ -70,12 +71,15 @@ func (f *fakeDrill) register(env *testsuite.TestWorkflowEnvironment) {
 		f.called("canary")
 		return activities.CanaryResult{Rows: 10, LastWriteAt: f.newestAt, FailureAt: f.failureAt}, nil
 	})
-	reg(DrillRestoreActivity, func(ctx context.Context, in activities.DrillTargetInput) (driver.Scratch, error) {
+	reg(DrillRestoreActivity, func(ctx context.Context, in activities.DrillTargetInput) (activities.RestoreResult, error) {
 		f.called("restore")
 		if err := f.block(ctx, "restore"); err != nil {
-			return driver.Scratch{}, err
+			return activities.RestoreResult{}, err
 		}
-		return driver.Scratch{DrillID: in.DrillID, Dir: "/tmp/x/" + in.DrillID, Location: "file /tmp/x/restored.db", RestoredFrom: "backup-1.db"}, nil
+		return activities.RestoreResult{
+			Scratch: driver.Scratch{DrillID: in.DrillID, Dir: "/tmp/x/" + in.DrillID, Location: "file /tmp/x/restored.db", RestoredFrom: "backup-1.db"},
+			Host:    f.host,
+		}, nil
 	})
 	reg(DrillVerifyActivity, func(ctx context.Context, in activities.VerifyInput) (driver.DrillVerification, error) {
 		f.called("verify")

@@ -3,6 +3,8 @@ package workflows
 import (
 	"context"
 	"errors"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,11 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/themis-maintenance/themis/activities"
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // freeLock stands in for the lock workflow of a target nobody else uses:
@@ -281,4 +285,198 @@ func TestTargetLockContinuesAsNew(t *testing.T) {
 	require.Equal(t, []string{"job-a"}, holderOwners(next))
 	require.Len(t, next.Queue, 3, "the signal that arrived with the third is carried too")
 	require.Equal(t, 3, next.ContinueAfter)
+}
+
+// A job whose heavy task must wait: state waiting (progress query, search
+// attribute) while queued, the Temporal UI says whom for; light tasks never
+// ask; the slot is released after the heavy task.
+func TestMaintenanceWaitsForTargetSlot(t *testing.T) {
+	env, f := newEnv(t, inWindowTime)
+	f.lock.hold = true
+	id := "default-test-workflow-id/default-test-run-id/task-2"
+	var during domain.Job
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(LockQueuedSignal, LockQueued{RequestID: id, Holders: []string{"other-job (index_rebuild)"}})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(ProgressQuery)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&during))
+		require.Equal(t, []domain.TaskType{domain.TaskMetricsCollection}, f.calls, "the heavy task waits")
+	}, 10*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(LockGrantedSignal, LockGrant{RequestID: "an-older-request"}) // ignored
+		env.SignalWorkflow(LockGrantedSignal, LockGrant{RequestID: id})
+	}, 20*time.Minute)
+	env.ExecuteWorkflow(MaintenanceWorkflowName, input(domain.TaskMetricsCollection, domain.TaskMVCCCleanup, domain.TaskQuotaCheck))
+	require.NoError(t, env.GetWorkflowError())
+
+	require.Equal(t, domain.StateWaiting, during.State)
+	require.Equal(t, domain.StateSucceeded, during.Tasks[0].State)
+	require.Equal(t, domain.StateWaiting, during.Tasks[1].State)
+	require.Equal(t, "Waiting for target demo: held by other-job (index_rebuild)", during.Tasks[1].ResultSummary)
+
+	job := result(t, env)
+	require.Equal(t, domain.StateSucceeded, job.State, job.ErrorMessage)
+	require.Equal(t, []domain.TaskType{domain.TaskMetricsCollection, domain.TaskMVCCCleanup, domain.TaskQuotaCheck}, f.calls)
+	require.InDelta(t, float64((20 * time.Minute).Milliseconds()), job.Tasks[1].Details["waited_for_target_ms"], 1000, "%v", job.Tasks[1].Details)
+	requests, releases := f.lock.snapshot()
+	require.Len(t, requests, 1, "only the heavy task asks for a slot")
+	require.Equal(t, id, requests[0].RequestID)
+	require.Equal(t, "default-test-workflow-id", requests[0].Owner)
+	require.Len(t, releases, 1)
+	require.Equal(t, id, releases[0].RequestID)
+}
+
+// The wait counts against the window: when it closes while the job waits,
+// the request is withdrawn and the remaining tasks are skipped, saying why.
+func TestMaintenanceWindowClosesWhileWaiting(t *testing.T) {
+	env, f := newEnv(t, inWindowTime) // 03:00, window 02–06
+	f.lock.hold = true
+	id := "default-test-workflow-id/default-test-run-id/task-1"
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(LockQueuedSignal, LockQueued{RequestID: id, Holders: []string{"long-job (mvcc_cleanup)"}})
+	}, time.Second)
+	env.ExecuteWorkflow(MaintenanceWorkflowName, input(domain.TaskIndexRebuild, domain.TaskQuotaCheck))
+	require.NoError(t, env.GetWorkflowError())
+	job := result(t, env)
+	require.Empty(t, f.calls)
+	require.Equal(t, domain.StateSkipped, job.State, job.ResultSummary)
+	require.Contains(t, job.ResultSummary, "the maintenance window closed at 2026-11-22T06:00:00Z while waiting for target demo (held by long-job (mvcc_cleanup))")
+	for _, tr := range job.Tasks {
+		require.Equal(t, domain.StateSkipped, tr.State)
+		require.Contains(t, tr.ResultSummary, "window closed")
+	}
+	_, releases := f.lock.snapshot()
+	require.Len(t, releases, 1, "the request is withdrawn")
+	require.Equal(t, id, releases[0].RequestID)
+}
+
+// Outcome counters are counted by the workflow, once per job and task.
+func TestMaintenanceCountsOutcomesOnce(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	h := &countingHandler{counts: map[string]int64{}}
+	s.SetMetricsHandler(h)
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(inWindowTime)
+	f := &fakeTasks{behave: map[domain.TaskType]func(context.Context, int32) (activities.TaskOutput, error){}}
+	f.register(env)
+	env.RegisterWorkflowWithOptions(MaintenanceWorkflow, workflowRegisterOptions())
+	installFreeLock(env)
+	f.behave[domain.TaskQuotaCheck] = func(ctx context.Context, attempt int32) (activities.TaskOutput, error) {
+		if attempt < 3 {
+			return activities.TaskOutput{}, errors.New("transient")
+		}
+		return activities.TaskOutput{Attempt: int(attempt)}, nil
+	}
+	env.ExecuteWorkflow(MaintenanceWorkflowName, input(domain.TaskMVCCCleanup, domain.TaskQuotaCheck))
+	require.NoError(t, env.GetWorkflowError())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Equal(t, int64(1), h.counts["themis_jobs_triggered_total{target=demo,triggered_by=schedule}"], "%v", h.counts)
+	require.Equal(t, int64(1), h.counts["themis_jobs_total{state=succeeded,target=demo,triggered_by=schedule}"], "%v", h.counts)
+	require.Equal(t, int64(1), h.counts["themis_tasks_total{state=succeeded,target=demo,task=quota_check}"], "one outcome for three attempts: %v", h.counts)
+	require.Equal(t, int64(1), h.counts["themis_tasks_total{state=succeeded,target=demo,task=mvcc_cleanup}"], "%v", h.counts)
+}
+
+// countingHandler records counters by name and sorted tags.
+type countingHandler struct {
+	mu     *sync.Mutex
+	tags   map[string]string
+	counts map[string]int64
+}
+
+func (h *countingHandler) WithTags(tags map[string]string) client.MetricsHandler {
+	if h.mu == nil {
+		h.mu = &sync.Mutex{}
+	}
+	merged := map[string]string{}
+	for k, v := range h.tags {
+		merged[k] = v
+	}
+	for k, v := range tags {
+		merged[k] = v
+	}
+	return &countingHandler{mu: h.mu, tags: merged, counts: h.counts}
+}
+
+func (h *countingHandler) Counter(name string) client.MetricsCounter {
+	if h.mu == nil {
+		h.mu = &sync.Mutex{}
+	}
+	keys := make([]string, 0, len(h.tags))
+	for k := range h.tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + h.tags[k]
+	}
+	key := name + "{" + strings.Join(parts, ",") + "}"
+	return counterFunc(func(d int64) {
+		h.mu.Lock()
+		h.counts[key] += d
+		h.mu.Unlock()
+	})
+}
+
+type counterFunc func(int64)
+
+func (c counterFunc) Inc(d int64) { c(d) }
+
+func (h *countingHandler) Gauge(string) client.MetricsGauge {
+	return client.MetricsNopHandler.Gauge("")
+}
+func (h *countingHandler) Timer(string) client.MetricsTimer {
+	return client.MetricsNopHandler.Timer("")
+}
+
+// The drill holds a slot of its target around restore and verify, and runs
+// verify and clean-up on the queue of the host whose restore made the
+// scratch instance.
+func TestDrillTakesSlotAndStaysOnItsHost(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	failure := time.Date(2026, 11, 22, 3, 0, 10, 0, time.UTC)
+	f := &fakeDrill{
+		failureAt: failure, newestAt: failure.Add(-400 * time.Millisecond), servingAt: failure.Add(3 * time.Second),
+		rpoObjective: time.Minute, host: activities.Host{ID: "host-a", Queue: "themis@host-a"},
+	}
+	f.register(env)
+	env.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
+	lock := installFreeLock(env)
+	var mu sync.Mutex
+	queues := map[string]string{}
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		mu.Lock()
+		queues[info.ActivityType.Name] = info.TaskQueue
+		mu.Unlock()
+	})
+	signal(env, ApproveSignal, domain.ApprovalStart, time.Minute)
+	signal(env, ApproveSignal, domain.ApprovalComplete, time.Hour)
+	env.ExecuteWorkflow(DrillWorkflowName, DrillInput{Target: "demo", RequestedBy: "alice"})
+	require.NoError(t, env.GetWorkflowError())
+	d := drillResult(t, env)
+	require.Equal(t, domain.DrillPassed, d.State, d.Reason)
+	mu.Lock()
+	require.Equal(t, "themis@host-a", queues[DrillVerifyActivity])
+	require.Equal(t, "themis@host-a", queues[DrillCleanupActivity])
+	require.NotEqual(t, "themis@host-a", queues[DrillRestoreActivity])
+	mu.Unlock()
+	var restore, cleanup string
+	for _, st := range d.Steps {
+		switch st.Name {
+		case "restore":
+			restore = st.Detail
+		case "cleanup":
+			cleanup = st.Detail
+		}
+	}
+	require.Contains(t, restore, "on host host-a")
+	require.Contains(t, cleanup, "on host host-a")
+	requests, releases := lock.snapshot()
+	require.Len(t, requests, 1)
+	require.Equal(t, "drill restore", requests[0].Task)
+	require.Len(t, releases, 1, "released once, after verify")
 }
