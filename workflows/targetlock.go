@@ -13,7 +13,7 @@ import (
 )
 
 // One heavy task per target, across the cluster: every target has a lock
-// workflow (TargetLockWorkflow, id TargetLockID(target)) that hands out up
+// workflow (TargetLockWorkflow, id TargetLockID(task queue, target)) that hands out up
 // to max_heavy_tasks slots, first come first served. A requester (a job
 // before a heavy task, a drill before its restore) delivers its request with
 // signal-with-start from an activity, so the lock workflow starts when none
@@ -55,8 +55,12 @@ const (
 	DefaultLockIdleTimeout = time.Minute
 )
 
-// TargetLockID is the workflow id of target's lock workflow.
-func TargetLockID(target string) string { return "themis-target-lock-" + target }
+// TargetLockID is the workflow id of target's lock workflow for the
+// workers of taskQueue: one lock per target of a deployment (its task
+// queue, in one namespace), however many workers and API replicas it has.
+func TargetLockID(taskQueue, target string) string {
+	return "themis-target-lock-" + target + "@" + taskQueue
+}
 
 // TargetLockInput is the state of a lock: it starts a lock workflow (target
 // and max slots only) and carries holders and queue across continue-as-new.

@@ -16,6 +16,7 @@ import (
 // TargetLockWorkflow): held once granted, until released.
 type targetSlot struct {
 	target    string
+	lockID    string
 	requestID string
 	held      bool
 	// waited is how long the grant took; queued says whether the lock made
@@ -47,13 +48,13 @@ type slotRequest struct {
 func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 	info := workflow.GetInfo(ctx)
 	start := workflow.Now(ctx)
-	s := &targetSlot{target: r.target, requestID: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + r.key}
+	s := &targetSlot{target: r.target, lockID: TargetLockID(info.TaskQueueName, r.target), requestID: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + r.key}
 	if !r.deadline.IsZero() && !start.Before(r.deadline) {
 		return nil, errWindowClosed
 	}
 	actx := workflow.WithActivityOptions(ctx, shortActivityOptions("Ask for a heavy-task slot on "+r.target+" ("+r.task+")"))
 	err := workflow.ExecuteActivity(actx, RequestTargetSlotActivity, activities.TargetSlotInput{
-		LockWorkflowID: TargetLockID(r.target), LockWorkflowType: TargetLockWorkflowName, LockSignal: LockRequestSignal,
+		LockWorkflowID: s.lockID, LockWorkflowType: TargetLockWorkflowName, LockSignal: LockRequestSignal,
 		TaskQueue: info.TaskQueueName, Target: r.target,
 		Request: activities.LockRequest{
 			RequestID: s.requestID, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
@@ -127,7 +128,7 @@ func (s *targetSlot) release(ctx workflow.Context, reason string) {
 	s.held = false
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	err := workflow.SignalExternalWorkflow(dctx, TargetLockID(s.target), "", LockReleaseSignal, LockRelease{RequestID: s.requestID, Reason: reason}).Get(dctx, nil)
+	err := workflow.SignalExternalWorkflow(dctx, s.lockID, "", LockReleaseSignal, LockRelease{RequestID: s.requestID, Reason: reason}).Get(dctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("release of a heavy-task slot failed; the lock frees it when it sees this run closed", "target", s.target, "error", err)
 	}
