@@ -35,7 +35,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterActivityWithOptions(acts.RecordJob, activity.RegisterOptions{Name: workflows.RecordJobActivity})
 	r.RegisterActivityWithOptions(acts.RequestTargetSlot, activity.RegisterOptions{Name: workflows.RequestTargetSlotActivity})
 	r.RegisterActivityWithOptions(acts.GoneHolders, activity.RegisterOptions{Name: workflows.GoneHoldersActivity})
-	registerHostActivities(r, acts)
+	registerScratchActivities(r, acts)
 	for name, fn := range map[string]any{
 		workflows.DrillPreflightActivity:  acts.DrillPreflight,
 		workflows.DrillCanaryActivity:     acts.DrillCanary,
@@ -49,6 +49,14 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 // drill steps that touch a scratch instance, and backup_verification
 // (backups and restores on this host's disk).
 func registerHostActivities(r sdkworker.Registry, acts *activities.Activities) {
+	registerScratchActivities(r, acts)
+	t := domain.TaskBackupVerification
+	r.RegisterActivityWithOptions(acts.Task(t), activity.RegisterOptions{Name: string(t)})
+}
+
+// registerScratchActivities registers the drill steps that touch a scratch
+// instance.
+func registerScratchActivities(r sdkworker.Registry, acts *activities.Activities) {
 	for name, fn := range map[string]any{
 		workflows.DrillRestoreActivity: acts.DrillRestore,
 		workflows.DrillVerifyActivity:  acts.DrillVerify,
@@ -56,8 +64,6 @@ func registerHostActivities(r sdkworker.Registry, acts *activities.Activities) {
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	t := domain.TaskBackupVerification
-	r.RegisterActivityWithOptions(acts.Task(t), activity.RegisterOptions{Name: string(t)})
 }
 
 // Options tune a worker.
