@@ -293,7 +293,7 @@ func TestTargetLockContinuesAsNew(t *testing.T) {
 func TestMaintenanceWaitsForTargetSlot(t *testing.T) {
 	env, f := newEnv(t, inWindowTime)
 	f.lock.hold = true
-	id := "default-test-workflow-id/default-test-run-id/task-2"
+	id := "default-test-run-id/task-2"
 	var during domain.Job
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(LockQueuedSignal, LockQueued{RequestID: id, Holders: []string{"other-job (index_rebuild)"}})
@@ -333,7 +333,7 @@ func TestMaintenanceWaitsForTargetSlot(t *testing.T) {
 func TestMaintenanceWindowClosesWhileWaiting(t *testing.T) {
 	env, f := newEnv(t, inWindowTime) // 03:00, window 02–06
 	f.lock.hold = true
-	id := "default-test-workflow-id/default-test-run-id/task-1"
+	id := "default-test-run-id/task-1"
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(LockQueuedSignal, LockQueued{RequestID: id, Holders: []string{"long-job (mvcc_cleanup)"}})
 	}, time.Second)

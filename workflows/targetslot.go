@@ -48,7 +48,7 @@ type slotRequest struct {
 func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 	info := workflow.GetInfo(ctx)
 	start := workflow.Now(ctx)
-	s := &targetSlot{target: r.target, lockID: TargetLockID(info.TaskQueueName, r.target), requestID: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + r.key}
+	s := &targetSlot{target: r.target, lockID: TargetLockID(info.TaskQueueName, r.target), requestID: info.WorkflowExecution.RunID + "/" + r.key}
 	if !r.deadline.IsZero() && !start.Before(r.deadline) {
 		return nil, errWindowClosed
 	}
