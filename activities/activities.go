@@ -25,7 +25,11 @@ type Store interface {
 type Activities struct {
 	Registry *driver.Registry
 	History  Store
-	Metrics  *telemetry.Metrics
+	// Metrics is not used to count outcomes: an activity runs once per
+	// attempt, so jobs and tasks are counted by the workflows through the
+	// SDK's replay-safe metrics handler (themis_jobs_total,
+	// themis_tasks_total, themis_jobs_triggered_total).
+	Metrics *telemetry.Metrics
 	// HeartbeatInterval is how often a running task heartbeats even when its
 	// driver reports nothing new (a long VACUUM of one table, say).
 	// Optional: defaulted to 5s.
@@ -83,7 +87,6 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		StartedAt: started, FinishedAt: finished,
 	}
 	if err != nil {
-		a.Metrics.TaskDone(ctx, string(in.Task), in.Target, false, finished.Sub(started))
 		if ctx.Err() != nil {
 			// Cancelled: report the cancellation itself, not what it caused.
 			return TaskOutput{}, ctx.Err()
@@ -92,7 +95,6 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		a.recordQuietly(ctx, rec)
 		return TaskOutput{}, classify(err, attempt, started.UnixMilli())
 	}
-	a.Metrics.TaskDone(ctx, string(in.Task), in.Target, true, finished.Sub(started))
 	rec.State, rec.Summary, rec.Details = domain.StateSucceeded, res.Summary, res.Details
 	a.recordQuietly(ctx, rec)
 	return TaskOutput{
@@ -123,9 +125,10 @@ func (a *Activities) recordQuietly(ctx context.Context, rec history.TaskRecord) 
 // history store, beside the records of their tasks.
 const JobRecordTask domain.TaskType = "job"
 
-// RecordJob stores a finished job in the history store and counts it.
+// RecordJob stores a finished job in the history store. Jobs and tasks are
+// counted by the workflow (once per outcome), not here: an activity runs
+// once per attempt.
 func (a *Activities) RecordJob(ctx context.Context, in RecordJobInput) error {
-	a.Metrics.JobDone(ctx, string(in.Job.State), in.Job.Target, in.Job.DurationMs)
 	if a.History == nil {
 		return nil
 	}

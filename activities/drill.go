@@ -16,6 +16,9 @@ import (
 type DrillTargetInput struct {
 	DrillID string `json:"drill_id"`
 	Target  string `json:"target"`
+	// ScratchHost, for clean-up, is the host that has the scratch instance:
+	// clean-up on another host (that host is gone) removes only the canary.
+	ScratchHost string `json:"scratch_host,omitempty"`
 }
 
 // CanaryInput runs the canary writer for a fixed time.
@@ -142,23 +145,38 @@ func (a *Activities) DrillCanary(ctx context.Context, in CanaryInput) (CanaryRes
 	return res, nil
 }
 
-// DrillRestore restores the target into an isolated scratch instance.
-func (a *Activities) DrillRestore(ctx context.Context, in DrillTargetInput) (driver.Scratch, error) {
+// RestoreResult locates the scratch instance and names the host that made
+// it: every later step that touches the instance runs on Host.Queue.
+type RestoreResult struct {
+	driver.Scratch
+	Host
+}
+
+// DrillRestore restores the target into an isolated scratch instance. A
+// failed attempt removes what it left on this host before the retry, which
+// may run on another host.
+func (a *Activities) DrillRestore(ctx context.Context, in DrillTargetInput) (RestoreResult, error) {
 	t, dr, err := a.driller(in.Target)
 	if err != nil {
-		return driver.Scratch{}, err
+		return RestoreResult{}, err
 	}
+	host := HostOf(ctx)
 	hb := newHeartbeater(ctx, int(activity.GetInfo(ctx).Attempt), Heartbeat{})
 	stop := hb.keepAlive(a.heartbeatInterval())
 	defer stop()
 	s, err := dr.DrillRestore(ctx, t, a.History, in.DrillID, hb.report)
 	if err != nil {
-		if ctx.Err() != nil {
-			return s, ctx.Err()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		if _, cerr := a.cleanupScratch(cctx, in.Target, in.DrillID); cerr != nil {
+			activity.GetLogger(ctx).Warn("removing a failed restore's scratch instance failed; orphan_cleanup on this host removes it", "host", host.ID, "error", cerr)
 		}
-		return s, classify(fmt.Errorf("restore %s: %w", in.Target, err), int(activity.GetInfo(ctx).Attempt), 0)
+		if ctx.Err() != nil {
+			return RestoreResult{Scratch: s, Host: host}, ctx.Err()
+		}
+		return RestoreResult{Scratch: s, Host: host}, classify(fmt.Errorf("restore %s on host %s: %w", in.Target, host.ID, err), int(activity.GetInfo(ctx).Attempt), 0)
 	}
-	return s, nil
+	return RestoreResult{Scratch: s, Host: host}, nil
 }
 
 // DrillVerify verifies the scratch instance and notes when it served.
@@ -181,20 +199,41 @@ func (a *Activities) DrillVerify(ctx context.Context, in VerifyInput) (driver.Dr
 }
 
 // DrillCleanup removes the scratch instance and the canary table. It is
-// safe to call at any step, any number of times.
+// safe to call at any step, any number of times, on any host: a host that
+// never had the drill's scratch instance finds nothing to remove there.
 func (a *Activities) DrillCleanup(ctx context.Context, in DrillTargetInput) (driver.DrillCleanupReport, error) {
 	t, dr, err := a.driller(in.Target)
 	if err != nil {
 		return driver.DrillCleanupReport{}, err
 	}
-	rep, err := dr.DrillCleanup(ctx, t, in.DrillID)
-	if err != nil {
-		return rep, fmt.Errorf("clean up drill %s: %w", in.DrillID, err)
+	host := HostOf(ctx)
+	var rep driver.DrillCleanupReport
+	if in.ScratchHost == "" || in.ScratchHost == host.ID {
+		if rep, err = a.cleanupScratch(ctx, in.Target, in.DrillID); err != nil {
+			return rep, err
+		}
+		if host.ID != "" {
+			rep.Removed = append(rep.Removed, "scratch instance on host "+host.ID)
+		}
 	}
 	if err := dr.CanaryCleanup(ctx, t, in.DrillID); err != nil {
 		return rep, fmt.Errorf("remove canary of drill %s: %w", in.DrillID, err)
 	}
 	rep.Removed = append(rep.Removed, "canary table on "+in.Target)
+	return rep, nil
+}
+
+// cleanupScratch removes the drill's scratch instance on this host and
+// records its removed backups.
+func (a *Activities) cleanupScratch(ctx context.Context, target, drillID string) (driver.DrillCleanupReport, error) {
+	t, dr, err := a.driller(target)
+	if err != nil {
+		return driver.DrillCleanupReport{}, err
+	}
+	rep, err := dr.DrillCleanup(ctx, t, drillID)
+	if err != nil {
+		return rep, fmt.Errorf("clean up drill %s: %w", drillID, err)
+	}
 	// The drill's backup was verified and recorded; now that its file is
 	// gone it must not be reported as the latest verified backup.
 	if len(rep.RemovedBackups) > 0 && a.History != nil {
@@ -203,7 +242,7 @@ func (a *Activities) DrillCleanup(ctx context.Context, in DrillTargetInput) (dri
 			return rep, fmt.Errorf("history store cannot record removed backups")
 		}
 		for _, path := range rep.RemovedBackups {
-			if err := store.MarkBackupRemoved(ctx, in.Target, path, time.Now()); err != nil {
+			if err := store.MarkBackupRemoved(ctx, target, path, time.Now()); err != nil {
 				return rep, err
 			}
 		}

@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -31,7 +33,13 @@ const (
 	DefaultCompleteApprovalTimeout = 4 * time.Hour
 	DefaultCanaryInterval          = time.Second
 	DefaultCanaryDuration          = 10 * time.Second
+	DefaultHostTimeout             = 15 * time.Minute
 )
+
+// drillSlotsAndHostChange versions the drill's heavy-task slot around
+// restore and verify and the pinning of verify and clean-up to the host of
+// the scratch instance (GetVersion).
+const drillSlotsAndHostChange = "drill-target-slot-and-host-queue"
 
 // DrillInput starts a drill.
 type DrillInput struct {
@@ -48,6 +56,10 @@ type DrillInput struct {
 	RPOObjective   time.Duration `json:"rpo_objective"`
 	// HeartbeatTimeout of the restore and verify steps; zero is the default.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// HostTimeout is how long verify and clean-up wait for the host of the
+	// scratch instance to poll its queue (a restarting worker comes back
+	// within it; past it the host is taken as gone). Zero: DefaultHostTimeout.
+	HostTimeout time.Duration `json:"host_timeout,omitempty"`
 }
 
 // ApprovalSignal approves or rejects the awaited step.
@@ -69,6 +81,10 @@ type drillRun struct {
 	in      DrillInput
 	d       domain.Drill
 	scratch *driver.Scratch
+	// v1: slot and host queue (drillSlotsAndHostChange).
+	v1 bool
+	// host made the scratch instance; verify and clean-up run on its queue.
+	host activities.Host
 }
 
 // DrillWorkflow runs a disaster-recovery drill: preflight → approval
@@ -90,6 +106,7 @@ func DrillWorkflow(ctx workflow.Context, in DrillInput) (domain.Drill, error) {
 	if err := workflow.SetQueryHandler(ctx, DrillStateQuery, func() (domain.Drill, error) { return r.d, nil }); err != nil {
 		return r.d, err
 	}
+	r.v1 = workflow.GetVersion(ctx, drillSlotsAndHostChange, workflow.DefaultVersion, 1) >= 1
 
 	// An abort cancels the drill's steps; clean-up runs disconnected.
 	runCtx, cancelRun := workflow.WithCancel(ctx)
@@ -127,6 +144,9 @@ func withDrillDefaults(in DrillInput) DrillInput {
 	}
 	if in.CanaryDuration <= 0 {
 		in.CanaryDuration = DefaultCanaryDuration
+	}
+	if in.HostTimeout <= 0 {
+		in.HostTimeout = DefaultHostTimeout
 	}
 	return in
 }
@@ -175,25 +195,41 @@ func (r *drillRun) steps() error {
 	r.d.FailureAtMs = canary.FailureAt.UnixMilli()
 	failureAt := canary.FailureAt
 
-	var scratch driver.Scratch
+	// The restore is heavy: it holds a slot of the target's lock until the
+	// restored copy is verified.
+	var slot *targetSlot
+	if r.v1 {
+		var err error
+		if slot, err = r.awaitTarget(); err != nil {
+			return err
+		}
+		defer func() { slot.release(r.ctx, "drill stopped") }()
+	}
+
+	var res activities.RestoreResult
 	if err := r.step("restore", "Restore into an isolated scratch instance", 6*time.Hour, r.heartbeat(),
 		func(actx workflow.Context) error {
-			return workflow.ExecuteActivity(actx, DrillRestoreActivity, target).Get(actx, &scratch)
-		}, func() string { return fmt.Sprintf("%s from %s", scratch.Location, scratch.RestoredFrom) }); err != nil {
+			return workflow.ExecuteActivity(actx, DrillRestoreActivity, target).Get(actx, &res)
+		}, func() string { return fmt.Sprintf("%s from %s%s", res.Location, res.RestoredFrom, onHost(res.Host)) }); err != nil {
 		return err
 	}
+	scratch := res.Scratch
 	r.scratch = &scratch
+	if r.v1 {
+		r.host = res.Host
+	}
 	r.d.RestoredFrom, r.d.Scratch = scratch.RestoredFrom, scratch.Location
 
 	var v driver.DrillVerification
 	if err := r.step("verify", "Verify: integrity, row counts, newest canary row, serving queries", 2*time.Hour, r.heartbeat(),
 		func(actx workflow.Context) error {
-			return workflow.ExecuteActivity(actx, DrillVerifyActivity, activities.VerifyInput{Target: r.in.Target, Scratch: scratch}).Get(actx, &v)
+			return workflow.ExecuteActivity(r.onHostQueue(actx), DrillVerifyActivity, activities.VerifyInput{Target: r.in.Target, Scratch: scratch}).Get(actx, &v)
 		}, func() string {
-			return fmt.Sprintf("integrity ok=%t, %d tables, %d canary rows, newest %s", v.IntegrityOK, v.Tables, v.CanaryRows, v.NewestCanaryAt.UTC().Format(time.RFC3339Nano))
+			return fmt.Sprintf("integrity ok=%t, %d tables, %d canary rows, newest %s%s", v.IntegrityOK, v.Tables, v.CanaryRows, v.NewestCanaryAt.UTC().Format(time.RFC3339Nano), onHost(r.host))
 		}); err != nil {
 		return err
 	}
+	slot.release(r.ctx, "drill restore and verify done")
 	if !v.IntegrityOK {
 		r.d.State, r.d.Reason = domain.DrillFailed, fmt.Sprintf("restored instance failed verification: %v", v.Problems)
 		return nil
@@ -258,7 +294,11 @@ func (r *drillRun) step(name, summary string, timeout, heartbeat time.Duration, 
 		if r.ctx.Err() != nil {
 			state = "cancelled"
 		}
-		r.addStep(name, state, start, end, taskErrorMessage(err))
+		msg := taskErrorMessage(err)
+		if isScheduleToStart(err) {
+			msg = r.unreachable()
+		}
+		r.addStep(name, state, start, end, msg)
 		r.failedAt(name, err)
 		return err
 	}
@@ -267,13 +307,74 @@ func (r *drillRun) step(name, summary string, timeout, heartbeat time.Duration, 
 }
 
 func (r *drillRun) failedAt(name string, err error) {
+	msg := taskErrorMessage(err)
+	if isScheduleToStart(err) {
+		msg = r.unreachable()
+	}
 	switch {
 	case r.d.State == domain.DrillAborted:
 	case r.ctx.Err() != nil:
 		r.d.State, r.d.Reason = domain.DrillCancelled, "cancelled during "+name
 	default:
-		r.d.State, r.d.Reason = domain.DrillFailed, name+" failed: "+taskErrorMessage(err)
+		r.d.State, r.d.Reason = domain.DrillFailed, name+" failed: "+msg
 	}
+}
+
+// awaitTarget takes a heavy-task slot of the target for restore and
+// verify; a wait shows as its own step.
+func (r *drillRun) awaitTarget() (*targetSlot, error) {
+	start := workflow.Now(r.ctx).UnixMilli()
+	r.d.Step = "await_target"
+	slot, err := acquireSlot(r.ctx, slotRequest{
+		target: r.in.Target, key: "restore", owner: r.d.ID, task: "drill restore",
+		onQueued: func(q LockQueued) {
+			workflow.SetCurrentDetails(r.ctx, fmt.Sprintf("Drill of `%s`: %s — before the restore", r.in.Target, waitingFor(r.in.Target, q)))
+		},
+	})
+	end := workflow.Now(r.ctx).UnixMilli()
+	if err != nil {
+		state := "failed"
+		if r.ctx.Err() != nil {
+			state = "cancelled"
+		}
+		r.addStep("await_target", state, start, end, taskErrorMessage(err))
+		r.failedAt("await_target", err)
+		return nil, err
+	}
+	if slot.queued {
+		r.addStep("await_target", "succeeded", start, end, fmt.Sprintf("waited %s for a heavy-task slot on %s (held by %s)",
+			slot.waited, r.in.Target, orNone(slot.holders)))
+	}
+	return slot, nil
+}
+
+// onHostQueue schedules an activity on the queue of the scratch instance's
+// host, waiting at most HostTimeout for that host to poll it.
+func (r *drillRun) onHostQueue(ctx workflow.Context) workflow.Context {
+	if r.host.Queue == "" {
+		return ctx
+	}
+	opts := workflow.GetActivityOptions(ctx)
+	opts.TaskQueue = r.host.Queue
+	opts.ScheduleToStartTimeout = r.in.HostTimeout
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
+func (r *drillRun) unreachable() string {
+	return fmt.Sprintf("could not reach host %s (it has the scratch instance) within %s", r.host.ID, r.in.HostTimeout)
+}
+
+func onHost(h activities.Host) string {
+	if h.ID == "" {
+		return ""
+	}
+	return " on host " + h.ID
+}
+
+// isScheduleToStart: no worker of the queue picked the activity up in time.
+func isScheduleToStart(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
 func (r *drillRun) addStep(name, state string, start, end int64, detail string) {
@@ -367,13 +468,30 @@ func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 20},
 	})
 	var rep driver.DrillCleanupReport
-	err := workflow.ExecuteActivity(cctx, DrillCleanupActivity, activities.DrillTargetInput{DrillID: r.d.ID, Target: r.in.Target}).Get(cctx, &rep)
+	in := activities.DrillTargetInput{DrillID: r.d.ID, Target: r.in.Target, ScratchHost: r.host.ID}
+	err := workflow.ExecuteActivity(r.onHostQueue(cctx), DrillCleanupActivity, in).Get(cctx, &rep)
 	end := workflow.Now(dctx).UnixMilli()
-	if err != nil {
+	switch {
+	case err != nil && isScheduleToStart(err):
+		// The host is gone for good: what the target holds (the canary) is
+		// removed from any host; the scratch instance stays on that host
+		// until orphan_cleanup runs there.
+		detail := r.unreachable() + "; its scratch instance stays there until orphan_cleanup runs on " + r.host.ID
+		if cerr := workflow.ExecuteActivity(cctx, DrillCleanupActivity, in).Get(cctx, &rep); cerr != nil {
+			detail += "; removing the canary failed too: " + taskErrorMessage(cerr)
+		} else {
+			detail += "; canary removed"
+		}
+		end = workflow.Now(dctx).UnixMilli()
+		r.addStep("cleanup", "failed", start, end, detail)
+		if r.d.Reason == "" {
+			r.d.Reason = "clean-up " + detail
+		}
+	case err != nil:
 		r.addStep("cleanup", "failed", start, end, taskErrorMessage(err))
-	} else {
+	default:
 		r.d.CleanedUp = true
-		r.addStep("cleanup", "succeeded", start, end, fmt.Sprintf("removed %d item(s)", len(rep.Removed)))
+		r.addStep("cleanup", "succeeded", start, end, fmt.Sprintf("removed %d item(s)%s", len(rep.Removed), onHost(r.host)))
 	}
 
 	if stepErr == nil && (r.d.State == domain.DrillAwaiting || r.d.State == domain.DrillRunning) {
@@ -387,7 +505,10 @@ func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
 		}
 	}
 	if r.d.State == domain.DrillPassed && !r.d.CleanedUp {
-		r.d.State, r.d.Reason = domain.DrillFailed, "clean-up failed"
+		r.d.State = domain.DrillFailed
+		if r.d.Reason == "" {
+			r.d.Reason = "clean-up failed"
+		}
 	}
 	r.d.Step, r.d.Awaiting = "report", ""
 	r.d.FinishedAtMs = workflow.Now(dctx).UnixMilli()

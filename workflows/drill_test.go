@@ -32,6 +32,7 @@ type fakeDrill struct {
 	newestAt     time.Time
 	servingAt    time.Time
 	rpoObjective time.Duration
+	host         activities.Host
 }
 
 func (f *fakeDrill) called(name string) {
@@ -70,12 +71,15 @@ func (f *fakeDrill) register(env *testsuite.TestWorkflowEnvironment) {
 		f.called("canary")
 		return activities.CanaryResult{Rows: 10, LastWriteAt: f.newestAt, FailureAt: f.failureAt}, nil
 	})
-	reg(DrillRestoreActivity, func(ctx context.Context, in activities.DrillTargetInput) (driver.Scratch, error) {
+	reg(DrillRestoreActivity, func(ctx context.Context, in activities.DrillTargetInput) (activities.RestoreResult, error) {
 		f.called("restore")
 		if err := f.block(ctx, "restore"); err != nil {
-			return driver.Scratch{}, err
+			return activities.RestoreResult{}, err
 		}
-		return driver.Scratch{DrillID: in.DrillID, Dir: "/tmp/x/" + in.DrillID, Location: "file /tmp/x/restored.db", RestoredFrom: "backup-1.db"}, nil
+		return activities.RestoreResult{
+			Scratch: driver.Scratch{DrillID: in.DrillID, Dir: "/tmp/x/" + in.DrillID, Location: "file /tmp/x/restored.db", RestoredFrom: "backup-1.db"},
+			Host:    f.host,
+		}, nil
 	})
 	reg(DrillVerifyActivity, func(ctx context.Context, in activities.VerifyInput) (driver.DrillVerification, error) {
 		f.called("verify")
@@ -116,6 +120,7 @@ func newDrillEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakeDrill) 
 	}
 	f.register(env)
 	env.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
+	installFreeLock(env)
 	return env, f
 }
 
@@ -269,7 +274,6 @@ func TestQuarterlyJobHaltsWhenDrillFails(t *testing.T) {
 	env, f := newEnv(t, time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC))
 	d := &fakeDrill{rpoObjective: time.Minute}
 	d.register(env)
-	env.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
 	env.RegisterDelayedCallback(func() {
 		err := env.SignalWorkflowByID(DrillIDForJob("default-test-workflow-id"), RejectSignal,
 			ApprovalSignal{Step: domain.ApprovalStart, Approver: "carol", Comment: "not this quarter"})

@@ -37,6 +37,7 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		return job, err
 	}
 	logger := workflow.GetLogger(ctx)
+	countTriggered(ctx, job)
 
 	if in.Spec.EnforceWindow && !in.Forced && !inWindow(ctx, in.Spec) {
 		job.State = domain.StateSkipped
@@ -45,13 +46,18 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		for i := range job.Tasks {
 			job.Tasks[i].State = domain.StateSkipped
 		}
-		finish(ctx, &job)
+		finish(ctx, &job, "")
 		return job, nil
 	}
+
+	// Version 1: heavy tasks take a slot of the target's lock first.
+	slots := workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
+	var deadline *time.Time
 
 	job.State = domain.StateRunning
 	setState(ctx, domain.StateRunning)
 	halted := false
+	note := ""
 	for i, t := range in.Spec.Tasks {
 		task := &job.Tasks[i]
 		if halted {
@@ -59,15 +65,48 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 			task.ResultSummary = "skipped: an earlier task failed and halt_on_task_failure is set"
 			continue
 		}
+		if note != "" {
+			task.State = domain.StateSkipped
+			task.ResultSummary = "skipped: " + note
+			continue
+		}
 		if ctx.Err() != nil {
 			task.State = domain.StateCancelled
 			continue
+		}
+		var slot *targetSlot
+		if slots && needsSlot(t) {
+			if deadline == nil {
+				d := windowDeadline(ctx, in)
+				deadline = &d
+			}
+			var err error
+			slot, err = waitForSlot(ctx, in, &job, i, *deadline)
+			switch {
+			case err == nil:
+			case isWindowClosed(err):
+				note = fmt.Sprintf("the maintenance window closed at %s while waiting for target %s (held by %s)",
+					deadline.UTC().Format(time.RFC3339), in.Spec.Target, orNone(slot.lastHolders()))
+				task.State = domain.StateSkipped
+				task.ResultSummary = "skipped: " + note
+				continue
+			case temporal.IsCanceledError(err) || ctx.Err() != nil:
+				task.State = domain.StateCancelled
+				task.ErrorMessage = "cancelled while waiting for the target"
+				continue
+			default:
+				task.State = domain.StateFailed
+				task.ErrorMessage = taskErrorMessage(err)
+				halted = in.Spec.HaltOnTaskFailure
+				continue
+			}
 		}
 		workflow.SetCurrentDetails(ctx, fmt.Sprintf("Running task %d/%d: **%s** on `%s`", i+1, len(in.Spec.Tasks), t.Title(), in.Spec.Target))
 		task.State = domain.StateRunning
 		task.StartedAtMs = workflow.Now(ctx).UnixMilli()
 		out, err := runTask(ctx, in, job.ID, t, i)
 		task.FinishedAtMs = workflow.Now(ctx).UnixMilli()
+		slot.release(ctx, "task "+string(t)+" done")
 		switch {
 		case err == nil:
 			task.State = domain.StateSucceeded
@@ -93,9 +132,15 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 				halted = true
 			}
 		}
+		if slot != nil && slot.queued {
+			if task.Details == nil {
+				task.Details = map[string]any{}
+			}
+			task.Details["waited_for_target_ms"] = slot.waited.Milliseconds()
+		}
 		job.ProgressPct = float64(i+1) * 100 / float64(len(in.Spec.Tasks))
 	}
-	finish(ctx, &job)
+	finish(ctx, &job, note)
 	switch job.State {
 	case domain.StateCancelled:
 		return job, temporal.NewCanceledError(job.ResultSummary)
@@ -103,6 +148,76 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		return job, temporal.NewNonRetryableApplicationError(job.ErrorMessage, JobFailedErrorType, nil, job)
 	}
 	return job, nil
+}
+
+// targetSlotsChange versions the heavy-task slots (GetVersion).
+const targetSlotsChange = "target-heavy-task-slots"
+
+// needsSlot: heavy tasks wait for a slot of their target. The drill takes
+// its own slot around its restore (DrillWorkflow), so the job does not hold
+// one for the whole drill, approvals included.
+func needsSlot(t domain.TaskType) bool {
+	return t.Heavy() && t != domain.TaskDisasterRecoveryDrill
+}
+
+// waitForSlot takes a heavy-task slot for task i; while the job waits, its
+// state is waiting and the Temporal UI says whom for. The wait counts
+// against the window: at the deadline it gives up with errWindowClosed.
+func waitForSlot(ctx workflow.Context, in MaintenanceInput, job *domain.Job, i int, deadline time.Time) (*targetSlot, error) {
+	task := &job.Tasks[i]
+	t := in.Spec.Tasks[i]
+	slot, err := acquireSlot(ctx, slotRequest{
+		target: in.Spec.Target, key: "task-" + strconv.Itoa(i+1), owner: job.ID, task: string(t), deadline: deadline,
+		onQueued: func(q LockQueued) {
+			msg := waitingFor(in.Spec.Target, q)
+			if job.State != domain.StateWaiting {
+				job.State = domain.StateWaiting
+				setState(ctx, domain.StateWaiting)
+			}
+			task.State = domain.StateWaiting
+			task.ResultSummary = msg
+			workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s — before task %d/%d **%s**", msg, i+1, len(in.Spec.Tasks), t.Title()))
+		},
+	})
+	if job.State == domain.StateWaiting {
+		job.State = domain.StateRunning
+		setState(ctx, domain.StateRunning)
+		task.ResultSummary = ""
+	}
+	return slot, err
+}
+
+// windowDeadline is when the job's maintenance window closes (zero for a
+// forced run or a schedule without window), decided once and recorded.
+func windowDeadline(ctx workflow.Context, in MaintenanceInput) time.Time {
+	spec := in.Spec
+	if !spec.EnforceWindow || in.Forced || spec.WindowStartHour == spec.WindowEndHour {
+		return time.Time{}
+	}
+	now := workflow.Now(ctx)
+	var ms int64
+	encoded := workflow.SideEffect(ctx, func(workflow.Context) any {
+		loc, err := domain.LoadTimezone(spec.Timezone)
+		if err != nil {
+			loc = time.UTC
+		}
+		return windowEnd(now, loc, spec.WindowEndHour).UnixMilli()
+	})
+	if err := encoded.Get(&ms); err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// windowEnd is the first end of the window after now: endHour:00 in loc
+// today, or tomorrow when that has passed.
+func windowEnd(now time.Time, loc *time.Location, endHour int) time.Time {
+	t := now.In(loc)
+	end := time.Date(t.Year(), t.Month(), t.Day(), endHour, 0, 0, 0, loc)
+	if !end.After(t) {
+		end = time.Date(t.Year(), t.Month(), t.Day()+1, endHour, 0, 0, 0, loc)
+	}
+	return end
 }
 
 func newJob(in MaintenanceInput, id, runID string, now time.Time) domain.Job {
@@ -153,14 +268,23 @@ func runTask(ctx workflow.Context, in MaintenanceInput, jobID string, t domain.T
 }
 
 // finish settles the job's state, records it in the history store (even when
-// the workflow was cancelled) and publishes the state as a search attribute.
-func finish(ctx workflow.Context, job *domain.Job) {
+// the workflow was cancelled), publishes the state as a search attribute and
+// counts the job and its tasks. note, when set, says why the remaining tasks
+// were skipped (the window closed while waiting for the target); a job none
+// of whose tasks ran is then skipped.
+func finish(ctx workflow.Context, job *domain.Job, note string) {
 	now := workflow.Now(ctx)
 	job.FinishedAtMs = now.UnixMilli()
 	job.DurationMs = job.FinishedAtMs - job.StartedAtMs
 	if job.State != domain.StateSkipped {
 		job.State, job.ErrorMessage, job.ResultSummary = settle(job.Tasks, ctx.Err() != nil)
 		job.ProgressPct = 100
+		if note != "" {
+			job.ResultSummary += "; " + note
+			if job.State == domain.StateSucceeded && noneRan(job.Tasks) {
+				job.State = domain.StateSkipped
+			}
+		}
 	}
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Job **%s**: %s", job.State, job.ResultSummary))
 
@@ -171,6 +295,16 @@ func finish(ctx workflow.Context, job *domain.Job) {
 		workflow.GetLogger(ctx).Error("record job in history failed", "error", err)
 	}
 	setState(dctx, job.State)
+	countOutcome(dctx, *job)
+}
+
+func noneRan(tasks []domain.TaskRun) bool {
+	for _, t := range tasks {
+		if t.State != domain.StateSkipped {
+			return false
+		}
+	}
+	return true
 }
 
 // settle derives the job state from its tasks: any failed task fails the

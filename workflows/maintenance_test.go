@@ -24,6 +24,7 @@ type fakeTasks struct {
 	calls    []domain.TaskType
 	behave   map[domain.TaskType]func(ctx context.Context, attempt int32) (activities.TaskOutput, error)
 	recorded []domain.Job
+	lock     *freeLock
 }
 
 func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
@@ -67,6 +68,8 @@ func newEnv(t *testing.T, start time.Time) (*testsuite.TestWorkflowEnvironment, 
 	f := &fakeTasks{behave: map[domain.TaskType]func(context.Context, int32) (activities.TaskOutput, error){}}
 	f.register(env)
 	env.RegisterWorkflowWithOptions(MaintenanceWorkflow, workflowRegisterOptions())
+	env.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
+	f.lock = installFreeLock(env)
 	return env, f
 }
 

@@ -22,6 +22,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflowWithOptions(MaintenanceWorkflow, workflowRegisterOptions())
 			r.RegisterWorkflowWithOptions(DrillWorkflow, drillRegisterOptions())
 			r.RegisterWorkflowWithOptions(ClaimWorkflow, workflow.RegisterOptions{Name: ClaimWorkflowName})
+			r.RegisterWorkflowWithOptions(TargetLockWorkflow, workflow.RegisterOptions{Name: TargetLockWorkflowName})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}

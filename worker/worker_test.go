@@ -1,0 +1,25 @@
+package worker
+
+import (
+	"testing"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/themis-maintenance/themis/activities"
+)
+
+// New registers everything once on the shared queue and the host
+// activities on the host queue (a duplicate registration panics).
+func TestNewPollsSharedAndHostQueues(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(c, "themis", &activities.Activities{}, Options{HostID: "db-1"})
+	if w.Host.ID != "db-1" || w.Host.Queue != "themis@db-1" || w.host == nil {
+		t.Fatalf("host queue not set up: %+v", w.Host)
+	}
+	if w := New(c, "themis", &activities.Activities{}, Options{HostID: "-"}); w.host != nil || w.Host.Queue != "" {
+		t.Fatalf(`host id "-" polls no host queue: %+v`, w.Host)
+	}
+}

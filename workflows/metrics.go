@@ -1,0 +1,40 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// Outcome counters, counted by the workflow through the SDK's metrics
+// handler: it records nothing while a workflow replays, so each job start and
+// each job and task outcome is counted once, however many task attempts,
+// worker restarts or replays it took. The worker exports them on /metrics.
+const (
+	// JobsTriggeredMetric counts job starts, manual and by the Temporal
+	// Schedule (triggered_by "schedule"): labels target, triggered_by.
+	JobsTriggeredMetric = "themis_jobs_triggered_total"
+	// JobsMetric counts finished jobs: labels state, target, triggered_by.
+	JobsMetric = "themis_jobs_total"
+	// TasksMetric counts task outcomes of finished jobs: labels task,
+	// target, state.
+	TasksMetric = "themis_tasks_total"
+)
+
+func countTriggered(ctx workflow.Context, job domain.Job) {
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+		"target": job.Target, "triggered_by": job.TriggeredBy,
+	}).Counter(JobsTriggeredMetric).Inc(1)
+}
+
+func countOutcome(ctx workflow.Context, job domain.Job) {
+	h := workflow.GetMetricsHandler(ctx)
+	h.WithTags(map[string]string{
+		"state": string(job.State), "target": job.Target, "triggered_by": job.TriggeredBy,
+	}).Counter(JobsMetric).Inc(1)
+	for _, t := range job.Tasks {
+		h.WithTags(map[string]string{
+			"task": string(t.TaskType), "target": job.Target, "state": string(t.State),
+		}).Counter(TasksMetric).Inc(1)
+	}
+}
