@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -24,6 +25,11 @@ import (
 const (
 	memoClaimOwner = "claim_owner"
 	memoClaimKey   = "claim_key"
+
+	// claimScheduleWrite: the one update of a schedule in flight (key:
+	// schedule id, owner: a write id). Ended by termination, so it frees
+	// at once even with no worker polling.
+	claimScheduleWrite = "schedule-write"
 
 	// claimManualRun: the newest manual run of a schedule (key: schedule
 	// id, owner: job id). It is not released when the job ends; the next
@@ -52,8 +58,16 @@ type claimHolder struct {
 // startClaim starts the claim of key for owner. held is the current holder
 // when the key is held already (by another owner or by owner itself).
 func (s *Service) startClaim(ctx context.Context, kind, key, owner string) (held *claimHolder, err error) {
+	held, _, err = s.startClaimRun(ctx, kind, key, owner)
+	return held, err
+}
+
+// startClaimRun is startClaim that also returns the run id of the claim it
+// started.
+func (s *Service) startClaimRun(ctx context.Context, kind, key, owner string) (held *claimHolder, runID string, err error) {
 	for range 2 {
-		_, err = s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		var run client.WorkflowRun
+		run, err = s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID:                                       workflows.ClaimID(kind, key),
 			TaskQueue:                                s.opts.TaskQueue,
 			WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
@@ -63,19 +77,19 @@ func (s *Service) startClaim(ctx context.Context, kind, key, owner string) (held
 			StaticSummary:                            fmt.Sprintf("%s claim: %s → %s", kind, clipText(key, 100), owner),
 		}, workflows.ClaimWorkflowName, workflows.ClaimInput{Kind: kind, Key: key, Owner: owner})
 		if err == nil {
-			return nil, nil
+			return nil, run.GetRunID(), nil
 		}
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if !errors.As(err, &started) {
-			return nil, mapErr(fmt.Errorf("claim %s %q: %w", kind, key, err))
+			return nil, "", mapErr(fmt.Errorf("claim %s %q: %w", kind, key, err))
 		}
 		held, err = s.claimHolder(ctx, kind, key)
 		if !errors.Is(err, domain.ErrNotFound) {
-			return held, err
+			return held, "", err
 		}
 		// Released between the start and the describe: try again.
 	}
-	return nil, fmt.Errorf("%w: claim %s %q keeps changing hands; retry", domain.ErrConflict, kind, key)
+	return nil, "", fmt.Errorf("%w: claim %s %q keeps changing hands; retry", domain.ErrConflict, kind, key)
 }
 
 // claimHolder returns the running claim of key; domain.ErrNotFound when
@@ -191,4 +205,47 @@ func clipText(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// lockScheduleWrites makes this update of schedule id the only one in
+// flight, cluster-wide: it takes the schedule's write claim, waiting (with
+// backoff, up to updateContentionTimeout) while another writer holds it. A
+// holder that has held it far longer than an update takes is taken over.
+//
+// The Schedule's conflict token alone does not serialise writers well
+// enough: under concurrent updates a describe can show an entry that a
+// concurrent update then replaces without conflict, so a writer could
+// answer with a state that was never stored for good.
+func (s *Service) lockScheduleWrites(ctx context.Context, id string) (unlock func(), err error) {
+	owner := "write-" + newWriteID()
+	staleAfter := s.writeConfirmTimeout() + 30*time.Second
+	giveUp := time.Now().Add(updateContentionTimeout)
+	delay := 10 * time.Millisecond
+	for {
+		h, runID, err := s.startClaimRun(ctx, claimScheduleWrite, id, owner)
+		if err != nil && !errors.Is(err, domain.ErrConflict) {
+			return nil, err
+		}
+		if err == nil && h == nil {
+			return func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err := s.c.TerminateWorkflow(ctx, workflows.ClaimID(claimScheduleWrite, id), runID, "update done")
+				var nf *serviceerror.NotFound
+				if err != nil && !errors.As(err, &nf) {
+					s.opts.Logger.Warn("schedule write claim not ended; the next writer takes it over when stale", "schedule_id", id, "error", err)
+				}
+			}, nil
+		}
+		if h != nil && s.opts.Now().Sub(h.StartedAt) > staleAfter {
+			s.opts.Logger.Warn("taking over a stale schedule write claim", "schedule_id", id, "holder", h.Owner)
+			_ = s.c.TerminateWorkflow(ctx, workflows.ClaimID(claimScheduleWrite, id), h.RunID, "stale write claim taken over")
+			continue
+		}
+		if time.Now().After(giveUp) || ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: schedule %s is being written by others for too long; retry", domain.ErrConflict, id)
+		}
+		sleepCtx(ctx, delay+time.Duration(mathrand.Int64N(int64(delay))))
+		delay = min(2*delay, 200*time.Millisecond)
+	}
 }

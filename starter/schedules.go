@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	schedulepb "go.temporal.io/api/schedule/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -37,14 +38,27 @@ const (
 
 // meta holds the schedule entry's bookkeeping fields. It lives in the
 // action's memo, which (unlike the Schedule's own memo) can be updated.
-// WriteID marks the update that wrote it, so the writer can tell its own
-// write from a concurrent one when it reads the Schedule back.
+// Writes lists the ids of the latest updates the entry descends from
+// (newest last), so a writer reading the Schedule back can tell whether its
+// write is in it, even after later writes built on it.
 type meta struct {
-	CreatedAtMs int64  `json:"created_at_ms"`
-	CreatedBy   string `json:"created_by"`
-	UpdatedAtMs int64  `json:"updated_at_ms"`
-	UpdatedBy   string `json:"updated_by"`
-	WriteID     string `json:"write_id,omitempty"`
+	CreatedAtMs int64    `json:"created_at_ms"`
+	CreatedBy   string   `json:"created_by"`
+	UpdatedAtMs int64    `json:"updated_at_ms"`
+	UpdatedBy   string   `json:"updated_by"`
+	Writes      []string `json:"writes,omitempty"`
+}
+
+// maxWriteIDs bounds meta.Writes.
+const maxWriteIDs = 32
+
+// withWrite returns the write ids of an entry written on top of m by id.
+func (m meta) withWrite(id string) []string {
+	prev := m.Writes
+	if len(prev) >= maxWriteIDs {
+		prev = prev[len(prev)-maxWriteIDs+1:]
+	}
+	return append(slices.Clone(prev), id)
 }
 
 // CreateSchedule creates a Temporal Schedule for spec. The name is claimed
@@ -277,18 +291,26 @@ func jobDetails(spec domain.ScheduleSpec) string {
 	return out
 }
 
-// describe reads one Temporal Schedule (with its conflict token), retrying
-// once on a transient error.
+// describe reads one Temporal Schedule (with its conflict token). A
+// describe is a query on the Schedule's workflow: under many concurrent
+// readers the server answers "query buffer is full" (resource exhausted);
+// that, like a transient unavailability, is retried a few times.
 func (s *Service) describe(ctx context.Context, id string) (*workflowservice.DescribeScheduleResponse, error) {
 	req := &workflowservice.DescribeScheduleRequest{Namespace: s.opts.Namespace, ScheduleId: id}
-	desc, err := s.c.WorkflowService().DescribeSchedule(ctx, req)
-	if err != nil && errors.Is(mapErr(err), domain.ErrUnavailable) {
-		desc, err = s.c.WorkflowService().DescribeSchedule(ctx, req)
+	delay := 25 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		desc, err := s.c.WorkflowService().DescribeSchedule(ctx, req)
+		if err == nil {
+			return desc, nil
+		}
+		var exhausted *serviceerror.ResourceExhausted
+		transient := errors.As(err, &exhausted) || errors.Is(mapErr(err), domain.ErrUnavailable)
+		if !transient || attempt == 6 || ctx.Err() != nil {
+			return nil, mapErr(fmt.Errorf("describe schedule %s: %w", id, err))
+		}
+		sleepCtx(ctx, delay+time.Duration(mathrand.Int64N(int64(delay))))
+		delay *= 2
 	}
-	if err != nil {
-		return nil, mapErr(fmt.Errorf("describe schedule %s: %w", id, err))
-	}
-	return desc, nil
 }
 
 // GetSchedule describes one schedule.
@@ -519,10 +541,12 @@ const (
 // UpdateSchedule applies mutate to the schedule's stored entry and writes
 // the result, paused state included, in one Temporal Schedule update.
 //
-// The update is computed from a fresh describe and sent with that
-// describe's conflict token: the Schedule drops an update whose token is
-// stale (a concurrent write came first), so two writers, in one process or
-// in two API replicas, never overwrite each other. The write is then read
+// Writers through this service take the schedule's write claim first (one
+// update in flight per schedule, cluster-wide, see lockScheduleWrites). The
+// update is computed from a fresh describe and sent with that describe's
+// conflict token: the Schedule drops an update whose token is stale (a
+// change from elsewhere, the UI or pause-on-failure, came first), so no
+// change is overwritten. The write is then read
 // back: once the Schedule shows it (its write id in the memo), the answer is
 // that stored state; when another write came first, mutate is applied again
 // to the newer entry and sent again; when the Schedule shows neither within
@@ -530,6 +554,11 @@ const (
 // be stored. mutate may thus run more than once and must depend on its
 // argument only.
 func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, mutate func(*domain.ScheduleSpec) error) (domain.Schedule, error) {
+	unlock, err := s.lockScheduleWrites(ctx, id)
+	if err != nil {
+		return domain.Schedule{}, err
+	}
+	defer unlock()
 	var (
 		claimed   []string // names this call claimed for id
 		finalName string
@@ -555,6 +584,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 		if err != nil {
 			return domain.Schedule{}, err
 		}
+		_, curMeta, _ := decodeEntry(id, desc)
 		spec := cur.ScheduleSpec
 		if spec.Frequency != domain.FrequencyCustom {
 			// Derived, not chosen: Normalize derives it again from the result.
@@ -578,7 +608,9 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 				return domain.Schedule{}, err
 			}
 		}
-		m := meta{CreatedAtMs: cur.CreatedAtMs, CreatedBy: cur.CreatedBy, UpdatedAtMs: s.opts.Now().UnixMilli(), UpdatedBy: principal, WriteID: newWriteID()}
+		writeID := newWriteID()
+		m := meta{CreatedAtMs: cur.CreatedAtMs, CreatedBy: cur.CreatedBy, UpdatedAtMs: s.opts.Now().UnixMilli(), UpdatedBy: principal,
+			Writes: curMeta.withWrite(writeID)}
 		req, err := s.updateRequest(id, desc, spec, cur.Enabled, m)
 		if err != nil {
 			return domain.Schedule{}, err
@@ -586,7 +618,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 		if _, err := s.c.WorkflowService().UpdateSchedule(ctx, req); err != nil {
 			return domain.Schedule{}, mapErr(fmt.Errorf("update schedule %s: %w", id, err))
 		}
-		sc, outcome, err := s.confirmWrite(ctx, id, desc.GetConflictToken(), m.WriteID)
+		sc, outcome, err := s.confirmWrite(ctx, id, desc.GetConflictToken(), writeID)
 		if err != nil {
 			return domain.Schedule{}, err
 		}
@@ -618,11 +650,13 @@ func (s *Service) writeConfirmTimeout() time.Duration {
 }
 
 // confirmWrite reads the Schedule back until it shows the write writeID
-// (applied), or a change other than it (superseded: the Schedule drops an
-// update whose conflict token is stale), or the bound passes.
+// (applied: the entry is it or descends from it), or a change without it
+// (superseded: the Schedule drops an update whose conflict token is stale),
+// or the bound passes. An applied write is answered with the stored state,
+// which includes any write that already landed on top of it.
 func (s *Service) confirmWrite(ctx context.Context, id string, sentToken []byte, writeID string) (domain.Schedule, writeOutcome, error) {
 	deadline := time.Now().Add(s.writeConfirmTimeout())
-	delay := 20 * time.Millisecond
+	delay := 40 * time.Millisecond
 	for {
 		desc, err := s.describe(ctx, id)
 		switch {
@@ -630,7 +664,7 @@ func (s *Service) confirmWrite(ctx context.Context, id string, sentToken []byte,
 			return domain.Schedule{}, 0, err // deleted meanwhile
 		case err == nil:
 			_, m, derr := decodeEntry(id, desc)
-			if derr == nil && m.WriteID == writeID {
+			if derr == nil && slices.Contains(m.Writes, writeID) {
 				sc, err := s.fromDescription(id, desc)
 				if err != nil {
 					return domain.Schedule{}, 0, err
