@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -345,4 +346,16 @@ func TestManualRunConflictsWithActiveJob(t *testing.T) {
 	require.Greater(t, next.ID, started[0].ID, "job ids sort by start")
 	_, _ = e.Service.CancelJob(ctx, next.ID, "test")
 	e.WaitJob(next.ID, time.Minute, Terminal)
+}
+
+// forgetDefaultsInstalled ends the "defaults installed for demo" claim, so
+// that the next EnsureDefaultSchedules installs the defaults again: tests
+// that want them share one namespace with tests that delete them.
+func forgetDefaultsInstalled(t *testing.T, e *Env) {
+	t.Helper()
+	err := e.Client.TerminateWorkflow(context.Background(), workflows.ClaimID(workflows.ClaimDefaultsInstalled, "demo"), "", "test: install the defaults again")
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		t.Fatalf("forget defaults installed: %v", err)
+	}
 }

@@ -16,6 +16,7 @@ import (
 func TestDefaultSchedulesAreIdempotent(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
+	forgetDefaultsInstalled(t, e)
 	for i := 0; i < 3; i++ {
 		require.NoError(t, e.Service.EnsureDefaultSchedules(ctx, "demo"))
 	}
