@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -358,4 +359,27 @@ func forgetDefaultsInstalled(t *testing.T, e *Env) {
 	if err != nil && !errors.As(err, &nf) {
 		t.Fatalf("forget defaults installed: %v", err)
 	}
+}
+
+// The default Weekly of the SQLite demo, as installed (without what SQLite
+// cannot run), succeeds.
+func TestDefaultWeeklySucceedsOnSQLite(t *testing.T) {
+	e := NewEnv(t, EnvOptions{})
+	svc := replica(t, e, "default")
+	caps := e.Deps.Registry.Capabilities()
+	var weekly domain.ScheduleSpec
+	for _, d := range domain.DefaultSchedules("demo", "sqlite", func(t domain.TaskType) bool { return slices.Contains(caps[t], "sqlite") }) {
+		if d.ID == "weekly-maintenance" {
+			weekly = d.Spec
+		}
+	}
+	require.Equal(t, []domain.TaskType{domain.TaskConsistencyCheck, domain.TaskMVCCCleanup}, weekly.Tasks)
+	weekly.Name = fmt.Sprintf("Weekly copy %d", time.Now().UnixNano())
+	sc, err := svc.CreateSchedule(context.Background(), weekly, "test")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.DeleteSchedule(context.Background(), sc.ID, "test") })
+	job, err := svc.RunSchedule(context.Background(), sc.ID, true, "test")
+	require.NoError(t, err)
+	done := e.WaitJob(job.ID, 2*time.Minute, Terminal)
+	require.Equal(t, domain.StateSucceeded, done.State, done.ErrorMessage)
 }
