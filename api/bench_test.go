@@ -26,7 +26,7 @@ func benchServer(b *testing.B, n int) *httptest.Server {
 	b.Helper()
 	fake := apitest.NewFake()
 	fake.SeedDefaults()
-	for i := len(domain.DefaultSchedules("orders")); i < n; i++ {
+	for i := len(domain.DefaultSchedules("orders", "", nil)); i < n; i++ {
 		spec := domain.NewScheduleSpec("orders")
 		spec.Name = "Bench schedule " + strconv.Itoa(i)
 		spec.Tasks = []domain.TaskType{domain.TaskMetricsCollection, domain.TaskQuotaCheck, domain.TaskMVCCCleanup}

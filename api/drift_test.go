@@ -176,7 +176,7 @@ func TestDocumentMatchesTaskTypes(t *testing.T) {
 	for _, v := range doc.Components.Schemas["JobState"].Value.Enum {
 		states = append(states, v.(string))
 	}
-	for _, s := range []domain.JobState{domain.StatePending, domain.StateRunning, domain.StateSucceeded, domain.StateFailed, domain.StateCancelled, domain.StateSkipped} {
+	for _, s := range []domain.JobState{domain.StatePending, domain.StateRunning, domain.StateWaiting, domain.StateSucceeded, domain.StateFailed, domain.StateCancelled, domain.StateSkipped} {
 		if !slices.Contains(states, string(s)) {
 			t.Errorf("JobState lacks %s", s)
 		}
@@ -191,7 +191,7 @@ func TestDocumentListsProblemCodes(t *testing.T) {
 	}
 	for _, c := range []string{api.CodeInvalidJSON, api.CodeValidationFailed, api.CodeUnknownField, api.CodeInvalidParameter,
 		api.CodeInvalidID, api.CodeNotFound, api.CodeConflict, api.CodeUnauthorized, api.CodeForbidden, api.CodeUnavailable,
-		api.CodeBodyTooLarge, api.CodeUnsupportedMediaType, api.CodeMethodNotAllowed, api.CodeInternal} {
+		api.CodeBodyTooLarge, api.CodeUnsupportedMediaType, api.CodeMethodNotAllowed, api.CodeInternal, api.CodeWriteUnconfirmed} {
 		if !slices.Contains(enum, c) {
 			t.Errorf("Problem.code enum lacks %s", c)
 		}

@@ -38,6 +38,10 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeInternal             = "internal"
+	// CodeWriteUnconfirmed (503): the write was sent to Temporal but not
+	// seen stored within the bound; it may still apply. Read the resource
+	// to see what is stored.
+	CodeWriteUnconfirmed = "write_unconfirmed"
 )
 
 // RetryAfterSeconds is the Retry-After value sent with 503 answers.
@@ -55,6 +59,8 @@ type Problem struct {
 	Code      string `json:"code"`
 	Field     string `json:"field,omitempty"`
 	RequestID string `json:"request_id"`
+	// ActiveJobID names the active job that made a run request conflict.
+	ActiveJobID string `json:"active_job_id,omitempty"`
 }
 
 // requestError is an error the gateway itself found in a request (bad JSON,
@@ -123,14 +129,19 @@ var titles = map[int]string{
 // whose detail reveals nothing of the error text (it is logged instead).
 func problemFor(err error) Problem {
 	var (
-		re *requestError
-		ve *domain.ValidationError
+		re     *requestError
+		ve     *domain.ValidationError
+		active *domain.ActiveJobError
 	)
 	switch {
 	case errors.As(err, &re):
 		return Problem{Status: re.status, Code: re.code, Field: re.field, Detail: re.detail}
 	case errors.As(err, &ve):
 		return Problem{Status: http.StatusBadRequest, Code: CodeValidationFailed, Field: ve.Field, Detail: clip(ve.Error(), maxDetailLen)}
+	case errors.As(err, &active):
+		return Problem{Status: http.StatusConflict, Code: CodeConflict, Detail: clip(active.Error(), maxDetailLen), ActiveJobID: active.JobID}
+	case errors.Is(err, domain.ErrUnconfirmed):
+		return Problem{Status: http.StatusServiceUnavailable, Code: CodeWriteUnconfirmed, Detail: clip(err.Error(), maxDetailLen)}
 	case errors.Is(err, domain.ErrNotFound):
 		return Problem{Status: http.StatusNotFound, Code: CodeNotFound, Detail: clip(err.Error(), maxDetailLen)}
 	case errors.Is(err, domain.ErrConflict):

@@ -257,8 +257,10 @@ func TestRunSchedule(t *testing.T) {
 	if r.Header.Get("Location") != base+"/jobs/"+j.ID {
 		t.Errorf("Location %q", r.Header.Get("Location"))
 	}
-	// Active run: 409.
-	e.req(http.MethodPost, base+"/schedules/nightly/run", `{"force":true}`).problem(http.StatusConflict, api.CodeConflict)
+	// Active run: 409 naming the active job.
+	if p := e.req(http.MethodPost, base+"/schedules/nightly/run", `{"force":true}`).problem(http.StatusConflict, api.CodeConflict); p.ActiveJobID != j.ID {
+		t.Errorf("active_job_id %q, want %q", p.ActiveJobID, j.ID)
+	}
 	e.req(http.MethodPost, base+"/jobs/"+j.ID+"/cancel", "").ok(http.StatusOK)
 
 	j = e.req(http.MethodPost, base+"/schedules/nightly/run", `{"force":true}`).ok(http.StatusAccepted).job()
@@ -269,6 +271,18 @@ func TestRunSchedule(t *testing.T) {
 	e.fake.FailWith(apitest.MethodRunSchedule, fmt.Errorf("%w: forced runs need maintenance:admin", domain.ErrForbidden))
 	p := e.req(http.MethodPost, base+"/schedules/nightly/run", `{"force":true}`).problem(http.StatusForbidden, api.CodeForbidden)
 	if !strings.Contains(p.Detail, "maintenance:admin") {
+		t.Errorf("detail %q", p.Detail)
+	}
+}
+
+// A write sent but not seen stored is a 503 write_unconfirmed with its own
+// detail, never the intended state.
+func TestUpdateUnconfirmedIs503(t *testing.T) {
+	e := newEnv(t)
+	e.seedNightly()
+	e.fake.FailWith(apitest.MethodUpdateSchedule, fmt.Errorf("%w: the update of schedule nightly was sent to Temporal but not seen stored", domain.ErrUnconfirmed))
+	p := e.req(http.MethodPatch, base+"/schedules/nightly", `{"enabled":false}`).problem(http.StatusServiceUnavailable, api.CodeWriteUnconfirmed)
+	if !strings.Contains(p.Detail, "not seen stored") {
 		t.Errorf("detail %q", p.Detail)
 	}
 }

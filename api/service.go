@@ -16,12 +16,16 @@ type Service interface {
 	CreateSchedule(ctx context.Context, spec domain.ScheduleSpec, principal string) (domain.Schedule, error)
 	GetSchedule(ctx context.Context, id string) (domain.Schedule, error)
 	ListSchedules(ctx context.Context) ([]domain.Schedule, error)
-	// UpdateSchedule applies mutate to the current spec under a per-schedule
-	// lock, normalises the result and writes it. mutate may return a
-	// *domain.ValidationError.
+	// UpdateSchedule applies mutate to the stored spec, normalises the
+	// result and writes it conditionally on the stored state, answering
+	// with what was stored. mutate may return a *domain.ValidationError; it
+	// may run more than once (again on the newer entry when a concurrent
+	// write came first), so it must depend on its argument only.
+	// domain.ErrUnconfirmed when the write was sent but not seen stored.
 	UpdateSchedule(ctx context.Context, id string, principal string, mutate func(*domain.ScheduleSpec) error) (domain.Schedule, error)
 	DeleteSchedule(ctx context.Context, id string, principal string) error
 	// RunSchedule starts a job now; force bypasses the maintenance window.
+	// A *domain.ActiveJobError (409) when the schedule has an active job.
 	RunSchedule(ctx context.Context, id string, force bool, principal string) (domain.Job, error)
 
 	ListJobs(ctx context.Context, filter JobFilter) (JobPage, error)

@@ -32,7 +32,26 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrUnavailable: Temporal or another dependency does not answer (503).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrUnconfirmed: a write was sent to Temporal but could not be read
+	// back within the bound; it may still be applied (503, code
+	// write_unconfirmed). The answer never claims an unconfirmed state.
+	ErrUnconfirmed = errors.New("write not confirmed")
 	// ErrForbidden: the caller lacks the scope for this particular request,
 	// such as a forced run without admin (403).
 	ErrForbidden = errors.New("forbidden")
 )
+
+// ActiveJobError refuses a manual run of a schedule that has an active job
+// (a run the Schedule started, or a manual one); it is a domain.ErrConflict
+// (409) that names the job.
+type ActiveJobError struct {
+	ScheduleID string
+	JobID      string
+}
+
+func (e *ActiveJobError) Error() string {
+	return fmt.Sprintf("schedule %s has an active job %s: wait for it to end or cancel it", e.ScheduleID, e.JobID)
+}
+
+// Is makes an ActiveJobError a domain.ErrConflict.
+func (e *ActiveJobError) Is(target error) bool { return target == ErrConflict }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestDefaultSchedulesMatchSpec(t *testing.T) {
 		"Monthly Maintenance":   {"0 2 1 * *", 2, 6, false, 4},
 		"Quarterly Maintenance": {"0 0 1 1,4,7,10 *", 0, 6, true, 2},
 	}
-	for _, d := range DefaultSchedules("demo") {
+	for _, d := range DefaultSchedules("demo", "", nil) {
 		w, ok := want[d.Spec.Name]
 		if !ok {
 			t.Fatalf("unexpected default %q", d.Spec.Name)
@@ -63,6 +64,34 @@ func TestDefaultSchedulesMatchSpec(t *testing.T) {
 		if !ValidID(d.ID) {
 			t.Errorf("%s: id %q is not a valid id", d.Spec.Name, d.ID)
 		}
+	}
+}
+
+// Defaults leave out the tasks the driver cannot run and say so; a default
+// with no task left is not installed.
+func TestDefaultSchedulesLeaveOutUnsupportedTasks(t *testing.T) {
+	sqliteCan := map[TaskType]bool{
+		TaskMetricsCollection: true, TaskFragmentationMonitoring: true, TaskQuotaCheck: true,
+		TaskConsistencyCheck: true, TaskMVCCCleanup: true, TaskFullCheckDB: true, TaskBackupVerification: true,
+		TaskCapacityTrendAnalysis: true, TaskIndexFragmentationReport: true, TaskDisasterRecoveryDrill: true, TaskBaselineUpdate: true,
+	}
+	got := map[string]ScheduleSpec{}
+	for _, d := range DefaultSchedules("demo", "sqlite", func(t TaskType) bool { return sqliteCan[t] }) {
+		got[d.ID] = d.Spec
+	}
+	w := got["weekly-maintenance"]
+	if !slices.Equal(w.Tasks, []TaskType{TaskConsistencyCheck, TaskMVCCCleanup}) {
+		t.Errorf("weekly tasks %v", w.Tasks)
+	}
+	if w.Description != "Default weekly maintenance (replica_validation, performance_analysis not supported by sqlite)" {
+		t.Errorf("weekly description %q", w.Description)
+	}
+	if d := got["daily-maintenance"]; d.Description != "Default daily maintenance" || len(d.Tasks) != 3 {
+		t.Errorf("daily %+v", d)
+	}
+	none := DefaultSchedules("demo", "nothing", func(TaskType) bool { return false })
+	if len(none) != 0 {
+		t.Errorf("defaults without any supported task: %+v", none)
 	}
 }
 

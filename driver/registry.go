@@ -42,7 +42,8 @@ func (r *Registry) Lookup(name string) (Target, Driver, error) {
 }
 
 // Capabilities returns, for each task type, the names of the registered
-// drivers that support it.
+// drivers that support it. A driver runs disaster_recovery_drill through
+// the drill workflow when it is a Driller, whatever Supports says.
 func (r *Registry) Capabilities() map[domain.TaskType][]string {
 	out := map[domain.TaskType][]string{}
 	names := make([]string, 0, len(r.drivers))
@@ -53,7 +54,8 @@ func (r *Registry) Capabilities() map[domain.TaskType][]string {
 	for _, t := range domain.AllTaskTypes() {
 		out[t] = []string{}
 		for _, n := range names {
-			if r.drivers[n].Supports(t) {
+			_, driller := r.drivers[n].(Driller)
+			if r.drivers[n].Supports(t) || (t == domain.TaskDisasterRecoveryDrill && driller) {
 				out[t] = append(out[t], n)
 			}
 		}

@@ -23,18 +23,43 @@ import (
 
 // RunSchedule starts a job of schedule id now. A forced run bypasses the
 // maintenance window. The job is returned in state running.
+//
+// A schedule with an active job (a run the Schedule started, or a manual
+// run) is refused with a *domain.ActiveJobError (409). Manual runs of one
+// schedule are atomic against each other across API replicas: each takes
+// the schedule's manual-run claim for its job id first; a claim whose job
+// has ended is taken over by the next run.
 func (s *Service) RunSchedule(ctx context.Context, id string, force bool, principal string) (domain.Job, error) {
-	sc, err := s.GetSchedule(ctx, id)
+	desc, err := s.describe(ctx, id)
 	if err != nil {
 		return domain.Job{}, err
 	}
+	sc, err := s.fromDescription(id, desc)
+	if err != nil {
+		return domain.Job{}, err
+	}
+	if running := desc.GetInfo().GetRunningWorkflows(); len(running) > 0 {
+		return domain.Job{}, &domain.ActiveJobError{ScheduleID: id, JobID: running[0].GetWorkflowId()}
+	}
+	// Runs started before manual runs were claimed: visibility knows them.
+	if active := s.activeJob(ctx, id); active != "" {
+		return domain.Job{}, &domain.ActiveJobError{ScheduleID: id, JobID: active}
+	}
 	now := s.opts.Now()
+	jobID := workflows.ManualJobID(id, now.UnixMilli())
+	held, err := s.claim(ctx, claimManualRun, id, jobID, func(h *claimHolder) bool { return s.jobEnded(ctx, h) })
+	if err != nil {
+		return domain.Job{}, err
+	}
+	if held != nil {
+		return domain.Job{}, &domain.ActiveJobError{ScheduleID: id, JobID: held.Owner}
+	}
 	in := workflows.MaintenanceInput{
 		ScheduleID: id, ScheduleName: sc.Name, Spec: sc.ScheduleSpec, Forced: force,
 		TriggeredBy: principal, HeartbeatTimeout: s.opts.HeartbeatTimeout,
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.ManualJobID(id, now.UnixMilli()),
+		ID:                       jobID,
 		TaskQueue:                s.opts.TaskQueue,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
@@ -46,6 +71,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 		StaticDetails: jobDetails(sc.ScheduleSpec),
 	}, workflows.MaintenanceWorkflowName, in)
 	if err != nil {
+		s.releaseQuietly(claimManualRun, id, jobID)
 		return domain.Job{}, mapErr(fmt.Errorf("start job of %s: %w", id, err))
 	}
 	s.opts.Metrics.JobTriggered(ctx, sc.Target)
@@ -58,6 +84,30 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 		job.Tasks[i] = domain.TaskRun{TaskType: t, State: domain.StatePending}
 	}
 	return job, nil
+}
+
+// activeJob returns a running job of schedule id that visibility knows of,
+// or "".
+func (s *Service) activeJob(ctx context.Context, id string) string {
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.opts.Namespace, PageSize: 1,
+		Query: fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND ExecutionStatus = 'Running'",
+			workflows.MaintenanceWorkflowName, workflows.ScheduleIDKey.GetName(), id),
+	})
+	if err != nil || len(resp.GetExecutions()) == 0 {
+		return ""
+	}
+	return resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+}
+
+// jobEnded reports whether the job holding a manual-run claim has ended
+// (or never started, once the claim is past its grace period).
+func (s *Service) jobEnded(ctx context.Context, h *claimHolder) bool {
+	d, err := s.c.DescribeWorkflowExecution(ctx, h.Owner, "")
+	if err != nil {
+		return errors.Is(mapErr(err), domain.ErrNotFound) && s.claimOld(h)
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
 // GetJob returns a job with live progress of its running task.
@@ -136,8 +186,8 @@ func (s *Service) jobFromInfo(info *workflowpb.WorkflowExecutionInfo) domain.Job
 	switch info.GetStatus() {
 	case enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		job.State = domain.StateRunning
-		if saState == domain.StatePending {
-			job.State = domain.StatePending
+		if saState == domain.StatePending || saState == domain.StateWaiting {
+			job.State = saState
 		}
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		job.State = domain.StateSucceeded
@@ -262,7 +312,7 @@ func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, e
 
 func stateClause(s domain.JobState) string {
 	switch s {
-	case domain.StatePending, domain.StateRunning:
+	case domain.StatePending, domain.StateRunning, domain.StateWaiting:
 		return fmt.Sprintf("ExecutionStatus = 'Running' AND %s = '%s'", workflows.JobStateKey.GetName(), s)
 	case domain.StateCancelled:
 		return "(ExecutionStatus = 'Canceled' OR ExecutionStatus = 'Terminated')"

@@ -1,9 +1,14 @@
 package starter
 
 import (
+	"bytes"
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,12 +16,16 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
+	schedulepb "go.temporal.io/api/schedule/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/workflows"
@@ -29,22 +38,37 @@ const (
 
 // meta holds the schedule entry's bookkeeping fields. It lives in the
 // action's memo, which (unlike the Schedule's own memo) can be updated.
+// Writes lists the ids of the latest updates the entry descends from
+// (newest last), so a writer reading the Schedule back can tell whether its
+// write is in it, even after later writes built on it.
 type meta struct {
-	CreatedAtMs int64  `json:"created_at_ms"`
-	CreatedBy   string `json:"created_by"`
-	UpdatedAtMs int64  `json:"updated_at_ms"`
-	UpdatedBy   string `json:"updated_by"`
+	CreatedAtMs int64    `json:"created_at_ms"`
+	CreatedBy   string   `json:"created_by"`
+	UpdatedAtMs int64    `json:"updated_at_ms"`
+	UpdatedBy   string   `json:"updated_by"`
+	Writes      []string `json:"writes,omitempty"`
 }
 
-// CreateSchedule creates a Temporal Schedule for spec, which must already be
-// normalised. A duplicate name is domain.ErrConflict.
+// maxWriteIDs bounds meta.Writes.
+const maxWriteIDs = 32
+
+// withWrite returns the write ids of an entry written on top of m by id.
+func (m meta) withWrite(id string) []string {
+	prev := m.Writes
+	if len(prev) >= maxWriteIDs {
+		prev = prev[len(prev)-maxWriteIDs+1:]
+	}
+	return append(slices.Clone(prev), id)
+}
+
+// CreateSchedule creates a Temporal Schedule for spec. The name is claimed
+// cluster-wide first (a claim workflow keyed by the name, see claims.go); a
+// duplicate name is domain.ErrConflict naming the schedule that has it.
 func (s *Service) CreateSchedule(ctx context.Context, spec domain.ScheduleSpec, principal string) (domain.Schedule, error) {
 	if err := spec.Normalize(s.TargetKnown); err != nil {
 		return domain.Schedule{}, err
 	}
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
-	if err := s.checkNameFree(ctx, spec.Name, ""); err != nil {
+	if err := s.checkSupported(spec); err != nil {
 		return domain.Schedule{}, err
 	}
 	now := s.opts.Now().UnixMilli()
@@ -55,8 +79,18 @@ func (s *Service) CreateSchedule(ctx context.Context, spec domain.ScheduleSpec, 
 		if i > 1 {
 			id = base + "-" + strconv.Itoa(i)
 		}
+		if err := s.claimName(ctx, spec.Name, id); err != nil {
+			return domain.Schedule{}, err
+		}
+		// Schedules created before names were claimed hold no claim: the
+		// search attribute check still finds them.
+		if err := s.checkNameFree(ctx, spec.Name, id); err != nil {
+			s.releaseQuietly(workflows.ClaimScheduleName, spec.Name, id)
+			return domain.Schedule{}, err
+		}
 		err := s.create(ctx, id, spec, m)
 		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+			s.releaseQuietly(workflows.ClaimScheduleName, spec.Name, id)
 			existing, gerr := s.GetSchedule(ctx, id)
 			if gerr == nil && existing.Name == spec.Name {
 				return domain.Schedule{}, fmt.Errorf("%w: a schedule named %q already exists (id %s)", domain.ErrConflict, spec.Name, id)
@@ -64,22 +98,132 @@ func (s *Service) CreateSchedule(ctx context.Context, spec domain.ScheduleSpec, 
 			continue
 		}
 		if err != nil {
+			s.releaseQuietly(workflows.ClaimScheduleName, spec.Name, id)
 			return domain.Schedule{}, mapErr(fmt.Errorf("create schedule %s: %w", id, err))
 		}
+		// CreateSchedule is synchronous: the describe shows the new entry.
 		return s.GetSchedule(ctx, id)
 	}
 	return domain.Schedule{}, fmt.Errorf("%w: no free id for schedule %q", domain.ErrConflict, spec.Name)
 }
 
-// EnsureDefaultSchedules creates the four default schedules, disabled, for
-// target unless they exist already (by id). It never duplicates them.
+// claimName claims a schedule name for schedule id. A name held by another
+// schedule is domain.ErrConflict naming it; a stale claim (its schedule is
+// gone or called otherwise now, and the claim is past its grace period) is
+// taken over.
+func (s *Service) claimName(ctx context.Context, name, id string) error {
+	h, err := s.claim(ctx, workflows.ClaimScheduleName, name, id, func(h *claimHolder) bool {
+		if !s.claimOld(h) {
+			return false
+		}
+		other, err := s.describe(ctx, h.Owner)
+		if errors.Is(err, domain.ErrNotFound) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		sc, err := s.fromDescription(h.Owner, other)
+		return err != nil || sc.Name != name
+	})
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		return fmt.Errorf("%w: a schedule named %q already exists (id %s)", domain.ErrConflict, name, h.Owner)
+	}
+	return nil
+}
+
+// EnsureDefaultSchedules installs the default schedules of target, disabled,
+// once per namespace: the first API process to start claims "defaults
+// installed for target" and creates them; every later start (of any
+// replica) finds the claim and does nothing, so a default an operator
+// deleted stays deleted. Tasks the target's driver cannot run are left out
+// and named in the description. Defaults that exist already (by id, from
+// before the claim existed) are kept; one still as the system wrote it is
+// brought to the current default tasks.
 func (s *Service) EnsureDefaultSchedules(ctx context.Context, target string) error {
+	h, err := s.startClaim(ctx, workflows.ClaimDefaultsInstalled, target, "system")
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		return nil // installed before
+	}
+	if err := s.installDefaults(ctx, target); err != nil {
+		// Let the next start try again.
+		s.releaseQuietly(workflows.ClaimDefaultsInstalled, target, "system")
+		return err
+	}
+	return nil
+}
+
+func (s *Service) installDefaults(ctx context.Context, target string) error {
 	now := s.opts.Now().UnixMilli()
-	for _, d := range domain.DefaultSchedules(target) {
+	for _, d := range domain.DefaultSchedules(target, s.drivers[target], s.supportedBy(target)) {
+		if err := s.claimName(ctx, d.Spec.Name, d.ID); err != nil {
+			if errors.Is(err, domain.ErrConflict) {
+				s.opts.Logger.Warn("default schedule not installed: its name is taken", "schedule_id", d.ID, "error", err)
+				continue
+			}
+			return err
+		}
 		m := meta{CreatedAtMs: now, CreatedBy: "system", UpdatedAtMs: now, UpdatedBy: "system"}
 		err := s.create(ctx, d.ID, d.Spec, m)
-		if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+			s.refreshDefault(ctx, d)
+			continue
+		}
+		if err != nil {
+			s.releaseQuietly(workflows.ClaimScheduleName, d.Spec.Name, d.ID)
 			return mapErr(fmt.Errorf("create default schedule %s: %w", d.ID, err))
+		}
+	}
+	return nil
+}
+
+// refreshDefault brings an existing default schedule that nobody but the
+// system has written to the current default tasks and description (for
+// example without the tasks its driver cannot run).
+func (s *Service) refreshDefault(ctx context.Context, d domain.DefaultSchedule) {
+	cur, err := s.GetSchedule(ctx, d.ID)
+	if err != nil || cur.UpdatedBy != "system" || cur.Name != d.Spec.Name {
+		return
+	}
+	if slices.Equal(cur.Tasks, d.Spec.Tasks) && cur.Description == d.Spec.Description {
+		return
+	}
+	_, err = s.UpdateSchedule(ctx, d.ID, "system", func(sp *domain.ScheduleSpec) error {
+		sp.Tasks, sp.Description = d.Spec.Tasks, d.Spec.Description
+		return nil
+	})
+	if err != nil {
+		s.opts.Logger.Warn("default schedule not refreshed", "schedule_id", d.ID, "error", err)
+	}
+}
+
+// supportedBy returns whether target's driver can run a task; nil (all
+// tasks) when the capabilities are not known.
+func (s *Service) supportedBy(target string) func(domain.TaskType) bool {
+	drv := s.drivers[target]
+	if s.opts.Capabilities == nil || drv == "" {
+		return nil
+	}
+	return func(t domain.TaskType) bool { return slices.Contains(s.opts.Capabilities[t], drv) }
+}
+
+// checkSupported refuses a task the target's driver cannot run: a
+// *domain.ValidationError naming the task and the driver.
+func (s *Service) checkSupported(spec domain.ScheduleSpec) error {
+	ok := s.supportedBy(spec.Target)
+	if ok == nil {
+		return nil
+	}
+	for i, t := range spec.Tasks {
+		if !ok(t) {
+			return &domain.ValidationError{Field: fmt.Sprintf("tasks[%d]", i),
+				Message: fmt.Sprintf("task %s is not supported by driver %s (target %s)", t, s.drivers[spec.Target], spec.Target)}
 		}
 	}
 	return nil
@@ -147,16 +291,26 @@ func jobDetails(spec domain.ScheduleSpec) string {
 	return out
 }
 
-// describe reads one Temporal Schedule, retrying once on a transient error.
-func (s *Service) describe(ctx context.Context, id string) (*client.ScheduleDescription, error) {
-	desc, err := s.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
-	if err != nil && errors.Is(mapErr(err), domain.ErrUnavailable) {
-		desc, err = s.c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+// describe reads one Temporal Schedule (with its conflict token). A
+// describe is a query on the Schedule's workflow: under many concurrent
+// readers the server answers "query buffer is full" (resource exhausted);
+// that, like a transient unavailability, is retried a few times.
+func (s *Service) describe(ctx context.Context, id string) (*workflowservice.DescribeScheduleResponse, error) {
+	req := &workflowservice.DescribeScheduleRequest{Namespace: s.opts.Namespace, ScheduleId: id}
+	delay := 25 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		desc, err := s.c.WorkflowService().DescribeSchedule(ctx, req)
+		if err == nil {
+			return desc, nil
+		}
+		var exhausted *serviceerror.ResourceExhausted
+		transient := errors.As(err, &exhausted) || errors.Is(mapErr(err), domain.ErrUnavailable)
+		if !transient || attempt == 6 || ctx.Err() != nil {
+			return nil, mapErr(fmt.Errorf("describe schedule %s: %w", id, err))
+		}
+		sleepCtx(ctx, delay+time.Duration(mathrand.Int64N(int64(delay))))
+		delay *= 2
 	}
-	if err != nil {
-		return nil, mapErr(fmt.Errorf("describe schedule %s: %w", id, err))
-	}
-	return desc, nil
 }
 
 // GetSchedule describes one schedule.
@@ -173,21 +327,29 @@ func (s *Service) GetSchedule(ctx context.Context, id string) (domain.Schedule, 
 	return sc, nil
 }
 
-func (s *Service) fromDescription(id string, desc *client.ScheduleDescription) (domain.Schedule, error) {
-	act, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || act.Workflow != workflows.MaintenanceWorkflowName || len(act.Args) != 1 {
-		return domain.Schedule{}, fmt.Errorf("%w: schedule %s is not a maintenance schedule", domain.ErrNotFound, id)
+// decodeEntry reads the maintenance input and the bookkeeping memo from a
+// Schedule's start-workflow action.
+func decodeEntry(id string, desc *workflowservice.DescribeScheduleResponse) (workflows.MaintenanceInput, meta, error) {
+	var in workflows.MaintenanceInput
+	var m meta
+	act := desc.GetSchedule().GetAction().GetStartWorkflow()
+	if act == nil || act.GetWorkflowType().GetName() != workflows.MaintenanceWorkflowName || len(act.GetInput().GetPayloads()) != 1 {
+		return in, m, fmt.Errorf("%w: schedule %s is not a maintenance schedule", domain.ErrNotFound, id)
 	}
 	dc := converter.GetDefaultDataConverter()
-	var in workflows.MaintenanceInput
-	if p, ok := act.Args[0].(*commonpb.Payload); ok {
-		if err := dc.FromPayload(p, &in); err != nil {
-			return domain.Schedule{}, fmt.Errorf("decode schedule %s: %w", id, err)
-		}
+	if err := dc.FromPayload(act.GetInput().GetPayloads()[0], &in); err != nil {
+		return in, m, fmt.Errorf("decode schedule %s: %w", id, err)
 	}
-	var m meta
-	if p, ok := act.Memo[memoMeta].(*commonpb.Payload); ok {
+	if p, ok := act.GetMemo().GetFields()[memoMeta]; ok {
 		_ = dc.FromPayload(p, &m)
+	}
+	return in, m, nil
+}
+
+func (s *Service) fromDescription(id string, desc *workflowservice.DescribeScheduleResponse) (domain.Schedule, error) {
+	in, m, err := decodeEntry(id, desc)
+	if err != nil {
+		return domain.Schedule{}, err
 	}
 	sc := domain.Schedule{
 		ID: id, ScheduleSpec: in.Spec,
@@ -200,9 +362,9 @@ func (s *Service) fromDescription(id string, desc *client.ScheduleDescription) (
 		sc.TaskOptions = map[domain.TaskType]domain.TaskOptions{}
 	}
 	// The Schedule's state is the truth: someone may pause it in the UI.
-	sc.Enabled = desc.Schedule.State == nil || !desc.Schedule.State.Paused
-	if sc.Enabled && len(desc.Info.NextActionTimes) > 0 {
-		sc.NextRunMs = desc.Info.NextActionTimes[0].UnixMilli()
+	sc.Enabled = !desc.GetSchedule().GetState().GetPaused()
+	if next := desc.GetInfo().GetFutureActionTimes(); sc.Enabled && len(next) > 0 {
+		sc.NextRunMs = next[0].AsTime().UnixMilli()
 	}
 	return sc, nil
 }
@@ -242,13 +404,13 @@ func (s *Service) newestRuns(ctx context.Context, ids []string) map[string]*work
 
 // applyLastRun sets last_run_* from the newest of the Schedule's own recent
 // actions and the newest job visibility knows (vis, may be nil).
-func (s *Service) applyLastRun(ctx context.Context, sc *domain.Schedule, desc *client.ScheduleDescription, vis *workflowpb.WorkflowExecutionInfo) {
+func (s *Service) applyLastRun(ctx context.Context, sc *domain.Schedule, desc *workflowservice.DescribeScheduleResponse, vis *workflowpb.WorkflowExecutionInfo) {
 	var newestID string
 	var newestMs int64
-	if n := len(desc.Info.RecentActions); n > 0 {
-		ra := desc.Info.RecentActions[n-1]
-		if ra.StartWorkflowResult != nil {
-			newestID, newestMs = ra.StartWorkflowResult.WorkflowID, ra.ActualTime.UnixMilli()
+	if recent := desc.GetInfo().GetRecentActions(); len(recent) > 0 {
+		ra := recent[len(recent)-1]
+		if ra.GetStartWorkflowResult() != nil {
+			newestID, newestMs = ra.GetStartWorkflowResult().GetWorkflowId(), ra.GetActualTime().AsTime().UnixMilli()
 		}
 	}
 	if vis != nil && vis.GetStartTime().AsTime().UnixMilli() >= newestMs {
@@ -286,7 +448,7 @@ func (s *Service) ListSchedules(ctx context.Context) ([]domain.Schedule, error) 
 		}
 	}
 	out := make([]domain.Schedule, len(ids))
-	descs := make([]*client.ScheduleDescription, len(ids))
+	descs := make([]*workflowservice.DescribeScheduleResponse, len(ids))
 	ok := make([]bool, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
@@ -357,98 +519,260 @@ func (s *Service) checkNameFree(ctx context.Context, name, exceptID string) erro
 	return nil
 }
 
-// UpdateSchedule applies mutate to the stored spec, validates the result and
-// writes it to the Temporal Schedule, serialised per schedule.
+// Write confirmation bounds.
+const (
+	// defaultWriteConfirmTimeout bounds how long an update waits for the
+	// Temporal Schedule to show it.
+	defaultWriteConfirmTimeout = 10 * time.Second
+	// updateContentionTimeout bounds the retries of an update that keeps
+	// losing to concurrent writers.
+	updateContentionTimeout = 60 * time.Second
+)
+
+// writeOutcome is what the read-back of an update found.
+type writeOutcome int
+
+const (
+	writeApplied     writeOutcome = iota // the Schedule shows this write
+	writeSuperseded                      // another change came first: this write was dropped (or overwritten)
+	writeUnconfirmed                     // not visible within the bound
+)
+
+// UpdateSchedule applies mutate to the schedule's stored entry and writes
+// the result, paused state included, in one Temporal Schedule update.
+//
+// Writers through this service take the schedule's write claim first (one
+// update in flight per schedule, cluster-wide, see lockScheduleWrites). The
+// update is computed from a fresh describe and sent with that describe's
+// conflict token: the Schedule drops an update whose token is stale (a
+// change from elsewhere, the UI or pause-on-failure, came first), so no
+// change is overwritten. The write is then read
+// back: once the Schedule shows it (its write id in the memo), the answer is
+// that stored state; when another write came first, mutate is applied again
+// to the newer entry and sent again; when the Schedule shows neither within
+// the bound, the answer is domain.ErrUnconfirmed and nothing is claimed to
+// be stored. mutate may thus run more than once and must depend on its
+// argument only.
 func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, mutate func(*domain.ScheduleSpec) error) (domain.Schedule, error) {
-	unlock := s.lock(id)
-	defer unlock()
-	cur, err := s.GetSchedule(ctx, id)
+	unlock, err := s.lockScheduleWrites(ctx, id)
 	if err != nil {
 		return domain.Schedule{}, err
 	}
-	spec := cur.ScheduleSpec
-	spec.Tasks = append([]domain.TaskType(nil), cur.Tasks...)
-	if spec.Frequency != domain.FrequencyCustom {
-		// Derived, not chosen: Normalize derives it again from the result.
-		spec.CronExpression = ""
-	}
-	if err := mutate(&spec); err != nil {
-		return domain.Schedule{}, err
-	}
-	if err := spec.Normalize(s.TargetKnown); err != nil {
-		return domain.Schedule{}, err
-	}
-	if spec.Name != cur.Name {
-		s.createMu.Lock()
-		defer s.createMu.Unlock()
-		if err := s.checkNameFree(ctx, spec.Name, id); err != nil {
+	defer unlock()
+	var (
+		claimed   []string // names this call claimed for id
+		finalName string
+		keep      bool // the outcome is unknown: keep the claims
+	)
+	defer func() {
+		if keep {
+			return
+		}
+		for _, n := range claimed {
+			if n != finalName {
+				s.releaseQuietly(workflows.ClaimScheduleName, n, id)
+			}
+		}
+	}()
+	giveUp := time.Now().Add(updateContentionTimeout)
+	for attempt := 1; ; attempt++ {
+		desc, err := s.describe(ctx, id)
+		if err != nil {
 			return domain.Schedule{}, err
 		}
-	}
-	m := meta{CreatedAtMs: cur.CreatedAtMs, CreatedBy: cur.CreatedBy, UpdatedAtMs: s.opts.Now().UnixMilli(), UpdatedBy: principal}
-	h := s.c.ScheduleClient().GetHandle(ctx, id)
-	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-		sched := in.Description.Schedule
-		sp := scheduleSpec(spec)
-		sched.Spec = &sp
-		sched.Action = s.action(id, spec, m)
-		sas := scheduleSearchAttributes(spec)
-		return &client.ScheduleUpdate{Schedule: &sched, TypedSearchAttributes: &sas}, nil
-	}})
-	if err != nil {
-		return domain.Schedule{}, mapErr(fmt.Errorf("update schedule %s: %w", id, err))
-	}
-	if spec.Enabled != cur.Enabled {
-		note := "by " + principal
-		if spec.Enabled {
-			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "enabled " + note})
-		} else {
-			err = h.Pause(ctx, client.SchedulePauseOptions{Note: "disabled " + note})
-		}
+		cur, err := s.fromDescription(id, desc)
 		if err != nil {
-			return domain.Schedule{}, mapErr(fmt.Errorf("set schedule %s enabled=%t: %w", id, spec.Enabled, err))
+			return domain.Schedule{}, err
 		}
+		_, curMeta, _ := decodeEntry(id, desc)
+		spec := cur.ScheduleSpec
+		if spec.Frequency != domain.FrequencyCustom {
+			// Derived, not chosen: Normalize derives it again from the result.
+			spec.CronExpression = ""
+		}
+		if err := mutate(&spec); err != nil {
+			return domain.Schedule{}, err
+		}
+		if err := spec.Normalize(s.TargetKnown); err != nil {
+			return domain.Schedule{}, err
+		}
+		if err := s.checkSupported(spec); err != nil {
+			return domain.Schedule{}, err
+		}
+		if spec.Name != cur.Name && !slices.Contains(claimed, spec.Name) {
+			if err := s.claimName(ctx, spec.Name, id); err != nil {
+				return domain.Schedule{}, err
+			}
+			claimed = append(claimed, spec.Name)
+			if err := s.checkNameFree(ctx, spec.Name, id); err != nil {
+				return domain.Schedule{}, err
+			}
+		}
+		writeID := newWriteID()
+		m := meta{CreatedAtMs: cur.CreatedAtMs, CreatedBy: cur.CreatedBy, UpdatedAtMs: s.opts.Now().UnixMilli(), UpdatedBy: principal,
+			Writes: curMeta.withWrite(writeID)}
+		req, err := s.updateRequest(id, desc, spec, cur.Enabled, m)
+		if err != nil {
+			return domain.Schedule{}, err
+		}
+		if _, err := s.c.WorkflowService().UpdateSchedule(ctx, req); err != nil {
+			return domain.Schedule{}, mapErr(fmt.Errorf("update schedule %s: %w", id, err))
+		}
+		sc, outcome, err := s.confirmWrite(ctx, id, desc.GetConflictToken(), writeID)
+		if err != nil {
+			return domain.Schedule{}, err
+		}
+		switch outcome {
+		case writeApplied:
+			finalName = sc.Name
+			if cur.Name != sc.Name {
+				s.releaseQuietly(workflows.ClaimScheduleName, cur.Name, id)
+			}
+			return sc, nil
+		case writeUnconfirmed:
+			keep = true
+			return domain.Schedule{}, fmt.Errorf("%w: the update of schedule %s was sent to Temporal but the Schedule did not show it within %s; it may still be applied: read the schedule to see what is stored",
+				domain.ErrUnconfirmed, id, s.writeConfirmTimeout())
+		}
+		if time.Now().After(giveUp) {
+			return domain.Schedule{}, fmt.Errorf("%w: schedule %s kept changing under %d attempts of this update; retry", domain.ErrConflict, id, attempt)
+		}
+		s.opts.Logger.Debug("schedule update superseded by a concurrent write; retrying", "schedule_id", id, "attempt", attempt)
+		sleepCtx(ctx, time.Duration(10+mathrand.IntN(40*min(attempt, 5)))*time.Millisecond)
 	}
-	return s.waitWritten(ctx, id, spec, m), nil
 }
 
-// waitWritten answers an update with the state it wrote. A Temporal
-// Schedule applies updates and pauses asynchronously, so a describe right
-// after may still show the old entry; it polls briefly for the new one (for
-// next_run_ms) and in any case returns the written spec and enabled flag.
-func (s *Service) waitWritten(ctx context.Context, id string, spec domain.ScheduleSpec, m meta) domain.Schedule {
-	var sc domain.Schedule
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		got, err := s.GetSchedule(ctx, id)
-		if err == nil {
-			sc = got
-			if got.UpdatedAtMs == m.UpdatedAtMs && got.Enabled == spec.Enabled && (!spec.Enabled || got.NextRunMs > 0) {
-				return got
+func (s *Service) writeConfirmTimeout() time.Duration {
+	if s.opts.WriteConfirmTimeout > 0 {
+		return s.opts.WriteConfirmTimeout
+	}
+	return defaultWriteConfirmTimeout
+}
+
+// confirmWrite reads the Schedule back until it shows the write writeID
+// (applied: the entry is it or descends from it), or a change without it
+// (superseded: the Schedule drops an update whose conflict token is stale),
+// or the bound passes. An applied write is answered with the stored state,
+// which includes any write that already landed on top of it.
+func (s *Service) confirmWrite(ctx context.Context, id string, sentToken []byte, writeID string) (domain.Schedule, writeOutcome, error) {
+	deadline := time.Now().Add(s.writeConfirmTimeout())
+	delay := 40 * time.Millisecond
+	for {
+		desc, err := s.describe(ctx, id)
+		switch {
+		case errors.Is(err, domain.ErrNotFound):
+			return domain.Schedule{}, 0, err // deleted meanwhile
+		case err == nil:
+			_, m, derr := decodeEntry(id, desc)
+			if derr == nil && slices.Contains(m.Writes, writeID) {
+				sc, err := s.fromDescription(id, desc)
+				if err != nil {
+					return domain.Schedule{}, 0, err
+				}
+				s.applyLastRun(ctx, &sc, desc, s.newestRuns(ctx, []string{id})[id])
+				return sc, writeApplied, nil
+			}
+			if !bytes.Equal(desc.GetConflictToken(), sentToken) {
+				return domain.Schedule{}, writeSuperseded, nil
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			break
+			return domain.Schedule{}, writeUnconfirmed, nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		sleepCtx(ctx, delay)
+		delay = min(2*delay, 250*time.Millisecond)
 	}
-	sc.ID, sc.ScheduleSpec = id, spec
-	sc.CreatedAtMs, sc.CreatedBy, sc.UpdatedAtMs, sc.UpdatedBy = m.CreatedAtMs, m.CreatedBy, m.UpdatedAtMs, m.UpdatedBy
-	if !spec.Enabled {
-		sc.NextRunMs = 0
-	}
-	return sc
 }
 
-// DeleteSchedule deletes the Temporal Schedule; running jobs keep running.
+// updateRequest is the full-replacement update of the Schedule described by
+// desc: the new entry in its action (input, memo, search attributes, UI
+// summary), the cron spec, and the paused state, sent with desc's conflict
+// token. Everything else (policies, the action's workflow id, task queue
+// and headers) is kept as described.
+func (s *Service) updateRequest(id string, desc *workflowservice.DescribeScheduleResponse, spec domain.ScheduleSpec, wasEnabled bool, m meta) (*workflowservice.UpdateScheduleRequest, error) {
+	sched, ok := proto.Clone(desc.GetSchedule()).(*schedulepb.Schedule)
+	if !ok || sched.GetAction().GetStartWorkflow() == nil {
+		return nil, fmt.Errorf("%w: schedule %s is not a maintenance schedule", domain.ErrNotFound, id)
+	}
+	sched.Spec = &schedulepb.ScheduleSpec{CronString: []string{spec.CronExpression}, TimezoneName: spec.Timezone}
+	act := sched.GetAction().GetStartWorkflow()
+	dc := converter.GetDefaultDataConverter()
+	var err error
+	if act.Input, err = dc.ToPayloads(workflows.MaintenanceInput{ScheduleID: id, ScheduleName: spec.Name, Spec: spec, TriggeredBy: "schedule"}); err != nil {
+		return nil, fmt.Errorf("encode schedule %s: %w", id, err)
+	}
+	memo := &commonpb.Memo{Fields: map[string]*commonpb.Payload{}}
+	for k, v := range map[string]any{memoMeta: m, memoSchedule: spec} {
+		if memo.Fields[k], err = dc.ToPayload(v); err != nil {
+			return nil, fmt.Errorf("encode schedule %s memo: %w", id, err)
+		}
+	}
+	act.Memo = memo
+	if act.SearchAttributes, err = keywordSearchAttributes(map[string]string{
+		workflows.ScheduleIDKey.GetName(): id, workflows.TargetKey.GetName(): spec.Target}); err != nil {
+		return nil, err
+	}
+	summary, err := dc.ToPayload(jobSummary(spec.Name, spec.Target, false))
+	if err != nil {
+		return nil, err
+	}
+	details, err := dc.ToPayload(jobDetails(spec))
+	if err != nil {
+		return nil, err
+	}
+	act.UserMetadata = &sdkpb.UserMetadata{Summary: summary, Details: details}
+	if sched.State == nil {
+		sched.State = &schedulepb.ScheduleState{}
+	}
+	sched.State.Paused = !spec.Enabled
+	if spec.Enabled != wasEnabled {
+		verb := "disabled"
+		if spec.Enabled {
+			verb = "enabled"
+		}
+		sched.State.Notes = verb + " by " + m.UpdatedBy
+	}
+	sas, err := keywordSearchAttributes(map[string]string{
+		workflows.TargetKey.GetName(): spec.Target, workflows.ScheduleNameKey.GetName(): spec.Name})
+	if err != nil {
+		return nil, err
+	}
+	return &workflowservice.UpdateScheduleRequest{
+		Namespace: s.opts.Namespace, ScheduleId: id, Schedule: sched,
+		ConflictToken: desc.GetConflictToken(), Identity: "themis-api " + m.UpdatedBy, RequestId: newWriteID(), SearchAttributes: sas,
+	}, nil
+}
+
+// DeleteSchedule deletes the Temporal Schedule and frees its name; running
+// jobs keep running.
 func (s *Service) DeleteSchedule(ctx context.Context, id, principal string) error {
-	unlock := s.lock(id)
-	defer unlock()
-	if _, err := s.GetSchedule(ctx, id); err != nil {
+	cur, err := s.GetSchedule(ctx, id)
+	if err != nil {
 		return err
 	}
 	if err := s.c.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil {
 		return mapErr(fmt.Errorf("delete schedule %s: %w", id, err))
 	}
+	if err := s.release(ctx, workflows.ClaimScheduleName, cur.Name, id); err != nil {
+		s.opts.Logger.Warn("name claim of a deleted schedule not released; it will be taken over as stale", "schedule_id", id, "error", err)
+	}
 	s.opts.Logger.Info("schedule deleted", "schedule_id", id, "principal", principal)
 	return nil
+}
+
+// newWriteID is a random id marking one write (and a request id).
+func newWriteID() string {
+	var b [12]byte
+	_, _ = cryptorand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// sleepCtx sleeps d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

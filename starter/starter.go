@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sync"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -51,24 +50,29 @@ type Options struct {
 	DrillCanaryInterval time.Duration
 	DrillCanaryDuration time.Duration
 	// Capabilities maps task types to the drivers supporting them (for
-	// GET /task-types). Optional.
+	// GET /task-types, and to refuse a schedule with a task its target's
+	// driver cannot run). Optional: without it every task is accepted.
 	Capabilities map[domain.TaskType][]string
+	// WriteConfirmTimeout bounds how long a schedule update waits for the
+	// Temporal Schedule to show it; optional, defaulted to 10 s.
+	WriteConfirmTimeout time.Duration
 	// ProbeTargets returns the targets' health signals; called by the
 	// background prober only. Optional.
 	ProbeTargets func(ctx context.Context) []api.HealthSignal
 }
 
 // Service implements api.Service on a Temporal client.
+//
+// It keeps no lock of its own: several API processes may serve one
+// namespace. Schedule names and "defaults installed" are claims in Temporal
+// (claims.go), and updates are conditional on the Schedule's conflict token
+// (schedules.go).
 type Service struct {
 	c       client.Client
 	opts    Options
 	targets map[string]bool
-
-	locksMu sync.Mutex
-	locks   map[string]*sync.Mutex
-	// createMu serialises creations and renames so names stay unique even
-	// while the schedule list is catching up.
-	createMu sync.Mutex
+	// drivers maps target names to their driver names.
+	drivers map[string]string
 
 	health healthCache
 }
@@ -89,9 +93,10 @@ func New(c client.Client, opts Options) *Service {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = config.DefaultTaskQueue
 	}
-	s := &Service{c: c, opts: opts, targets: map[string]bool{}, locks: map[string]*sync.Mutex{}}
+	s := &Service{c: c, opts: opts, targets: map[string]bool{}, drivers: map[string]string{}}
 	for _, t := range opts.Targets {
 		s.targets[t.Name] = true
+		s.drivers[t.Name] = t.Driver
 	}
 	return s
 }
@@ -101,20 +106,6 @@ func (s *Service) TargetKnown(name string) bool { return s.targets[name] }
 
 // DefaultTarget is the target of schedules that name none.
 func (s *Service) DefaultTarget() string { return s.opts.DefaultTarget }
-
-// lock returns the mutex serialising writes to one schedule (Schedule
-// updates carry no conflict token, so two writers would overwrite each other).
-func (s *Service) lock(id string) func() {
-	s.locksMu.Lock()
-	m, ok := s.locks[id]
-	if !ok {
-		m = &sync.Mutex{}
-		s.locks[id] = m
-	}
-	s.locksMu.Unlock()
-	m.Lock()
-	return m.Unlock
-}
 
 // Ready reports whether Temporal answers.
 func (s *Service) Ready(ctx context.Context) error {

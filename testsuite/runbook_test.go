@@ -49,6 +49,7 @@ func (e *Env) call(method, path, token string, body any, out any) int {
 func TestOperatorRunbook(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
+	forgetDefaultsInstalled(t, e)
 	require.NoError(t, e.Service.EnsureDefaultSchedules(ctx, "demo"))
 	read, write := e.Token(api.ScopeRead), e.Token(api.ScopeWrite)
 

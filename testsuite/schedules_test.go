@@ -16,6 +16,7 @@ import (
 func TestDefaultSchedulesAreIdempotent(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
+	forgetDefaultsInstalled(t, e)
 	for i := 0; i < 3; i++ {
 		require.NoError(t, e.Service.EnsureDefaultSchedules(ctx, "demo"))
 	}
@@ -31,7 +32,7 @@ func TestDefaultSchedulesAreIdempotent(t *testing.T) {
 		}
 		return byName["Quarterly Maintenance"] == 1
 	}, 30*time.Second, 200*time.Millisecond, "the schedule list catches up")
-	for _, d := range domain.DefaultSchedules("demo") {
+	for _, d := range domain.DefaultSchedules("demo", "", nil) {
 		require.Equal(t, 1, byName[d.Spec.Name], d.Spec.Name)
 		got, err := e.Service.GetSchedule(ctx, d.ID)
 		require.NoError(t, err)

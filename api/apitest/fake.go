@@ -163,7 +163,7 @@ func (f *Fake) LastFilter() api.JobFilter {
 // counting writes, and returns them.
 func (f *Fake) SeedDefaults() []domain.Schedule {
 	var out []domain.Schedule
-	for _, d := range domain.DefaultSchedules(f.defaultTarget) {
+	for _, d := range domain.DefaultSchedules(f.defaultTarget, "", nil) {
 		out = append(out, f.Seed(d.ID, d.Spec))
 	}
 	return out
@@ -348,7 +348,7 @@ func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal s
 	}
 	for _, j := range f.jobs {
 		if j.ScheduleID == id && !j.State.Terminal() {
-			return domain.Job{}, fmt.Errorf("%w: schedule %q already has the active job %s", domain.ErrConflict, id, j.ID)
+			return domain.Job{}, &domain.ActiveJobError{ScheduleID: id, JobID: j.ID}
 		}
 	}
 	f.seq++

@@ -78,6 +78,15 @@ type APIError struct {
 	Detail    string
 	Field     string
 	RequestID string
+	// ActiveJobID is the active job named by a 409 of RunSchedule.
+	ActiveJobID string
+}
+
+// IsWriteUnconfirmed reports whether err is the 503 of a write that was
+// sent but not seen stored in time (it may still apply).
+func IsWriteUnconfirmed(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == api.CodeWriteUnconfirmed
 }
 
 func (e *APIError) Error() string {
@@ -412,7 +421,7 @@ func decodeError(resp *http.Response, data []byte) error {
 	e := &APIError{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), RequestID: resp.Header.Get(api.RequestIDHeader)}
 	var p api.Problem
 	if json.Unmarshal(data, &p) == nil && p.Code != "" {
-		e.Code, e.Title, e.Detail, e.Field = p.Code, p.Title, p.Detail, p.Field
+		e.Code, e.Title, e.Detail, e.Field, e.ActiveJobID = p.Code, p.Title, p.Detail, p.Field, p.ActiveJobID
 		if p.RequestID != "" {
 			e.RequestID = p.RequestID
 		}

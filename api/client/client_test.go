@@ -197,6 +197,10 @@ func TestJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ae *client.APIError
+	if _, err := c.RunSchedule(ctx, "daily-maintenance", false); !client.IsConflict(err) || !errors.As(err, &ae) || ae.ActiveJobID != j.ID {
+		t.Fatalf("second run while active: %v", err)
+	}
 	page, err := c.ListJobs(ctx, api.JobFilter{ActiveOnly: true, ScheduleID: "daily-maintenance", State: domain.StatePending, Limit: 10})
 	if err != nil || page.Count != 1 || page.Jobs[0].ID != j.ID {
 		t.Fatalf("list %+v %v", page, err)
