@@ -40,20 +40,22 @@ func TestMain(m *testing.M) {
 // another process would have) on the same database each time.
 type backend struct {
 	name string
-	open func(t *testing.T) *Store
+	dial func() (*Store, error)
+}
+
+func (b backend) open(t *testing.T) *Store {
+	t.Helper()
+	s, err := b.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func sqliteBackend(t *testing.T) backend {
 	path := filepath.Join(t.TempDir(), "sub", "history.db")
-	return backend{name: DriverSQLite, open: func(t *testing.T) *Store {
-		t.Helper()
-		s, err := Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}}
+	return backend{name: DriverSQLite, dial: func() (*Store, error) { return Open(path) }}
 }
 
 func postgresBackend(t *testing.T) backend {
@@ -72,25 +74,29 @@ func postgresBackend(t *testing.T) backend {
 	db := fmt.Sprintf("history_%d", pg.n.Add(1))
 	pg.c.Exec(t, "postgres", "CREATE DATABASE "+db)
 	dsn := pg.c.DSN(db)
-	return backend{name: DriverPostgres, open: func(t *testing.T) *Store {
-		t.Helper()
+	return backend{name: DriverPostgres, dial: func() (*Store, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		s, err := OpenPostgres(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
+		return OpenPostgres(ctx, dsn)
 	}}
+}
+
+var allBackends = []struct {
+	name string
+	mk   func(*testing.T) backend
+}{{DriverSQLite, sqliteBackend}, {DriverPostgres, postgresBackend}}
+
+// forEachFreshBackend runs fn once per driver, each on a fresh database that
+// no Store has opened yet.
+func forEachFreshBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, v := range allBackends {
+		t.Run(v.name, func(t *testing.T) { fn(t, v.mk(t)) })
+	}
 }
 
 // forEachBackend runs fn once per driver, each on a fresh database.
 func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, s *Store)) {
-	for _, v := range []struct {
-		name string
-		mk   func(*testing.T) backend
-	}{{DriverSQLite, sqliteBackend}, {DriverPostgres, postgresBackend}} {
+	for _, v := range allBackends {
 		t.Run(v.name, func(t *testing.T) {
 			b := v.mk(t)
 			s := b.open(t)

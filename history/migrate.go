@@ -157,20 +157,20 @@ func (s *Store) adoptLegacy(ctx context.Context) error {
 	if n == 0 {
 		return nil
 	}
-	return legacyMigrate(ctx, s.db)
+	return legacyMigrate(ctx, s.db, legacyMigrations)
 }
 
 // legacyMigrate is the migration code of the releases before goose,
 // unchanged: each version runs once, in its own transaction, recorded in
 // schema_migrations.
-func legacyMigrate(ctx context.Context, db *sql.DB) error {
+func legacyMigrate(ctx context.Context, db *sql.DB, migrations []string) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version       INTEGER PRIMARY KEY,
 		applied_at_ms INTEGER NOT NULL
 	)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	for i, stmt := range legacyMigrations {
+	for i, stmt := range migrations {
 		version := i + 1
 		if err := func() error {
 			t, err := db.BeginTx(ctx, nil)
