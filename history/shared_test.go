@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -589,4 +590,23 @@ func TestTwoProcesses(t *testing.T) {
 			t.Errorf("backups = %d, %v; want 25", len(bk), err)
 		}
 	})
+}
+
+func TestOpenPostgresErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for _, dsn := range []string{"", "  ", "postgres://u:s3cr3t@[::1/x", "host=127.0.0.1 port=1 user=u password=s3cr3t connect_timeout=2"} {
+		s, err := OpenPostgres(ctx, dsn)
+		if err == nil {
+			s.Close()
+			t.Errorf("OpenPostgres(%q) succeeded", dsn)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("error leaks the password: %v", err)
+		}
+	}
+	if _, err := Open(""); err == nil {
+		t.Error("Open(\"\") succeeded")
+	}
 }
