@@ -8,12 +8,21 @@
 //	 "action":"schedule.disable","resource":"schedule/nightly","outcome":"success",
 //	 "status":200,"detail":"fields: enabled"}
 //
-// Writes are serialised by a mutex, each opens the file in append mode
-// (created 0600, parent directories 0700; an existing file with wider
-// permissions is narrowed to 0600), writes one line and fsyncs before it
-// returns, so an event that Record accepted survives a crash and a file
-// moved away by log rotation is simply created again. Read scans the file
-// and skips lines that are not events (such as a line torn by a crash).
+// Two sinks keep the log, behind the same methods (Sink):
+//
+//   - Log, the default, appends to a file of this process. Writes are
+//     serialised by a mutex, each opens the file in append mode (created
+//     0600, parent directories 0700; an existing file with wider
+//     permissions is narrowed to 0600), writes one line and fsyncs before
+//     it returns, so an event that Record accepted survives a crash and a
+//     file moved away by log rotation is simply created again. A last line
+//     torn by a short write, a full disk or a crash is closed with a newline
+//     before the next event is appended (at Open and at every Record), so
+//     the torn fragment never swallows the next event; Read scans the file
+//     and skips lines that are not events, the torn one included.
+//   - StoreLog keeps the events in the history store (table audit_events),
+//     so that every API replica sharing a PostgreSQL history store writes
+//     and reads one log.
 //
 // The log never holds secrets: callers put token names, never tokens, in
 // Principal, and Sanitize strips credentials that slipped into a detail.
@@ -69,6 +78,21 @@ type Event struct {
 	Detail string `json:"detail"`
 }
 
+// Sink is where the gateway writes and reads audit events: *Log (a file of
+// this process) or *StoreLog (the shared history store).
+type Sink interface {
+	// Record appends one event durably; an error means it is not in the log.
+	Record(ctx context.Context, e Event) error
+	// Read returns the newest limit events at or after since (zero: all),
+	// oldest first; limit <= 0 means no limit.
+	Read(ctx context.Context, since time.Time, limit int) (Page, error)
+}
+
+var (
+	_ Sink = (*Log)(nil)
+	_ Sink = (*StoreLog)(nil)
+)
+
 // Log appends events to one file. It is safe for concurrent use.
 type Log struct {
 	path string
@@ -102,22 +126,54 @@ func (l *Log) openLocked() (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create log directory: %w", err)
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open log: %w", err)
 	}
-	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("audit: open log: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
 		if err := f.Chmod(0o600); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("audit: narrow log permissions: %w", err)
 		}
 	}
+	if err := closeTornLine(f, st.Size()); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("audit: repair torn last line: %w", err)
+	}
 	return f, nil
+}
+
+// closeTornLine appends a newline to f (of size bytes) when its last byte is
+// not one: the end of a line torn by a short write, a full disk or a crash.
+// The fragment then stays a line of its own, which readers skip, instead of
+// becoming the start of the next event's line.
+func closeTornLine(f *os.File, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, size-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Record appends e as one line and syncs it to disk. A zero Time is set to
 // now; Detail is sanitised and clipped. The error, if any, means the event
-// is not (or not durably) in the log: callers must report it elsewhere.
+// is not (or not durably) in the log: callers must report it elsewhere. A
+// write that failed part way leaves a torn line, which the next Record
+// closes before it appends.
 func (l *Log) Record(_ context.Context, e Event) error {
 	line, err := Marshal(e)
 	if err != nil {
@@ -149,6 +205,16 @@ func (l *Log) Read(_ context.Context, since time.Time, limit int) (Page, error) 
 // Marshal renders e as it is written: one JSON line ending in "\n", with
 // Time in UTC (now when zero) and Detail sanitised and clipped.
 func Marshal(e Event) ([]byte, error) {
+	b, err := json.Marshal(normalize(e))
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode event: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// normalize is e as it is written: Time in UTC (now when zero), Detail
+// sanitised and clipped, Principal and Resource clipped.
+func normalize(e Event) Event {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -156,11 +222,7 @@ func Marshal(e Event) ([]byte, error) {
 	e.Detail = clip(Sanitize(e.Detail), MaxDetailLen)
 	e.Principal = clip(e.Principal, 200)
 	e.Resource = clip(e.Resource, 300)
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("audit: encode event: %w", err)
-	}
-	return append(b, '\n'), nil
+	return e
 }
 
 // Page is the answer of Read.
@@ -204,8 +266,8 @@ func readFrom(r io.Reader, since time.Time, limit int) (Page, error) {
 			page.Skipped++
 		case len(line) == 0:
 		default:
-			var e Event
-			if json.Unmarshal(line, &e) != nil || e.Time.IsZero() || e.Action == "" {
+			e, ok := parseEvent(line)
+			if !ok {
 				page.Skipped++
 				break
 			}
@@ -230,6 +292,16 @@ func readFrom(r io.Reader, since time.Time, limit int) (Page, error) {
 	page.Events = append(page.Events, ring[next:]...)
 	page.Events = append(page.Events, ring[:next]...)
 	return page, nil
+}
+
+// parseEvent decodes one stored event; ok is false for anything that is not
+// one (a torn or foreign line).
+func parseEvent(b []byte) (Event, bool) {
+	var e Event
+	if json.Unmarshal(b, &e) != nil || e.Time.IsZero() || e.Action == "" {
+		return Event{}, false
+	}
+	return e, true
 }
 
 // readLine returns the next line without its line ending; a line longer

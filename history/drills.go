@@ -32,7 +32,7 @@ func (s *Store) SaveDrillReport(ctx context.Context, id, target string, report j
 		return fmt.Errorf("history: drill report %s: report is not valid JSON", id)
 	}
 	now := ms(time.Now())
-	_, err := s.db.ExecContext(ctx, `INSERT INTO drill_reports (id, target, report_json, created_at_ms, updated_at_ms)
+	_, err := s.exec(ctx, `INSERT INTO drill_reports (id, target, report_json, created_at_ms, updated_at_ms)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET target = excluded.target, report_json = excluded.report_json,
 			updated_at_ms = excluded.updated_at_ms`, id, target, string(report), now, now)
@@ -45,7 +45,7 @@ func (s *Store) SaveDrillReport(ctx context.Context, id, target string, report j
 // DrillReport returns the report of drill id; the error wraps
 // domain.ErrNotFound when there is none.
 func (s *Store) DrillReport(ctx context.Context, id string) (DrillReportEntry, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, target, report_json, created_at_ms, updated_at_ms
+	row := s.queryRow(ctx, `SELECT id, target, report_json, created_at_ms, updated_at_ms
 		FROM drill_reports WHERE id = ?`, id)
 	e, err := scanDrill(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -63,7 +63,7 @@ func (s *Store) ListDrillReports(ctx context.Context, limit int) ([]DrillReportE
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, target, report_json, created_at_ms, updated_at_ms
+	rows, err := s.query(ctx, `SELECT id, target, report_json, created_at_ms, updated_at_ms
 		FROM drill_reports ORDER BY created_at_ms DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("history: list drill reports: %w", err)

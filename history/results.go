@@ -25,6 +25,11 @@ type TaskRecord struct {
 // RecordTaskResult stores rec. Recording the same (JobID, Task, StartedAt)
 // again replaces the earlier row, so a retried recording activity does not
 // duplicate it. Details must encode as JSON.
+//
+// A job record (Task "job", see JobRecordTask) is kept once per JobID:
+// recording it again, whatever its StartedAt, replaces it. Its Details are
+// the job's JSON; their "schedule_id" is kept in a column for
+// ListJobRecords.
 func (s *Store) RecordTaskResult(ctx context.Context, rec TaskRecord) error {
 	if rec.Task == "" || rec.Target == "" {
 		return fmt.Errorf("history: task result needs a target and a task (got %q, %q)", rec.Target, rec.Task)
@@ -37,14 +42,23 @@ func (s *Store) RecordTaskResult(ctx context.Context, rec TaskRecord) error {
 	if finished.IsZero() {
 		finished = time.Now()
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO task_results
-		(job_id, target, task, state, started_at_ms, finished_at_ms, summary, details_json, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (job_id, task, started_at_ms) DO UPDATE SET
-			target = excluded.target, state = excluded.state, finished_at_ms = excluded.finished_at_ms,
-			summary = excluded.summary, details_json = excluded.details_json, error = excluded.error`,
+	conflict := `(job_id, task, started_at_ms)`
+	scheduleID := ""
+	if rec.Task == JobRecordTask {
+		conflict = `(job_id) WHERE task = 'job'`
+		if v, ok := rec.Details["schedule_id"].(string); ok {
+			scheduleID = v
+		}
+	}
+	_, err = s.exec(ctx, `INSERT INTO task_results
+		(job_id, target, task, state, started_at_ms, finished_at_ms, summary, details_json, error, schedule_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT `+conflict+` DO UPDATE SET
+			target = excluded.target, state = excluded.state, started_at_ms = excluded.started_at_ms,
+			finished_at_ms = excluded.finished_at_ms, summary = excluded.summary,
+			details_json = excluded.details_json, error = excluded.error, schedule_id = excluded.schedule_id`,
 		rec.JobID, rec.Target, string(rec.Task), string(rec.State), ms(rec.StartedAt), ms(finished),
-		rec.Summary, details, rec.Error)
+		rec.Summary, details, rec.Error, scheduleID)
 	if err != nil {
 		return fmt.Errorf("history: record task result: %w", err)
 	}
@@ -57,7 +71,7 @@ func (s *Store) TaskResults(ctx context.Context, target string, limit int) ([]Ta
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT job_id, target, task, state, started_at_ms, finished_at_ms,
+	rows, err := s.query(ctx, `SELECT job_id, target, task, state, started_at_ms, finished_at_ms,
 			summary, details_json, error
 		FROM task_results WHERE (? = '' OR target = ?)
 		ORDER BY finished_at_ms DESC, id DESC LIMIT ?`, target, target, limit)

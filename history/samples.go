@@ -2,7 +2,6 @@ package history
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,7 +12,24 @@ import (
 
 // RecordSamples appends measurements in one transaction. Samples with a zero
 // time are stamped now; NaN and infinite values are refused.
+//
+// Samples are not deduplicated: each call is a measurement, and a retried
+// activity that measures again records what it measured then, which is what
+// a trend wants. A caller that must not record one batch twice (the same
+// measurement replayed) uses RecordSamplesOnce.
 func (s *Store) RecordSamples(ctx context.Context, samples ...driver.Sample) error {
+	return s.recordSamples(ctx, "", samples)
+}
+
+// RecordSamplesOnce is RecordSamples with an idempotency key: a batch whose
+// key was recorded before is ignored (and is not an error). Keys are kept as
+// long as samples are (Prune removes them with the samples' cutoff). An
+// empty key records unconditionally.
+func (s *Store) RecordSamplesOnce(ctx context.Context, key string, samples ...driver.Sample) error {
+	return s.recordSamples(ctx, key, samples)
+}
+
+func (s *Store) recordSamples(ctx context.Context, key string, samples []driver.Sample) error {
 	if len(samples) == 0 {
 		return nil
 	}
@@ -26,8 +42,18 @@ func (s *Store) RecordSamples(ctx context.Context, samples ...driver.Sample) err
 			return fmt.Errorf("history: sample %s/%s: value %v is not finite", sm.Target, sm.Metric, sm.Value)
 		}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO samples (target, metric, at_ms, value) VALUES (?, ?, ?, ?)`)
+	err := s.inTx(ctx, func(tx tx) error {
+		if key != "" {
+			res, err := tx.exec(ctx, `INSERT INTO sample_batches (batch_key, at_ms) VALUES (?, ?)
+				ON CONFLICT (batch_key) DO NOTHING`, key, ms(now))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return err // recorded before
+			}
+		}
+		stmt, err := tx.prepare(ctx, `INSERT INTO samples (target, metric, at_ms, value) VALUES (?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -49,11 +75,20 @@ func (s *Store) RecordSamples(ctx context.Context, samples ...driver.Sample) err
 	return nil
 }
 
+// sampleOrder is the column that orders samples taken in one millisecond
+// in insertion order.
+func (s *Store) sampleOrder() string {
+	if s.dialect == DriverPostgres {
+		return "id"
+	}
+	return "rowid"
+}
+
 // Samples returns target's samples of metric taken at or after since, oldest
 // first.
 func (s *Store) Samples(ctx context.Context, target, metric string, since time.Time) ([]driver.Sample, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT at_ms, value FROM samples
-		WHERE target = ? AND metric = ? AND at_ms >= ? ORDER BY at_ms, rowid`, target, metric, ms(since))
+	rows, err := s.query(ctx, `SELECT at_ms, value FROM samples
+		WHERE target = ? AND metric = ? AND at_ms >= ? ORDER BY at_ms, `+s.sampleOrder(), target, metric, ms(since))
 	if err != nil {
 		return nil, fmt.Errorf("history: samples: %w", err)
 	}
@@ -75,7 +110,7 @@ func (s *Store) Samples(ctx context.Context, target, metric string, since time.T
 
 // PruneSamples deletes samples taken before cutoff and returns how many went.
 func (s *Store) PruneSamples(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM samples WHERE at_ms < ?`, ms(cutoff))
+	res, err := s.exec(ctx, `DELETE FROM samples WHERE at_ms < ?`, ms(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("history: prune samples: %w", err)
 	}
@@ -85,7 +120,7 @@ func (s *Store) PruneSamples(ctx context.Context, cutoff time.Time) (int64, erro
 // Baseline returns target's stored baseline (probe name → ms); the map is
 // empty, not nil, when none was saved.
 func (s *Store) Baseline(ctx context.Context, target string) (map[string]float64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT probe, value_ms FROM baselines WHERE target = ?`, target)
+	rows, err := s.query(ctx, `SELECT probe, value_ms FROM baselines WHERE target = ?`, target)
 	if err != nil {
 		return nil, fmt.Errorf("history: baseline: %w", err)
 	}
@@ -113,12 +148,19 @@ func (s *Store) SaveBaseline(ctx context.Context, target string, values map[stri
 		}
 	}
 	now := ms(time.Now())
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM baselines WHERE target = ?`, target); err != nil {
+	err := s.inTx(ctx, func(tx tx) error {
+		if s.dialect == DriverPostgres {
+			// Serialise savers of one target: without it two concurrent
+			// replacements could merge (each deletes only the rows it sees).
+			if _, err := tx.exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('themis.baseline:' || ?, 0))`, target); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM baselines WHERE target = ?`, target); err != nil {
 			return err
 		}
 		for probe, v := range values {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO baselines (target, probe, value_ms, updated_at_ms) VALUES (?, ?, ?, ?)`,
+			if _, err := tx.exec(ctx, `INSERT INTO baselines (target, probe, value_ms, updated_at_ms) VALUES (?, ?, ?, ?)`,
 				target, probe, v, now); err != nil {
 				return err
 			}
@@ -131,7 +173,10 @@ func (s *Store) SaveBaseline(ctx context.Context, target string, values map[stri
 	return nil
 }
 
-// RecordBackup stores a backup record (verified or not).
+// RecordBackup stores a backup record (verified or not). There is one record
+// per (Target, Path): recording the same path again (a retried activity, or
+// a new backup written over a removed one's path) replaces the record and
+// clears its removal mark.
 func (s *Store) RecordBackup(ctx context.Context, rec driver.BackupRecord) error {
 	details, err := marshalDetails(rec.Details)
 	if err != nil {
@@ -141,8 +186,11 @@ func (s *Store) RecordBackup(ctx context.Context, rec driver.BackupRecord) error
 	if taken.IsZero() {
 		taken = time.Now()
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO backups (target, path, method, taken_at_ms, verified, bytes, details_json)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, rec.Target, rec.Path, rec.Method, ms(taken), rec.Verified, rec.Bytes, details)
+	_, err = s.exec(ctx, `INSERT INTO backups (target, path, method, taken_at_ms, verified, bytes, details_json, removed_at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+		ON CONFLICT (target, path) DO UPDATE SET method = excluded.method, taken_at_ms = excluded.taken_at_ms,
+			verified = excluded.verified, bytes = excluded.bytes, details_json = excluded.details_json,
+			removed_at_ms = 0`, rec.Target, rec.Path, rec.Method, ms(taken), rec.Verified, rec.Bytes, details)
 	if err != nil {
 		return fmt.Errorf("history: record backup: %w", err)
 	}
@@ -153,7 +201,7 @@ func (s *Store) RecordBackup(ctx context.Context, rec driver.BackupRecord) error
 // deleted at the time at: the record stays, but it is no longer a backup
 // LatestBackup returns. Marking a path with no record is not an error.
 func (s *Store) MarkBackupRemoved(ctx context.Context, target, path string, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE backups SET removed_at_ms = ? WHERE target = ? AND path = ? AND removed_at_ms = 0`,
+	if _, err := s.exec(ctx, `UPDATE backups SET removed_at_ms = ? WHERE target = ? AND path = ? AND removed_at_ms = 0`,
 		ms(at), target, path); err != nil {
 		return fmt.Errorf("history: mark backup %s removed: %w", path, err)
 	}
@@ -181,7 +229,7 @@ func (s *Store) backups(ctx context.Context, target string, verifiedOnly, presen
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT path, method, taken_at_ms, verified, bytes, details_json, removed_at_ms FROM backups
+	rows, err := s.query(ctx, `SELECT path, method, taken_at_ms, verified, bytes, details_json, removed_at_ms FROM backups
 		WHERE target = ? AND (verified OR NOT ?) AND (removed_at_ms = 0 OR NOT ?)
 		ORDER BY taken_at_ms DESC, id DESC LIMIT ?`, target, verifiedOnly, presentOnly, limit)
 	if err != nil {

@@ -8,28 +8,46 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/themis-maintenance/themis/driver"
 )
 
-// busyTimeout is how long a statement waits for another writer's lock.
+// busyTimeout is how long a SQLite statement waits for another writer's lock.
 const busyTimeout = 10 * time.Second
 
-// Store is the SQLite history store. It implements driver.History and is safe
-// for concurrent use by many goroutines (and by several processes sharing the
-// file: SQLite serialises writers, readers run alongside them in WAL mode).
+// Drivers a Store runs on (Store.Driver).
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Store is the history store. It implements driver.History and is safe for
+// concurrent use by many goroutines, and by several processes sharing the
+// database: SQLite serialises writers of one file (readers run alongside them
+// in WAL mode); on PostgreSQL any number of workers and API replicas share
+// one database.
+//
+// Both drivers run the same queries: they are written with "?" placeholders,
+// which rebind turns into $1, $2, … for PostgreSQL.
 type Store struct {
-	db *sql.DB
+	db      *sql.DB
+	dialect string
 }
 
 var _ driver.History = (*Store)(nil)
 
-// Open opens (creating if needed) the history database at path, sets WAL mode
-// and a busy timeout, and applies the schema migrations it has not applied
-// yet. The parent directory is created when missing.
+// Open opens (creating if needed) the SQLite history database at path, sets
+// WAL mode and a busy timeout, and applies the schema migrations it has not
+// applied yet. The parent directory is created when missing. A file made by
+// the earlier hand-rolled migrations (table schema_migrations) is adopted as
+// it is.
 func Open(path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("history: empty path")
@@ -56,9 +74,15 @@ func Open(path string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db}
+	s := &Store{db: db, dialect: DriverSQLite}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	unlock, err := lockFile(ctx, abs+".migrate-lock")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	defer unlock()
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history: %w", err)
@@ -66,113 +90,116 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenPostgres connects to the PostgreSQL history database named by dsn (a
+// libpq keyword/value string or a postgres:// URL, as pgx reads them) and
+// applies the schema migrations it has not applied yet. Several processes
+// may start at once: migrations run under a session advisory lock. The
+// tables live in the first schema of the connection's search_path.
+func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
+	if strings.TrimSpace(dsn) == "" {
+		return nil, errors.New("history: empty PostgreSQL dsn")
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the DSN; keep the password out of logs.
+		return nil, errors.New("history: malformed PostgreSQL dsn")
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "themis-history"
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Store{db: db, dialect: DriverPostgres}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: connect to PostgreSQL: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return s, nil
+}
+
+// Driver returns DriverSQLite or DriverPostgres.
+func (s *Store) Driver() string { return s.dialect }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
 // Ping checks that the store answers (health probes).
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// migrations are applied in order; each runs once, recorded in
-// schema_migrations. Never edit a released migration: append a new one.
-var migrations = []string{
-	// 1: samples, baselines, backups.
-	`CREATE TABLE IF NOT EXISTS samples (
-		target TEXT NOT NULL,
-		metric TEXT NOT NULL,
-		at_ms  INTEGER NOT NULL,
-		value  REAL NOT NULL
-	);
-	CREATE INDEX IF NOT EXISTS samples_by_metric ON samples (target, metric, at_ms);
-	CREATE TABLE IF NOT EXISTS baselines (
-		target        TEXT NOT NULL,
-		probe         TEXT NOT NULL,
-		value_ms      REAL NOT NULL,
-		updated_at_ms INTEGER NOT NULL,
-		PRIMARY KEY (target, probe)
-	) WITHOUT ROWID;
-	CREATE TABLE IF NOT EXISTS backups (
-		id           INTEGER PRIMARY KEY,
-		target       TEXT NOT NULL,
-		path         TEXT NOT NULL,
-		method       TEXT NOT NULL,
-		taken_at_ms  INTEGER NOT NULL,
-		verified     INTEGER NOT NULL,
-		bytes        INTEGER NOT NULL,
-		details_json TEXT NOT NULL DEFAULT '{}'
-	);
-	CREATE INDEX IF NOT EXISTS backups_by_target ON backups (target, verified, taken_at_ms);`,
-	// 2: task results and drill reports.
-	`CREATE TABLE IF NOT EXISTS task_results (
-		id             INTEGER PRIMARY KEY,
-		job_id         TEXT NOT NULL,
-		target         TEXT NOT NULL,
-		task           TEXT NOT NULL,
-		state          TEXT NOT NULL,
-		started_at_ms  INTEGER NOT NULL,
-		finished_at_ms INTEGER NOT NULL,
-		summary        TEXT NOT NULL,
-		details_json   TEXT NOT NULL DEFAULT '{}',
-		error          TEXT NOT NULL DEFAULT '',
-		UNIQUE (job_id, task, started_at_ms)
-	);
-	CREATE INDEX IF NOT EXISTS task_results_by_target ON task_results (target, finished_at_ms);
-	CREATE TABLE IF NOT EXISTS drill_reports (
-		id            TEXT PRIMARY KEY,
-		target        TEXT NOT NULL,
-		report_json   TEXT NOT NULL,
-		created_at_ms INTEGER NOT NULL,
-		updated_at_ms INTEGER NOT NULL
-	);
-	CREATE INDEX IF NOT EXISTS drill_reports_by_time ON drill_reports (created_at_ms);`,
-	// 3: backups whose file was deleted (a DR drill's own backup, removed by
-	// its clean-up) stay on record but are no longer the latest backup.
-	`ALTER TABLE backups ADD COLUMN removed_at_ms INTEGER NOT NULL DEFAULT 0;`,
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	// The first statement may have to switch the file to WAL; do it before
-	// any transaction so it takes effect.
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version       INTEGER PRIMARY KEY,
-		applied_at_ms INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+// rebind rewrites the "?" placeholders of query for the store's driver. A
+// "?" inside a quoted string literal or identifier is left alone.
+func (s *Store) rebind(query string) string {
+	if s.dialect != DriverPostgres {
+		return query
 	}
-	for i, stmt := range migrations {
-		version := i + 1
-		if err := s.inTx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-				return err
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
 			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)`,
-				version, time.Now().UnixMilli())
-			return err
-		}); err != nil {
-			return fmt.Errorf("migration %d: %w", version, err)
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
 		}
+		b.WriteByte(c)
 	}
-	return nil
+	return b.String()
 }
 
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it, or
-// rolls it back when fn fails.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.db.ExecContext(ctx, s.rebind(query), args...)
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return s.db.QueryContext(ctx, s.rebind(query), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.db.QueryRowContext(ctx, s.rebind(query), args...)
+}
+
+// tx is a transaction that rebinds its queries like the Store does.
+type tx struct {
+	*sql.Tx
+	s *Store
+}
+
+func (t tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.ExecContext(ctx, t.s.rebind(query), args...)
+}
+
+func (t tx) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
+	return t.PrepareContext(ctx, t.s.rebind(query))
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite) and
+// commits it, or rolls it back when fn fails.
+func (s *Store) inTx(ctx context.Context, fn func(tx) error) error {
+	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+	if err := fn(tx{Tx: t, s: s}); err != nil {
+		_ = t.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return t.Commit()
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
