@@ -194,7 +194,7 @@ func (r *run) backupEnv(ctx context.Context, method string) (backupEnv, error) {
 		return backupEnv{}, driver.Permanentf(driver.KindMisconfigured, "target %s: connection string: %v", t.Name, err)
 	}
 	env.srcEnv = srcEnv
-	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+ApplicationName)}
+	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+r.appName())}
 	env.local = pgbin.Runner{BinDir: binDir, User: user}
 	return env, nil
 }

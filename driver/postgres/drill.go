@@ -367,7 +367,7 @@ func (r *run) chooseSource(ctx context.Context) (restoreSource, []string, error)
 	var notes []string
 	for i, dsn := range t.ReplicaDSNs {
 		name := dsnName(dsn)
-		src, why := inspectStandby(ctx, dsn)
+		src, why := inspectStandby(ctx, dsn, r.d.opts.ConnectionCheckInterval)
 		if why != "" {
 			notes = append(notes, fmt.Sprintf("replica[%d] %s not used: %s", i, name, why))
 			continue
@@ -391,7 +391,7 @@ func (r *run) chooseSource(ctx context.Context) (restoreSource, []string, error)
 
 // inspectStandby connects to a configured replica; why is "" when it can be
 // the restore source.
-func inspectStandby(ctx context.Context, dsn string) (restoreSource, string) {
+func inspectStandby(ctx context.Context, dsn string, check time.Duration) (restoreSource, string) {
 	src := restoreSource{Role: "standby", Name: dsnName(dsn), DSN: dsn}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -399,7 +399,7 @@ func inspectStandby(ctx context.Context, dsn string) (restoreSource, string) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := connectOnce(cctx, cfg)
+	conn, err := connectOnce(cctx, cfg, check)
 	if err != nil {
 		return src, "unreachable: " + pgMessage(err)
 	}

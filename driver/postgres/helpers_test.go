@@ -122,6 +122,12 @@ func (e *env) run(ctx context.Context, task domain.TaskType, opts domain.TaskOpt
 	return res, rec, err
 }
 
+// appName is the application_name of the sessions of env.run for db's
+// task at attempt.
+func appName(db string, task domain.TaskType, attempt int) string {
+	return fmt.Sprintf("themis:job-%s:%s:a%d", db, task, attempt)
+}
+
 // mustRun runs task and fails the test on error.
 func (e *env) mustRun(task domain.TaskType, opts domain.TaskOptions) driver.Result {
 	e.t.Helper()
