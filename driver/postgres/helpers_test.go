@@ -23,6 +23,9 @@ import (
 var shared *pgcluster.Cluster
 
 func TestMain(m *testing.M) {
+	if os.Getenv(deadWorkerEnv) != "" {
+		os.Exit(deadWorkerMain())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	c, err := pgcluster.StartCluster(ctx, pgcluster.Options{})
 	cancel()

@@ -82,7 +82,7 @@ func (r *run) replacePreviousAttempts(ctx context.Context) (*replacedAttempt, er
 			pids[i] = b.PID
 		}
 		r.progress(0, fmt.Sprintf("terminating %d backend(s) of the previous attempt", len(old)), nil)
-		if _, err := r.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int8[]) AS pid`, pids); err != nil {
+		if _, err := r.pool.Exec(ctx, `SELECT pg_terminate_backend(pid::int) FROM unnest($1::int8[]) AS pid`, pids); err != nil {
 			return nil, classify(ctx, err, "terminate the backends of earlier attempts")
 		}
 		start := time.Now()
