@@ -80,6 +80,9 @@ type Driver struct {
 	opts  Options
 	mu    sync.Mutex
 	pools map[string]*targetPool
+	// freeSpace replaces the free-space reading of scratch preflight in
+	// tests of the not-enough-space path (nil: statfs).
+	freeSpace func(dir string) (int64, error)
 }
 
 type targetPool struct {
