@@ -77,6 +77,14 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
+	// The drill's preflight: the restore's scratch directory must be
+	// reachable by the server's OS user and have room, checked before the
+	// backup is taken.
+	sc, err := r.scratchPreflight(ctx, env.user, "backup_verification's restore")
+	if err != nil {
+		return driver.Result{}, err
+	}
+	r.progress(0, "preflight: "+sc.space(), nil)
 
 	var dir string
 	var meta backupMeta
@@ -194,7 +202,7 @@ func (r *run) backupEnv(ctx context.Context, method string) (backupEnv, error) {
 		return backupEnv{}, driver.Permanentf(driver.KindMisconfigured, "target %s: connection string: %v", t.Name, err)
 	}
 	env.srcEnv = srcEnv
-	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+ApplicationName)}
+	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+r.appName())}
 	env.local = pgbin.Runner{BinDir: binDir, User: user}
 	return env, nil
 }
@@ -462,7 +470,10 @@ func (r *run) basebackupWithCounts(ctx context.Context, env backupEnv, dir strin
 // itself failed).
 func (r *run) restoreAndVerify(ctx context.Context, env backupEnv, dir string, meta backupMeta) (map[string]any, error) {
 	t := r.target()
-	scratch := scratchRoot(t)
+	scratch, err := filepath.Abs(scratchRoot(t))
+	if err != nil {
+		return nil, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
+	}
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return nil, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
 	}

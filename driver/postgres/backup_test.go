@@ -11,6 +11,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
@@ -42,6 +43,10 @@ func TestBackupVerification(t *testing.T) {
 	c.Exec(t, "shop", `INSERT INTO public.cache SELECT generate_series(1, 100)`)
 	e := newEnv(t, c, "shop")
 	e.target.OSUser = c.OSUser
+	// Relative directories (the default data_dir was relative before the
+	// config made paths absolute): pg_ctl and pg_basebackup, which run
+	// elsewhere, must still find them.
+	e.target.BackupDir, e.target.ScratchDir = relPath(t, e.target.BackupDir), relPath(t, e.target.ScratchDir)
 
 	for _, method := range []string{"pg_basebackup", "pg_dump"} {
 		t.Run(method, func(t *testing.T) {
@@ -139,6 +144,77 @@ func TestBackupVerification(t *testing.T) {
 			t.Error("scratch restore directory left behind after a failed verification")
 		}
 	})
+}
+
+// relPath is path relative to the working directory.
+func relPath(t *testing.T, path string) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, path)
+	if err != nil || filepath.IsAbs(rel) {
+		t.Fatalf("no relative form of %s: %v", path, err)
+	}
+	return rel
+}
+
+// TestBackupVerificationPreflightUnreachableScratch: a scratch directory
+// the server's OS user cannot reach fails backup_verification before any
+// backup is taken, with the drill's reason: the directory and the user.
+func TestBackupVerificationPreflightUnreachableScratch(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	e := newEnv(t, shared, db)
+	e.target.OSUser = shared.OSUser
+	private := filepath.Join(filepath.Dir(e.target.BackupDir), "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.target.ScratchDir = filepath.Join(private, "scratch")
+	ctx := context.Background()
+	_, _, err := e.run(ctx, domain.TaskBackupVerification, nil, nil)
+	if permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), e.target.ScratchDir) ||
+		!strings.Contains(err.Error(), "OS user "+shared.OSUser) || !strings.Contains(err.Error(), private+" is not searchable") {
+		t.Fatalf("backup_verification with an unreachable scratch dir: %v (kind %q)", err, permanentKind(err))
+	}
+	if entries, _ := os.ReadDir(e.target.BackupDir); len(entries) != 0 {
+		t.Errorf("a backup was started before the preflight failed: %v", entries)
+	}
+	// The drill's preflight says the same (one check for both).
+	_, derr := e.d.DrillPreflight(ctx, e.target, e.history)
+	if permanentKind(derr) != driver.KindMisconfigured || !strings.Contains(derr.Error(), "OS user "+shared.OSUser) {
+		t.Errorf("drill preflight: %v", derr)
+	}
+}
+
+// TestBackupVerificationPreflightSpace: with the real free-space reading
+// the preflight passes (see TestBackupVerification for a whole run); with
+// a tiny one injected, backup_verification fails before taking the backup,
+// naming the directory and the sizes.
+func TestBackupVerificationPreflightSpace(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	e := newEnv(t, shared, db)
+	e.target.OSUser = shared.OSUser
+	ctx := context.Background()
+	pf, err := e.d.DrillPreflight(ctx, e.target, nil)
+	if err != nil || pf.ScratchFreeBytes <= pf.NeededBytes || pf.NeededBytes <= 0 {
+		t.Fatalf("real free space: %+v, %v", pf, err)
+	}
+	postgres.SetFreeSpace(e.d, func(string) (int64, error) { return 1 << 10, nil })
+	_, _, err = e.run(ctx, domain.TaskBackupVerification, nil, nil)
+	if permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "not enough space for backup_verification's restore in "+e.target.ScratchDir) ||
+		!strings.Contains(err.Error(), "1.0 KiB free") {
+		t.Fatalf("backup_verification without space: %v (kind %q)", err, permanentKind(err))
+	}
+	if entries, _ := os.ReadDir(e.target.BackupDir); len(entries) != 0 {
+		t.Errorf("a backup was started before the preflight failed: %v", entries)
+	}
+	if _, err := e.d.DrillPreflight(ctx, e.target, nil); permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "not enough space for the drill") {
+		t.Errorf("drill preflight without space: %v", err)
+	}
 }
 
 func TestBackupVerificationNeedsBackupDir(t *testing.T) {

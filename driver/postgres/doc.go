@@ -1,8 +1,26 @@
 // Package postgres is the PostgreSQL driver of Themis Maintenance (pgx v5,
 // PostgreSQL 13 and later). It keeps one pgxpool per target name, pinged
 // when it is created and replaced when the target's DSN changes; Close
-// releases them. Every session is named "themis-maintenance" in
-// pg_stat_activity unless the DSN sets application_name.
+// releases them.
+//
+// # Sessions, dead workers and retries
+//
+// Every connection a task uses carries the application_name
+// themis:<job>:<task>:a<attempt> (a long or unusual job id is shortened to
+// a prefix and a hash, so the name fits PostgreSQL's 63 bytes), client
+// programs (pg_basebackup, pg_dump) too through PGAPPNAME; connections
+// outside a task are named "themis-maintenance" unless the DSN names them.
+// On PostgreSQL 14 and later each connection sets
+// client_connection_check_interval (Options.ConnectionCheckInterval,
+// default 2 s), so a backend whose worker was killed stops its statement,
+// or its lock wait, within seconds. A worker that hangs or is cut off
+// keeps its connections open, so attempt N > 1 of a task first terminates
+// (pg_terminate_backend) the backends named after an earlier attempt of
+// the same job and task, waits until they are gone (at most 30 s), drops
+// the invalid _ccnew/_ccold indexes an interrupted REINDEX CONCURRENTLY
+// leaves (index_rebuild, index_reorganize, vector_reindex), and then
+// resumes from the heartbeat checkpoint; the result's details report it
+// under previous_attempts.
 //
 // # What each task does
 //
@@ -64,7 +82,11 @@
 //     stopped first) and unfinished backups.
 //   - vector_reindex: REINDEX INDEX CONCURRENTLY of hnsw and ivfflat indexes
 //     when the vector extension is installed; otherwise "no vector indexes".
-//   - backup_verification: pg_basebackup (method native or pg_basebackup,
+//   - backup_verification: first the drill's scratch preflight (the
+//     scratch directory can be created, is reachable by the OS user of the
+//     server binaries, and has 1.5 × the databases' size free; else a
+//     permanent driver.KindMisconfigured naming the directory and user),
+//     then pg_basebackup (method native or pg_basebackup,
 //     checked with pg_verifybackup) or pg_dump from an exported snapshot,
 //     into Target.BackupDir; restored into a throwaway instance on a private
 //     Unix socket under Target.ScratchDir with a configuration of its own

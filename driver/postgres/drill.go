@@ -367,7 +367,7 @@ func (r *run) chooseSource(ctx context.Context) (restoreSource, []string, error)
 	var notes []string
 	for i, dsn := range t.ReplicaDSNs {
 		name := dsnName(dsn)
-		src, why := inspectStandby(ctx, dsn)
+		src, why := inspectStandby(ctx, dsn, r.d.opts.ConnectionCheckInterval)
 		if why != "" {
 			notes = append(notes, fmt.Sprintf("replica[%d] %s not used: %s", i, name, why))
 			continue
@@ -391,7 +391,7 @@ func (r *run) chooseSource(ctx context.Context) (restoreSource, []string, error)
 
 // inspectStandby connects to a configured replica; why is "" when it can be
 // the restore source.
-func inspectStandby(ctx context.Context, dsn string) (restoreSource, string) {
+func inspectStandby(ctx context.Context, dsn string, check time.Duration) (restoreSource, string) {
 	src := restoreSource{Role: "standby", Name: dsnName(dsn), DSN: dsn}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -399,7 +399,7 @@ func inspectStandby(ctx context.Context, dsn string) (restoreSource, string) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := connectOnce(cctx, cfg)
+	conn, err := connectOnce(cctx, cfg, check)
 	if err != nil {
 		return src, "unreachable: " + pgMessage(err)
 	}
@@ -544,35 +544,12 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 		return out, err
 	}
 
-	if err := os.MkdirAll(p.root, 0o755); err != nil {
-		return out, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
-	}
-	if err := traversable(env.user, p.root); err != nil {
-		return out, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("target %s: scratch directory: %w", t.Name, err))
-	}
-	out.ScratchDir = p.root
-	if out.ScratchFreeBytes, err = freeSpace(p.root); err != nil {
+	sc, err := r.scratchPreflight(ctx, env.user, "the drill")
+	out.ScratchDir, out.ScratchFreeBytes, out.NeededBytes = sc.Root, sc.FreeBytes, sc.NeededBytes
+	if err != nil {
 		return out, err
 	}
-	var dbBytes int64
-	var unreadable int
-	err = r.pool.QueryRow(ctx, `
-		SELECT coalesce(sum(pg_database_size(oid)) FILTER (WHERE has_database_privilege(oid, 'CONNECT')), 0)::int8,
-		       count(*) FILTER (WHERE NOT has_database_privilege(oid, 'CONNECT'))
-		FROM pg_database`).Scan(&dbBytes, &unreadable)
-	if err != nil {
-		return out, classify(ctx, err, "read database sizes")
-	}
-	out.NeededBytes = int64(float64(dbBytes) * scratchSpaceFactor)
-	space := fmt.Sprintf("needs %s (%.1f × %s of databases), %s free in %s",
-		bytesHuman(out.NeededBytes), scratchSpaceFactor, bytesHuman(dbBytes), bytesHuman(out.ScratchFreeBytes), p.root)
-	if unreadable > 0 {
-		space += fmt.Sprintf(" (%d database(s) without CONNECT privilege not counted)", unreadable)
-	}
-	if out.ScratchFreeBytes < out.NeededBytes {
-		return out, driver.Permanentf(driver.KindMisconfigured, "target %s: not enough space for the drill in %s: %s free, %s needed",
-			t.Name, p.root, bytesHuman(out.ScratchFreeBytes), bytesHuman(out.NeededBytes))
-	}
+	space := sc.space()
 	notes = append(notes, fmt.Sprintf(
 		"plan: canary rows in %s on the primary; after the simulated failure, %s into %s/<drill>/data with PostgreSQL %d binaries in %s, "+
 			"recovered to the backup's consistent point and promoted, started with archiving off, no upstream and no TCP listener "+

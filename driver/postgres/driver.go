@@ -34,6 +34,9 @@ const (
 	// DefaultCleanupTimeout bounds the clean-up that follows a failed or
 	// cancelled REINDEX CONCURRENTLY or restore.
 	DefaultCleanupTimeout = 60 * time.Second
+	// DefaultConnectionCheckInterval is the client_connection_check_interval
+	// of the driver's sessions on PostgreSQL 14+.
+	DefaultConnectionCheckInterval = 2 * time.Second
 )
 
 // Options tune the driver. The zero value gives the defaults.
@@ -64,6 +67,11 @@ type Options struct {
 	// CleanupTimeout bounds clean-up after a failure or cancellation.
 	// Optional: defaulted to DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
+	// ConnectionCheckInterval is the client_connection_check_interval set on
+	// every session on PostgreSQL 14+, so that a backend whose worker died
+	// stops its statement within about this long. Optional: defaulted to
+	// DefaultConnectionCheckInterval; negative disables it.
+	ConnectionCheckInterval time.Duration
 }
 
 // Driver runs maintenance tasks against PostgreSQL 13+ targets. It keeps
@@ -72,6 +80,9 @@ type Driver struct {
 	opts  Options
 	mu    sync.Mutex
 	pools map[string]*targetPool
+	// freeSpace replaces the free-space reading of scratch preflight in
+	// tests of the not-enough-space path (nil: statfs).
+	freeSpace func(dir string) (int64, error)
 }
 
 type targetPool struct {
@@ -106,6 +117,9 @@ func NewWithOptions(o Options) *Driver {
 	}
 	if o.CleanupTimeout <= 0 {
 		o.CleanupTimeout = DefaultCleanupTimeout
+	}
+	if o.ConnectionCheckInterval == 0 {
+		o.ConnectionCheckInterval = DefaultConnectionCheckInterval
 	}
 	return &Driver{opts: o, pools: map[string]*targetPool{}}
 }
@@ -160,6 +174,9 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	if err := ctx.Err(); err != nil {
 		return driver.Result{}, err
 	}
+	// Every connection of this run carries the job, task and attempt in
+	// its application_name (see sessionPrefix).
+	ctx = withSessionName(ctx, sessionName(req.JobID, req.Task, req.Attempt))
 	pool, err := d.pool(ctx, req.Target)
 	if err != nil {
 		return driver.Result{}, err
@@ -167,6 +184,13 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	r := &run{d: d, req: req, pool: pool, progressFn: req.Progress}
 	if err := r.loadServer(ctx); err != nil {
 		return driver.Result{}, classify(ctx, err, "read server facts")
+	}
+	replaced, err := r.replacePreviousAttempts(ctx)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return driver.Result{}, ctxErr
+		}
+		return driver.Result{}, err
 	}
 	res, err := fn(ctx, r)
 	if err != nil {
@@ -177,6 +201,9 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	}
 	if res.Details == nil {
 		res.Details = map[string]any{}
+	}
+	if replaced != nil {
+		res.Details["previous_attempts"] = replaced
 	}
 	r.progress(100, "done", nil)
 	return res, nil
@@ -238,6 +265,20 @@ func (d *Driver) newPool(ctx context.Context, name, dsn string) (*pgxpool.Pool, 
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
 	}
+	// A connection carries the session name of the run that acquired it
+	// (see withSessionName), the pool's name between runs, and checks
+	// that its client is still there (setConnectionCheck).
+	defName := cfg.ConnConfig.RuntimeParams["application_name"]
+	check := d.opts.ConnectionCheckInterval
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		return setConnectionCheck(ctx, c.PgConn(), check)
+	}
+	cfg.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
+		if err := nameConn(ctx, c, defName); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
 	// Every connection starts with the driver's lock_timeout and
 	// statement_timeout, so even a catalog read never waits on a lock
 	// indefinitely; sessions SET the task's values and RESET back to these.
@@ -267,17 +308,30 @@ func (d *Driver) newPool(ctx context.Context, name, dsn string) (*pgxpool.Pool, 
 }
 
 // connectOnce opens a single connection outside the target's pool (a
-// replica, a drill's scratch server), named like the pool's connections,
-// cancelled server-side like them, with at most 10 s to connect.
-func connectOnce(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
-	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+// replica, a drill's scratch server), named like the pool's connections
+// (the run's session name when ctx carries one), checking for a dead
+// client like them, cancelled server-side like them, with at most 10 s to
+// connect. check is the client_connection_check_interval (see
+// setConnectionCheck).
+func connectOnce(ctx context.Context, cfg *pgx.ConnConfig, check time.Duration) (*pgx.Conn, error) {
+	if n, ok := sessionNameFrom(ctx); ok {
+		cfg.RuntimeParams["application_name"] = n
+	} else if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = ApplicationName
 	}
 	cfg.BuildContextWatcherHandler = newCancelHandler
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	return pgx.ConnectConfig(ctx, cfg)
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := setConnectionCheck(ctx, c.PgConn(), check); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return c, nil
 }
 
 func newCancelHandler(pc *pgconn.PgConn) ctxwatch.Handler {
@@ -313,6 +367,15 @@ func (r *run) loadServer(ctx context.Context) error {
 }
 
 func (r *run) target() driver.Target { return r.req.Target }
+
+// appName is the application_name of this run's sessions, for the client
+// programs it starts (PGAPPNAME).
+func (r *run) appName() string {
+	if n := sessionName(r.req.JobID, r.req.Task, r.req.Attempt); n != "" {
+		return n
+	}
+	return ApplicationName
+}
 
 func (r *run) opts() domain.TaskOptions { return r.req.Options }
 

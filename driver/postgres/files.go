@@ -190,15 +190,25 @@ func isDrillDir(dir string) bool {
 	return err == nil
 }
 
-// backupRoot is where a target's backups live.
-func backupRoot(t driver.Target) string { return filepath.Join(t.BackupDir, safeName(t.Name)) }
+// backupRoot is where a target's backups live, as an absolute path (the
+// server binaries run in another working directory).
+func backupRoot(t driver.Target) string { return absPath(filepath.Join(t.BackupDir, safeName(t.Name))) }
+
+// absPath is path made absolute from the working directory (unchanged if
+// that cannot be read).
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
 
 // scratchRoot is where a target's throwaway restores live.
 func scratchRoot(t driver.Target) string {
 	if t.ScratchDir != "" {
-		return t.ScratchDir
+		return absPath(t.ScratchDir)
 	}
-	return filepath.Join(t.BackupDir, "scratch")
+	return absPath(filepath.Join(t.BackupDir, "scratch"))
 }
 
 // cleanStaleFiles removes this driver's leftovers for the target: scratch

@@ -23,6 +23,9 @@ import (
 var shared *pgcluster.Cluster
 
 func TestMain(m *testing.M) {
+	if os.Getenv(deadWorkerEnv) != "" {
+		os.Exit(deadWorkerMain())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	c, err := pgcluster.StartCluster(ctx, pgcluster.Options{})
 	cancel()
@@ -120,6 +123,12 @@ func (e *env) run(ctx context.Context, task domain.TaskType, opts domain.TaskOpt
 		Progress: rec.report, History: e.history, JobID: "job-" + e.db,
 	})
 	return res, rec, err
+}
+
+// appName is the application_name of the sessions of env.run for db's
+// task at attempt.
+func appName(db string, task domain.TaskType, attempt int) string {
+	return fmt.Sprintf("themis:job-%s:%s:a%d", db, task, attempt)
 }
 
 // mustRun runs task and fails the test on error.

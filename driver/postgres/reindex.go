@@ -512,20 +512,10 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 		if err != nil {
 			return driver.Result{}, err
 		}
-		building := map[uint32]bool{}
-		rows, err := r.pool.Query(ctx, `SELECT relid::int8 FROM pg_stat_progress_create_index`)
+		building, err := r.tablesBeingIndexed(ctx)
 		if err != nil {
-			return driver.Result{}, classify(ctx, err, "read pg_stat_progress_create_index")
+			return driver.Result{}, err
 		}
-		for rows.Next() {
-			var oid int64
-			if err := rows.Scan(&oid); err != nil {
-				rows.Close()
-				return driver.Result{}, classify(ctx, err, "read pg_stat_progress_create_index")
-			}
-			building[uint32(oid)] = true
-		}
-		rows.Close()
 		for _, ix := range all {
 			if ix.Valid {
 				continue

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
@@ -196,7 +195,7 @@ func TestIndexRebuildCancelDropsLeftover(t *testing.T) {
 		return pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_ccnew%'`) > 0
 	})
 	waitFor(t, 10*time.Second, "the REINDEX to wait", func() bool {
-		return pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'REINDEX%' AND wait_event_type = 'Lock'`, postgres.ApplicationName) == 1
+		return pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'REINDEX%' AND wait_event_type = 'Lock'`, appName(db, domain.TaskIndexRebuild, 1)) == 1
 	})
 	cancel()
 	// The drop of the leftover waits for the same transaction; end it soon.

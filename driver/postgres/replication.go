@@ -134,7 +134,7 @@ func replicaValidation(ctx context.Context, r *run) (driver.Result, error) {
 		if err := ctx.Err(); err != nil {
 			return driver.Result{}, err
 		}
-		l := inspectReplica(ctx, dsn, i)
+		l := inspectReplica(ctx, dsn, i, r.d.opts.ConnectionCheckInterval)
 		rate(&l)
 		replicas = append(replicas, l)
 		r.progress(40+60*float64(i+1)/float64(len(r.target().ReplicaDSNs)), "inspected "+l.Name, nil)
@@ -349,7 +349,7 @@ func replicationSlots(ctx context.Context, r *run) ([]slotInfo, error) {
 
 // inspectReplica connects to a configured replica and measures it from
 // inside. Its name is host:port (never the DSN, which may hold a password).
-func inspectReplica(ctx context.Context, dsn string, i int) replicaLag {
+func inspectReplica(ctx context.Context, dsn string, i int, check time.Duration) replicaLag {
 	l := replicaLag{Name: fmt.Sprintf("replica[%d]", i), Source: "replica_dsn"}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -359,7 +359,7 @@ func inspectReplica(ctx context.Context, dsn string, i int) replicaLag {
 	l.Name = net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := connectOnce(cctx, cfg)
+	conn, err := connectOnce(cctx, cfg, check)
 	if err != nil {
 		l.Status, l.Note = replicaUnreachable, "connect failed: "+pgMessage(err)
 		return l

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
@@ -148,7 +147,7 @@ func TestCancellationStopsTheServerStatement(t *testing.T) {
 	vacuumWaiting := func(state string) int64 {
 		return pgcluster.Scalar[int64](t, shared, db, `
 			SELECT count(*) FROM pg_stat_activity
-			WHERE application_name = $1 AND query LIKE 'VACUUM%' AND state = $2`, postgres.ApplicationName, state)
+			WHERE application_name = $1 AND query LIKE 'VACUUM%' AND state = $2`, appName(db, domain.TaskMVCCCleanup, 1), state)
 	}
 	waitFor(t, 20*time.Second, "the VACUUM to wait for its lock", func() bool { return vacuumWaiting("active") == 1 })
 	cancelledAt := time.Now()

@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -176,14 +174,11 @@ func (d *Driver) classify(ctx context.Context, err error) error {
 // open opens target's database file (never creating it) with a busy timeout
 // (the task's lock_timeout_ms when set).
 func (d *Driver) open(ctx context.Context, t driver.Target, busy time.Duration) (*sql.DB, error) {
-	if t.DSN == "" {
-		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: no database file configured", t.Name)
-	}
-	abs, err := filepath.Abs(t.DSN)
+	f, err := targetFile(t)
 	if err != nil {
-		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: database path: %v", t.Name, err)
+		return nil, err
 	}
-	fi, err := os.Stat(abs)
+	fi, err := os.Stat(f.Path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: database file does not exist", t.Name)
@@ -192,7 +187,7 @@ func (d *Driver) open(ctx context.Context, t driver.Target, busy time.Duration) 
 	case fi.IsDir():
 		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: database path is a directory", t.Name)
 	}
-	db, err := sql.Open("sqlite", fileURI(abs, "rw", busy))
+	db, err := sql.Open("sqlite", f.uri("rw", busy))
 	if err != nil {
 		return nil, fmt.Errorf("target %s: open: %w", t.Name, err)
 	}
@@ -206,17 +201,6 @@ func (d *Driver) open(ctx context.Context, t driver.Target, busy time.Duration) 
 		return nil, fmt.Errorf("target %s: read schema: %w", t.Name, err)
 	}
 	return db, nil
-}
-
-// fileURI is the modernc DSN of the file at abs: a SQLite URI (so special
-// characters in the path are escaped) with the access mode ("rw" never
-// creates the file, "ro" never writes) and a busy timeout.
-func fileURI(abs, mode string, busy time.Duration) string {
-	u := url.URL{Scheme: "file", Path: abs}
-	q := url.Values{}
-	q.Set("mode", mode)
-	q.Set("_busy_timeout", fmt.Sprint(busy.Milliseconds()))
-	return u.String() + "?" + q.Encode()
 }
 
 // run is the state of one Run: the request, the open database and the

@@ -137,7 +137,11 @@ func scratchDir(t driver.Target) (string, error) {
 	if err != nil {
 		return "", driver.Permanentf(driver.KindMisconfigured, "target %s: scratch_dir: %v", t.Name, err)
 	}
-	for _, keep := range []string{t.DSN, t.BackupDir} {
+	dbPath := ""
+	if f, err := parseDSN(t.DSN); err == nil {
+		dbPath = f.Path
+	}
+	for _, keep := range []string{dbPath, t.BackupDir} {
 		if keep == "" {
 			continue
 		}

@@ -17,10 +17,14 @@ var _ driver.Prober = (*Driver)(nil)
 // It only reads.
 func (d *Driver) Probe(ctx context.Context, t driver.Target, h driver.History) (driver.TargetHealth, error) {
 	th := driver.TargetHealth{ReplicaLagMs: -1, LastVerifiedBackupAgeS: -1}
-	if _, err := os.Stat(t.DSN); err != nil {
+	f, err := targetFile(t)
+	if err != nil {
+		return th, err
+	}
+	if _, err := os.Stat(f.Path); err != nil {
 		return th, fmt.Errorf("probe %s: database file: %w", t.Name, err)
 	}
-	db, err := sql.Open("sqlite", fileURI(t.DSN, "ro", d.opts.BusyTimeout))
+	db, err := sql.Open("sqlite", f.uri("ro", d.opts.BusyTimeout))
 	if err != nil {
 		return th, fmt.Errorf("probe %s: %w", t.Name, err)
 	}
@@ -30,7 +34,7 @@ func (d *Driver) Probe(ctx context.Context, t driver.Target, h driver.History) (
 	}
 	th.Reachable = true
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if st, err := os.Stat(t.DSN + suffix); err == nil {
+		if st, err := os.Stat(f.Path + suffix); err == nil {
 			th.SizeBytes += st.Size()
 		}
 	}

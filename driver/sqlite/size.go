@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
@@ -38,10 +37,11 @@ func (u diskUsage) total() int64 { return u.File + u.WAL + u.SHM + u.Journal }
 // readDiskUsage stats the database file and its companions (-wal, -shm,
 // -journal); missing companions count as zero.
 func readDiskUsage(dsn string) (diskUsage, error) {
-	path, err := filepath.Abs(dsn)
+	f, err := parseDSN(dsn)
 	if err != nil {
 		return diskUsage{}, err
 	}
+	path := f.Path
 	size := func(p string) (int64, error) {
 		fi, err := os.Stat(p)
 		if errors.Is(err, os.ErrNotExist) {

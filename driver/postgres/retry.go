@@ -1,0 +1,185 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/themis-maintenance/themis/domain"
+)
+
+// replacedAttempt is what a retried attempt did to the attempt it
+// replaces, reported in the result's details as "previous_attempts".
+type replacedAttempt struct {
+	// Terminated lists the backends of earlier attempts that were still
+	// there (pid, attempt, state and the statement's first words).
+	Terminated []replacedBackend `json:"terminated"`
+	// DroppedIndexes are the REINDEX CONCURRENTLY leftovers dropped.
+	DroppedIndexes []string `json:"dropped_indexes,omitempty"`
+	WaitedMs       int64    `json:"waited_ms"`
+}
+
+type replacedBackend struct {
+	PID     int64  `json:"pid"`
+	Attempt int    `json:"attempt"`
+	State   string `json:"state"`
+	Query   string `json:"query,omitempty"`
+}
+
+// reindexTasks run REINDEX CONCURRENTLY, whose interruption leaves invalid
+// _ccnew copies behind.
+var reindexTasks = map[domain.TaskType]bool{
+	domain.TaskIndexRebuild:    true,
+	domain.TaskIndexReorganize: true,
+	domain.TaskVectorReindex:   true,
+}
+
+// backendGoneTimeout bounds the wait for terminated backends to exit.
+const backendGoneTimeout = 30 * time.Second
+
+// replacePreviousAttempts prepares a retried attempt (Attempt > 1): the
+// backends whose application_name names an earlier attempt of the same
+// job and task (a worker that died, or lost its heartbeat, mid-statement)
+// are terminated and waited for, and for the REINDEX tasks the invalid
+// _ccnew/_ccold indexes they leave are dropped. The work itself then
+// resumes from the heartbeat checkpoint as usual. nil when there was
+// nothing to do.
+func (r *run) replacePreviousAttempts(ctx context.Context) (*replacedAttempt, error) {
+	if r.req.Attempt <= 1 || r.req.JobID == "" {
+		return nil, nil
+	}
+	prefix := sessionPrefix(r.req.JobID, r.req.Task)
+	rows, err := r.pool.Query(ctx, `
+		SELECT pid::int8, application_name, coalesce(state, ''), left(coalesce(query, ''), 80)
+		FROM pg_stat_activity
+		WHERE left(application_name, length($1)) = $1 AND pid <> pg_backend_pid()`, prefix)
+	if err != nil {
+		return nil, classify(ctx, err, "look for the backends of earlier attempts")
+	}
+	var old []replacedBackend
+	for rows.Next() {
+		var b replacedBackend
+		var name string
+		if err := rows.Scan(&b.PID, &name, &b.State, &b.Query); err != nil {
+			rows.Close()
+			return nil, classify(ctx, err, "look for the backends of earlier attempts")
+		}
+		if n, ok := attemptOf(name, prefix); ok && n < r.req.Attempt {
+			b.Attempt = n
+			old = append(old, b)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, err, "look for the backends of earlier attempts")
+	}
+	out := &replacedAttempt{Terminated: old}
+	sort.Slice(old, func(i, j int) bool { return old[i].PID < old[j].PID })
+	if len(old) > 0 {
+		pids := make([]int64, len(old))
+		for i, b := range old {
+			pids[i] = b.PID
+		}
+		r.progress(0, fmt.Sprintf("terminating %d backend(s) of the previous attempt", len(old)), nil)
+		if _, err := r.pool.Exec(ctx, `SELECT pg_terminate_backend(pid::int) FROM unnest($1::int8[]) AS pid`, pids); err != nil {
+			return nil, classify(ctx, err, "terminate the backends of earlier attempts")
+		}
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, backendGoneTimeout)
+		defer cancel()
+		for {
+			var left int64
+			err := r.pool.QueryRow(wctx, `
+				SELECT count(*) FROM pg_stat_activity
+				WHERE pid = ANY($1::int8[]) AND left(application_name, length($2)) = $2`, pids, prefix).Scan(&left)
+			if err == nil && left == 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if wctx.Err() != nil {
+				return nil, fmt.Errorf("%d backend(s) of an earlier attempt still running %s after pg_terminate_backend", left, backendGoneTimeout)
+			}
+			if err != nil {
+				return nil, classify(ctx, err, "wait for the backends of earlier attempts to exit")
+			}
+			select {
+			case <-wctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		out.WaitedMs = time.Since(start).Milliseconds()
+	}
+	if reindexTasks[r.req.Task] && !r.srv.InRecovery {
+		to, err := r.timeoutOpts()
+		if err != nil {
+			return nil, err
+		}
+		dropped, err := r.dropAllLeftovers(ctx, to)
+		out.DroppedIndexes = dropped
+		if err != nil {
+			return nil, fmt.Errorf("drop the REINDEX CONCURRENTLY leftovers of an earlier attempt: %w", err)
+		}
+	}
+	if len(out.Terminated) == 0 && len(out.DroppedIndexes) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// dropAllLeftovers drops every invalid _ccnew/_ccold index (a REINDEX
+// CONCURRENTLY interrupted) outside the system schemas, except on tables
+// with an index build in progress (someone else's REINDEX, whose copy is
+// invalid until it finishes). Lock waits are retried until the clean-up
+// time runs out.
+func (r *run) dropAllLeftovers(ctx context.Context, to timeouts) ([]string, error) {
+	all, err := r.listIndexes(ctx, false)
+	if err != nil {
+		return nil, classify(ctx, err, "list indexes")
+	}
+	building, err := r.tablesBeingIndexed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := r.cleanupContext(ctx)
+	defer cancel()
+	var dropped []string
+	for _, ix := range all {
+		if ix.Valid || !leftoverName.MatchString(ix.Name) || building[ix.Table.OID] {
+			continue
+		}
+		if err := r.dropIndexConcurrently(cctx, ix.rel, to, true); err != nil {
+			if ctx.Err() != nil {
+				return dropped, ctx.Err()
+			}
+			return dropped, fmt.Errorf("drop %s: %w", ix.rel, err)
+		}
+		dropped = append(dropped, ix.rel.String())
+	}
+	sort.Strings(dropped)
+	return dropped, nil
+}
+
+// tablesBeingIndexed returns the tables with a CREATE INDEX or REINDEX in
+// progress (pg_stat_progress_create_index).
+func (r *run) tablesBeingIndexed(ctx context.Context) (map[uint32]bool, error) {
+	building := map[uint32]bool{}
+	rows, err := r.pool.Query(ctx, `SELECT relid::int8 FROM pg_stat_progress_create_index`)
+	if err != nil {
+		return nil, classify(ctx, err, "read pg_stat_progress_create_index")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var oid int64
+		if err := rows.Scan(&oid); err != nil {
+			return nil, classify(ctx, err, "read pg_stat_progress_create_index")
+		}
+		building[uint32(oid)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, err, "read pg_stat_progress_create_index")
+	}
+	return building, nil
+}
