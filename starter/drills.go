@@ -2,6 +2,8 @@ package starter
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -59,7 +61,11 @@ func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error)
 	}
 	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return domain.Drill{}, mapErr(fmt.Errorf("describe drill %s: %w", id, err))
+		err = mapErr(fmt.Errorf("describe drill %s: %w", id, err))
+		if errors.Is(err, domain.ErrNotFound) && s.opts.Records != nil {
+			return s.storedDrill(ctx, id, err)
+		}
+		return domain.Drill{}, err
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if info.GetType().GetName() != workflows.DrillWorkflowName {
@@ -78,6 +84,31 @@ func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error)
 		// Terminated or timed out without reaching its own end.
 		d.State, d.Reason = domain.DrillAborted, strings.ToLower(info.GetStatus().String())
 	}
+	return d, nil
+}
+
+// storedDrill serves a drill whose workflow Temporal's retention removed
+// from the report it saved in the history store; notFound is returned when
+// the store has none either.
+func (s *Service) storedDrill(ctx context.Context, id string, notFound error) (domain.Drill, error) {
+	e, err := s.opts.Records.DrillReport(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.Drill{}, notFound
+	}
+	if err != nil {
+		return domain.Drill{}, fmt.Errorf("drill %s from the history store: %w", id, err)
+	}
+	var d domain.Drill
+	if err := json.Unmarshal(e.Report, &d); err != nil {
+		return domain.Drill{}, fmt.Errorf("decode stored drill report %s: %w", id, err)
+	}
+	if d.Steps == nil {
+		d.Steps = []domain.DrillStep{}
+	}
+	if d.Approvals == nil {
+		d.Approvals = []domain.Approval{}
+	}
+	d.UIURL = ""
 	return d, nil
 }
 

@@ -115,7 +115,20 @@ func (s *Service) GetJob(ctx context.Context, id string) (domain.Job, error) {
 	if !validJobID(id) {
 		return domain.Job{}, fmt.Errorf("%w: job %q", domain.ErrNotFound, id)
 	}
-	return s.describeJob(ctx, id)
+	job, err := s.describeJob(ctx, id)
+	if errors.Is(err, domain.ErrNotFound) && s.opts.Records != nil {
+		// Temporal's retention removed the workflow: the history store
+		// keeps what the job recorded when it finished.
+		rec, rerr := s.opts.Records.JobRecord(ctx, id)
+		if rerr == nil {
+			rec.UIURL = ""
+			return rec, nil
+		}
+		if !errors.Is(rerr, domain.ErrNotFound) {
+			return domain.Job{}, fmt.Errorf("job %s from the history store: %w", id, rerr)
+		}
+	}
+	return job, err
 }
 
 func validJobID(id string) bool {

@@ -17,6 +17,7 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/config"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/history"
 	"github.com/themis-maintenance/themis/telemetry"
 	"github.com/themis-maintenance/themis/workflows"
 )
@@ -59,6 +60,20 @@ type Options struct {
 	// ProbeTargets returns the targets' health signals; called by the
 	// background prober only. Optional.
 	ProbeTargets func(ctx context.Context) []api.HealthSignal
+	// Records serves finished jobs and drill reports from the history
+	// store once Temporal's retention has removed their workflows.
+	// Optional: without it such a job or drill is not found.
+	Records Records
+}
+
+// Records is the history store's view of finished jobs and drills.
+type Records interface {
+	// JobRecord returns a finished job; the error wraps domain.ErrNotFound
+	// when the store has none.
+	JobRecord(ctx context.Context, jobID string) (domain.Job, error)
+	// DrillReport returns a drill's last saved report; the error wraps
+	// domain.ErrNotFound when the store has none.
+	DrillReport(ctx context.Context, id string) (history.DrillReportEntry, error)
 }
 
 // Service implements api.Service on a Temporal client.
