@@ -14,6 +14,7 @@ import (
 // of a job: the job completes, and every schedule keeps its spec and its
 // enabled/paused state.
 func TestDevServerRestartMidJob(t *testing.T) {
+	t.Parallel()
 	c := Start(t, Options{Postgres: true, HistoryOnPostgres: true})
 	ctx := context.Background()
 	seedTables(t, c, 60, 10000)

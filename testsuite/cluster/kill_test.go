@@ -171,6 +171,7 @@ func hostName(c *Cluster, i int) string {
 // one running REINDEX CONCURRENTLY on them (one cluster for both, to keep
 // the package quick).
 func TestKillWorkerMidTask(t *testing.T) {
+	t.Parallel()
 	c := Start(t, Options{Postgres: true, HistoryOnPostgres: true})
 	tables := seedTables(t, c, 100, 10000)
 	killDuringMVCCCleanup(t, c, tables)

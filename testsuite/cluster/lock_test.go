@@ -20,6 +20,7 @@ import (
 // every 50 ms, never shows two heavy tasks on the target at once; every job
 // ends; a manual run of a schedule with an active job is a 409.
 func TestOneHeavyTaskPerTarget(t *testing.T) {
+	t.Parallel()
 	c := Start(t, Options{Postgres: true, HistoryOnPostgres: true})
 	ctx := context.Background()
 	seedTables(t, c, 40, 10000)

@@ -16,6 +16,7 @@ import (
 // enable→disable in quick succession through different processes ends
 // paused in Temporal itself.
 func TestConcurrentPatchesThroughTwoAPIs(t *testing.T) {
+	t.Parallel()
 	c := Start(t, Options{Workers: 1, APIs: 2})
 	sc := c.CreateSchedule(0, apiclient.ScheduleInput{
 		Name: "Patch race", Target: DemoTarget, Tasks: []domain.TaskType{domain.TaskQuotaCheck},

@@ -16,6 +16,7 @@ import (
 // forced run of the Weekly default succeeds (the defaults leave out tasks
 // SQLite cannot run).
 func TestSQLiteDemoHealthyAndWeeklySucceeds(t *testing.T) {
+	t.Parallel()
 	c := Start(t, Options{Workers: 2, APIs: 2})
 	ctx := context.Background()
 
