@@ -159,8 +159,12 @@ func TestOneHeavyTaskPerTarget(t *testing.T) {
 			ended = append(ended, full)
 		}
 	}
-	if len(ended) < 5 {
-		t.Errorf("%d jobs found for the three schedules, want 5 (3 manual runs, 2 scheduled)", len(ended))
+	manual := map[string]bool{}
+	for _, j := range jobs {
+		manual[j.ID] = true
+	}
+	if len(ended) < len(jobs) {
+		t.Errorf("%d jobs listed for the three schedules, want at least the %d manual runs", len(ended), len(jobs))
 	}
 
 	var longestWait time.Duration
@@ -171,7 +175,9 @@ func TestOneHeavyTaskPerTarget(t *testing.T) {
 			longestWait, longestJob = w, j.ID
 		}
 		t.Logf("job %-45s %-9s %6d ms, waited ≤ %6d ms: %s", j.ID, j.State, j.DurationMs, w.Milliseconds(), TaskLine(j))
-		if j.State != domain.StateSucceeded {
+		// A scheduled run may be skipped while its schedule has an active
+		// job; everything that ran must succeed.
+		if j.State != domain.StateSucceeded && (manual[j.ID] || j.State != domain.StateSkipped) {
 			t.Errorf("job %s ended %s, want succeeded: %s", j.ID, j.State, j.ErrorMessage)
 		}
 	}
