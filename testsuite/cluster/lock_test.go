@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/api"
@@ -170,7 +171,7 @@ func TestOneHeavyTaskPerTarget(t *testing.T) {
 	var longestWait time.Duration
 	var longestJob string
 	for _, j := range ended {
-		w := lockWait(j)
+		w := c.lockWait(t, j.ID)
 		if w > longestWait {
 			longestWait, longestJob = w, j.ID
 		}
@@ -193,18 +194,43 @@ func TestOneHeavyTaskPerTarget(t *testing.T) {
 	}
 }
 
-// lockWait estimates how long a job waited for its target: the largest gap
-// before a task started (after the job started or the previous task ended).
-func lockWait(j domain.Job) time.Duration {
-	prev := j.StartedAtMs
-	var w int64
-	for _, tr := range j.Tasks {
-		if tr.StartedAtMs > 0 && prev > 0 && tr.StartedAtMs-prev > w {
-			w = tr.StartedAtMs - prev
+// lockWait is the longest time job waited before one of its heavy tasks
+// was scheduled, from the workflow's Temporal history: after the job
+// started, or after its previous heavy task ended. That is where a job
+// waits for its target.
+func (c *Cluster) lockWait(t *testing.T, job string) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	it := c.Temporal.GetWorkflowHistory(ctx, job, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var last time.Time
+	var w time.Duration
+	heavy := map[int64]bool{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatalf("history of %s: %v", job, err)
 		}
-		if tr.FinishedAtMs > 0 {
-			prev = tr.FinishedAtMs
+		at := ev.GetEventTime().AsTime()
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			last = at
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			name := ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+			if domain.TaskType(name).Heavy() {
+				heavy[ev.GetEventId()] = true
+				if d := at.Sub(last); d > w {
+					w = d
+				}
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			if heavy[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()] {
+				last = at
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+			if heavy[ev.GetActivityTaskFailedEventAttributes().GetScheduledEventId()] {
+				last = at
+			}
 		}
 	}
-	return time.Duration(w) * time.Millisecond
+	return w
 }
