@@ -26,7 +26,7 @@ type StoredSchedule struct {
 // spec from the Schedule's workflow action: the stored truth, not what an
 // API process answers.
 func (c *Cluster) TemporalSchedule(id string) (StoredSchedule, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	desc, err := c.Temporal.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 	if err != nil {

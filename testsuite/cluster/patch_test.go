@@ -112,17 +112,27 @@ func TestConcurrentPatchesThroughTwoAPIs(t *testing.T) {
 }
 
 // settledSchedule reads schedule id from Temporal until ok holds or 3
-// seconds pass, and returns the last state read.
+// seconds pass, and returns the last state read. A describe that fails (a
+// loaded dev server answers a Schedule's query slowly) is retried for up to
+// a minute.
 func (c *Cluster) settledSchedule(id string, ok func(StoredSchedule) bool) StoredSchedule {
 	c.T.Helper()
-	deadline := time.Now().Add(3 * time.Second)
+	deadline, errDeadline := time.Now().Add(3*time.Second), time.Now().Add(time.Minute)
+	var have bool
+	var last StoredSchedule
 	for {
 		got, err := c.TemporalSchedule(id)
-		if err != nil {
+		switch {
+		case err == nil:
+			last, have = got, true
+			if ok(got) {
+				return got
+			}
+		case time.Now().After(errDeadline):
 			c.T.Fatal(err)
 		}
-		if ok(got) || time.Now().After(deadline) {
-			return got
+		if have && time.Now().After(deadline) {
+			return last
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
