@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -394,11 +395,35 @@ func (c *Cluster) teardown() {
 	if c.Temporal != nil {
 		c.Temporal.Close()
 	}
+	// A scratch postmaster a failed drill left on a host's data directory
+	// (pg_ctl detaches it from the worker) is stopped too: immediate
+	// shutdown of exactly those pids.
+	for _, pid := range pidsUnder(filepath.Join(c.Dir, "hosts")) {
+		c.T.Logf("cluster: stopping process %d left on a host's data directory", pid)
+		_ = syscall.Kill(pid, syscall.SIGQUIT)
+	}
 	if c.T.Failed() {
 		for _, p := range c.all {
 			c.T.Logf("---- last lines of %s (%s) ----\n%s", p.Name, p.LogPath, p.tail(60))
 		}
 	}
+}
+
+// pidsUnder lists the processes whose command line names a path under dir.
+func pidsUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(raw), dir+"/") {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // StopDevServer stops the dev server gracefully (SIGTERM, SIGKILL after
