@@ -6,7 +6,7 @@ WORKFLOWCHECK        ?= go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test unit lint build temporal-cli bench bench-pg clean record-histories
+.PHONY: run test test-cluster unit lint build temporal-cli bench bench-pg clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -23,6 +23,10 @@ run: build
 ## test: lint, then every test (unit, driver, integration on a real dev server and PostgreSQL) with the race detector
 test: lint temporal-cli
 	THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test $(GO_TEST_FLAGS) ./...
+
+## test-cluster: the multi-process tests alone (dev server, 2 `themisctl worker`, 2 `themisctl api`, PostgreSQL)
+test-cluster: temporal-cli
+	THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test -count=1 -timeout 20m -v ./testsuite/cluster/
 
 ## unit: the fast tests only (no dev server, no PostgreSQL)
 unit:
