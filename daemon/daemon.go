@@ -68,15 +68,40 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 	if err != nil {
 		return nil, err
 	}
-	hist, err := history.Open(cfg.History.Path)
+	hist, err := OpenHistory(context.Background(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open history store: %w", err)
+		reg.Close()
+		return nil, err
 	}
 	return &WorkerDeps{
 		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics},
 		History:    hist,
 		Registry:   reg,
 	}, nil
+}
+
+// OpenHistory opens the history store the config names: the embedded SQLite
+// file (one host), or the PostgreSQL database every worker and API replica
+// shares. Migrations are applied on open.
+func OpenHistory(ctx context.Context, cfg *config.Config) (*history.Store, error) {
+	if cfg.History.Driver != config.HistoryPostgres {
+		hist, err := history.Open(cfg.History.Path)
+		if err != nil {
+			return nil, fmt.Errorf("open history store: %w", err)
+		}
+		return hist, nil
+	}
+	dsn, err := cfg.HistoryDSN()
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	hist, err := history.OpenPostgres(octx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open the PostgreSQL history store: %w", err)
+	}
+	return hist, nil
 }
 
 // RunWorker polls the task queue until ctx is done, then stops gracefully.
@@ -114,6 +139,9 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
 		Capabilities:                 caps, ProbeTargets: probe,
 	})
+	if hs, ok := hist.(*history.Store); ok && hs != nil {
+		svc = svc.WithRecords(hs)
+	}
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {
 			return nil, err
@@ -127,6 +155,21 @@ type HandlerOptions struct {
 	// AllowAnonymous lets requests through without a token when the config
 	// has none (tests only; dev mode creates a token instead).
 	AllowAnonymous bool
+	// History is the store the audit log goes to when api.audit_sink is
+	// "history"; required then.
+	History *history.Store
+}
+
+// openAudit opens the audit sink the config names: a JSON-lines file per
+// API process, or the shared history store (one log for every replica).
+func openAudit(cfg *config.Config, hist *history.Store) (api.AuditLog, error) {
+	if cfg.API.AuditSink != "history" {
+		return audit.Open(cfg.API.AuditLog)
+	}
+	if hist == nil {
+		return nil, fmt.Errorf("api.audit_sink is history, but this process has no history store")
+	}
+	return audit.OpenStore(hist)
 }
 
 // Handler is the API gateway (bearer-token RBAC, audit log, drills, health)
@@ -136,7 +179,7 @@ func Handler(svc *starter.Service, cfg *config.Config, tel *telemetry.Provider, 
 	if err != nil {
 		return nil, fmt.Errorf("api tokens: %w", err)
 	}
-	alog, err := audit.Open(cfg.API.AuditLog)
+	alog, err := openAudit(cfg, opts.History)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
