@@ -125,10 +125,18 @@ func TestWorkflowCountersCountOnceAcrossReplays(t *testing.T) {
 		t.Fatalf("workflow: %v", err)
 	}
 
-	rec := httptest.NewRecorder()
-	p.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
+	// The worker counts the completion after the server has the result,
+	// so the client can see the result first: scrape until it is there.
 	wf := `workflow_type="CountingWorkflow"`
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		rec := httptest.NewRecorder()
+		p.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body = rec.Body.String()
+		if metricValue(t, body, "temporal_workflow_completed_total", wf) >= 1 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if n := metricValue(t, body, "naive_replays_total"); n < 4 {
 		t.Fatalf("the workflow code ran %v times; want ≥ 4 (first run + 3 replays), or this test proves nothing\n%s", n, body)
 	}
