@@ -1,13 +1,16 @@
 // Package telemetry sets up OpenTelemetry for Themis Maintenance: a tracer
 // provider (exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set), a
-// meter provider exported in Prometheus format for /metrics, and the
-// maintenance metrics of SPEC §7.
+// meter provider exported in Prometheus format for /metrics, the Temporal
+// SDK metrics handler on that provider (temporal_* worker metrics and the
+// replay-safe counters workflows record), and the maintenance metrics of
+// SPEC §7.
 package telemetry
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
@@ -50,12 +53,13 @@ func Setup(service string, spanProcessors ...sdktrace.SpanProcessor) (*Provider,
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	res := resource.NewSchemaless(attribute.String("service.name", service))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
 	opts := []sdktrace.TracerProviderOption{}
 	for _, sp := range spanProcessors {
 		opts = append(opts, sdktrace.WithSpanProcessor(sp))
 	}
-	opts = append(opts, sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
+	opts = append(opts, sdktrace.WithResource(res))
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
@@ -67,10 +71,20 @@ func Setup(service string, spanProcessors ...sdktrace.SpanProcessor) (*Provider,
 	return &Provider{Tracer: tp, Meter: mp, registry: reg, Metrics: m}, nil
 }
 
-// Handler serves the metrics in Prometheus text format.
+// Handler serves the metrics in Prometheus text format. A metric that
+// cannot be exported (two instruments mapping to one Prometheus name) is
+// logged and left out; the rest of the scrape is still served.
 func (p *Provider) Handler() http.Handler {
-	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{
+		ErrorLog:      scrapeLog{},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
 }
+
+// scrapeLog sends promhttp's collection errors to slog.
+type scrapeLog struct{}
+
+func (scrapeLog) Println(v ...any) { slog.Warn("metrics scrape", "error", fmt.Sprint(v...)) }
 
 // Shutdown flushes and stops the providers.
 func (p *Provider) Shutdown(ctx context.Context) error {
@@ -101,10 +115,12 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	m.tasksOK = counter("maintenance_tasks_succeeded_total", "Maintenance tasks that succeeded")
 	m.tasksFailed = counter("maintenance_tasks_failed_total", "Maintenance task attempts that failed")
+	// No unit on the histograms: the Prometheus exporter would append
+	// "_milliseconds" to names that already say "_ms".
 	var err error
-	m.taskDuration, err = meter.Float64Histogram("maintenance_task_duration_ms", metric.WithDescription("Task attempt duration"), metric.WithUnit("ms"))
+	m.taskDuration, err = meter.Float64Histogram("maintenance_task_duration_ms", metric.WithDescription("Task attempt duration in milliseconds"))
 	errs = append(errs, err)
-	m.jobDuration, err = meter.Float64Histogram("maintenance_job_duration_ms", metric.WithDescription("Job duration"), metric.WithUnit("ms"))
+	m.jobDuration, err = meter.Float64Histogram("maintenance_job_duration_ms", metric.WithDescription("Job duration in milliseconds"))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("create metrics: %w", err)

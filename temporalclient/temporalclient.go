@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/telemetry"
 )
 
 // Options builds client options from the Temporal section of the config.
@@ -31,7 +32,11 @@ func Options(cfg config.TemporalConfig, logger *slog.Logger) (client.Options, er
 		return opts, fmt.Errorf("tracing interceptor: %w", err)
 	}
 	opts.Interceptors = []interceptor.ClientInterceptor{tracing}
-	opts.MetricsHandler = otelcontrib.NewMetricsHandler(otelcontrib.MetricsHandlerOptions{Meter: otel.Meter("temporal-sdk")})
+	// The SDK's worker and client metrics (temporal_*) and the counters
+	// workflows record through workflow.GetMetricsHandler (skipped during
+	// replay) go to the process's meter provider, set by telemetry.Setup
+	// before dialling, and so to its /metrics.
+	opts.MetricsHandler = telemetry.NewTemporalMetricsHandler(otel.GetMeterProvider())
 
 	if cfg.TLSCert != "" || cfg.TLSCA != "" || cfg.APIKey != "" {
 		tlsCfg := &tls.Config{ServerName: cfg.TLSServerName, MinVersion: tls.VersionTLS12}

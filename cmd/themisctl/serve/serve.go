@@ -29,7 +29,9 @@ type options struct {
 	configPath string
 	listen     string
 	dataDir    string
-	out        io.Writer
+	// metricsListen is the worker's --metrics-listen.
+	metricsListen string
+	out           io.Writer
 }
 
 func (o *options) addFlags(cmd *cobra.Command, withListen bool) {
@@ -46,6 +48,9 @@ func (o *options) load() (*config.Config, error) {
 	}
 	if o.listen != "" {
 		os.Setenv("THEMIS_API_LISTEN", o.listen)
+	}
+	if o.metricsListen != "" {
+		os.Setenv("THEMIS_WORKER_METRICS_LISTEN", o.metricsListen)
 	}
 	return config.Load(o.configPath)
 }
@@ -64,12 +69,20 @@ func NewCmdWorker(out io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker that executes maintenance jobs",
-		Args:  cobra.NoArgs,
+		Long: `Run a worker that executes maintenance jobs.
+
+It serves GET /metrics (Prometheus: temporal_* worker metrics and the job and
+task outcome counters workflows record), /healthz and /readyz on
+worker.metrics_listen (--metrics-listen, $THEMIS_WORKER_METRICS_LISTEN,
+default 127.0.0.1:9464; "off" serves none). Give each worker on one host
+its own address.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(true, false)
 		},
 	}
 	o.addFlags(cmd, false)
+	cmd.Flags().StringVar(&o.metricsListen, "metrics-listen", "", `address of /metrics and /healthz (default 127.0.0.1:9464, "off" for none) [$THEMIS_WORKER_METRICS_LISTEN]`)
 	return cmd
 }
 
@@ -144,6 +157,14 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 	}
 	if withWorker {
 		g.Go(func() error { return daemon.RunWorker(gctx, c, cfg, deps) })
+	}
+	if withWorker && !withAPI {
+		// A worker-only process serves its own /metrics (temporal_* SDK
+		// metrics, workflow outcome counters) and /healthz on
+		// worker.metrics_listen. With the API in the process, the API
+		// port's /metrics exports the same meter provider instead: one
+		// endpoint, one registry.
+		g.Go(func() error { return daemon.ServeWorkerMetrics(gctx, cfg, tel, c, log, nil) })
 	}
 	if withAPI {
 		svc, err := daemon.NewService(ctx, c, cfg, tel.Metrics, log, deps.Registry, deps.History)
