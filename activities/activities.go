@@ -129,6 +129,7 @@ const JobRecordTask domain.TaskType = "job"
 // counted by the workflow (once per outcome), not here: an activity runs
 // once per attempt.
 func (a *Activities) RecordJob(ctx context.Context, in RecordJobInput) error {
+	a.Metrics.JobDurations(ctx, in.Job)
 	if a.History == nil {
 		return nil
 	}

@@ -104,11 +104,17 @@ func OpenHistory(ctx context.Context, cfg *config.Config) (*history.Store, error
 	return hist, nil
 }
 
-// RunWorker polls the task queue until ctx is done, then stops gracefully.
+// RunWorker polls the task queue and this host's queue (worker.host_id:
+// scratch-instance steps stay on the host that created the instance) until
+// ctx is done, then stops gracefully. It also applies the history store's
+// retention (safe on every worker: pruning is idempotent).
 func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *WorkerDeps) error {
-	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, worker.Options{})
+	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, worker.Options{HostID: cfg.Worker.HostID})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
+	}
+	if deps.History != nil {
+		go deps.History.RunRetention(ctx, time.Duration(cfg.History.SampleRetention), time.Duration(cfg.History.JobRetention), time.Hour)
 	}
 	<-ctx.Done()
 	w.Stop()

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/telemetry"
 )
 
@@ -43,7 +44,7 @@ func TestWorkerHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tel.Shutdown(context.Background())
-	tel.Metrics.TaskDone(context.Background(), "quota_check", "demo", true, time.Millisecond)
+	tel.Metrics.JobDurations(context.Background(), domain.Job{Target: "demo", State: domain.StateSucceeded, DurationMs: 1})
 	cfg := &config.Config{Temporal: config.TemporalConfig{TaskQueue: "q"}, Worker: config.WorkerConfig{HostID: "h1"}}
 	h := WorkerHandler(cfg, tel, unreachableClient(t))
 
@@ -60,7 +61,7 @@ func TestWorkerHandler(t *testing.T) {
 	if rec = get("/readyz"); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"unavailable"`) {
 		t.Errorf("/readyz without Temporal = %d %s, want 503", rec.Code, rec.Body)
 	}
-	if rec = get("/metrics"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `maintenance_tasks_succeeded_total{`) {
+	if rec = get("/metrics"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `maintenance_job_duration_ms`) {
 		t.Errorf("/metrics = %d %s", rec.Code, rec.Body)
 	}
 	if rec = get("/api/v1/maintenance/schedules"); rec.Code != http.StatusNotFound {

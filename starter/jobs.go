@@ -74,7 +74,6 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 		s.releaseQuietly(claimManualRun, id, jobID)
 		return domain.Job{}, mapErr(fmt.Errorf("start job of %s: %w", id, err))
 	}
-	s.opts.Metrics.JobTriggered(ctx, sc.Target)
 	job := domain.Job{
 		ID: run.GetID(), RunID: run.GetRunID(), ScheduleID: id, ScheduleName: sc.Name, Target: sc.Target,
 		State: domain.StateRunning, Forced: force, TriggeredBy: principal, StartedAtMs: now.UnixMilli(),

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,6 +25,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // Provider owns the process's OpenTelemetry providers.
@@ -94,31 +95,22 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // Metrics are the maintenance counters and histograms of SPEC §7. A nil
 // *Metrics records nothing, so tests need not set one up.
 type Metrics struct {
-	jobs         map[string]metric.Int64Counter
-	tasksOK      metric.Int64Counter
-	tasksFailed  metric.Int64Counter
 	taskDuration metric.Float64Histogram
 	jobDuration  metric.Float64Histogram
 }
 
-// NewMetrics creates the instruments on meter.
+// NewMetrics creates the instruments on meter. Job and task outcome
+// counters (maintenance_jobs_*_total, maintenance_tasks_*_total,
+// themis_*_total) are counted by the workflows through the Temporal SDK's
+// replay-safe metrics handler, once per outcome; here are only the
+// duration histograms, recorded when a finished job is stored.
 func NewMetrics(meter metric.Meter) (*Metrics, error) {
-	m := &Metrics{jobs: map[string]metric.Int64Counter{}}
+	m := &Metrics{}
 	var errs []error
-	counter := func(name, help string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithDescription(help))
-		errs = append(errs, err)
-		return c
-	}
-	for _, s := range []string{"triggered", "succeeded", "failed", "cancelled", "skipped"} {
-		m.jobs[s] = counter("maintenance_jobs_"+s+"_total", "Maintenance jobs "+s)
-	}
-	m.tasksOK = counter("maintenance_tasks_succeeded_total", "Maintenance tasks that succeeded")
-	m.tasksFailed = counter("maintenance_tasks_failed_total", "Maintenance task attempts that failed")
 	// No unit on the histograms: the Prometheus exporter would append
 	// "_milliseconds" to names that already say "_ms".
 	var err error
-	m.taskDuration, err = meter.Float64Histogram("maintenance_task_duration_ms", metric.WithDescription("Task attempt duration in milliseconds"))
+	m.taskDuration, err = meter.Float64Histogram("maintenance_task_duration_ms", metric.WithDescription("Task duration in milliseconds (final attempt included, retries too)"))
 	errs = append(errs, err)
 	m.jobDuration, err = meter.Float64Histogram("maintenance_job_duration_ms", metric.WithDescription("Job duration in milliseconds"))
 	errs = append(errs, err)
@@ -128,36 +120,17 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	return m, nil
 }
 
-// JobTriggered counts a job start.
-func (m *Metrics) JobTriggered(ctx context.Context, target string) {
+// JobDurations records a finished job's duration and each of its tasks'.
+func (m *Metrics) JobDurations(ctx context.Context, job domain.Job) {
 	if m == nil {
 		return
 	}
-	m.jobs["triggered"].Add(ctx, 1, metric.WithAttributes(attribute.String("target", target)))
-}
-
-// JobDone counts a finished job by state and records its duration.
-func (m *Metrics) JobDone(ctx context.Context, state, target string, durationMs int64) {
-	if m == nil {
-		return
+	m.jobDuration.Record(ctx, float64(job.DurationMs), metric.WithAttributes(attribute.String("target", job.Target), attribute.String("state", string(job.State))))
+	for _, t := range job.Tasks {
+		if t.FinishedAtMs == 0 || t.StartedAtMs == 0 {
+			continue
+		}
+		m.taskDuration.Record(ctx, float64(t.FinishedAtMs-t.StartedAtMs), metric.WithAttributes(
+			attribute.String("task_type", string(t.TaskType)), attribute.String("target", job.Target), attribute.String("state", string(t.State))))
 	}
-	attrs := metric.WithAttributes(attribute.String("target", target))
-	if c, ok := m.jobs[state]; ok {
-		c.Add(ctx, 1, attrs)
-	}
-	m.jobDuration.Record(ctx, float64(durationMs), attrs)
-}
-
-// TaskDone counts a task attempt and records its duration.
-func (m *Metrics) TaskDone(ctx context.Context, task, target string, ok bool, d time.Duration) {
-	if m == nil {
-		return
-	}
-	attrs := metric.WithAttributes(attribute.String("task_type", task), attribute.String("target", target))
-	if ok {
-		m.tasksOK.Add(ctx, 1, attrs)
-	} else {
-		m.tasksFailed.Add(ctx, 1, attrs)
-	}
-	m.taskDuration.Record(ctx, float64(d.Milliseconds()), attrs)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/themis-maintenance/themis/domain"
 )
 
 func TestMetricsAreExportedForPrometheus(t *testing.T) {
@@ -16,18 +18,14 @@ func TestMetricsAreExportedForPrometheus(t *testing.T) {
 	}
 	defer p.Shutdown(context.Background())
 	ctx := context.Background()
-	p.Metrics.JobTriggered(ctx, "demo")
-	p.Metrics.JobDone(ctx, "succeeded", "demo", 1234)
-	p.Metrics.JobDone(ctx, "failed", "demo", 10)
-	p.Metrics.TaskDone(ctx, "quota_check", "demo", true, 15*time.Millisecond)
-	p.Metrics.TaskDone(ctx, "vacuum", "demo", false, time.Second)
+	p.Metrics.JobDurations(ctx, domain.Job{Target: "demo", State: domain.StateSucceeded, DurationMs: 1234, Tasks: []domain.TaskRun{
+		{TaskType: domain.TaskQuotaCheck, State: domain.StateSucceeded, StartedAtMs: 1000, FinishedAtMs: 1015},
+	}})
 
 	rec := httptest.NewRecorder()
 	p.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
 	for _, want := range []string{
-		`maintenance_jobs_triggered_total{`, `maintenance_jobs_succeeded_total{`, `maintenance_jobs_failed_total{`,
-		`maintenance_tasks_succeeded_total{`, `maintenance_tasks_failed_total{`,
 		"# TYPE maintenance_task_duration_ms histogram", "# TYPE maintenance_job_duration_ms histogram", `task_type="quota_check"`,
 	} {
 		if !strings.Contains(string(body), want) {
@@ -35,7 +33,7 @@ func TestMetricsAreExportedForPrometheus(t *testing.T) {
 		}
 	}
 	var nilMetrics *Metrics
-	nilMetrics.JobDone(ctx, "succeeded", "demo", 1) // a nil Metrics records nothing and does not panic
+	nilMetrics.JobDurations(ctx, domain.Job{})  // a nil Metrics records nothing and does not panic
 }
 
 // scrape returns p's /metrics body.

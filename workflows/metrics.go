@@ -21,10 +21,21 @@ const (
 	TasksMetric = "themis_tasks_total"
 )
 
+// The SPEC §7 counters, counted the same way: maintenance_jobs_<state>_total
+// (triggered, succeeded, failed, cancelled, skipped) with labels target and
+// triggered_by, and maintenance_tasks_{succeeded,failed}_total with labels
+// task_type and target.
+const (
+	specJobsPrefix  = "maintenance_jobs_"
+	specTasksPrefix = "maintenance_tasks_"
+)
+
 func countTriggered(ctx workflow.Context, job domain.Job) {
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
+	h := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
 		"target": job.Target, "triggered_by": job.TriggeredBy,
-	}).Counter(JobsTriggeredMetric).Inc(1)
+	})
+	h.Counter(JobsTriggeredMetric).Inc(1)
+	h.Counter(specJobsPrefix + "triggered_total").Inc(1)
 }
 
 func countOutcome(ctx workflow.Context, job domain.Job) {
@@ -32,9 +43,17 @@ func countOutcome(ctx workflow.Context, job domain.Job) {
 	h.WithTags(map[string]string{
 		"state": string(job.State), "target": job.Target, "triggered_by": job.TriggeredBy,
 	}).Counter(JobsMetric).Inc(1)
+	if job.State.Terminal() {
+		h.WithTags(map[string]string{"target": job.Target, "triggered_by": job.TriggeredBy}).
+			Counter(specJobsPrefix + string(job.State) + "_total").Inc(1)
+	}
 	for _, t := range job.Tasks {
 		h.WithTags(map[string]string{
 			"task": string(t.TaskType), "target": job.Target, "state": string(t.State),
 		}).Counter(TasksMetric).Inc(1)
+		if t.State == domain.StateSucceeded || t.State == domain.StateFailed {
+			h.WithTags(map[string]string{"task_type": string(t.TaskType), "target": job.Target}).
+				Counter(specTasksPrefix + string(t.State) + "_total").Inc(1)
+		}
 	}
 }

@@ -33,7 +33,7 @@ func TestSQLiteDemoHealthyAndWeeklySucceeds(t *testing.T) {
 			weekly = s
 		}
 	}
-	for _, d := range domain.DefaultSchedules(DemoTarget) {
+	for _, d := range domain.DefaultSchedules(DemoTarget, "sqlite", func(domain.TaskType) bool { return true }) {
 		if byName[d.Spec.Name] != 1 {
 			t.Errorf("default schedule %q exists %d times after two API processes started, want once", d.Spec.Name, byName[d.Spec.Name])
 		}

@@ -152,6 +152,12 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 	case err != nil:
 		log.Warn("target health probes disabled: this API process cannot open the targets", "error", err)
 		deps = &daemon.WorkerDeps{}
+		// The history store (retained jobs and drills, the shared audit
+		// log) does not depend on reaching the targets.
+		if deps.History, err = daemon.OpenHistory(ctx, cfg); err != nil {
+			return err
+		}
+		defer deps.Close()
 	default:
 		defer deps.Close()
 	}
@@ -172,7 +178,7 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 			return err
 		}
 		g.Go(func() error { svc.RunHealthProbes(gctx, 30*time.Second); return nil })
-		h, err := daemon.Handler(svc, cfg, tel, log, daemon.HandlerOptions{})
+		h, err := daemon.Handler(svc, cfg, tel, log, daemon.HandlerOptions{History: deps.History})
 		if err != nil {
 			return err
 		}
