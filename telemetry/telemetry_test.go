@@ -33,7 +33,7 @@ func TestMetricsAreExportedForPrometheus(t *testing.T) {
 		}
 	}
 	var nilMetrics *Metrics
-	nilMetrics.JobDurations(ctx, domain.Job{})  // a nil Metrics records nothing and does not panic
+	nilMetrics.JobDurations(ctx, domain.Job{}) // a nil Metrics records nothing and does not panic
 }
 
 // scrape returns p's /metrics body.
