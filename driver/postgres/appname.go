@@ -73,6 +73,14 @@ func sessionName(jobID string, task domain.TaskType, attempt int) string {
 	return sessionPrefix(jobID, task) + strconv.Itoa(max(1, attempt))
 }
 
+// SessionName is the application_name that the sessions of one attempt of
+// a job's task carry on the target: themis:<job>:<task>:a<attempt>, the job
+// id shortened to "<safe prefix>~<hash>" when it does not fit in 63 bytes.
+// Monitoring and tests match backends with it.
+func SessionName(jobID string, task domain.TaskType, attempt int) string {
+	return sessionName(jobID, task, attempt)
+}
+
 // attemptOf parses the attempt number of a session name that starts with
 // prefix.
 func attemptOf(name, prefix string) (int, bool) {

@@ -11,6 +11,7 @@ import (
 
 	apiclient "github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver/postgres"
 )
 
 // killResult is what killMidTask measured.
@@ -38,8 +39,7 @@ func killMidTask(t *testing.T, c *Cluster, sc domain.Schedule, task domain.TaskT
 	conn := c.Primary.Conn(t, PGDatabase)
 	res := killResult{killed: -1, resumedBy: -1}
 	ours := func(s session, attempt int) bool {
-		j, tk, a, ok := parseAppName(s.appName)
-		return ok && tk == string(task) && a == attempt && strings.HasPrefix(job.ID, j)
+		return s.appName == postgres.SessionName(job.ID, task, attempt)
 	}
 	noteA1 := func() bool {
 		ss, err := themisSessions(ctx, conn, true)
