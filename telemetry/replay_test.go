@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +19,8 @@ import (
 	"github.com/themis-maintenance/themis/devserver"
 	"github.com/themis-maintenance/themis/telemetry"
 	"github.com/themis-maintenance/themis/temporalclient"
+
+	"github.com/themis-maintenance/themis/telemetry/promtest"
 )
 
 // countingWorkflow records a "triggered" counter on its first workflow task,
@@ -51,23 +51,11 @@ func countingWorkflow(ctx workflow.Context, target string) error {
 // labels contain every one of labels.
 func metricValue(t *testing.T, body, name string, labels ...string) float64 {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{([^}]*)\} (\S+)$`)
-	var sum float64
-	for _, m := range re.FindAllStringSubmatch(body, -1) {
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(m[1], l)
-		}
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(m[2], 64)
-		if err != nil {
-			t.Fatalf("%s: %v", m[0], err)
-		}
-		sum += v
+	v, err := promtest.Sum(body, name, labels...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sum
+	return v
 }
 
 // On a real dev server, with every workflow task replaying the history from

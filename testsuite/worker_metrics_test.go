@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +22,8 @@ import (
 	"github.com/themis-maintenance/themis/daemon"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/workflows"
+
+	"github.com/themis-maintenance/themis/telemetry/promtest"
 )
 
 // buildThemisctl builds cmd/themisctl into a temporary directory.
@@ -51,21 +52,9 @@ func childEnv(extra ...string) []string {
 // promValue sums the samples of name whose labels contain all of labels.
 func promValue(t *testing.T, body, name string, labels ...string) float64 {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{([^}]*)\} (\S+)$`)
-	var sum float64
-	for _, m := range re.FindAllStringSubmatch(body, -1) {
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(m[1], l)
-		}
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(m[2], 64)
-		require.NoError(t, err, m[0])
-		sum += v
-	}
-	return sum
+	v, err := promtest.Sum(body, name, labels...)
+	require.NoError(t, err)
+	return v
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
