@@ -18,8 +18,7 @@ func TestDevServerRestartMidJob(t *testing.T) {
 	c := Start(t, Options{Postgres: true, HistoryOnPostgres: true})
 	ctx := context.Background()
 	seedTables(t, c, 60, 10000)
-	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_delay = '2ms'`)
-	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_limit = 50`)
+	slowVacuum(t, c)
 	before := vacuumCounts(t, c)
 
 	on := true

@@ -189,8 +189,7 @@ func TestKillWorkerMidTask(t *testing.T) {
 func killDuringMVCCCleanup(t *testing.T, c *Cluster, tables []string) {
 	// Cost-based delay makes each VACUUM take ~100 ms, so the task runs
 	// long enough to be killed mid-way.
-	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_delay = '2ms'`)
-	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_limit = 50`)
+	slowVacuum(t, c)
 	before := vacuumCounts(t, c)
 	sc := c.CreateSchedule(0, apiclient.ScheduleInput{
 		Name: "Kill during vacuum", Target: PGTarget, Tasks: []domain.TaskType{domain.TaskMVCCCleanup},

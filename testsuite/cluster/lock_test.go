@@ -25,8 +25,7 @@ func TestOneHeavyTaskPerTarget(t *testing.T) {
 	c := Start(t, Options{Postgres: true, HistoryOnPostgres: true})
 	ctx := context.Background()
 	seedTables(t, c, 40, 10000)
-	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_delay = '2ms'`)
-	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_limit = 50`)
+	slowVacuum(t, c)
 	off := false
 	rebuildAll := domain.TaskOptions{"min_size_bytes": 0, "high_threshold_pct": 0, "parallelism": 2}
 	a := c.CreateSchedule(0, apiclient.ScheduleInput{

@@ -145,3 +145,11 @@ func ccnewIndexes(t *testing.T, p *pgcluster.Cluster) []string {
 	_ = conn.Close(context.Background())
 	return names
 }
+
+// slowVacuum throttles VACUUM on the target database (cost-based delay) so
+// that a job over the seeded tables runs long enough to act on mid-way.
+func slowVacuum(t *testing.T, c *Cluster) {
+	t.Helper()
+	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_delay = '2ms'`)
+	c.Primary.Exec(t, "postgres", `ALTER DATABASE `+PGDatabase+` SET vacuum_cost_limit = 50`)
+}
