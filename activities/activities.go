@@ -156,7 +156,10 @@ func (a *Activities) RecordJob(ctx context.Context, in RecordJobInput) error {
 // server one heartbeat a second at most. So progress is recorded at most
 // every recordEvery: reports in between update the latest state, which a
 // timer records at the end of the window (and stop records it when the task
-// failed, so a retry resumes from it).
+// failed, so a retry resumes from it). The worker itself sends a recorded
+// heartbeat only at the end of its throttle interval, so a worker killed
+// mid-task loses the last second or so of checkpoints; a Durable report is
+// therefore sent to the server at once, and the driver waits for it.
 type heartbeater struct {
 	ctx      context.Context
 	mu       sync.Mutex
@@ -191,6 +194,14 @@ func (h *heartbeater) report(p driver.Progress) {
 	if p.Checkpoint != nil {
 		h.pending = p.Checkpoint
 	}
+	if p.Durable {
+		h.recordLocked()
+		last := h.last
+		h.mu.Unlock()
+		h.deliver(last)
+		h.mu.Lock()
+		return
+	}
 	if wait := recordEvery - time.Since(h.recorded); wait > 0 {
 		if h.timer == nil {
 			h.timer = time.AfterFunc(wait, h.flush)
@@ -222,6 +233,30 @@ func (h *heartbeater) recordLocked() {
 	}
 	h.recorded = time.Now()
 	activity.RecordHeartbeat(h.ctx, h.last)
+}
+
+// durableTimeout bounds the wait for a durable heartbeat to be delivered.
+const durableTimeout = 10 * time.Second
+
+// deliver sends hb to the server now and waits for it, bypassing the
+// worker's heartbeat throttling, under which a heartbeat recorded within a
+// throttle interval of the last one sent waits for the interval's end and is
+// lost if the worker dies first. A failure is logged: the heartbeat is
+// recorded as usual too, and the work goes on.
+func (h *heartbeater) deliver(hb Heartbeat) {
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil { // no server behind the activity (SDK test environment)
+				err = fmt.Errorf("no client: %v", r)
+			}
+		}()
+		ctx, cancel := context.WithTimeout(h.ctx, durableTimeout)
+		defer cancel()
+		return activity.GetClient(h.ctx).RecordActivityHeartbeat(ctx, activity.GetInfo(h.ctx).TaskToken, hb)
+	}()
+	if err != nil && h.ctx.Err() == nil {
+		activity.GetLogger(h.ctx).Warn("durable checkpoint not delivered; it is sent with the next heartbeat", "error", err)
+	}
 }
 
 // keepAlive re-records the latest progress every interval until stop, which

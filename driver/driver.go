@@ -45,9 +45,16 @@ type Progress struct {
 	Pct        float64
 	Note       string
 	Checkpoint any
+	// Durable asks for Checkpoint to reach the server before the callback
+	// returns (heartbeats are otherwise sent at most once a throttle
+	// interval, and those recorded since the last are lost when the worker
+	// dies). A driver sets it on the checkpoint a retry cannot do without,
+	// such as the plan it records before work it cannot tell was done.
+	Durable bool
 }
 
-// ProgressFunc receives heartbeats; it must be cheap and never blocks for long.
+// ProgressFunc receives heartbeats; it must be cheap and never blocks for
+// long, except for a Durable checkpoint (one heartbeat round trip).
 type ProgressFunc func(Progress)
 
 // Request asks a driver to run one task.

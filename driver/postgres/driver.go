@@ -381,13 +381,18 @@ func (r *run) opts() domain.TaskOptions { return r.req.Options }
 
 // progress heartbeats; cp must not be mutated after the call (pass a copy).
 func (r *run) progress(pct float64, note string, cp any) {
+	r.report(driver.Progress{Pct: pct, Note: note, Checkpoint: cp})
+}
+
+// report sends p (Pct clamped to 0..100) to the request's Progress.
+func (r *run) report(p driver.Progress) {
 	if r.progressFn == nil {
 		return
 	}
-	pct = max(0, min(100, pct))
+	p.Pct = max(0, min(100, p.Pct))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.progressFn(driver.Progress{Pct: pct, Note: note, Checkpoint: cp})
+	r.progressFn(p)
 }
 
 // during runs fn (one long statement or program) while re-sending the

@@ -97,6 +97,11 @@ func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, item
 type checkpoint[R any] struct {
 	Done    []string `json:"done"`
 	Results []R      `json:"results,omitempty"`
+	// Plan maps the relations the attempt set out to work on to their OIDs
+	// then, for tasks whose work gives a relation a new OID (REINDEX
+	// CONCURRENTLY): a retry treats a relation whose OID has changed since
+	// as done, whether or not a later checkpoint reached the server.
+	Plan map[string]uint32 `json:"plan,omitempty"`
 }
 
 // tracker accumulates a task's checkpoint and heartbeats it after each
@@ -108,6 +113,8 @@ type tracker[R any] struct {
 	done    map[string]bool
 	total   int
 	resumed int
+	// prevPlan is the plan of the checkpoint resumed from.
+	prevPlan map[string]uint32
 }
 
 // newTracker loads the request's checkpoint; keys are the relations the task
@@ -121,6 +128,7 @@ func newTracker[R any](r *run, keys []string) *tracker[R] {
 			t.done[k] = true
 		}
 		t.resumed = len(prev.Done)
+		t.prevPlan, t.cp.Plan = prev.Plan, nil
 	}
 	t.total = len(t.done)
 	for _, k := range keys {
@@ -147,10 +155,33 @@ func (t *tracker[R]) finish(key string, res *R, note string) {
 	if res != nil {
 		t.cp.Results = append(t.cp.Results, *res)
 	}
-	cp := checkpoint[R]{Done: slices.Clone(t.cp.Done), Results: slices.Clone(t.cp.Results)}
+	cp := t.copyLocked()
 	pct := 100 * float64(len(cp.Done)) / float64(max(1, t.total))
 	t.mu.Unlock()
 	t.r.progress(pct, note, cp)
+}
+
+// changedSincePlan reports whether the previous attempt planned key when
+// it had another OID than oid: that attempt (or its statement, still
+// running when its worker died) has rebuilt it.
+func (t *tracker[R]) changedSincePlan(key string, oid uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, ok := t.prevPlan[key]
+	return ok && old != oid
+}
+
+// plan records the OIDs of the relations about to be worked on and
+// heartbeats the checkpoint durably: it is on the server before any of
+// them is touched, so a retry can recognise those done even when the
+// checkpoints that followed were lost with the worker.
+func (t *tracker[R]) plan(oids map[string]uint32, note string) {
+	t.mu.Lock()
+	t.cp.Plan = oids
+	cp := t.copyLocked()
+	pct := 100 * float64(len(cp.Done)) / float64(max(1, t.total))
+	t.mu.Unlock()
+	t.r.report(driver.Progress{Pct: pct, Note: note, Checkpoint: cp, Durable: true})
 }
 
 // during runs fn (one long statement on one relation) while re-sending the
@@ -168,7 +199,12 @@ func (t *tracker[R]) heartbeat(note string) {
 func (t *tracker[R]) snapshot() checkpoint[R] {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return checkpoint[R]{Done: slices.Clone(t.cp.Done), Results: slices.Clone(t.cp.Results)}
+	return t.copyLocked()
+}
+
+// copyLocked copies the checkpoint (the plan is never mutated once set).
+func (t *tracker[R]) copyLocked() checkpoint[R] {
+	return checkpoint[R]{Done: slices.Clone(t.cp.Done), Results: slices.Clone(t.cp.Results), Plan: t.cp.Plan}
 }
 
 func (t *tracker[R]) pct() float64 {

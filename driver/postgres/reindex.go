@@ -26,6 +26,7 @@ type rebuildResult struct {
 	SizeBytesAfter  int64    `json:"size_bytes_after"`
 	DurationMs      int64    `json:"duration_ms"`
 	Skipped         string   `json:"skipped,omitempty"`
+	Note            string   `json:"note,omitempty"`
 	CleanedUp       []string `json:"cleaned_up,omitempty"`
 }
 
@@ -197,6 +198,22 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		indexesOf[ix.Table.OID]++
 	}
 	rb := &rebuilder{r: r, to: to, tr: newTracker[rebuildResult](r, keys), bloat: bloat}
+	// An index planned by the previous attempt that has a new OID since
+	// was rebuilt by it, though its checkpoint may not say so (the worker
+	// died before the heartbeat went out, or while the statement ran).
+	plan := make(map[string]uint32, len(chosen))
+	for _, ix := range chosen {
+		key := ix.String()
+		plan[key] = ix.OID
+		if !rb.tr.isDone(key) && rb.tr.changedSincePlan(key, ix.OID) {
+			res := rebuildResult{Index: key, Table: ix.Table.String(), Method: bloat[ix.OID].Method,
+				SizeBytesBefore: ix.SizeBytes, SizeBytesAfter: ix.SizeBytes, Note: "rebuilt by an earlier attempt"}
+			rb.tr.finish(key, &res, "rebuilt by an earlier attempt: "+key)
+		}
+	}
+	if len(chosen) > 0 {
+		rb.tr.plan(plan, fmt.Sprintf("rebuilding %d index(es)", len(chosen)))
+	}
 	err = forEachSession(ctx, r, par, to, tables, func(ctx context.Context, s *session, t rel) error {
 		var pending []index
 		for _, ix := range byTable[t.OID] {

@@ -2,14 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
@@ -252,5 +255,134 @@ func TestVectorReindexWithoutExtension(t *testing.T) {
 	res := e.mustRun(domain.TaskVectorReindex, nil)
 	if !strings.HasPrefix(res.Summary, "no vector indexes") {
 		t.Errorf("summary %q", res.Summary)
+	}
+}
+
+// TestIndexRebuildResumesFromFirstCheckpoint: attempt 1 of index_rebuild
+// over many small tables (a REINDEX TABLE CONCURRENTLY each, a few ms) is
+// cancelled after ten indexes. Its worker heartbeats at most once a second
+// and a killed worker loses what it had not sent, so the server may hold
+// only the first checkpoint attempt 1 reported: attempt 2, given that one,
+// must still rebuild none of the indexes attempt 1 rebuilt (each keeps the
+// filenode attempt 1 gave it) and finish the others.
+func TestIndexRebuildResumesFromFirstCheckpoint(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Exec(t, db, `DO $$
+BEGIN
+  FOR i IN 1..30 LOOP
+    EXECUTE format('CREATE TABLE public.%I (id bigint PRIMARY KEY, k integer NOT NULL, note text NOT NULL)', 'rt_' || lpad(i::text, 3, '0'));
+    EXECUTE format('CREATE INDEX %I ON public.%I (k)', 'rt_' || lpad(i::text, 3, '0') || '_k', 'rt_' || lpad(i::text, 3, '0'));
+    EXECUTE format('INSERT INTO public.%I SELECT g, g %% 500, md5(g::text) FROM generate_series(1, 2000) g', 'rt_' || lpad(i::text, 3, '0'));
+  END LOOP;
+END $$`)
+	filenodes := func() map[string]int64 {
+		conn := shared.Conn(t, db)
+		rows, err := conn.Query(context.Background(), `SELECT n.nspname || '.' || c.relname, pg_relation_filenode(c.oid)::int8
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'i' AND n.nspname = 'public'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for rows.Next() {
+			var name string
+			var fn int64
+			if err := rows.Scan(&name, &fn); err != nil {
+				t.Fatal(err)
+			}
+			out[name] = fn
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		return out
+	}
+	opts := domain.TaskOptions{"parallelism": int64(1), "high_threshold_pct": 0.0, "min_size_bytes": int64(0)}
+	e := newEnv(t, shared, db)
+	before := filenodes()
+
+	// Attempt 1, cancelled once ten indexes are checkpointed.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a1, stop := context.WithCancel(ctx)
+	rec := &recorder{}
+	var mu sync.Mutex
+	var first json.RawMessage
+	var last []string
+	_, err := e.d.Run(a1, driver.Request{
+		Target: e.target, Task: domain.TaskIndexRebuild, Options: opts, JobID: "job-" + db, Attempt: 1, History: e.history,
+		Progress: func(p driver.Progress) {
+			rec.report(p)
+			if p.Checkpoint == nil {
+				return
+			}
+			b, err := json.Marshal(p.Checkpoint)
+			if err != nil {
+				t.Errorf("checkpoint does not encode: %v", err)
+				return
+			}
+			var cp struct{ Done []string }
+			_ = json.Unmarshal(b, &cp)
+			mu.Lock()
+			if first == nil {
+				first = b
+				// The server has it before any index is touched.
+				if !p.Durable {
+					t.Errorf("attempt 1's first checkpoint (%s) is not Durable", p.Note)
+				}
+			}
+			last = cp.Done
+			mu.Unlock()
+			if len(cp.Done) >= 10 {
+				stop()
+			}
+		},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("attempt 1: %v, want it cancelled mid-way", err)
+	}
+	mu.Lock()
+	cp, done := first, last
+	mu.Unlock()
+	if len(done) < 10 {
+		t.Fatalf("attempt 1 checkpointed %d indexes, want 10", len(done))
+	}
+	after1 := filenodes()
+
+	// Attempt 2 on another worker (a driver of its own).
+	e2 := newEnv(t, shared, db)
+	res, err := e2.d.Run(ctx, driver.Request{
+		Target: e.target, Task: domain.TaskIndexRebuild, Options: opts, JobID: "job-" + db, Attempt: 2,
+		Checkpoint: cp, History: e2.history,
+	})
+	if err != nil {
+		t.Fatalf("attempt 2: %v", err)
+	}
+	after2 := filenodes()
+	var redone []string
+	for _, ix := range done {
+		if after2[ix] != after1[ix] {
+			redone = append(redone, ix)
+		}
+	}
+	notRebuilt := 0
+	for ix, fn := range after2 {
+		if fn == before[ix] {
+			notRebuilt++
+		}
+	}
+	t.Logf("attempt 1 rebuilt %d indexes; attempt 2, from attempt 1's first checkpoint, rebuilt %d of them again; %s", len(done), len(redone), res.Summary)
+	if len(redone) > 0 {
+		t.Errorf("attempt 2 rebuilt again %d of the %d indexes attempt 1 rebuilt: %v", len(redone), len(done), redone)
+	}
+	if notRebuilt > 0 {
+		t.Errorf("%d of %d indexes rebuilt by neither attempt", notRebuilt, len(after2))
+	}
+	d := detailsJSON(t, res)
+	if n := len(d["indexes"].([]any)); n != len(after2) {
+		t.Errorf("attempt 2 reports %d indexes, want %d", n, len(after2))
+	}
+	if n := invalidIndexes(t, shared, db); n != 0 {
+		t.Errorf("%d invalid indexes left", n)
 	}
 }
