@@ -366,3 +366,30 @@ func TestKilledWorkerBackendStops(t *testing.T) {
 	})
 	t.Logf("backends gone %s after the kill", time.Since(killed).Round(10*time.Millisecond))
 }
+
+// TestRetryOnTheSameWorker: the worker that ran attempt 1 picks up attempt 2
+// itself (its heartbeat timed out). Its idle pooled connections still carry
+// attempt 1's name; attempt 2 must not terminate them under itself.
+func TestRetryOnTheSameWorker(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Seed(t, db, pgcluster.SeedOptions{Prefix: "same", Tables: 3, Rows: 2000})
+	e := newEnv(t, shared, db)
+	opts := domain.TaskOptions{"parallelism": int64(2), "dead_tuple_threshold": int64(0)}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for attempt := 1; attempt <= 2; attempt++ {
+		res, err := e.d.Run(ctx, driver.Request{
+			Target: e.target, Task: domain.TaskMVCCCleanup, Options: opts,
+			Progress: (&recorder{}).report, History: e.history, JobID: "job-same-" + db, Attempt: attempt,
+		})
+		if err != nil {
+			t.Fatalf("attempt %d on the same driver: %v", attempt, err)
+		}
+		if attempt == 2 {
+			if terminated, _ := previousAttempts(t, res); len(terminated) != 0 {
+				t.Errorf("attempt 2 terminated %v: the driver's own idle connections", terminated)
+			}
+		}
+	}
+}

@@ -50,10 +50,15 @@ func (r *run) replacePreviousAttempts(ctx context.Context) (*replacedAttempt, er
 		return nil, nil
 	}
 	prefix := sessionPrefix(r.req.JobID, r.req.Task)
+	// This worker may have run the earlier attempt itself (its heartbeat
+	// timed out, then it picked up the retry): its idle pooled
+	// connections still carry that attempt's name until they are handed
+	// out again, but run nothing. They are not the earlier attempt's work.
+	own := r.idlePoolPIDs(ctx)
 	rows, err := r.pool.Query(ctx, `
 		SELECT pid::int8, application_name, coalesce(state, ''), left(coalesce(query, ''), 80)
 		FROM pg_stat_activity
-		WHERE left(application_name, length($1)) = $1 AND pid <> pg_backend_pid()`, prefix)
+		WHERE left(application_name, length($1)) = $1 AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int8[]))`, prefix, own)
 	if err != nil {
 		return nil, classify(ctx, err, "look for the backends of earlier attempts")
 	}
@@ -127,6 +132,18 @@ func (r *run) replacePreviousAttempts(ctx context.Context) (*replacedAttempt, er
 		return nil, nil
 	}
 	return out, nil
+}
+
+// idlePoolPIDs returns the backend pids of the idle connections of this
+// driver's pool for the target.
+func (r *run) idlePoolPIDs(ctx context.Context) []int64 {
+	conns := r.pool.AcquireAllIdle(ctx)
+	pids := make([]int64, 0, len(conns))
+	for _, c := range conns {
+		pids = append(pids, int64(c.Conn().PgConn().PID()))
+		c.Release()
+	}
+	return pids
 }
 
 // dropAllLeftovers drops every invalid _ccnew/_ccold index (a REINDEX

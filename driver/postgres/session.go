@@ -27,10 +27,9 @@ func (r *run) session(ctx context.Context, t timeouts) (*session, error) {
 		return nil, classify(ctx, err, "acquire a connection")
 	}
 	set := fmt.Sprintf("SET lock_timeout = %d", t.LockMs)
-	if _, err := c.Exec(ctx, set); err == nil {
+	if _, err = c.Exec(ctx, set); err == nil {
 		set = fmt.Sprintf("SET statement_timeout = %d", t.StatementMs)
-		_, err = c.Exec(ctx, set)
-		if err == nil {
+		if _, err = c.Exec(ctx, set); err == nil {
 			return &session{r: r, conn: c, pid: c.Conn().PgConn().PID()}, nil
 		}
 	}
