@@ -47,7 +47,7 @@ http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}
-	return root
+	return cmdutil.Group(root)
 }
 
 // Main runs themisctl with the process's arguments and returns its exit code.

@@ -23,13 +23,12 @@ func NewCmdSchedule(f *cmdutil.Factory) *cobra.Command {
 		Long: "A schedule is a named, ordered list of maintenance tasks against one target, run by a\n" +
 			"Temporal Schedule on a cron within a maintenance window. Refer to a schedule by its id\n" +
 			"(daily-maintenance) or its exact name (\"Daily Maintenance\").",
-		Args: cmdutil.NoArgs,
 	}
 	cmd.AddCommand(
 		NewCmdList(f, nil), NewCmdGet(f, nil), NewCmdCreate(f, nil),
 		NewCmdEnable(f, nil), NewCmdDisable(f, nil), NewCmdDelete(f, nil), NewCmdRun(f, nil),
 	)
-	return cmd
+	return cmdutil.Group(cmd)
 }
 
 func window(s domain.Schedule) string {

@@ -23,10 +23,9 @@ func NewCmdToken(f *cmdutil.Factory) *cobra.Command {
 		Use:     "token <command>",
 		Aliases: []string{"tokens"},
 		Short:   "Make API tokens (locally; the server keeps only their SHA-256)",
-		Args:    cmdutil.NoArgs,
 	}
 	cmd.AddCommand(NewCmdCreate(f, nil))
-	return cmd
+	return cmdutil.Group(cmd)
 }
 
 // CreateOptions are the inputs of `token create`.

@@ -1,0 +1,72 @@
+package root
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+)
+
+// run executes the whole command tree with args and returns the exit code,
+// stdout and stderr.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ios, _, out, errOut := cmdutil.TestStreams(false)
+	f := cmdutil.NewFactory(ios, "test")
+	f.Getenv = func(string) string { return "" }
+	root := NewCmdRoot(f)
+	root.SetArgs(args)
+	code := cmdutil.Execute(context.Background(), root, ios)
+	return code, out.String(), errOut.String()
+}
+
+func TestUnknownCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"schedul"}, `error: unknown command "schedul" for "themisctl"; did you mean "schedule"?`},
+		{[]string{"jbo"}, `error: unknown command "jbo" for "themisctl"; did you mean "job"?`},
+		{[]string{"heath"}, `error: unknown command "heath" for "themisctl"; did you mean "health"?`},
+		{[]string{"schedule", "lst"}, `error: unknown command "lst" for "themisctl schedule"; did you mean "list" or "get"?`},
+		{[]string{"schedules", "enabel", "daily-maintenance"}, `error: unknown command "enabel" for "themisctl schedule"; did you mean "enable"?`},
+		{[]string{"job", "gte", "x"}, `error: unknown command "gte" for "themisctl job"; did you mean "get"?`},
+		{[]string{"drill", "aprove"}, `error: unknown command "aprove" for "themisctl drill"; did you mean "approve"?`},
+		{[]string{"token", "crate"}, `error: unknown command "crate" for "themisctl token"; did you mean "create"?`},
+		{[]string{"job", "frobnicate"}, `error: unknown command "frobnicate" for "themisctl job"; commands: cancel, get, list`},
+	} {
+		code, stdout, stderr := run(t, tc.args...)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		if code != cmdutil.ExitUsage || stdout != "" || lines[0] != tc.wantErr || len(lines) != 2 || !strings.HasPrefix(lines[1], "Run 'themisctl") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout, stderr)
+		}
+	}
+}
+
+// Every group, at the root and below, refuses an unknown subcommand and
+// prints its help when run bare.
+func TestEveryGroupRefusesUnknown(t *testing.T) {
+	ios, _, _, _ := cmdutil.TestStreams(false)
+	var groups [][]string
+	root := NewCmdRoot(cmdutil.NewFactory(ios, "test"))
+	groups = append(groups, nil)
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && c.Name() != "help" && c.Name() != "completion" {
+			groups = append(groups, []string{c.Name()})
+		}
+	}
+	if len(groups) < 5 {
+		t.Fatalf("groups %v", groups)
+	}
+	for _, g := range groups {
+		code, _, stderr := run(t, append(g, "zzzzzz")...)
+		if code != cmdutil.ExitUsage || !strings.HasPrefix(stderr, `error: unknown command "zzzzzz"`) {
+			t.Errorf("%v: exit %d %q", g, code, stderr)
+		}
+		code, stdout, stderr := run(t, g...)
+		if code != 0 || !strings.Contains(stdout, "Usage:") || stderr != "" {
+			t.Errorf("%v bare: exit %d %q %q", g, code, stdout, stderr)
+		}
+	}
+}
