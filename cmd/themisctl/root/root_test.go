@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // run executes the whole command tree with args and returns the exit code,
@@ -67,6 +70,52 @@ func TestEveryGroupRefusesUnknown(t *testing.T) {
 		code, stdout, stderr := run(t, g...)
 		if code != 0 || !strings.Contains(stdout, "Usage:") || stderr != "" {
 			t.Errorf("%v bare: exit %d %q %q", g, code, stdout, stderr)
+		}
+	}
+}
+
+// runAPI is run against the real gateway over the fake service.
+func runAPI(t *testing.T, prepare func(*apitest.Fake), args ...string) (int, string, string) {
+	t.Helper()
+	srv := apitest.NewServer(t, nil, api.Options{})
+	srv.Fake.SeedDefaults()
+	if prepare != nil {
+		prepare(srv.Fake)
+	}
+	ios, _, out, errOut := cmdutil.TestStreams(false)
+	f := cmdutil.NewFactory(ios, "test")
+	f.Getenv = func(string) string { return "" }
+	f.HTTPClient = srv.Client()
+	root := NewCmdRoot(f) // binds --api-url to f.APIURL
+	root.SetArgs(append([]string{"--api-url", srv.URL}, args...))
+	code := cmdutil.Execute(context.Background(), root, ios)
+	return code, out.String(), errOut.String()
+}
+
+func TestHealthExitCode(t *testing.T) {
+	critical := func(f *apitest.Fake) {
+		f.SetHealth(api.HealthReport{OverallStatus: api.HealthCritical, Modules: []api.HealthSignal{{Name: "temporal", Status: api.HealthCritical}}})
+	}
+	degraded := func(f *apitest.Fake) { f.SeedJob(domain.Job{ID: "j1", ScheduleID: "s", State: domain.StateFailed}) }
+	for _, tc := range []struct {
+		prepare func(*apitest.Fake)
+		args    []string
+		want    int
+	}{
+		{nil, []string{"health"}, 0},
+		{critical, []string{"health"}, 3},
+		{critical, []string{"health", "--fail-on", "never", "-o", "json"}, 0},
+		{degraded, []string{"health"}, 0},
+		{degraded, []string{"health", "--fail-on", "degraded"}, 3},
+		{degraded, []string{"health", "--check"}, 3},
+		{nil, []string{"health", "--fail-on", "sometimes"}, cmdutil.ExitUsage},
+	} {
+		code, stdout, stderr := runAPI(t, tc.prepare, tc.args...)
+		if code != tc.want || (code == 3) != strings.HasPrefix(stderr, "error: overall status is ") {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.want, stderr)
+		}
+		if tc.want != cmdutil.ExitUsage && !strings.Contains(stdout, "temporal") {
+			t.Errorf("%v: no report: %q", tc.args, stdout)
 		}
 	}
 }
