@@ -123,8 +123,8 @@ func healthRun(ctx context.Context, opts *Options) error {
 // and an aligned table; or tab-separated lines "overall<TAB>status<TAB>
 // checked" then "name<TAB>status<TAB>checked<TAB>message" per module.
 func writeReport(ios *cmdutil.IOStreams, rep api.HealthReport, output string) error {
-	if output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(ios.Out, rep)
+	if cmdutil.Structured(output) {
+		return cmdutil.PrintStructured(ios.Out, output, rep)
 	}
 	tty := ios.IsTTY
 	if tty {

@@ -168,7 +168,7 @@ func TestGetArgs(t *testing.T) {
 	if err := execute(NewCmdGet(f, capture), "daily-maintenance-2025-01-01T02:00:00Z", "--watch"); err != nil || !got.Watch || got.ID != "daily-maintenance-2025-01-01T02:00:00Z" || got.Interval != 5*time.Millisecond {
 		t.Fatalf("%v %+v", err, got)
 	}
-	for _, bad := range [][]string{{}, {"../etc/passwd"}, {"a", "b"}, {"x", "-o", "yaml"}} {
+	for _, bad := range [][]string{{}, {"../etc/passwd"}, {"a", "b"}, {"x", "-o", "xml"}} {
 		if err := execute(NewCmdGet(f, capture), bad...); !isFlagError(err) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}

@@ -20,7 +20,7 @@ type WatchOptions struct {
 	Client   *client.Client
 	JobID    string
 	Interval time.Duration
-	// Quiet prints nothing (for -o json); Watch only waits.
+	// Quiet prints nothing (for -o json and -o yaml); Watch only waits.
 	Quiet bool
 }
 

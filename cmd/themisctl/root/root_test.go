@@ -2,8 +2,13 @@ package root
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
@@ -118,4 +123,77 @@ func TestHealthExitCode(t *testing.T) {
 			t.Errorf("%v: no report: %q", tc.args, stdout)
 		}
 	}
+}
+
+// Every -o accepts yaml, and -o yaml prints the same document as -o json.
+func TestOutputYAMLMatchesJSON(t *testing.T) {
+	ios, _, _, _ := cmdutil.TestStreams(false)
+	var withOutput []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if fl := c.Flags().Lookup("output"); fl != nil {
+			withOutput = append(withOutput, c.CommandPath())
+			if !strings.Contains(fl.Usage, "yaml") {
+				t.Errorf("%s: -o usage %q", c.CommandPath(), fl.Usage)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewCmdRoot(cmdutil.NewFactory(ios, "test")))
+	if len(withOutput) < 15 {
+		t.Fatalf("commands with -o: %v", withOutput)
+	}
+
+	seed := func(f *apitest.Fake) {
+		f.SeedJob(domain.Job{ID: "daily-maintenance-1", ScheduleID: "daily-maintenance", State: domain.StateSucceeded})
+		f.SeedDrill(domain.Drill{ID: "drill-orders-1", Target: "orders", State: domain.DrillPassed})
+	}
+	for _, args := range [][]string{
+		{"schedule", "list"}, {"schedule", "get", "Daily Maintenance"}, {"job", "list"}, {"job", "get", "daily-maintenance-1"},
+		{"drill", "list"}, {"drill", "get", "drill-orders-1"}, {"health"}, {"audit"},
+	} {
+		var docs [2]any
+		for i, format := range []string{"json", "yaml"} {
+			code, stdout, stderr := runAPI(t, seed, append(args, "-o", format)...)
+			if code != 0 {
+				t.Fatalf("%v -o %s: exit %d %s", args, format, code, stderr)
+			}
+			var v any
+			if format == "json" {
+				err := json.Unmarshal([]byte(stdout), &v)
+				if err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, stdout)
+				}
+			} else {
+				var y any
+				if err := yaml.Unmarshal([]byte(stdout), &y); err != nil || strings.HasPrefix(stdout, "{") {
+					t.Fatalf("%v: %v\n%s", args, err, stdout)
+				}
+				raw, _ := json.Marshal(y) // normalise numbers the way JSON reads them
+				_ = json.Unmarshal(raw, &v)
+			}
+			docs[i] = v
+		}
+		if docs[0] == nil || !reflect.DeepEqual(dropTimes(docs[0]), dropTimes(docs[1])) {
+			t.Errorf("%v: json and yaml differ:\n%v\n%v", args, docs[0], docs[1])
+		}
+	}
+}
+
+// dropTimes removes checked_at_ms keys, which differ between two runs of health.
+func dropTimes(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "checked_at_ms")
+		for _, e := range x {
+			dropTimes(e)
+		}
+	case []any:
+		for _, e := range x {
+			dropTimes(e)
+		}
+	}
+	return v
 }

@@ -28,7 +28,7 @@ func TestListArgs(t *testing.T) {
 	}{
 		{nil, "table", false},
 		{[]string{"-o", "json"}, "json", false},
-		{[]string{"--output=yaml"}, "", true},
+		{[]string{"--output=yml"}, "", true},
 		{[]string{"extra"}, "", true},
 	} {
 		var got *ListOptions
