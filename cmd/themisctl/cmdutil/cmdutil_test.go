@@ -3,11 +3,11 @@ package cmdutil_test
 import (
 	"context"
 	"encoding/json"
-	"reflect"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
