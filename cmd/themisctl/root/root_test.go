@@ -152,7 +152,7 @@ func TestOutputYAMLMatchesJSON(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"schedule", "list"}, {"schedule", "get", "Daily Maintenance"}, {"job", "list"}, {"job", "get", "daily-maintenance-1"},
-		{"drill", "list"}, {"drill", "get", "drill-orders-1"}, {"health"}, {"audit"},
+		{"drill", "list"}, {"drill", "get", "drill-orders-1"}, {"health"}, {"audit"}, {"status"}, {"task-types"}, {"targets"},
 	} {
 		var docs [2]any
 		for i, format := range []string{"json", "yaml"} {
