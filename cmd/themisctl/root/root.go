@@ -34,7 +34,7 @@ through its HTTP API (schedule, job, drill, health, status, task-types, targets,
 
 Client commands talk to the API at --api-url ($THEMIS_API_URL, default
 http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
-		Version:       starter.Version,
+		Version:       f.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -50,13 +50,18 @@ http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}
+	root.AddCommand(newCmdVersion(f.Version))
 	return cmdutil.Group(root)
 }
 
 // Main runs themisctl with the process's arguments and returns its exit code.
 func Main() int {
 	ios := cmdutil.System()
-	f := cmdutil.NewFactory(ios, starter.Version)
+	version := ResolvedVersion()
+	// The server run by this binary (dev, server, api) reports the same
+	// version in GET /status.
+	starter.Version = version
+	f := cmdutil.NewFactory(ios, version)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return cmdutil.Execute(ctx, NewCmdRoot(f), ios)
