@@ -1,6 +1,7 @@
 // Package schedule holds the `themisctl schedule` commands: list, get,
-// create, enable, disable, delete and run (with --wait). A schedule can be
-// named by its id or by its exact name ("Daily Maintenance").
+// create, update, enable, disable, delete and run (with --wait). A
+// schedule can be named by its id or by its exact name ("Daily
+// Maintenance").
 package schedule
 
 import (
@@ -26,7 +27,7 @@ func NewCmdSchedule(f *cmdutil.Factory) *cobra.Command {
 	}
 	cmd.AddCommand(
 		NewCmdList(f, nil), NewCmdGet(f, nil), NewCmdCreate(f, nil),
-		NewCmdEnable(f, nil), NewCmdDisable(f, nil), NewCmdDelete(f, nil), NewCmdRun(f, nil),
+		NewCmdUpdate(f, nil), NewCmdEnable(f, nil), NewCmdDisable(f, nil), NewCmdDelete(f, nil), NewCmdRun(f, nil),
 	)
 	return cmdutil.Group(cmd)
 }
