@@ -35,6 +35,14 @@ func NewCmdDrill(f *cmdutil.Factory) *cobra.Command {
 	}
 	cmd.AddCommand(NewCmdStart(f, nil), NewCmdList(f, nil), NewCmdGet(f, nil),
 		NewCmdApprove(f, nil), NewCmdReject(f, nil), NewCmdAbort(f, nil))
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "get", "approve", "reject", "abort":
+			c.ValidArgsFunction = cmdutil.CompleteDrillArg(f)
+		case "start":
+			_ = c.RegisterFlagCompletionFunc("target", cmdutil.CompleteTargets(f))
+		}
+	}
 	return cmdutil.Group(cmd)
 }
 

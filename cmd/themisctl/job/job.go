@@ -19,5 +19,13 @@ func NewCmdJob(f *cmdutil.Factory) *cobra.Command {
 			"Jobs are started by their schedule's cron or by `themisctl schedule run`.",
 	}
 	cmd.AddCommand(NewCmdList(f, nil), NewCmdGet(f, nil), NewCmdCancel(f, nil))
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "get", "cancel":
+			c.ValidArgsFunction = cmdutil.CompleteJobArg(f)
+		case "list":
+			_ = c.RegisterFlagCompletionFunc("schedule", cmdutil.CompleteScheduleFlag(f))
+		}
+	}
 	return cmdutil.Group(cmd)
 }

@@ -33,7 +33,11 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 through its HTTP API (schedule, job, drill, health, status, task-types, targets, audit).
 
 Client commands talk to the API at --api-url ($THEMIS_API_URL, default
-http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
+http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).
+
+Shell completion (schedule names, job and drill ids, task types, targets are
+fetched from the API): source <(themisctl completion bash), or zsh, fish,
+powershell.`,
 		Version:       f.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,

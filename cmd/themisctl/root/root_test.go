@@ -3,7 +3,9 @@ package root
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -196,4 +198,62 @@ func dropTimes(v any) any {
 		}
 	}
 	return v
+}
+
+// complete runs the shell-completion request for words against the fake
+// service and returns the candidates (without the directive line).
+func complete(t *testing.T, words ...string) []string {
+	t.Helper()
+	srv := apitest.NewServer(t, nil, api.Options{})
+	srv.Fake.SeedDefaults()
+	srv.Fake.SeedJob(domain.Job{ID: "daily-maintenance-manual-7", ScheduleID: "daily-maintenance", ScheduleName: "Daily Maintenance", State: domain.StateFailed})
+	srv.Fake.SeedDrill(domain.Drill{ID: "drill-orders-1", Target: "orders", State: domain.DrillPassed})
+	ios, _, out, _ := cmdutil.TestStreams(false)
+	f := cmdutil.NewFactory(ios, "test")
+	f.Getenv = func(string) string { return "" }
+	f.HTTPClient = srv.Client()
+	root := NewCmdRoot(f)
+	root.SetArgs(append([]string{"__complete", "--api-url", srv.URL}, words...))
+	if code := cmdutil.Execute(context.Background(), root, ios); code != 0 {
+		t.Fatalf("%v: exit %d", words, code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], ":") {
+		t.Fatalf("%v: %q", words, out)
+	}
+	// Cobra offers required flags too; keep the values.
+	return slices.DeleteFunc(lines[:len(lines)-1], func(l string) bool { return strings.HasPrefix(l, "-") })
+}
+
+func TestCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		words []string
+		want  []string
+	}{
+		{[]string{"schedule", "get", ""}, []string{"daily-maintenance\tDaily Maintenance", "weekly-maintenance\tWeekly Maintenance", "monthly-maintenance\tMonthly Maintenance", "quarterly-maintenance\tQuarterly Maintenance"}},
+		{[]string{"schedule", "update", "we"}, []string{"weekly-maintenance\tWeekly Maintenance"}},
+		{[]string{"schedule", "run", "daily-maintenance", ""}, nil},
+		{[]string{"job", "get", "daily"}, []string{"daily-maintenance-manual-7\tfailed Daily Maintenance"}},
+		{[]string{"job", "list", "--schedule", "q"}, []string{"quarterly-maintenance\tQuarterly Maintenance"}},
+		{[]string{"drill", "approve", ""}, []string{"drill-orders-1\tpassed orders"}},
+		{[]string{"drill", "start", "--target", "ord"}, []string{"orders\tpostgres"}},
+		{[]string{"schedule", "create", "--target", "ord"}, []string{"orders\tpostgres"}},
+		{[]string{"schedule", "create", "--tasks", "metrics_collection,quota"}, []string{"metrics_collection,quota_check"}},
+		{[]string{"schedule", "update", "x", "--tasks", "quota_check,quota"}, nil},
+	} {
+		got := complete(t, tc.words...)
+		if fmt.Sprint(sortedCopy(got)) != fmt.Sprint(sortedCopy(tc.want)) {
+			t.Errorf("%v: %q, want %q", tc.words, got, tc.want)
+		}
+	}
+	all := complete(t, "schedule", "create", "--tasks", "")
+	if len(all) != len(domain.AllTaskTypes()) {
+		t.Errorf("task types: %q", all)
+	}
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
 }

@@ -29,6 +29,18 @@ func NewCmdSchedule(f *cmdutil.Factory) *cobra.Command {
 		NewCmdList(f, nil), NewCmdGet(f, nil), NewCmdCreate(f, nil),
 		NewCmdUpdate(f, nil), NewCmdEnable(f, nil), NewCmdDisable(f, nil), NewCmdDelete(f, nil), NewCmdRun(f, nil),
 	)
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "get", "update", "enable", "disable", "delete", "run":
+			c.ValidArgsFunction = cmdutil.CompleteScheduleArg(f)
+		}
+		if c.Flags().Lookup("tasks") != nil {
+			_ = c.RegisterFlagCompletionFunc("tasks", cmdutil.CompleteTaskTypes(f))
+		}
+		if c.Flags().Lookup("target") != nil {
+			_ = c.RegisterFlagCompletionFunc("target", cmdutil.CompleteTargets(f))
+		}
+	}
 	return cmdutil.Group(cmd)
 }
 
