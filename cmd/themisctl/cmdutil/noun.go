@@ -1,7 +1,9 @@
 package cmdutil
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,7 +36,12 @@ func UnknownCommand(cmd *cobra.Command, name string) error {
 	var quoted []string
 	if !cmd.DisableSuggestions {
 		seen := map[string]bool{}
-		for _, s := range cmd.SuggestionsFor(name) {
+		suggestions := cmd.SuggestionsFor(name)
+		// Closest first (cobra lists them in command order).
+		slices.SortStableFunc(suggestions, func(a, b string) int {
+			return cmp.Compare(Distance(strings.ToLower(name), a), Distance(strings.ToLower(name), b))
+		})
+		for _, s := range suggestions {
 			if !seen[s] {
 				seen[s] = true
 				quoted = append(quoted, fmt.Sprintf("%q", s))
@@ -54,4 +61,25 @@ func UnknownCommand(cmd *cobra.Command, name string) error {
 		msg += "; commands: " + strings.Join(names, ", ")
 	}
 	return FlagErrorf("%s", msg)
+}
+
+// Distance is the Levenshtein distance of a and b (bytes).
+func Distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
