@@ -72,8 +72,8 @@ func auditRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(opts.IO.Out, list)
+	if cmdutil.Structured(opts.Output) {
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, list)
 	}
 	tty := opts.IO.IsTTY
 	if list.Count == 0 && tty {

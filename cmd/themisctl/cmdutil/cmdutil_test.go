@@ -2,16 +2,19 @@ package cmdutil_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
@@ -127,8 +130,13 @@ func TestFormatting(t *testing.T) {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	if err := cmdutil.CheckOutput("yaml"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
-		t.Errorf("yaml accepted: %v", err)
+	for _, ok := range []string{"table", "json", "yaml"} {
+		if err := cmdutil.CheckOutput(ok); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	if err := cmdutil.CheckOutput("yml"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Errorf("yml accepted: %v", err)
 	}
 }
 
@@ -250,5 +258,62 @@ func TestParseSince(t *testing.T) {
 		if _, err := cmdutil.ParseSince(bad, now); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 			t.Errorf("%q: %v, want a usage error", bad, err)
 		}
+	}
+}
+
+func TestPrintYAML(t *testing.T) {
+	type inner struct {
+		B string `json:"b_key"`
+	}
+	v := struct {
+		Z      string            `json:"z"`
+		A      []inner           `json:"a_list"`
+		Yes    string            `json:"yes_string"`
+		Num    string            `json:"num_string"`
+		N      int64             `json:"n"`
+		F      float64           `json:"f"`
+		Empty  []string          `json:"empty"`
+		None   map[string]string `json:"none"`
+		Nil    *inner            `json:"nil"`
+		Omit   string            `json:"omit,omitempty"`
+		Multi  string            `json:"multi"`
+		Accent string            `json:"accent"`
+	}{Z: "first", A: []inner{{"x"}, {"y: z"}}, Yes: "yes", Num: "0123", N: 1_735_696_800_000, F: 1.5,
+		Empty: []string{}, None: map[string]string{}, Multi: "a\nb", Accent: "é<&>"}
+	var out strings.Builder
+	if err := cmdutil.PrintStructured(&out, "yaml", v); err != nil {
+		t.Fatal(err)
+	}
+	want := `z: first
+a_list:
+  - b_key: x
+  - b_key: 'y: z'
+yes_string: "yes"
+num_string: "0123"
+"n": 1735696800000
+f: 1.5
+empty: []
+none: {}
+nil: null
+multi: |-
+  a
+  b
+accent: é<&>
+`
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	// The YAML reads back as the JSON does.
+	var fromYAML, fromJSON any
+	if err := yaml.Unmarshal([]byte(out.String()), &fromYAML); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(v)
+	_ = json.Unmarshal(raw, &fromJSON)
+	again, _ := json.Marshal(fromYAML)
+	var roundTrip any
+	_ = json.Unmarshal(again, &roundTrip)
+	if !reflect.DeepEqual(roundTrip, fromJSON) {
+		t.Fatalf("yaml %v\njson %v", roundTrip, fromJSON)
 	}
 }

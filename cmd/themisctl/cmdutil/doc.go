@@ -1,6 +1,6 @@
 // Package cmdutil holds what the themisctl client commands share, in the
 // style of cli/cli (gh): a Factory handing out lazily built dependencies
-// (IO streams, the API client), output helpers (-o table|json, tables that
+// (IO streams, the API client), output helpers (-o table|json|yaml, tables that
 // align on a terminal and are tab-separated when piped), errors that carry
 // exit codes, and Execute, which runs the root command and turns an error
 // into one line on stderr and an exit code.

@@ -21,6 +21,9 @@ const (
 	ExitFailure = 1
 	// ExitUsage: bad flags or arguments.
 	ExitUsage = 2
+	// ExitUnhealthy: `health` found the overall status critical (or
+	// degraded, under --fail-on degraded).
+	ExitUnhealthy = 3
 	// ExitAuth: the server refused the credentials (401) or the scope (403).
 	ExitAuth = 4
 	// ExitUnavailable: the API or Temporal cannot be reached; retry later.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mattn/go-isatty"
 )
@@ -20,15 +23,63 @@ type IOStreams struct {
 	IsTTY bool
 	// StdinTTY reports whether In is a terminal (confirmation prompts).
 	StdinTTY bool
+	// TerminalWidth returns the current width of the terminal Out is, in
+	// columns, or 0 when unknown (not a terminal; tests). Asked on every
+	// redraw, so a resized window is honoured. Optional.
+	TerminalWidth func() int
+}
+
+// Width is TerminalWidth(), or 0 when it is not set.
+func (s *IOStreams) Width() int {
+	if s.TerminalWidth == nil {
+		return 0
+	}
+	return s.TerminalWidth()
 }
 
 // System returns the process's streams with terminal detection.
 func System() *IOStreams {
-	return &IOStreams{
+	ios := &IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		IsTTY:    isTerminal(os.Stdout),
 		StdinTTY: isTerminal(os.Stdin),
 	}
+	if ios.IsTTY {
+		ios.TerminalWidth = func() int { return terminalWidth(ttyColumns(os.Stdout), os.Getenv("COLUMNS")) }
+	}
+	return ios
+}
+
+// terminalWidth is the width the terminal reports, else $COLUMNS, else 0.
+func terminalWidth(cols int, env string) int {
+	if cols > 0 {
+		return cols
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(env)); err == nil && n > 0 {
+		return n
+	}
+	return 0
+}
+
+// FitWidth cuts every line of s that would not fit in a terminal width
+// columns wide, ending it with "…", so no line wraps: text redrawn in place
+// then spans exactly as many rows as it has lines. A line may use width-1
+// columns (a line filling the last column makes some terminals wrap). Width
+// 0 or less leaves s as is. Columns are counted as runes; the text must not
+// hold tabs or escape sequences.
+func FitWidth(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	limit := max(width-1, 1)
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if utf8.RuneCountInString(l) > limit {
+			r := []rune(l)
+			lines[i] = string(r[:limit-1]) + "…"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func isTerminal(f *os.File) bool {

@@ -9,26 +9,92 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 )
 
 // Output formats of -o/--output.
 const (
 	OutputTable = "table"
 	OutputJSON  = "json"
+	OutputYAML  = "yaml"
 )
 
-// AddOutputFlag registers -o/--output (table or json) bound to p.
+// AddOutputFlag registers -o/--output (table, json or yaml) bound to p.
 func AddOutputFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "output", "o", OutputTable, "output format: table or json")
+	cmd.Flags().StringVarP(p, "output", "o", OutputTable, "output format: table, json or yaml")
 }
 
 // CheckOutput validates an -o value.
 func CheckOutput(format string) error {
 	switch format {
-	case OutputTable, OutputJSON:
+	case OutputTable, OutputJSON, OutputYAML:
 		return nil
 	}
-	return FlagErrorf("invalid --output %q: want table or json", format)
+	return FlagErrorf("invalid --output %q: want table, json or yaml", format)
+}
+
+// Structured reports whether format is a machine-readable one (json or
+// yaml) rather than a table.
+func Structured(format string) bool {
+	return format == OutputJSON || format == OutputYAML
+}
+
+// PrintStructured writes v as YAML when format is yaml, otherwise as JSON.
+func PrintStructured(w io.Writer, format string, v any) error {
+	if format == OutputYAML {
+		return PrintYAML(w, v)
+	}
+	return PrintJSON(w, v)
+}
+
+// PrintYAML writes v as a YAML document with the same keys, key order and
+// values as its JSON encoding: v is marshalled to JSON (so json tags,
+// omitempty and MarshalJSON methods apply) and the JSON is re-emitted as
+// block-style YAML.
+func PrintYAML(w io.Writer, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("convert output to YAML: %w", err)
+	}
+	blockStyle(&doc)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	return enc.Close()
+}
+
+var yaml11Bools = map[string]bool{}
+
+func init() {
+	for _, b := range []string{"y", "yes", "on", "n", "no", "off"} {
+		for _, v := range []string{b, strings.ToUpper(b[:1]) + b[1:], strings.ToUpper(b)} {
+			yaml11Bools[v] = true
+		}
+	}
+}
+
+// blockStyle drops the flow and quoting styles the JSON source gave the
+// nodes; the encoder still quotes strings that would read as another type
+// ("123", "true"), and so does blockStyle for the YAML 1.1 booleans ("yes",
+// "off") that older parsers would misread. Empty collections stay in flow
+// style ({} and []).
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	switch {
+	case (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && len(n.Content) == 0:
+		n.Style = yaml.FlowStyle
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!str" && yaml11Bools[n.Value]:
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // PrintJSON writes v as indented JSON with a trailing newline.

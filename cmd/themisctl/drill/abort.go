@@ -68,8 +68,8 @@ func abortRun(ctx context.Context, opts *AbortOptions) error {
 		return err
 	}
 	switch {
-	case opts.Output == cmdutil.OutputJSON:
-		return cmdutil.PrintJSON(opts.IO.Out, d)
+	case cmdutil.Structured(opts.Output):
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, d)
 	case opts.IO.IsTTY:
 		fmt.Fprintf(opts.IO.Out, "✓ Abort requested for drill %s; it is now %s (cleaned up: %s)\n", d.ID, stateLabel(d), cmdutil.YesNo(d.CleanedUp))
 	default:

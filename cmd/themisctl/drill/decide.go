@@ -88,8 +88,8 @@ func decideRun(ctx context.Context, opts *DecideOptions) error {
 		return err
 	}
 	switch {
-	case opts.Output == cmdutil.OutputJSON:
-		return cmdutil.PrintJSON(opts.IO.Out, d)
+	case cmdutil.Structured(opts.Output):
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, d)
 	case opts.IO.IsTTY:
 		fmt.Fprintf(opts.IO.Out, "✓ %s step %q of drill %s; it is now %s\n", verb, opts.Step, d.ID, stateLabel(d))
 		if d.Measured {

@@ -32,11 +32,18 @@ func NewCmdDrill(f *cmdutil.Factory) *cobra.Command {
   themisctl drill approve drill-orders-1735696800000 --step start --comment "CHG-1234"
   themisctl drill get drill-orders-1735696800000
   themisctl drill approve drill-orders-1735696800000 --step complete`,
-		Args: cmdutil.NoArgs,
 	}
 	cmd.AddCommand(NewCmdStart(f, nil), NewCmdList(f, nil), NewCmdGet(f, nil),
 		NewCmdApprove(f, nil), NewCmdReject(f, nil), NewCmdAbort(f, nil))
-	return cmd
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "get", "approve", "reject", "abort":
+			c.ValidArgsFunction = cmdutil.CompleteDrillArg(f)
+		case "start":
+			_ = c.RegisterFlagCompletionFunc("target", cmdutil.CompleteTargets(f))
+		}
+	}
+	return cmdutil.Group(cmd)
 }
 
 // checkID refuses an id that cannot be a drill (workflow) id.

@@ -93,7 +93,7 @@ func TestStartArgs(t *testing.T) {
 	if err := execute(NewCmdStart(argvFactory(), capture)); err != nil || got.Target != "" || got.WaitStep {
 		t.Fatalf("defaults %v %+v", err, got)
 	}
-	for _, bad := range [][]string{{"orders"}, {"-o", "yaml"}, {"--wait"}} {
+	for _, bad := range [][]string{{"orders"}, {"-o", "xml"}, {"--wait"}} {
 		if err := execute(NewCmdStart(argvFactory(), capture), bad...); !isUsage(err) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}

@@ -53,8 +53,8 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(opts.IO.Out, d)
+	if cmdutil.Structured(opts.Output) {
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, d)
 	}
 	writeDrill(opts.IO.Out, d, opts.IO.IsTTY)
 	return nil

@@ -65,9 +65,9 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	if err != nil {
 		return err
 	}
-	jsonOut, tty := opts.Output == cmdutil.OutputJSON, opts.IO.IsTTY
+	structured, tty := cmdutil.Structured(opts.Output), opts.IO.IsTTY
 	switch {
-	case jsonOut:
+	case structured:
 	case tty:
 		fmt.Fprintf(opts.IO.Out, "✓ Started drill %s on target %s\n", d.ID, d.Target)
 		if d.UIURL != "" {
@@ -80,14 +80,14 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 		fmt.Fprintln(opts.IO.Out, d.ID)
 	}
 	if opts.WaitStep {
-		if tty && !jsonOut {
+		if tty && !structured {
 			fmt.Fprintln(opts.IO.ErrOut, "Waiting for the drill to reach an approval step…")
 		}
 		if d, err = WaitStep(ctx, c, d.ID, opts.Interval); err != nil {
 			return err
 		}
 		switch {
-		case jsonOut:
+		case structured:
 		case tty:
 			fmt.Fprintln(opts.IO.Out)
 			writeDrill(opts.IO.Out, d, true)
@@ -95,8 +95,8 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", d.ID, d.State, d.Awaiting)
 		}
 	}
-	if jsonOut {
-		if err := cmdutil.PrintJSON(opts.IO.Out, d); err != nil {
+	if structured {
+		if err := cmdutil.PrintStructured(opts.IO.Out, opts.Output, d); err != nil {
 			return err
 		}
 	}

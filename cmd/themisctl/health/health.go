@@ -19,28 +19,37 @@ type Options struct {
 	IO        *cmdutil.IOStreams
 	APIClient func() (*client.Client, error)
 
-	// Check makes a status other than healthy exit 1 (for scripts and
-	// monitoring).
-	Check  bool
+	// FailOn is the least severe overall status that makes the command
+	// exit ExitUnhealthy: "critical" (the default), "degraded" or "never".
+	FailOn string
 	Output string
 }
 
 // NewCmdHealth returns `themisctl health`. runF replaces healthRun in tests.
 func NewCmdHealth(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, APIClient: f.APIClient}
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Show the health of Themis Maintenance: overall and per module",
 		Long: "Show the overall health (the worst module status) and each module's and target's status,\n" +
 			"from the API's cached probes. Any failed job in the last 24 hours makes it at least degraded.\n\n" +
-			"The exit status is 0 whatever the health, unless --check is given: then it is 1 when the\n" +
-			"overall status is degraded or critical.",
+			"Exit status (for checks and monitoring): 3 when the overall status is critical, 0 when it is\n" +
+			"healthy or degraded. With --fail-on degraded, a degraded (or unknown) status exits 3 too;\n" +
+			"with --fail-on never, the health never sets the exit status. Failing to reach the API exits\n" +
+			"5 (unavailable) or 4 (credentials refused), whatever --fail-on says.",
 		Example: `  themisctl health
-  themisctl health --check -o json > /dev/null || page-oncall`,
+  themisctl health --fail-on degraded -o json > /dev/null || page-oncall`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cmdutil.CheckOutput(opts.Output); err != nil {
 				return err
+			}
+			if check {
+				opts.FailOn = failOnDegraded
+			}
+			if _, ok := severity[opts.FailOn]; !ok {
+				return cmdutil.FlagErrorf("invalid --fail-on %q: want critical, degraded or never", opts.FailOn)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -48,9 +57,32 @@ func NewCmdHealth(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			return healthRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Check, "check", false, "exit 1 unless the overall status is healthy")
+	cmd.Flags().StringVar(&opts.FailOn, "fail-on", failOnCritical, "exit 3 when the overall status is this bad or worse: critical, degraded or never")
+	cmd.Flags().BoolVar(&check, "check", false, "same as --fail-on degraded")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
+}
+
+// --fail-on values.
+const (
+	failOnCritical = "critical"
+	failOnDegraded = "degraded"
+	failOnNever    = "never"
+)
+
+// severity ranks --fail-on thresholds and reported statuses.
+var severity = map[string]int{failOnNever: 3, failOnCritical: 2, failOnDegraded: 1}
+
+// rank orders an overall status: healthy 0, critical 2, anything else
+// (degraded, unknown, a status this client does not know) 1.
+func rank(status string) int {
+	switch status {
+	case api.HealthOK:
+		return 0
+	case api.HealthCritical:
+		return 2
+	}
+	return 1
 }
 
 func label(status string) string {
@@ -77,8 +109,12 @@ func healthRun(ctx context.Context, opts *Options) error {
 	if err := writeReport(opts.IO, rep, opts.Output); err != nil {
 		return err
 	}
-	if opts.Check && rep.OverallStatus != api.HealthOK {
-		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("overall status is %s", rep.OverallStatus)}
+	failOn := opts.FailOn
+	if failOn == "" {
+		failOn = failOnCritical
+	}
+	if rank(rep.OverallStatus) >= severity[failOn] {
+		return &cmdutil.ExitError{Code: cmdutil.ExitUnhealthy, Err: fmt.Errorf("overall status is %s", rep.OverallStatus)}
 	}
 	return nil
 }
@@ -87,8 +123,8 @@ func healthRun(ctx context.Context, opts *Options) error {
 // and an aligned table; or tab-separated lines "overall<TAB>status<TAB>
 // checked" then "name<TAB>status<TAB>checked<TAB>message" per module.
 func writeReport(ios *cmdutil.IOStreams, rep api.HealthReport, output string) error {
-	if output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(ios.Out, rep)
+	if cmdutil.Structured(output) {
+		return cmdutil.PrintStructured(ios.Out, output, rep)
 	}
 	tty := ios.IsTTY
 	if tty {

@@ -29,10 +29,21 @@ func TestArgs(t *testing.T) {
 	capture := func(_ context.Context, o *Options) error { got = o; return nil }
 	ios, _, _, _ := cmdutil.TestStreams(true)
 	f := cmdutil.NewFactory(ios, "test")
-	if err := execute(NewCmdHealth(f, capture), "--check", "-o", "json"); err != nil || !got.Check || got.Output != "json" {
-		t.Fatalf("%v %+v", err, got)
+	for _, tc := range []struct {
+		args   []string
+		failOn string
+	}{
+		{nil, "critical"},
+		{[]string{"--fail-on", "degraded", "-o", "json"}, "degraded"},
+		{[]string{"--fail-on=never"}, "never"},
+		{[]string{"--check"}, "degraded"},
+	} {
+		got = nil
+		if err := execute(NewCmdHealth(f, capture), tc.args...); err != nil || got.FailOn != tc.failOn {
+			t.Fatalf("%v: %v %+v", tc.args, err, got)
+		}
 	}
-	for _, bad := range [][]string{{"x"}, {"-o", "yaml"}, {"--watch"}} {
+	for _, bad := range [][]string{{"x"}, {"-o", "xml"}, {"--watch"}, {"--fail-on", "ok"}, {"--fail-on", ""}} {
 		if err := execute(NewCmdHealth(f, capture), bad...); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 			t.Errorf("%v: %v", bad, err)
 		}
@@ -77,20 +88,28 @@ func TestRun(t *testing.T) {
 	if !strings.HasPrefix(lines[0], "overall\tdegraded\t") || lines[2] != "jobs\tdegraded\t2023-11-14T22:13:20Z\t1 failed job(s) in 24 h" {
 		t.Fatalf("piped %q", lines)
 	}
-	// --check turns a degraded report into exit 1; the report is still printed.
-	out, err = run(t, false, Options{Check: true}, degraded)
-	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(out, "overall\tdegraded") {
-		t.Fatalf("check: %v\n%s", err, out)
+	// --fail-on degraded turns a degraded report into exit 3; the report is still printed.
+	out, err = run(t, false, Options{FailOn: "degraded"}, degraded)
+	if cmdutil.ExitCode(err) != cmdutil.ExitUnhealthy || err.Error() != "overall status is degraded" || !strings.Contains(out, "overall\tdegraded") {
+		t.Fatalf("fail-on degraded: %v\n%s", err, out)
 	}
-	if _, err := run(t, false, Options{Check: true}, nil); err != nil {
-		t.Fatalf("check healthy: %v", err)
+	if _, err := run(t, false, Options{FailOn: "degraded"}, nil); err != nil {
+		t.Fatalf("fail-on degraded, healthy: %v", err)
+	}
+	// Critical exits 3 by default, and not under --fail-on never.
+	critical := func(f *apitest.Fake) {
+		f.SetHealth(api.HealthReport{OverallStatus: api.HealthCritical, Modules: []api.HealthSignal{{Name: "temporal", Status: api.HealthCritical, Message: "unreachable"}}})
+	}
+	for failOn, want := range map[string]int{"": cmdutil.ExitUnhealthy, "critical": cmdutil.ExitUnhealthy, "degraded": cmdutil.ExitUnhealthy, "never": 0} {
+		out, err = run(t, false, Options{FailOn: failOn}, critical)
+		if cmdutil.ExitCode(err) != want || !strings.Contains(out, "temporal\tcritical") {
+			t.Errorf("critical, --fail-on %q: %v\n%s", failOn, err, out)
+		}
 	}
 
-	out, err = run(t, false, Options{Output: "json"}, func(f *apitest.Fake) {
-		f.SetHealth(api.HealthReport{OverallStatus: api.HealthCritical, Modules: []api.HealthSignal{{Name: "temporal", Status: api.HealthCritical, Message: "unreachable"}}})
-	})
+	out, err = run(t, false, Options{Output: "json"}, critical)
 	var rep api.HealthReport
-	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.OverallStatus != api.HealthCritical {
+	if cmdutil.ExitCode(err) != cmdutil.ExitUnhealthy || json.Unmarshal([]byte(out), &rep) != nil || rep.OverallStatus != api.HealthCritical {
 		t.Fatalf("json %v %s", err, out)
 	}
 	out, err = run(t, true, Options{}, func(f *apitest.Fake) { f.SetHealth(api.HealthReport{OverallStatus: api.HealthDegraded}) })

@@ -57,8 +57,8 @@ func cancelRun(ctx context.Context, opts *CancelOptions) error {
 		return err
 	}
 	switch {
-	case opts.Output == cmdutil.OutputJSON:
-		return cmdutil.PrintJSON(opts.IO.Out, j)
+	case cmdutil.Structured(opts.Output):
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, j)
 	case opts.IO.IsTTY:
 		fmt.Fprintf(opts.IO.Out, "✓ Cancellation requested for job %s (now %s)\n", j.ID, j.State)
 	default:

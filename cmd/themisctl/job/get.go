@@ -61,12 +61,12 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 		return err
 	}
 	if opts.Watch {
-		j, err := Watch(ctx, WatchOptions{IO: opts.IO, Client: c, JobID: opts.ID, Interval: opts.Interval, Quiet: opts.Output == cmdutil.OutputJSON})
+		j, err := Watch(ctx, WatchOptions{IO: opts.IO, Client: c, JobID: opts.ID, Interval: opts.Interval, Quiet: cmdutil.Structured(opts.Output)})
 		if err != nil {
 			return err
 		}
-		if opts.Output == cmdutil.OutputJSON {
-			if err := cmdutil.PrintJSON(opts.IO.Out, j); err != nil {
+		if cmdutil.Structured(opts.Output) {
+			if err := cmdutil.PrintStructured(opts.IO.Out, opts.Output, j); err != nil {
 				return err
 			}
 		}
@@ -76,8 +76,8 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(opts.IO.Out, j)
+	if cmdutil.Structured(opts.Output) {
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, j)
 	}
 	writeJob(opts.IO.Out, j, opts.IO.IsTTY)
 	return nil

@@ -17,8 +17,15 @@ func NewCmdJob(f *cmdutil.Factory) *cobra.Command {
 		Short:   "List, inspect, watch and cancel maintenance jobs",
 		Long: "A job is one run of a schedule (one Temporal workflow execution; job id = workflow id).\n" +
 			"Jobs are started by their schedule's cron or by `themisctl schedule run`.",
-		Args: cmdutil.NoArgs,
 	}
 	cmd.AddCommand(NewCmdList(f, nil), NewCmdGet(f, nil), NewCmdCancel(f, nil))
-	return cmd
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "get", "cancel":
+			c.ValidArgsFunction = cmdutil.CompleteJobArg(f)
+		case "list":
+			_ = c.RegisterFlagCompletionFunc("schedule", cmdutil.CompleteScheduleFlag(f))
+		}
+	}
+	return cmdutil.Group(cmd)
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -168,7 +170,7 @@ func TestGetArgs(t *testing.T) {
 	if err := execute(NewCmdGet(f, capture), "daily-maintenance-2025-01-01T02:00:00Z", "--watch"); err != nil || !got.Watch || got.ID != "daily-maintenance-2025-01-01T02:00:00Z" || got.Interval != 5*time.Millisecond {
 		t.Fatalf("%v %+v", err, got)
 	}
-	for _, bad := range [][]string{{}, {"../etc/passwd"}, {"a", "b"}, {"x", "-o", "yaml"}} {
+	for _, bad := range [][]string{{}, {"../etc/passwd"}, {"a", "b"}, {"x", "-o", "xml"}} {
 		if err := execute(NewCmdGet(f, capture), bad...); !isFlagError(err) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}
@@ -348,4 +350,118 @@ func TestNewCmdJob(t *testing.T) {
 	if strings.Join(names, ",") != "cancel,get,list" {
 		t.Fatalf("subcommands %v", names)
 	}
+}
+
+// screen replays what a terminal of the given width shows for out: lines
+// wrap at the width, "\x1b[nA" moves the cursor up, "\x1b[J" clears to the
+// end of the screen.
+func screen(t *testing.T, out string, width int) []string {
+	t.Helper()
+	rows := [][]rune{{}}
+	row, col := 0, 0
+	put := func(r rune) {
+		if col == width { // deferred wrap: the next character starts a new row
+			row, col = row+1, 0
+		}
+		for len(rows) <= row {
+			rows = append(rows, []rune{})
+		}
+		for len(rows[row]) < col {
+			rows[row] = append(rows[row], ' ')
+		}
+		if col < len(rows[row]) {
+			rows[row][col] = r
+		} else {
+			rows[row] = append(rows[row], r)
+		}
+		col++
+	}
+	rs := []rune(out)
+	for i := 0; i < len(rs); i++ {
+		switch r := rs[i]; {
+		case r == '\n':
+			row, col = row+1, 0
+			for len(rows) <= row {
+				rows = append(rows, []rune{})
+			}
+		case r == '\x1b':
+			j := i + 2 // past "\x1b["
+			n := 0
+			for ; rs[j] >= '0' && rs[j] <= '9'; j++ {
+				n = n*10 + int(rs[j]-'0')
+			}
+			switch rs[j] {
+			case 'A':
+				row = max(row-n, 0)
+			case 'J':
+				if col < len(rows[row]) {
+					rows[row] = rows[row][:col]
+				}
+				rows = rows[:row+1]
+			default:
+				t.Fatalf("escape %q", string(rs[i:j+1]))
+			}
+			i = j
+		default:
+			put(r)
+		}
+	}
+	lines := make([]string, len(rows))
+	for i, r := range rows {
+		lines[i] = strings.TrimRight(string(r), " ")
+	}
+	return slices.DeleteFunc(lines, func(l string) bool { return l == "" })
+}
+
+func TestWatchFitsTerminalWidth(t *testing.T) {
+	const width = 40
+	watch := func(termWidth func() int) (string, domain.Job) {
+		e := newTEnv(t, true)
+		e.f.IOStreams.TerminalWidth = termWidth
+		id := startJob(t, e)
+		j, err := Watch(ctx, WatchOptions{IO: e.f.IOStreams, Client: mustClient(t, e), JobID: id, Interval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.out.String(), j
+	}
+	out, final := watch(func() int { return width })
+	if strings.Count(out, "\x1b[J") < 3 {
+		t.Fatalf("too few redraws:\n%q", out)
+	}
+	var view strings.Builder
+	writeJob(&view, final, true)
+	want := strings.Split(strings.TrimRight(cmdutil.FitWidth(view.String(), width), "\n"), "\n")
+	want = slices.DeleteFunc(want, func(l string) bool { return strings.TrimSpace(l) == "" })
+	for i := range want {
+		want[i] = strings.TrimRight(want[i], " ")
+	}
+	got := screen(t, out, width)
+	if !slices.Equal(got, want) {
+		t.Fatalf("screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, l := range got {
+		if n := utf8.RuneCountInString(l); n >= width {
+			t.Errorf("%d columns: %q", n, l)
+		}
+	}
+	if !strings.Contains(strings.Join(got, "\n"), "…") {
+		t.Error("nothing was cut: the view fits in the test width, the test proves nothing")
+	}
+
+	// The same watch without knowing the width wraps long lines and leaves
+	// stale rows on that screen (what the trimming prevents).
+	out, _ = watch(nil)
+	if got := screen(t, out, width); len(got) <= len(want) {
+		t.Fatalf("untrimmed redraw left no stale rows:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func mustClient(t *testing.T, e *tenv) *client.Client {
+	t.Helper()
+	c, err := e.f.APIClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

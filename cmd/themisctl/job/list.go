@@ -82,8 +82,8 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(opts.IO.Out, page)
+	if cmdutil.Structured(opts.Output) {
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, page)
 	}
 	tty := opts.IO.IsTTY
 	if len(page.Jobs) == 0 && tty {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/themis-maintenance/themis/api/client"
@@ -20,14 +21,15 @@ type WatchOptions struct {
 	Client   *client.Client
 	JobID    string
 	Interval time.Duration
-	// Quiet prints nothing (for -o json); Watch only waits.
+	// Quiet prints nothing (for -o json and -o yaml); Watch only waits.
 	Quiet bool
 }
 
 // Watch polls the job until it reaches a terminal state and returns it. On
-// a terminal the job view is redrawn in place; otherwise one tab-separated
-// progress line is printed whenever it changes. Failed polls are retried
-// (up to 5 in a row). Cancelling ctx stops watching, not the job.
+// a terminal the job view is redrawn in place, each line cut to the
+// terminal's width; otherwise one tab-separated progress line is printed
+// whenever it changes. Failed polls are retried (up to 5 in a row).
+// Cancelling ctx stops watching, not the job.
 func Watch(ctx context.Context, o WatchOptions) (domain.Job, error) {
 	drawn, last, failures := 0, "", 0
 	var j domain.Job
@@ -38,10 +40,16 @@ func Watch(ctx context.Context, o WatchOptions) (domain.Job, error) {
 			j, failures = got, 0
 			if !o.Quiet {
 				if o.IO.IsTTY {
+					// Lines are cut to the terminal's width: a wrapped line
+					// would take two rows, and moving up by the line count
+					// would then leave stale rows behind.
+					var view strings.Builder
+					n := writeJob(&view, j, true)
 					if drawn > 0 {
 						fmt.Fprintf(o.IO.Out, "\x1b[%dA\x1b[J", drawn)
 					}
-					drawn = writeJob(o.IO.Out, j, true)
+					fmt.Fprint(o.IO.Out, cmdutil.FitWidth(view.String(), o.IO.Width()))
+					drawn = n
 				} else if line := progressLine(j); line != last {
 					fmt.Fprintln(o.IO.Out, line)
 					last = line

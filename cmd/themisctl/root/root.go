@@ -1,6 +1,7 @@
 // Package root assembles the themisctl command tree: process commands
 // (dev, worker, api, server) and client commands over the API (schedule,
-// job), and runs it with one-line errors and exit codes.
+// job, drill, health, status, task-types, targets, audit, token), and runs
+// it with one-line errors and exit codes.
 package root
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/cmd/themisctl/drill"
 	"github.com/themis-maintenance/themis/cmd/themisctl/health"
+	"github.com/themis-maintenance/themis/cmd/themisctl/info"
 	"github.com/themis-maintenance/themis/cmd/themisctl/job"
 	"github.com/themis-maintenance/themis/cmd/themisctl/schedule"
 	"github.com/themis-maintenance/themis/cmd/themisctl/serve"
@@ -28,11 +30,15 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		Use:   "themisctl",
 		Short: "Themis Maintenance: durable database maintenance on Temporal",
 		Long: `themisctl runs Themis Maintenance (dev, server, worker, api) and drives it
-through its HTTP API (schedule, job).
+through its HTTP API (schedule, job, drill, health, status, task-types, targets, audit).
 
 Client commands talk to the API at --api-url ($THEMIS_API_URL, default
-http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
-		Version:       starter.Version,
+http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).
+
+Shell completion (schedule names, job and drill ids, task types, targets are
+fetched from the API): source <(themisctl completion bash), or zsh, fish,
+powershell.`,
+		Version:       f.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -43,17 +49,23 @@ http://127.0.0.1:8080) with --token ($THEMIS_TOKEN).`,
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f), drill.NewCmdDrill(f), health.NewCmdHealth(f, nil), audit.NewCmdAudit(f, nil), token.NewCmdToken(f)} {
+	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f), drill.NewCmdDrill(f), health.NewCmdHealth(f, nil), info.NewCmdStatus(f, nil), info.NewCmdTaskTypes(f, nil), info.NewCmdTargets(f, nil),
+		audit.NewCmdAudit(f, nil), token.NewCmdToken(f)} {
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}
-	return root
+	root.AddCommand(newCmdVersion(f.Version))
+	return cmdutil.Group(root)
 }
 
 // Main runs themisctl with the process's arguments and returns its exit code.
 func Main() int {
 	ios := cmdutil.System()
-	f := cmdutil.NewFactory(ios, starter.Version)
+	version := ResolvedVersion()
+	// The server run by this binary (dev, server, api) reports the same
+	// version in GET /status.
+	starter.Version = version
+	f := cmdutil.NewFactory(ios, version)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return cmdutil.Execute(ctx, NewCmdRoot(f), ios)

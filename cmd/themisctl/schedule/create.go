@@ -188,8 +188,8 @@ func createRun(ctx context.Context, opts *CreateOptions) error {
 		return err
 	}
 	switch {
-	case opts.Output == cmdutil.OutputJSON:
-		return cmdutil.PrintJSON(opts.IO.Out, s)
+	case cmdutil.Structured(opts.Output):
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, s)
 	case opts.IO.IsTTY:
 		fmt.Fprintf(opts.IO.Out, "✓ Created schedule %q (%s)\n", s.Name, s.ID)
 		fmt.Fprintf(opts.IO.Out, "  %s %s, window %s, tasks %s\n", s.CronExpression, s.Timezone, window(s), tasksList(s.Tasks))

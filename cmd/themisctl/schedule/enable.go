@@ -62,8 +62,8 @@ func toggleRun(ctx context.Context, opts *ToggleOptions) error {
 		return err
 	}
 	switch {
-	case opts.Output == cmdutil.OutputJSON:
-		return cmdutil.PrintJSON(opts.IO.Out, s)
+	case cmdutil.Structured(opts.Output):
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, s)
 	case opts.IO.IsTTY:
 		verb := "Disabled"
 		if opts.Enabled {

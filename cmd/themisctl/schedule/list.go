@@ -50,8 +50,8 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.PrintJSON(opts.IO.Out, api.ScheduleList{Schedules: list, Count: len(list)})
+	if cmdutil.Structured(opts.Output) {
+		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, api.ScheduleList{Schedules: list, Count: len(list)})
 	}
 	tty := opts.IO.IsTTY
 	if len(list) == 0 && tty {

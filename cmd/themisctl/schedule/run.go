@@ -69,9 +69,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	jsonOut := opts.Output == cmdutil.OutputJSON
+	structured := cmdutil.Structured(opts.Output)
 	switch {
-	case jsonOut:
+	case structured:
 	case opts.IO.IsTTY:
 		forced := ""
 		if j.Forced {
@@ -88,20 +88,20 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		fmt.Fprintln(opts.IO.Out, j.ID)
 	}
 	if !opts.Wait {
-		if jsonOut {
-			return cmdutil.PrintJSON(opts.IO.Out, j)
+		if structured {
+			return cmdutil.PrintStructured(opts.IO.Out, opts.Output, j)
 		}
 		return nil
 	}
-	if opts.IO.IsTTY && !jsonOut {
+	if opts.IO.IsTTY && !structured {
 		fmt.Fprintln(opts.IO.Out)
 	}
-	final, err := job.Watch(ctx, job.WatchOptions{IO: opts.IO, Client: c, JobID: j.ID, Interval: opts.Interval, Quiet: jsonOut})
+	final, err := job.Watch(ctx, job.WatchOptions{IO: opts.IO, Client: c, JobID: j.ID, Interval: opts.Interval, Quiet: structured})
 	if err != nil {
 		return err
 	}
-	if jsonOut {
-		if err := cmdutil.PrintJSON(opts.IO.Out, final); err != nil {
+	if structured {
+		if err := cmdutil.PrintStructured(opts.IO.Out, opts.Output, final); err != nil {
 			return err
 		}
 	}

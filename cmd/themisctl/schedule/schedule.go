@@ -1,6 +1,7 @@
 // Package schedule holds the `themisctl schedule` commands: list, get,
-// create, enable, disable, delete and run (with --wait). A schedule can be
-// named by its id or by its exact name ("Daily Maintenance").
+// create, update, enable, disable, delete and run (with --wait). A
+// schedule can be named by its id or by its exact name ("Daily
+// Maintenance").
 package schedule
 
 import (
@@ -23,13 +24,24 @@ func NewCmdSchedule(f *cmdutil.Factory) *cobra.Command {
 		Long: "A schedule is a named, ordered list of maintenance tasks against one target, run by a\n" +
 			"Temporal Schedule on a cron within a maintenance window. Refer to a schedule by its id\n" +
 			"(daily-maintenance) or its exact name (\"Daily Maintenance\").",
-		Args: cmdutil.NoArgs,
 	}
 	cmd.AddCommand(
 		NewCmdList(f, nil), NewCmdGet(f, nil), NewCmdCreate(f, nil),
-		NewCmdEnable(f, nil), NewCmdDisable(f, nil), NewCmdDelete(f, nil), NewCmdRun(f, nil),
+		NewCmdUpdate(f, nil), NewCmdEnable(f, nil), NewCmdDisable(f, nil), NewCmdDelete(f, nil), NewCmdRun(f, nil),
 	)
-	return cmd
+	for _, c := range cmd.Commands() {
+		switch c.Name() {
+		case "get", "update", "enable", "disable", "delete", "run":
+			c.ValidArgsFunction = cmdutil.CompleteScheduleArg(f)
+		}
+		if c.Flags().Lookup("tasks") != nil {
+			_ = c.RegisterFlagCompletionFunc("tasks", cmdutil.CompleteTaskTypes(f))
+		}
+		if c.Flags().Lookup("target") != nil {
+			_ = c.RegisterFlagCompletionFunc("target", cmdutil.CompleteTargets(f))
+		}
+	}
+	return cmdutil.Group(cmd)
 }
 
 func window(s domain.Schedule) string {

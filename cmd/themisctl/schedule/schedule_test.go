@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,7 +29,7 @@ func TestListArgs(t *testing.T) {
 	}{
 		{nil, "table", false},
 		{[]string{"-o", "json"}, "json", false},
-		{[]string{"--output=yaml"}, "", true},
+		{[]string{"--output=yml"}, "", true},
 		{[]string{"extra"}, "", true},
 	} {
 		var got *ListOptions
@@ -474,5 +475,106 @@ func TestScheduleCommandExecute(t *testing.T) {
 	}
 	if got := e.errOut.String(); !strings.Contains(got, "unknown flag: --bogus") || !strings.Contains(got, "--help") || strings.Contains(got, "Flags:") {
 		t.Fatalf("stderr %q", got)
+	}
+}
+
+// ---- update ----
+
+func updateArgs(t *testing.T, args ...string) (*UpdateOptions, error) {
+	t.Helper()
+	var got *UpdateOptions
+	err := execute(NewCmdUpdate(argvFactory(true), func(_ context.Context, o *UpdateOptions) error { got = o; return nil }), args...)
+	return got, err
+}
+
+func TestUpdateArgs(t *testing.T) {
+	got, err := updateArgs(t, "Daily Maintenance", "--name", "Nightly", "--window", "22-4", "--cron", "15 3 * * *",
+		"--enabled=false", "--tasks", "metrics_collection, quota_check", "--set", "halt_on_task_failure=true",
+		"--set", "description=a=b", "--option", "mvcc_cleanup.dead_tuple_threshold=5000",
+		"--set", "task_options.quota_check.warn_pct=", "-o", "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"name": "Nightly", "window_start_hour": 22, "window_end_hour": 4, "cron_expression": "15 3 * * *",
+		"frequency": "custom", "enabled": false, "tasks": []string{"metrics_collection", "quota_check"},
+		"halt_on_task_failure": true, "description": "a=b"}
+	if got.Ref != "Daily Maintenance" || got.Output != "yaml" || fmt.Sprint(got.Patch) != fmt.Sprint(want) {
+		t.Fatalf("patch %v\nwant  %v", got.Patch, want)
+	}
+	wantOpts := map[domain.TaskType]map[string]any{"mvcc_cleanup": {"dead_tuple_threshold": float64(5000)}, "quota_check": {"warn_pct": nil}}
+	if fmt.Sprint(got.Options) != fmt.Sprint(wantOpts) {
+		t.Fatalf("options %v", got.Options)
+	}
+	got, err = updateArgs(t, "x", "--set", "window_start_hour=3", "--set", "tasks=quota_check", "--set", `task_options={"quota_check":{"warn_pct":70}}`, "--set", "name=123")
+	if err != nil || got.Patch["window_start_hour"] != 3 || got.Patch["name"] != "123" || fmt.Sprint(got.Patch["tasks"]) != "[quota_check]" ||
+		fmt.Sprint(got.Patch["task_options"]) != "map[quota_check:map[warn_pct:70]]" {
+		t.Fatalf("%v %v", err, got.Patch)
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"x"}, "nothing to change"},
+		{[]string{}, "missing argument"},
+		{[]string{"x", "--set", "windw_start_hour=3"}, `did you mean "window_start_hour"?`},
+		{[]string{"x", "--set", "id=foo"}, `unknown schedule field "id"`},
+		{[]string{"x", "--set", "enabled=maybe"}, "want true or false"},
+		{[]string{"x", "--set", "window_end_hour=24"}, "want an hour 0-23"},
+		{[]string{"x", "--set", "novalue"}, "want key=value"},
+		{[]string{"x", "--name", "a", "--set", "name=b"}, "name is given twice"},
+		{[]string{"x", "--option", "quota_check=1"}, "want TASK.OPTION=VALUE"},
+		{[]string{"x", "--option", "quota_chek.warn_pct=1"}, `did you mean "quota_check"?`},
+		{[]string{"x", "--set", "task_options={}", "--option", "quota_check.warn_pct=1"}, "replaces every option"},
+		{[]string{"x", "--set", "task_options=[1]"}, "want a JSON object"},
+		{[]string{"x", "--window", "2"}, "invalid --window"},
+		{[]string{"x", "--tasks", " , "}, "one or more of"},
+		{[]string{"x", "--name", "a", "-o", "xml"}, "invalid --output"},
+	} {
+		if _, err := updateArgs(t, tc.args...); !isFlagError(err) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%v: %v, want a usage error with %q", tc.args, err, tc.msg)
+		}
+	}
+}
+
+func TestUpdateRun(t *testing.T) {
+	e := newTEnv(t, false)
+	e.srv.Fake.SeedDefaults()
+	up := func(ref, output string, patch map[string]any, options map[domain.TaskType]map[string]any) (domain.Schedule, error) {
+		e.out.Reset()
+		err := updateRun(ctx, &UpdateOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Ref: ref, Patch: patch, Options: options, Output: output})
+		if err != nil {
+			return domain.Schedule{}, err
+		}
+		c, _ := e.f.APIClient()
+		return c.GetSchedule(ctx, "daily-maintenance")
+	}
+	s, err := up("Daily Maintenance", "table", map[string]any{"window_start_hour": 1, "window_end_hour": 5, "halt_on_task_failure": true}, nil)
+	if err != nil || s.WindowStartHour != 1 || s.WindowEndHour != 5 || !s.HaltOnTaskFailure || s.Name != "Daily Maintenance" || e.out.String() != "daily-maintenance\n" {
+		t.Fatalf("%v %+v %q", err, s, e.out)
+	}
+	// Single options merge into the current ones; an empty value removes one.
+	s, err = up("daily-maintenance", "table", nil, map[domain.TaskType]map[string]any{domain.TaskQuotaCheck: {"alert_pct": float64(70)}})
+	if err != nil || fmt.Sprint(s.TaskOptions) != "map[quota_check:map[alert_pct:70]]" {
+		t.Fatalf("options: %v %v", err, s.TaskOptions)
+	}
+	s, err = up("daily-maintenance", "table", nil, map[domain.TaskType]map[string]any{domain.TaskFragmentationMonitoring: {"high_threshold_pct": float64(40), "min_size_bytes": float64(1 << 20)}})
+	if err != nil || fmt.Sprint(s.TaskOptions) != "map[fragmentation_monitoring:map[high_threshold_pct:40 min_size_bytes:1.048576e+06] quota_check:map[alert_pct:70]]" {
+		t.Fatalf("merge: %v %v", err, s.TaskOptions)
+	}
+	s, err = up("daily-maintenance", "table", nil, map[domain.TaskType]map[string]any{domain.TaskFragmentationMonitoring: {"min_size_bytes": nil}, domain.TaskQuotaCheck: {"alert_pct": nil}})
+	if err != nil || fmt.Sprint(s.TaskOptions) != "map[fragmentation_monitoring:map[high_threshold_pct:40]]" {
+		t.Fatalf("remove: %v %v", err, s.TaskOptions)
+	}
+	if _, err := up("daily-maintenance", "yaml", map[string]any{"timezone": "Europe/Berlin"}, nil); err != nil || !strings.Contains(e.out.String(), "timezone: Europe/Berlin\n") {
+		t.Fatalf("yaml: %v\n%s", err, e.out)
+	}
+	// The server's refusals come back as API errors (exit 1), not usage errors.
+	_, err = up("daily-maintenance", "table", nil, map[domain.TaskType]map[string]any{domain.TaskQuotaCheck: {"alert_pct": float64(1000)}})
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 {
+		t.Fatalf("bad option: %v", err)
+	}
+	if _, err := up("no such schedule", "table", map[string]any{"enabled": false}, nil); err == nil || !strings.Contains(err.Error(), "no schedule") {
+		t.Fatalf("unknown ref: %v", err)
 	}
 }

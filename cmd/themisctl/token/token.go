@@ -23,10 +23,9 @@ func NewCmdToken(f *cmdutil.Factory) *cobra.Command {
 		Use:     "token <command>",
 		Aliases: []string{"tokens"},
 		Short:   "Make API tokens (locally; the server keeps only their SHA-256)",
-		Args:    cmdutil.NoArgs,
 	}
 	cmd.AddCommand(NewCmdCreate(f, nil))
-	return cmd
+	return cmdutil.Group(cmd)
 }
 
 // CreateOptions are the inputs of `token create`.
@@ -113,8 +112,8 @@ func createRun(_ context.Context, opts *CreateOptions) error {
 	out.ConfigYAML = ConfigEntry(out.Name, out.SHA256, out.Scopes)
 	w := opts.IO.Out
 	switch {
-	case opts.Output == cmdutil.OutputJSON:
-		return cmdutil.PrintJSON(w, out)
+	case cmdutil.Structured(opts.Output):
+		return cmdutil.PrintStructured(w, opts.Output, out)
 	case opts.IO.IsTTY:
 		fmt.Fprintf(w, "New API token %q (shown only now; store it in your secret manager):\n\n  %s\n\n", out.Name, tok)
 		fmt.Fprintf(w, "Add this entry under auth.tokens in the config file and restart the API:\n\n")

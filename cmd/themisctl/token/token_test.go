@@ -41,7 +41,7 @@ func TestCreateArgs(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--scopes", "read"}, {"--name", "ci"}, {"--name", "ci", "--scopes", ""}, {"--name", "ci", "--scopes", "root"},
-		{"--name", "has space", "--scopes", "read"}, {"--name", "ci", "--scopes", "read", "-o", "yaml"}, {"extra", "--name", "a", "--scopes", "read"},
+		{"--name", "has space", "--scopes", "read"}, {"--name", "ci", "--scopes", "read", "-o", "xml"}, {"extra", "--name", "a", "--scopes", "read"},
 	} {
 		f := factory(true)
 		if err := execute(NewCmdCreate(f, capture), bad...); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
