@@ -4,6 +4,7 @@ TEMPORAL_CLI_VERSION ?= v1.5.1
 TEMPORAL_CLI_CACHE   ?= $(HOME)/.cache/themis/temporal-cli-$(TEMPORAL_CLI_VERSION)
 WORKFLOWCHECK        ?= go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
+VERSION              ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: run test test-cluster unit lint build temporal-cli bench bench-pg clean record-histories
@@ -41,7 +42,7 @@ lint:
 
 build:
 	@mkdir -p bin
-	go build -o bin/themisctl ./cmd/themisctl
+	go build -ldflags "-X github.com/themis-maintenance/themis/cmd/themisctl/root.Version=$(VERSION)" -o bin/themisctl ./cmd/themisctl
 
 ## temporal-cli: the pinned Temporal CLI in ./bin, built once into a cache outside the repo
 temporal-cli:
