@@ -297,7 +297,10 @@ func TestRetryReplacesAHungReindexAttempt(t *testing.T) {
 	release := holdLock(t, db, `INSERT INTO public.seed_1 VALUES (900000, 1, 'new', 1, now(), 'x')`)
 
 	job := "job-hung-" + db
-	opts := domain.TaskOptions{"lock_timeout_ms": int64(600_000)}
+	// Every index chosen: one REINDEX TABLE CONCURRENTLY, which also
+	// rebuilds the TOAST index, so attempt 1 leaves a _ccnew copy in
+	// pg_toast as well.
+	opts := domain.TaskOptions{"lock_timeout_ms": int64(600_000), "high_threshold_pct": 0.0, "min_size_bytes": int64(0)}
 	w := startWorker(t, workerReq{DSN: shared.DSN(db), Task: domain.TaskIndexRebuild, JobID: job, Options: opts})
 	name1 := "themis:" + job + ":index_rebuild:a1"
 	waitFor(t, 90*time.Second, "the _ccnew index to appear", func() bool {
@@ -332,6 +335,9 @@ func TestRetryReplacesAHungReindexAttempt(t *testing.T) {
 	}
 	if n := pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_cc%'`); n != 0 {
 		t.Errorf("%d _ccnew/_ccold indexes left", n)
+	}
+	if !strings.Contains(strings.Join(dropped, " "), "pg_toast.") {
+		t.Errorf("dropped %v: no TOAST leftover of the interrupted REINDEX TABLE CONCURRENTLY", dropped)
 	}
 	if n := invalidIndexes(t, shared, db); n != 0 {
 		t.Errorf("%d invalid indexes left", n)

@@ -162,21 +162,65 @@ func (r *run) dropAllLeftovers(ctx context.Context, to timeouts) ([]string, erro
 	}
 	cctx, cancel := r.cleanupContext(ctx)
 	defer cancel()
-	var dropped []string
+	var leftovers []rel
 	for _, ix := range all {
-		if ix.Valid || !leftoverName.MatchString(ix.Name) || building[ix.Table.OID] {
-			continue
+		if !ix.Valid && leftoverName.MatchString(ix.Name) && !building[ix.Table.OID] {
+			leftovers = append(leftovers, ix.rel)
 		}
-		if err := r.dropIndexConcurrently(cctx, ix.rel, to, true); err != nil {
+	}
+	// REINDEX TABLE CONCURRENTLY rebuilds the table's TOAST index too, so
+	// an interrupted one can leave a _ccnew copy in pg_toast.
+	toast, err := r.toastLeftovers(ctx, building)
+	if err != nil {
+		return nil, err
+	}
+	leftovers = append(leftovers, toast...)
+	var dropped []string
+	for _, x := range leftovers {
+		if err := r.dropIndexConcurrently(cctx, x, to, true); err != nil {
 			if ctx.Err() != nil {
 				return dropped, ctx.Err()
 			}
-			return dropped, fmt.Errorf("drop %s: %w", ix.rel, err)
+			return dropped, fmt.Errorf("drop %s: %w", x, err)
 		}
-		dropped = append(dropped, ix.rel.String())
+		dropped = append(dropped, x.String())
 	}
 	sort.Strings(dropped)
 	return dropped, nil
+}
+
+// toastLeftovers returns the invalid REINDEX CONCURRENTLY leftovers on the
+// TOAST tables of user tables, except those of tables in building.
+func (r *run) toastLeftovers(ctx context.Context, building map[uint32]bool) ([]rel, error) {
+	rows, err := r.pool.Query(ctx, `
+		SELECT c.oid::int8, n.nspname, c.relname, t.oid::int8
+		FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_class t ON t.reltoastrelid = i.indrelid
+		JOIN pg_namespace tn ON tn.oid = t.relnamespace
+		WHERE NOT i.indisvalid AND n.nspname = 'pg_toast'
+		  AND tn.nspname NOT IN ('pg_catalog', 'information_schema') AND tn.nspname NOT LIKE 'pg\_toast%' AND tn.nspname NOT LIKE 'pg\_temp%'`)
+	if err != nil {
+		return nil, classify(ctx, err, "list the invalid TOAST indexes")
+	}
+	defer rows.Close()
+	var out []rel
+	for rows.Next() {
+		var x rel
+		var oid, owner int64
+		if err := rows.Scan(&oid, &x.Schema, &x.Name, &owner); err != nil {
+			return nil, classify(ctx, err, "list the invalid TOAST indexes")
+		}
+		x.OID = uint32(oid)
+		if leftoverName.MatchString(x.Name) && !building[uint32(owner)] {
+			out = append(out, x)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, err, "list the invalid TOAST indexes")
+	}
+	return out, nil
 }
 
 // tablesBeingIndexed returns the tables with a CREATE INDEX or REINDEX in
