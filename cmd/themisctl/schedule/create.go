@@ -37,9 +37,8 @@ var specFlags = []string{"name", "description", "target", "tasks", "frequency", 
 func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions) error) *cobra.Command {
 	opts := &CreateOptions{IO: f.IOStreams, APIClient: f.APIClient}
 	var (
-		name, description, target, frequency, cron, timezone, window string
-		tasks                                                        []string
-		halt, disabled, enforce                                      bool
+		spec     specValues
+		disabled bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -64,7 +63,7 @@ func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions)
 					}
 				}
 			} else {
-				in, err := buildInput(fl.Changed, name, description, target, frequency, cron, timezone, window, tasks, halt, disabled, enforce)
+				in, err := buildInput(fl.Changed, spec, disabled)
 				if err != nil {
 					return err
 				}
@@ -77,29 +76,19 @@ func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&name, "name", "", "schedule name (unique)")
-	fl.StringVar(&description, "description", "", "free-text description")
-	fl.StringVar(&target, "target", "", "target database (default: the server's default target)")
-	fl.StringSliceVar(&tasks, "tasks", nil, "task types to run in order, comma-separated (e.g. metrics_collection,quota_check)")
-	fl.StringVar(&frequency, "frequency", "", "daily, weekly, monthly, quarterly or custom (default daily)")
-	fl.StringVar(&cron, "cron", "", "5-field cron expression (implies --frequency custom)")
-	fl.StringVar(&timezone, "timezone", "", "IANA time zone of the cron and window (default UTC)")
-	fl.StringVar(&window, "window", "", "maintenance window START-END in hours, end exclusive (default 2-6; 22-4 wraps midnight)")
-	fl.BoolVar(&halt, "halt", false, "skip the remaining tasks after a task fails")
+	spec.register(fl, false)
 	fl.BoolVar(&disabled, "disabled", false, "create the schedule paused")
-	fl.BoolVar(&enforce, "enforce-window", true, "skip runs outside the window (--enforce-window=false to run any time)")
 	fl.StringVarP(&opts.File, "file", "f", "", `read the schedule entry from a JSON file ("-" for stdin)`)
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
 }
 
-func buildInput(changed func(string) bool, name, description, target, frequency, cron, timezone, window string,
-	tasks []string, halt, disabled, enforce bool) (client.ScheduleInput, error) {
-	in := client.ScheduleInput{Name: name, Target: target, Timezone: timezone, CronExpression: cron, Frequency: domain.Frequency(frequency)}
-	if strings.TrimSpace(name) == "" {
+func buildInput(changed func(string) bool, v specValues, disabled bool) (client.ScheduleInput, error) {
+	in := client.ScheduleInput{Name: v.name, Target: v.target, Timezone: v.timezone, CronExpression: v.cron, Frequency: domain.Frequency(v.frequency)}
+	if strings.TrimSpace(v.name) == "" {
 		return in, cmdutil.FlagErrorf("--name is required (or give --file)")
 	}
-	for _, t := range tasks {
+	for _, t := range v.tasks {
 		if t = strings.TrimSpace(t); t != "" {
 			in.Tasks = append(in.Tasks, domain.TaskType(t))
 		}
@@ -107,28 +96,28 @@ func buildInput(changed func(string) bool, name, description, target, frequency,
 	if len(in.Tasks) == 0 {
 		return in, cmdutil.FlagErrorf("--tasks is required: one or more of %s", tasksList(domain.AllTaskTypes()))
 	}
-	if cron != "" && frequency == "" {
+	if v.cron != "" && v.frequency == "" {
 		in.Frequency = domain.FrequencyCustom
 	}
 	if changed("description") {
-		in.Description = &description
+		in.Description = &v.description
 	}
-	if window != "" {
-		start, end, err := parseWindow(window)
+	if v.window != "" {
+		start, end, err := parseWindow(v.window)
 		if err != nil {
 			return in, err
 		}
 		in.WindowStartHour, in.WindowEndHour = &start, &end
 	}
 	if changed("halt") {
-		in.HaltOnTaskFailure = &halt
+		in.HaltOnTaskFailure = &v.halt
 	}
 	if changed("disabled") {
 		enabled := !disabled
 		in.Enabled = &enabled
 	}
 	if changed("enforce-window") {
-		in.EnforceWindow = &enforce
+		in.EnforceWindow = &v.enforce
 	}
 	return in, nil
 }

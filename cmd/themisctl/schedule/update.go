@@ -51,9 +51,9 @@ func writableFields() []string {
 func NewCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{IO: f.IOStreams, APIClient: f.APIClient}
 	var (
-		name, description, target, frequency, cron, timezone, window string
-		tasks, sets, options                                         []string
-		halt, enabled, enforce                                       bool
+		spec          specValues
+		sets, options []string
+		enabled       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "update <id|name>",
@@ -78,7 +78,7 @@ func NewCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *UpdateOptions)
 			}
 			opts.Ref = args[0]
 			fl := cmd.Flags()
-			patch, err := patchFromFlags(fl, name, description, target, frequency, cron, timezone, window, tasks, halt, enabled, enforce)
+			patch, err := patchFromFlags(fl, spec, enabled)
 			if err != nil {
 				return err
 			}
@@ -107,45 +107,35 @@ func NewCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *UpdateOptions)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&name, "name", "", "new schedule name (unique)")
-	fl.StringVar(&description, "description", "", "free-text description")
-	fl.StringVar(&target, "target", "", "target database")
-	fl.StringSliceVar(&tasks, "tasks", nil, "task types to run in order, comma-separated (replaces the list)")
-	fl.StringVar(&frequency, "frequency", "", "daily, weekly, monthly, quarterly or custom")
-	fl.StringVar(&cron, "cron", "", "5-field cron expression (implies --frequency custom)")
-	fl.StringVar(&timezone, "timezone", "", "IANA time zone of the cron and window")
-	fl.StringVar(&window, "window", "", "maintenance window START-END in hours, end exclusive (22-4 wraps midnight)")
-	fl.BoolVar(&halt, "halt", false, "skip the remaining tasks after a task fails (--halt=false to go on)")
+	spec.register(fl, true)
 	fl.BoolVar(&enabled, "enabled", true, "run the schedule (--enabled=false pauses it)")
-	fl.BoolVar(&enforce, "enforce-window", true, "skip runs outside the window (--enforce-window=false to run any time)")
 	fl.StringArrayVar(&sets, "set", nil, "set a field by its JSON name: key=value (repeatable)")
 	fl.StringArrayVar(&options, "option", nil, "set a task option: TASK.OPTION=VALUE; empty VALUE removes it (repeatable)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
 }
 
-func patchFromFlags(fl *pflag.FlagSet, name, description, target, frequency, cron, timezone, window string,
-	tasks []string, halt, enabled, enforce bool) (map[string]any, error) {
+func patchFromFlags(fl *pflag.FlagSet, v specValues, enabled bool) (map[string]any, error) {
 	patch := map[string]any{}
 	for flag, field := range map[string]string{"name": "name", "description": "description", "target": "target",
 		"frequency": "frequency", "cron": "cron_expression", "timezone": "timezone"} {
 		if fl.Changed(flag) {
-			patch[field] = map[string]string{"name": name, "description": description, "target": target,
-				"frequency": frequency, "cron": cron, "timezone": timezone}[flag]
+			patch[field] = map[string]string{"name": v.name, "description": v.description, "target": v.target,
+				"frequency": v.frequency, "cron": v.cron, "timezone": v.timezone}[flag]
 		}
 	}
 	if fl.Changed("cron") && !fl.Changed("frequency") {
 		patch["frequency"] = string(domain.FrequencyCustom)
 	}
 	if fl.Changed("tasks") {
-		list, err := taskList(tasks)
+		list, err := taskList(v.tasks)
 		if err != nil {
 			return nil, err
 		}
 		patch["tasks"] = list
 	}
 	if fl.Changed("window") {
-		start, end, err := parseWindow(window)
+		start, end, err := parseWindow(v.window)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +143,7 @@ func patchFromFlags(fl *pflag.FlagSet, name, description, target, frequency, cro
 	}
 	for flag, field := range map[string]string{"halt": "halt_on_task_failure", "enabled": "enabled", "enforce-window": "enforce_window"} {
 		if fl.Changed(flag) {
-			patch[field] = map[string]bool{"halt": halt, "enabled": enabled, "enforce-window": enforce}[flag]
+			patch[field] = map[string]bool{"halt": v.halt, "enabled": enabled, "enforce-window": v.enforce}[flag]
 		}
 	}
 	return patch, nil

@@ -1,0 +1,34 @@
+package schedule
+
+import "github.com/spf13/pflag"
+
+// specValues are the flags that describe a schedule, shared by `schedule
+// create` and `schedule update`. On create an unset flag takes the server's
+// default; on update it keeps the schedule's current value.
+type specValues struct {
+	name, description, target, frequency, cron, timezone, window string
+	tasks                                                        []string
+	halt, enforce                                                bool
+}
+
+// register adds the shared flags to fl; update says which command it is,
+// which changes only what the help says an unset flag means.
+func (v *specValues) register(fl *pflag.FlagSet, update bool) {
+	orDefault := func(create, upd string) string {
+		if update {
+			return upd
+		}
+		return create
+	}
+	fl.StringVar(&v.name, "name", "", orDefault("schedule name (unique)", "new schedule name (unique)"))
+	fl.StringVar(&v.description, "description", "", "free-text description")
+	fl.StringVar(&v.target, "target", "", orDefault("target database (default: the server's default target)", "target database"))
+	fl.StringSliceVar(&v.tasks, "tasks", nil, orDefault("task types to run in order, comma-separated (e.g. metrics_collection,quota_check)",
+		"task types to run in order, comma-separated (replaces the list)"))
+	fl.StringVar(&v.frequency, "frequency", "", "daily, weekly, monthly, quarterly or custom"+orDefault(" (default daily)", ""))
+	fl.StringVar(&v.cron, "cron", "", "5-field cron expression (implies --frequency custom)")
+	fl.StringVar(&v.timezone, "timezone", "", "IANA time zone of the cron and window"+orDefault(" (default UTC)", ""))
+	fl.StringVar(&v.window, "window", "", "maintenance window START-END in hours, end exclusive ("+orDefault("default 2-6; ", "")+"22-4 wraps midnight)")
+	fl.BoolVar(&v.halt, "halt", false, "skip the remaining tasks after a task fails"+orDefault("", " (--halt=false to go on)"))
+	fl.BoolVar(&v.enforce, "enforce-window", true, "skip runs outside the window (--enforce-window=false to run any time)")
+}
