@@ -2,8 +2,12 @@ package history
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/themis-maintenance/themis/domain"
 )
@@ -50,19 +54,33 @@ func (s *Store) RecordTaskResult(ctx context.Context, rec TaskRecord) error {
 			scheduleID = v
 		}
 	}
-	_, err = s.exec(ctx, `INSERT INTO task_results
-		(job_id, target, task, state, started_at_ms, finished_at_ms, summary, details_json, error, schedule_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT `+conflict+` DO UPDATE SET
-			target = excluded.target, state = excluded.state, started_at_ms = excluded.started_at_ms,
-			finished_at_ms = excluded.finished_at_ms, summary = excluded.summary,
-			details_json = excluded.details_json, error = excluded.error, schedule_id = excluded.schedule_id`,
-		rec.JobID, rec.Target, string(rec.Task), string(rec.State), ms(rec.StartedAt), ms(finished),
-		rec.Summary, details, rec.Error, scheduleID)
-	if err != nil {
-		return fmt.Errorf("history: record task result: %w", err)
+	// Two writers of the same row at once (a retried RecordJob on another
+	// worker): PostgreSQL's ON CONFLICT resolves a conflict on its arbiter
+	// index only, so the loser can instead hit the table's other unique
+	// key; the retry then finds the row and updates it.
+	for attempt := 1; ; attempt++ {
+		_, err = s.exec(ctx, `INSERT INTO task_results
+			(job_id, target, task, state, started_at_ms, finished_at_ms, summary, details_json, error, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT `+conflict+` DO UPDATE SET
+				target = excluded.target, state = excluded.state, started_at_ms = excluded.started_at_ms,
+				finished_at_ms = excluded.finished_at_ms, summary = excluded.summary,
+				details_json = excluded.details_json, error = excluded.error, schedule_id = excluded.schedule_id`,
+			rec.JobID, rec.Target, string(rec.Task), string(rec.State), ms(rec.StartedAt), ms(finished),
+			rec.Summary, details, rec.Error, scheduleID)
+		if err == nil {
+			return nil
+		}
+		if attempt >= 3 || !uniqueViolation(err) || ctx.Err() != nil {
+			return fmt.Errorf("history: record task result: %w", err)
+		}
 	}
-	return nil
+}
+
+// uniqueViolation reports whether err is PostgreSQL's unique_violation.
+func uniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation
 }
 
 // TaskResults returns the newest task results of target (all targets when
