@@ -137,17 +137,21 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		probe = targetProber(cfg, reg, hist)
 	}
 
+	// Retained jobs and drill reports come from the history store, when
+	// this process has one (a nil *Store must not become a non-nil
+	// interface).
+	var records starter.Records
+	if hs, ok := hist.(*history.Store); ok && hs != nil {
+		records = hs
+	}
 	svc := starter.New(c, starter.Options{
 		Namespace: cfg.Temporal.Namespace, TaskQueue: cfg.Temporal.TaskQueue, Address: cfg.Temporal.Address,
 		UIURL: cfg.Temporal.UIURL, Targets: cfg.TargetInfos(), DefaultTarget: cfg.DefaultTarget,
 		Logger: logger, Metrics: metrics,
 		DrillStartApprovalTimeout:    time.Duration(cfg.Drill.StartApprovalTimeout),
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
-		Capabilities:                 caps, ProbeTargets: probe,
+		Capabilities:                 caps, ProbeTargets: probe, Records: records,
 	})
-	if hs, ok := hist.(*history.Store); ok && hs != nil {
-		svc = svc.WithRecords(hs)
-	}
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {
 			return nil, err

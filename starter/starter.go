@@ -116,13 +116,6 @@ func New(c client.Client, opts Options) *Service {
 	return s
 }
 
-// WithRecords sets Options.Records after construction (the history store
-// is opened beside the service) and returns s.
-func (s *Service) WithRecords(r Records) *Service {
-	s.opts.Records = r
-	return s
-}
-
 // TargetKnown reports whether a target is configured.
 func (s *Service) TargetKnown(name string) bool { return s.targets[name] }
 
