@@ -86,17 +86,27 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 }
 
 // activeJob returns a running job of schedule id that visibility knows of,
-// or "".
+// or "". Visibility lags behind: a job it still lists as running is
+// described, and one that has ended is not active.
 func (s *Service) activeJob(ctx context.Context, id string) string {
 	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace, PageSize: 1,
+		Namespace: s.opts.Namespace, PageSize: 5,
 		Query: fmt.Sprintf("WorkflowType = '%s' AND %s = '%s' AND ExecutionStatus = 'Running'",
 			workflows.MaintenanceWorkflowName, workflows.ScheduleIDKey.GetName(), id),
 	})
-	if err != nil || len(resp.GetExecutions()) == 0 {
+	if err != nil {
 		return ""
 	}
-	return resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+	for _, ex := range resp.GetExecutions() {
+		wid := ex.GetExecution().GetWorkflowId()
+		d, err := s.c.DescribeWorkflowExecution(ctx, wid, "")
+		switch {
+		case err != nil && errors.Is(mapErr(err), domain.ErrNotFound):
+		case err != nil, d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			return wid
+		}
+	}
+	return ""
 }
 
 // jobEnded reports whether the job holding a manual-run claim has ended
