@@ -65,7 +65,7 @@ bench:
 ## bench-pg: this project's PostgreSQL tasks vs vacuumdb / pg_amcheck / reindexdb on a generated
 ## database (default 200 tables, 1 GB, -j 2); prints a table with each pair's time and ratio
 bench-pg:
-	go run ./bench/pgbench/cmd/bench-pg $(BENCH_PG_ARGS)
+	go run ./internal/bench/pgbench/cmd/bench-pg $(BENCH_PG_ARGS)
 
 clean:
 	rm -rf bin .data

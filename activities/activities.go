@@ -11,8 +11,8 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/history"
-	"github.com/themis-maintenance/themis/telemetry"
+	"github.com/themis-maintenance/themis/internal/history"
+	"github.com/themis-maintenance/themis/internal/telemetry"
 )
 
 // Store is the history store the activities write to.

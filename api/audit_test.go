@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 func TestWritesAreAudited(t *testing.T) {

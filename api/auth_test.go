@@ -10,8 +10,8 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
-	"github.com/themis-maintenance/themis/auth"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 )
 
 // Tokens of the authenticated environment.

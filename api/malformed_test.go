@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/auth"
+	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/domain"
 )
 

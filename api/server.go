@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // BasePath is the prefix of every maintenance endpoint.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // Health is the body of /healthz and of a successful /readyz.

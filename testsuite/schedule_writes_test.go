@@ -24,7 +24,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
-	"github.com/themis-maintenance/themis/daemon"
+	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/workflows"

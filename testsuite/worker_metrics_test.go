@@ -19,11 +19,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/themis-maintenance/themis/daemon"
+	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/workflows"
 
-	"github.com/themis-maintenance/themis/telemetry/promtest"
+	"github.com/themis-maintenance/themis/internal/telemetry/promtest"
 )
 
 // buildThemisctl builds cmd/themisctl into a temporary directory.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/domain"
 )
 

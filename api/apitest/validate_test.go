@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/domain"
 )
 

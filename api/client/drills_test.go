@@ -8,8 +8,8 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/api/client"
-	"github.com/themis-maintenance/themis/auth"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
 )
 

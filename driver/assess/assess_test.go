@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/internal/history"
 )
 
 func TestBytesHuman(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/forecast"
+	"github.com/themis-maintenance/themis/internal/forecast"
 )
 
 // MinTrendSpan is the least time the size samples must cover before a

@@ -11,7 +11,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/internal/history"
 )
 
 // backupFiles lists the files in dir, sorted.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/internal/history"
 )
 
 // drillHarness is a harness whose target has a scratch directory and a real

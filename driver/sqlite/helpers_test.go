@@ -13,7 +13,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
-	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/internal/history"
 )
 
 // template is a demo database seeded once per test binary; seeded copies it

@@ -14,7 +14,7 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/api/client"
-	auditlog "github.com/themis-maintenance/themis/audit"
+	auditlog "github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 )
 

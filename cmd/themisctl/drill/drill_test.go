@@ -14,9 +14,9 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/api/client"
-	"github.com/themis-maintenance/themis/auth"
+	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
 )
 

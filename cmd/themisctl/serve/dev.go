@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/themis-maintenance/themis/daemon"
-	"github.com/themis-maintenance/themis/devserver"
-	"github.com/themis-maintenance/themis/telemetry"
-	"github.com/themis-maintenance/themis/temporalclient"
+	"github.com/themis-maintenance/themis/internal/daemon"
+	"github.com/themis-maintenance/themis/internal/devserver"
+	"github.com/themis-maintenance/themis/internal/telemetry"
+	"github.com/themis-maintenance/themis/internal/temporalclient"
 )
 
 // NewCmdDev returns `themisctl dev`: a Temporal dev server (file-backed

@@ -18,10 +18,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/themis-maintenance/themis/config"
-	"github.com/themis-maintenance/themis/daemon"
-	"github.com/themis-maintenance/themis/telemetry"
-	"github.com/themis-maintenance/themis/temporalclient"
+	"github.com/themis-maintenance/themis/internal/config"
+	"github.com/themis-maintenance/themis/internal/daemon"
+	"github.com/themis-maintenance/themis/internal/telemetry"
+	"github.com/themis-maintenance/themis/internal/temporalclient"
 )
 
 // options shared by the process commands.

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/themis-maintenance/themis/config"
-	"github.com/themis-maintenance/themis/devserver"
+	"github.com/themis-maintenance/themis/internal/config"
+	"github.com/themis-maintenance/themis/internal/devserver"
 	"github.com/themis-maintenance/themis/driver/sqlite"
-	"github.com/themis-maintenance/themis/telemetry"
-	"github.com/themis-maintenance/themis/temporalclient"
+	"github.com/themis-maintenance/themis/internal/telemetry"
+	"github.com/themis-maintenance/themis/internal/temporalclient"
 )
 
 // A process running the worker and the API (`themisctl dev`, `themisctl

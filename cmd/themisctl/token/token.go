@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/themis-maintenance/themis/auth"
+	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 )
 

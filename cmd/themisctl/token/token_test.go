@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/themis-maintenance/themis/auth"
+	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/config"
 )
 
 func execute(cmd *cobra.Command, args ...string) error {

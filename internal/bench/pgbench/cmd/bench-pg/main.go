@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/themis-maintenance/themis/bench/pgbench"
+	"github.com/themis-maintenance/themis/internal/bench/pgbench"
 )
 
 func main() {

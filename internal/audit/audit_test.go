@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/themis-maintenance/themis/audit"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 func ev(i int, at time.Time) audit.Event {

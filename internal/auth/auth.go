@@ -43,7 +43,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/config"
 )
 
 // TokenPrefix starts every token NewToken makes (it lets secret scanners

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/driver"
 )
 

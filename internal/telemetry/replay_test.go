@@ -15,12 +15,12 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/themis-maintenance/themis/config"
-	"github.com/themis-maintenance/themis/devserver"
-	"github.com/themis-maintenance/themis/telemetry"
-	"github.com/themis-maintenance/themis/temporalclient"
+	"github.com/themis-maintenance/themis/internal/config"
+	"github.com/themis-maintenance/themis/internal/devserver"
+	"github.com/themis-maintenance/themis/internal/telemetry"
+	"github.com/themis-maintenance/themis/internal/temporalclient"
 
-	"github.com/themis-maintenance/themis/telemetry/promtest"
+	"github.com/themis-maintenance/themis/internal/telemetry/promtest"
 )
 
 // countingWorkflow records a "triggered" counter on its first workflow task,

@@ -14,8 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/auth"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 )
 
 var quiet = auth.Options{Logger: slog.New(slog.DiscardHandler)}

@@ -11,9 +11,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/starter"
-	"github.com/themis-maintenance/themis/telemetry"
+	"github.com/themis-maintenance/themis/internal/telemetry"
 )
 
 // MetricsListenOff as worker.metrics_listen serves no worker endpoint.

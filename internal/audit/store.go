@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/internal/history"
 )
 
 // StoreLog keeps the audit log in the history store (table audit_events):

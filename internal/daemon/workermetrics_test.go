@@ -14,9 +14,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/telemetry"
+	"github.com/themis-maintenance/themis/internal/telemetry"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

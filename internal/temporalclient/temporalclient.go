@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 
-	"github.com/themis-maintenance/themis/config"
-	"github.com/themis-maintenance/themis/telemetry"
+	"github.com/themis-maintenance/themis/internal/config"
+	"github.com/themis-maintenance/themis/internal/telemetry"
 )
 
 // Options builds client options from the Temporal section of the config.

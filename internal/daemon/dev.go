@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/auth"
-	"github.com/themis-maintenance/themis/config"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/driver/sqlite"
 )
 

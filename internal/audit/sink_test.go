@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/themis-maintenance/themis/audit"
-	"github.com/themis-maintenance/themis/history"
+	"github.com/themis-maintenance/themis/internal/audit"
+	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
