@@ -12,8 +12,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // This file is the one place where errors become HTTP statuses and

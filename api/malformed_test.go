@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/auth"
 )
 
 // valid returns a valid create body with extra fields spliced in.

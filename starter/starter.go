@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/internal/telemetry"
 	"github.com/themis-maintenance/themis/workflows"

@@ -19,16 +19,16 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
-	"github.com/themis-maintenance/themis/internal/auth"
-	"github.com/themis-maintenance/themis/internal/config"
-	"github.com/themis-maintenance/themis/internal/daemon"
-	"github.com/themis-maintenance/themis/internal/devserver"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/sqlite"
-	"github.com/themis-maintenance/themis/starter"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
+	"github.com/themis-maintenance/themis/internal/daemon"
+	"github.com/themis-maintenance/themis/internal/devserver"
 	"github.com/themis-maintenance/themis/internal/temporalclient"
+	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/worker"
 )
 

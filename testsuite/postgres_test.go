@@ -11,8 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 

@@ -24,8 +24,8 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
-	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/workflows"
 )

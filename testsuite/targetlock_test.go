@@ -14,10 +14,10 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/sqlite"
+	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/worker"
 	"github.com/themis-maintenance/themis/workflows"
 )

@@ -19,8 +19,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/workflows"
 
 	"github.com/themis-maintenance/themis/internal/telemetry/promtest"

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // The fake's drills follow the real drill's state machine in one jump per

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // The validator must catch what it exists to catch.

@@ -8,9 +8,9 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/internal/config"
-	"github.com/themis-maintenance/themis/domain"
 )
 
 func TestDrills(t *testing.T) {

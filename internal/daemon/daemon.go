@@ -18,16 +18,16 @@ import (
 
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/internal/audit"
-	"github.com/themis-maintenance/themis/internal/auth"
-	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/sqlite"
+	"github.com/themis-maintenance/themis/internal/audit"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/history"
-	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/internal/telemetry"
+	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/worker"
 )
 

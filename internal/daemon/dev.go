@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/internal/config"
-	"github.com/themis-maintenance/themis/driver/sqlite"
 )
 
 // DemoTarget is the name of the SQLite target `themisctl dev` creates when

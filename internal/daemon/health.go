@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/internal/config"
 )
 
 // Thresholds of the target health probe (SPEC §4).

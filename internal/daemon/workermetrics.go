@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/internal/config"
-	"github.com/themis-maintenance/themis/starter"
 	"github.com/themis-maintenance/themis/internal/telemetry"
+	"github.com/themis-maintenance/themis/starter"
 )
 
 // MetricsListenOff as worker.metrics_listen serves no worker endpoint.

@@ -19,9 +19,9 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	apiclient "github.com/themis-maintenance/themis/api/client"
+	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/internal/devserver"
-	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 	"github.com/themis-maintenance/themis/workflows"
 )

@@ -14,8 +14,8 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/api/client"
-	auditlog "github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	auditlog "github.com/themis-maintenance/themis/internal/audit"
 )
 
 var ctx = context.Background()

@@ -14,10 +14,10 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/api/client"
-	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
-	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 )
 
 var ctx = context.Background()

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/devserver"
-	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/internal/telemetry"
 	"github.com/themis-maintenance/themis/internal/temporalclient"
 )

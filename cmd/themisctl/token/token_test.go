@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/internal/config"
 )
 

@@ -16,10 +16,10 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/themis-maintenance/themis/activities"
-	"github.com/themis-maintenance/themis/internal/devserver"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres"
+	"github.com/themis-maintenance/themis/internal/devserver"
 	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/worker"
 	"github.com/themis-maintenance/themis/workflows"
