@@ -15,7 +15,9 @@
 // history, audit and target:<name> for each target.
 //
 // A Runner calls every probe in the background, each in its own goroutine,
-// once per interval and with a timeout (10 s unless set). The API reads only
+// with a timeout (10 s unless set): every 30 s, or every 5 s while the
+// probe's latest signal is not OK (so a recovered module shows healthy
+// soon), and at once when it is registered. The API reads only
 // the Runner's cached report, so /health answers at once whatever the probes
 // do. A probe that panics is reported as Unknown with the panic's value; a
 // probe that has not answered when its timeout is up is reported as Unknown

@@ -31,6 +31,9 @@ type probe struct {
 type Registry struct {
 	mu     sync.RWMutex
 	probes []probe
+	// watchers are woken (without blocking) when a probe is registered:
+	// running Runners call new probes at once rather than a round later.
+	watchers []chan<- struct{}
 }
 
 // NewRegistry returns an empty registry.
@@ -62,7 +65,30 @@ func (r *Registry) RegisterProbe(name string, fn ProbeFunc) error {
 		}
 	}
 	r.probes = append(r.probes, probe{name: name, fn: fn})
+	for _, w := range r.watchers {
+		select {
+		case w <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 	return nil
+}
+
+func (r *Registry) watch(w chan<- struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watchers = append(r.watchers, w)
+}
+
+func (r *Registry) unwatch(w chan<- struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, x := range r.watchers {
+		if x == w {
+			r.watchers = append(r.watchers[:i:i], r.watchers[i+1:]...)
+			return
+		}
+	}
 }
 
 // Unregister removes the probe called name and reports whether there was

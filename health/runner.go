@@ -13,13 +13,19 @@ import (
 // Defaults of RunnerOptions.
 const (
 	DefaultInterval = 30 * time.Second
+	DefaultRecheck  = 5 * time.Second
 	DefaultTimeout  = 10 * time.Second
 )
 
 // RunnerOptions tune a Runner; every field is optional.
 type RunnerOptions struct {
-	// Interval between two rounds of probes (DefaultInterval when zero).
+	// Interval between two calls of a healthy probe (DefaultInterval when
+	// zero).
 	Interval time.Duration
+	// Recheck is the interval of a probe whose latest signal is not OK
+	// (DefaultRecheck when zero, at most Interval), so that a module that
+	// recovers, or a worker that was still starting, shows healthy soon.
+	Recheck time.Duration
 	// Timeout of one probe call (DefaultTimeout when zero): the deadline
 	// of its context; a probe still running a little after it (a tenth of
 	// it, at most a second, so that a probe honouring its context reports
@@ -27,7 +33,8 @@ type RunnerOptions struct {
 	Timeout time.Duration
 	// Logger receives panics with their stack (slog.Default when nil).
 	Logger *slog.Logger
-	// Now is the clock (time.Now when nil).
+	// Now is the clock of the signals' CheckedAt (time.Now when nil); the
+	// intervals and timeouts always run on the real clock.
 	Now func() time.Time
 }
 
@@ -39,7 +46,8 @@ type Runner struct {
 
 	mu        sync.Mutex
 	latest    map[string]Signal
-	running   map[string]time.Time // start of calls that have not returned
+	lastCall  map[string]time.Time // start of each probe's latest call
+	running   map[string]bool      // calls that have not returned
 	checkedAt time.Time
 }
 
@@ -51,6 +59,10 @@ func NewRunner(opts RunnerOptions, sources ...*Registry) *Runner {
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultInterval
 	}
+	if opts.Recheck <= 0 {
+		opts.Recheck = DefaultRecheck
+	}
+	opts.Recheck = min(opts.Recheck, opts.Interval)
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -60,29 +72,41 @@ func NewRunner(opts RunnerOptions, sources ...*Registry) *Runner {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Runner{opts: opts, sources: sources, latest: map[string]Signal{}, running: map[string]time.Time{}}
+	return &Runner{opts: opts, sources: sources, latest: map[string]Signal{},
+		lastCall: map[string]time.Time{}, running: map[string]bool{}}
 }
 
-// Run starts a round of probes now and then every interval until ctx is
-// done. Rounds do not wait for each other: a probe still running from an
-// earlier round is skipped (and stays Unknown) until its call returns.
+// Run calls every probe now, then each again when due (Interval after
+// its latest call, Recheck when its latest signal is not OK), until ctx is
+// done. Calls do not wait for each other: a probe still running from an
+// earlier call is not called again (and is Unknown once overdue) until
+// that call returns. A probe registered while Run runs is called at once.
 func (r *Runner) Run(ctx context.Context) {
-	t := time.NewTicker(r.opts.Interval)
+	wake := make(chan struct{}, 1)
+	for _, src := range r.sources {
+		if src != nil {
+			src.watch(wake)
+			defer src.unwatch(wake)
+		}
+	}
+	t := time.NewTicker(max(r.opts.Recheck/5, 10*time.Millisecond))
 	defer t.Stop()
+	r.round(ctx, true)
 	for {
-		r.round(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
+		r.round(ctx, false)
 	}
 }
 
 // Check runs one round and returns the report once every probe of it has
 // answered or timed out (or ctx is done): for start-up and tests.
 func (r *Runner) Check(ctx context.Context) Report {
-	r.round(ctx).Wait()
+	r.round(ctx, true).Wait()
 	return r.Report()
 }
 
@@ -134,42 +158,61 @@ func (r *Runner) probes() ([]probe, map[string]bool) {
 	return out, dup
 }
 
-// round starts a call of every probe not already running; the WaitGroup is
-// done when each has answered or timed out.
-func (r *Runner) round(ctx context.Context) *sync.WaitGroup {
+// round starts a call of every probe that is due (all: every probe not
+// already running); the WaitGroup is done when each call has answered or
+// timed out.
+func (r *Runner) round(ctx context.Context, all bool) *sync.WaitGroup {
 	probes, dup := r.probes()
-	now := r.opts.Now()
+	now, stamp := time.Now(), r.opts.Now()
 	var wg sync.WaitGroup
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.checkedAt = now
 	names := make(map[string]bool, len(probes))
 	for _, p := range probes {
 		names[p.name] = true
 		if dup[p.name] {
-			r.latest[p.name] = Signal{Status: Unknown, CheckedAt: now,
+			r.latest[p.name] = Signal{Status: Unknown, CheckedAt: stamp,
 				Message: "two probes are registered under this name; neither is run"}
 			continue
 		}
-		if started, busy := r.running[p.name]; busy {
-			r.latest[p.name] = Signal{Status: Unknown, CheckedAt: now, Message: fmt.Sprintf(
-				"did not answer within %s; the call started %s ago has not returned", r.opts.Timeout, now.Sub(started).Round(time.Second))}
+		last, called := r.lastCall[p.name]
+		if r.running[p.name] {
+			// Overdue: say for how long. Not yet: its own timer reports.
+			if age := now.Sub(last); age > r.opts.Timeout+r.grace() {
+				r.latest[p.name] = Signal{Status: Unknown, CheckedAt: stamp, Message: fmt.Sprintf(
+					"did not answer within %s; the call started %s ago has not returned", r.opts.Timeout, age.Round(time.Second))}
+			}
 			continue
 		}
-		r.running[p.name] = now
+		if !all && called {
+			every := r.opts.Interval
+			if r.latest[p.name].Status != OK {
+				every = r.opts.Recheck
+			}
+			if now.Sub(last) < every {
+				continue
+			}
+		}
+		r.lastCall[p.name], r.running[p.name] = now, true
+		r.checkedAt = stamp
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r.call(ctx, p)
 		}()
 	}
-	for name := range r.latest {
-		if !names[name] {
-			delete(r.latest, name) // unregistered since
+	for name := range r.lastCall {
+		if !names[name] { // unregistered since
+			delete(r.latest, name)
+			delete(r.lastCall, name)
 		}
 	}
 	return &wg
 }
+
+// grace is how long after its timeout a call is reported Unknown: time for
+// a probe honouring its context to report its own verdict.
+func (r *Runner) grace() time.Duration { return min(r.opts.Timeout/10, time.Second) }
 
 // call runs one probe with the timeout and stores its signal, or Unknown
 // when it panics or does not answer in time. The probe's goroutine marks
@@ -193,8 +236,7 @@ func (r *Runner) call(ctx context.Context, p probe) {
 		}()
 		done <- p.fn(pctx)
 	}()
-	grace := min(timeout/10, time.Second)
-	timer := time.NewTimer(timeout + grace)
+	timer := time.NewTimer(timeout + r.grace())
 	defer timer.Stop()
 	var sig Signal
 	select {

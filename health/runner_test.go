@@ -151,7 +151,7 @@ func TestProbeHonouringItsContextReportsItsOwnVerdict(t *testing.T) {
 		<-ctx.Done()
 		return health.Signal{Status: health.Critical, Message: "unreachable: " + ctx.Err().Error()}
 	}))
-	r := health.NewRunner(health.RunnerOptions{Timeout: 100 * time.Millisecond, Logger: quiet()}, reg)
+	r := health.NewRunner(health.RunnerOptions{Timeout: time.Second, Logger: quiet()}, reg)
 	rep := r.Check(context.Background())
 	if m := module(t, rep, "slow-db"); m.Status != health.Critical || m.Message != "unreachable: context deadline exceeded" {
 		t.Errorf("slow-db: %+v", m)
@@ -243,5 +243,99 @@ func TestRunnerReadsSeveralRegistries(t *testing.T) {
 	ext.Unregister("late")
 	if rep := r.Check(context.Background()); len(rep.Modules) != 2 {
 		t.Errorf("after unregister: %+v", rep.Modules)
+	}
+}
+
+func TestProbeRegisteredWhileRunningIsCalledAtOnce(t *testing.T) {
+	reg := health.NewRegistry()
+	must(t, reg.RegisterProbe("first", func(context.Context) health.Signal { return health.Signal{Status: health.OK} }))
+	r := health.NewRunner(health.RunnerOptions{Interval: time.Hour, Logger: quiet()}, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(name string, want health.Status) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			rep := r.Report()
+			for _, m := range rep.Modules {
+				if m.Name == name && m.Status == want {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not %s: %+v", name, want, rep.Modules)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("first", health.OK)
+	var calls atomic.Int32
+	must(t, reg.RegisterProbe("audit", func(context.Context) health.Signal {
+		calls.Add(1)
+		return health.Signal{Status: health.Critical, Message: "not writable"}
+	}))
+	// Called well before the next round (an hour away), and only the new
+	// probe is called.
+	waitFor("audit", health.Critical)
+	if n := calls.Load(); n != 1 {
+		t.Errorf("audit called %d times", n)
+	}
+}
+
+func TestSlowProbeWithinItsTimeoutIsNotReportedOverdue(t *testing.T) {
+	reg := health.NewRegistry()
+	must(t, reg.RegisterProbe("slow", func(ctx context.Context) health.Signal {
+		time.Sleep(150 * time.Millisecond)
+		return health.Signal{Status: health.OK, Message: "slow but fine"}
+	}))
+	// Rounds every 20 ms find the 150 ms call still running.
+	r := health.NewRunner(health.RunnerOptions{Interval: 20 * time.Millisecond, Timeout: time.Second, Logger: quiet()}, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(600 * time.Millisecond)
+	sawOK := false
+	for time.Now().Before(deadline) {
+		m := module(t, r.Report(), "slow")
+		if strings.Contains(m.Message, "did not answer") {
+			t.Fatalf("reported overdue within its timeout: %+v", m)
+		}
+		sawOK = sawOK || m.Status == health.OK
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !sawOK {
+		t.Error("never reported OK")
+	}
+}
+
+func TestUnhealthyProbeIsRecheckedSooner(t *testing.T) {
+	reg := health.NewRegistry()
+	var calls atomic.Int32
+	must(t, reg.RegisterProbe("workers", func(context.Context) health.Signal {
+		if calls.Add(1) < 3 {
+			return health.Signal{Status: health.Critical, Message: "no worker polls yet"}
+		}
+		return health.Signal{Status: health.OK, Message: "polling"}
+	}))
+	r := health.NewRunner(health.RunnerOptions{Interval: time.Hour, Recheck: 50 * time.Millisecond, Logger: quiet()}, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(2 * time.Second)
+	for module(t, r.Report(), "workers").Status != health.OK {
+		if time.Now().After(deadline) {
+			t.Fatalf("not rechecked: %+v after %d calls", module(t, r.Report(), "workers"), calls.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Healthy now: the next call is an hour away.
+	time.Sleep(200 * time.Millisecond)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d calls, want 3", n)
 	}
 }

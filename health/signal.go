@@ -112,8 +112,8 @@ type Module struct {
 type Report struct {
 	// Overall is Worst of the modules' statuses.
 	Overall Status
-	// CheckedAt is when the latest round of probes started (zero: none
-	// has yet).
+	// CheckedAt is when the latest probe call started (zero: none has
+	// yet).
 	CheckedAt time.Time
 	// Modules are in registration order.
 	Modules []Module
