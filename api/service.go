@@ -97,14 +97,19 @@ type InfoService interface {
 	Targets() []TargetInfo
 }
 
-// Health levels, worst last.
+// Health levels (the values of package health's Status). A module is
+// unknown when its probe panicked, did not answer within its timeout or has
+// not run yet; unknown counts as degraded in the overall status, which is
+// unknown only when no probe is registered.
 const (
 	HealthOK       = "healthy"
 	HealthDegraded = "degraded"
 	HealthCritical = "critical"
+	HealthUnknown  = "unknown"
 )
 
-// HealthReport is the body of GET /health: overall = worst signal.
+// HealthReport is the body of GET /health: overall = the worst module
+// status (critical, else degraded when any module is degraded or unknown).
 type HealthReport struct {
 	OverallStatus string         `json:"overall_status"`
 	CheckedAtMs   int64          `json:"checked_at_ms"`

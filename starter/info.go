@@ -2,16 +2,11 @@ package starter
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"time"
-
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/workflows"
+	"github.com/themis-maintenance/themis/health"
 )
 
 var (
@@ -54,93 +49,46 @@ func (s *Service) Targets() []api.TargetInfo {
 	return out
 }
 
-// healthCache holds the last probe results; Health reads it without I/O.
-type healthCache struct {
-	mu     sync.RWMutex
-	report api.HealthReport
-}
-
-// Health returns the cached health report. Before the first probe has
-// finished it says so rather than blocking.
+// Health returns the cached report of the health probes: it reads the
+// Runner's cache and never waits for a probe. Before the first round has
+// run every module is unknown ("not checked yet") and checked_at_ms is 0.
 func (s *Service) Health(context.Context) (api.HealthReport, error) {
-	s.health.mu.RLock()
-	defer s.health.mu.RUnlock()
-	if s.health.report.CheckedAtMs == 0 {
-		return api.HealthReport{OverallStatus: api.HealthDegraded, Modules: []api.HealthSignal{{
-			Name: "probes", Status: api.HealthDegraded, Message: "first health probe still running"}}}, nil
-	}
-	return s.health.report, nil
+	return apiReport(s.health.Report()), nil
 }
 
-// RunHealthProbes refreshes the health report every interval until ctx is
-// done: Temporal reachability, failed jobs in the last 24 hours (any ⇒ at
-// least degraded), and the target probes of Options.ProbeTargets.
-func (s *Service) RunHealthProbes(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
-	for {
-		s.ProbeHealth(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
+// RegisterHealthProbe adds a probe to this service's registry (the daemon
+// registers the built-in ones there); probes of health.Default run beside
+// them. A name already taken in this registry is an error.
+func (s *Service) RegisterHealthProbe(name string, fn health.ProbeFunc) error {
+	return s.probes.RegisterProbe(name, fn)
 }
 
-// ProbeHealth runs the probes once and caches the report.
+// RunHealthProbes runs the health probes in the background, a round every
+// Options.HealthProbeInterval, until ctx is done.
+func (s *Service) RunHealthProbes(ctx context.Context) { s.health.Run(ctx) }
+
+// ProbeHealth runs one round of the probes and returns the report once each
+// has answered or timed out (for start-up and tests; GET /health never
+// waits for probes).
 func (s *Service) ProbeHealth(ctx context.Context) api.HealthReport {
-	now := s.opts.Now()
-	ms := now.UnixMilli()
-	var signals []api.HealthSignal
-
-	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	start := time.Now()
-	_, err := s.c.CheckHealth(tctx, &client.CheckHealthRequest{})
-	cancel()
-	if err != nil {
-		signals = append(signals, api.HealthSignal{Name: "temporal", Status: api.HealthCritical, Message: "Temporal does not answer", CheckedAtMs: ms})
-	} else {
-		signals = append(signals, api.HealthSignal{Name: "temporal", Status: api.HealthOK, CheckedAtMs: ms,
-			Message: fmt.Sprintf("answered in %d ms", time.Since(start).Milliseconds())})
-
-		since := now.Add(-24 * time.Hour).UTC().Format(time.RFC3339)
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		resp, err := s.c.CountWorkflow(qctx, &workflowservice.CountWorkflowExecutionsRequest{
-			Namespace: s.opts.Namespace,
-			Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Failed' AND CloseTime > '%s'",
-				workflows.MaintenanceWorkflowName, since),
-		})
-		cancel()
-		switch {
-		case err != nil:
-			signals = append(signals, api.HealthSignal{Name: "jobs", Status: api.HealthDegraded, Message: "could not count failed jobs", CheckedAtMs: ms})
-		case resp.GetCount() > 0:
-			signals = append(signals, api.HealthSignal{Name: "jobs", Status: api.HealthDegraded, CheckedAtMs: ms,
-				Message: fmt.Sprintf("%d failed job(s) in the last 24 hours", resp.GetCount()),
-				Details: map[string]any{"failed_jobs_24h": resp.GetCount()}})
-		default:
-			signals = append(signals, api.HealthSignal{Name: "jobs", Status: api.HealthOK, Message: "no failed job in the last 24 hours", CheckedAtMs: ms})
-		}
-	}
-	if s.opts.ProbeTargets != nil {
-		signals = append(signals, s.opts.ProbeTargets(ctx)...)
-	}
-	report := api.HealthReport{OverallStatus: api.HealthOK, CheckedAtMs: ms, Modules: signals}
-	for _, sig := range signals {
-		report.OverallStatus = worse(report.OverallStatus, sig.Status)
-	}
-	s.health.mu.Lock()
-	s.health.report = report
-	s.health.mu.Unlock()
-	return report
+	return apiReport(s.health.Check(ctx))
 }
 
-func worse(a, b string) string {
-	rank := map[string]int{api.HealthOK: 0, api.HealthDegraded: 1, api.HealthCritical: 2}
-	if rank[b] > rank[a] {
-		return b
+// apiReport is the wire form of a health report.
+func apiReport(rep health.Report) api.HealthReport {
+	out := api.HealthReport{OverallStatus: string(rep.Overall), CheckedAtMs: unixMs(rep.CheckedAt),
+		Modules: make([]api.HealthSignal, 0, len(rep.Modules))}
+	for _, m := range rep.Modules {
+		out.Modules = append(out.Modules, api.HealthSignal{Name: m.Name, Status: string(m.Status), Message: m.Message,
+			CheckedAtMs: unixMs(m.CheckedAt), Details: m.Details})
 	}
-	return a
+	return out
+}
+
+// unixMs is t in Unix milliseconds, 0 for the zero time.
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

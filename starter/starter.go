@@ -16,6 +16,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/health"
 	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/internal/telemetry"
@@ -57,9 +58,16 @@ type Options struct {
 	// WriteConfirmTimeout bounds how long a schedule update waits for the
 	// Temporal Schedule to show it; optional, defaulted to 10 s.
 	WriteConfirmTimeout time.Duration
-	// ProbeTargets returns the targets' health signals; called by the
-	// background prober only. Optional.
-	ProbeTargets func(ctx context.Context) []api.HealthSignal
+	// HealthProbes are this service's health probes (the daemon registers
+	// the built-in ones: temporal, workers, jobs, history, audit,
+	// target:<name>); the probes of health.Default run beside them.
+	// Optional: New makes an empty registry.
+	HealthProbes *health.Registry
+	// HealthProbeInterval is the time between two rounds of probes and
+	// HealthProbeTimeout bounds one probe call; optional, defaulted to
+	// health.DefaultInterval (30 s) and health.DefaultTimeout (10 s).
+	HealthProbeInterval time.Duration
+	HealthProbeTimeout  time.Duration
 	// Records serves finished jobs and drill reports from the history
 	// store once Temporal's retention has removed their workflows.
 	// Optional: without it such a job or drill is not found.
@@ -89,7 +97,10 @@ type Service struct {
 	// drivers maps target names to their driver names.
 	drivers map[string]string
 
-	health healthCache
+	// probes are this service's health probes; health runs them and
+	// those of health.Default, and caches their signals for GET /health.
+	probes *health.Registry
+	health *health.Runner
 }
 
 var _ api.Service = (*Service)(nil)
@@ -108,7 +119,13 @@ func New(c client.Client, opts Options) *Service {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = config.DefaultTaskQueue
 	}
-	s := &Service{c: c, opts: opts, targets: map[string]bool{}, drivers: map[string]string{}}
+	if opts.HealthProbes == nil {
+		opts.HealthProbes = health.NewRegistry()
+	}
+	s := &Service{c: c, opts: opts, targets: map[string]bool{}, drivers: map[string]string{}, probes: opts.HealthProbes}
+	s.health = health.NewRunner(health.RunnerOptions{
+		Interval: opts.HealthProbeInterval, Timeout: opts.HealthProbeTimeout, Logger: opts.Logger, Now: opts.Now,
+	}, opts.HealthProbes, health.Default)
 	for _, t := range opts.Targets {
 		s.targets[t.Name] = true
 		s.drivers[t.Name] = t.Driver

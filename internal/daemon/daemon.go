@@ -124,17 +124,20 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *W
 // NewService builds the starter service and prepares Temporal for it: the
 // custom search attributes and, when a default target exists, the four
 // default schedules (created disabled, never duplicated). reg and hist,
-// when not nil, feed /task-types and the targets' health probes.
+// when not nil, feed /task-types, the history store's and the targets'
+// health probes (BuiltinProbes; run them with RunHealthProbes).
 func NewService(ctx context.Context, c client.Client, cfg *config.Config, metrics *telemetry.Metrics, logger *slog.Logger,
 	reg *driver.Registry, hist driver.History) (*starter.Service, error) {
 	if err := starter.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return nil, err
 	}
 	var caps map[domain.TaskType][]string
-	var probe func(context.Context) []api.HealthSignal
 	if reg != nil {
 		caps = reg.Capabilities()
-		probe = targetProber(cfg, reg, hist)
+	}
+	probes, err := BuiltinProbes(c, cfg, reg, hist)
+	if err != nil {
+		return nil, err
 	}
 
 	// Retained jobs and drill reports come from the history store, when
@@ -150,7 +153,7 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		Logger: logger, Metrics: metrics,
 		DrillStartApprovalTimeout:    time.Duration(cfg.Drill.StartApprovalTimeout),
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
-		Capabilities:                 caps, ProbeTargets: probe, Records: records,
+		Capabilities:                 caps, HealthProbes: probes, Records: records,
 	})
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {
@@ -183,7 +186,8 @@ func openAudit(cfg *config.Config, hist *history.Store) (api.AuditLog, error) {
 }
 
 // Handler is the API gateway (bearer-token RBAC, audit log, drills, health)
-// plus /metrics. The audit log is opened at cfg.API.AuditLog.
+// plus /metrics. The audit log is opened at cfg.API.AuditLog, and its
+// health probe "audit" is added to svc's probes.
 func Handler(svc *starter.Service, cfg *config.Config, tel *telemetry.Provider, logger *slog.Logger, opts HandlerOptions) (http.Handler, error) {
 	authn, err := auth.New(cfg.Auth, auth.Options{AllowAnonymous: opts.AllowAnonymous, Logger: logger})
 	if err != nil {
@@ -192,6 +196,11 @@ func Handler(svc *starter.Service, cfg *config.Config, tel *telemetry.Provider, 
 	alog, err := openAudit(cfg, opts.History)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if probe := auditProbe(alog); probe != nil {
+		if err := svc.RegisterHealthProbe("audit", probe); err != nil {
+			return nil, fmt.Errorf("audit health probe: %w", err)
+		}
 	}
 	mux := http.NewServeMux()
 	if tel != nil {

@@ -33,11 +33,15 @@ func NewCmdHealth(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Use:   "health",
 		Short: "Show the health of Themis Maintenance: overall and per module",
 		Long: "Show the overall health (the worst module status) and each module's and target's status,\n" +
-			"from the API's cached probes. Any failed job in the last 24 hours makes it at least degraded.\n\n" +
+			"from the API's cached probes (temporal, workers, jobs, history, audit, target:<name>, and\n" +
+			"those of extension modules). Any failed job in the last 24 hours makes it at least degraded.\n" +
+			"A module is unknown when its probe panicked, did not answer within its timeout or has not run\n" +
+			"yet; an unknown module makes the overall status degraded (overall is unknown only when no\n" +
+			"probe is registered).\n\n" +
 			"Exit status (for checks and monitoring): 3 when the overall status is critical, 0 when it is\n" +
-			"healthy or degraded. With --fail-on degraded, a degraded (or unknown) status exits 3 too;\n" +
-			"with --fail-on never, the health never sets the exit status. Failing to reach the API exits\n" +
-			"5 (unavailable) or 4 (credentials refused), whatever --fail-on says.",
+			"healthy, degraded or unknown. With --fail-on degraded, a degraded or unknown status exits 3\n" +
+			"too; with --fail-on never, the health never sets the exit status. Failing to reach the API\n" +
+			"exits 5 (unavailable) or 4 (credentials refused), whatever --fail-on says.",
 		Example: `  themisctl health
   themisctl health --fail-on degraded -o json > /dev/null || page-oncall`,
 		Args: cmdutil.NoArgs,
@@ -74,7 +78,9 @@ const (
 var severity = map[string]int{failOnNever: 3, failOnCritical: 2, failOnDegraded: 1}
 
 // rank orders an overall status: healthy 0, critical 2, anything else
-// (degraded, unknown, a status this client does not know) 1.
+// (degraded, unknown, a status this client does not know) 1, so that
+// --fail-on degraded fails on unknown too and the default (critical)
+// does not.
 func rank(status string) int {
 	switch status {
 	case api.HealthOK:
@@ -93,6 +99,8 @@ func label(status string) string {
 		return "▲ degraded"
 	case api.HealthCritical:
 		return "✗ critical"
+	case api.HealthUnknown:
+		return "? unknown"
 	}
 	return status
 }

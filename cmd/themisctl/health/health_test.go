@@ -116,6 +116,26 @@ func TestRun(t *testing.T) {
 	if err != nil || !strings.Contains(out, "▲ degraded (checked not yet)") {
 		t.Fatalf("not yet: %v %s", err, out)
 	}
+	// An unknown module (a probe that panicked or hung) makes the overall
+	// status degraded: exit 0 by default, 3 with --fail-on degraded. An
+	// overall unknown (no probe registered) is handled the same way.
+	for _, overall := range []string{api.HealthDegraded, api.HealthUnknown} {
+		unknown := func(f *apitest.Fake) {
+			f.SetHealth(api.HealthReport{OverallStatus: overall, CheckedAtMs: 1_700_000_000_000, Modules: []api.HealthSignal{
+				{Name: "temporal", Status: api.HealthOK, Message: "answers", CheckedAtMs: 1_700_000_000_000},
+				{Name: "replica-consistency", Status: api.HealthUnknown, Message: "did not answer within 10s", CheckedAtMs: 1_700_000_000_000}}})
+		}
+		out, err = run(t, true, Options{}, unknown)
+		if err != nil || !strings.Contains(out, "? unknown") || !strings.Contains(out, "did not answer within 10s") {
+			t.Fatalf("unknown module, overall %s: %v\n%s", overall, err, out)
+		}
+		for failOn, want := range map[string]int{"": 0, "critical": 0, "degraded": cmdutil.ExitUnhealthy, "never": 0} {
+			out, err = run(t, false, Options{FailOn: failOn}, unknown)
+			if cmdutil.ExitCode(err) != want || !strings.Contains(out, "replica-consistency\tunknown\t") {
+				t.Errorf("unknown module, overall %s, --fail-on %q: %v\n%s", overall, failOn, err, out)
+			}
+		}
+	}
 	_, err = run(t, false, Options{}, func(f *apitest.Fake) { f.FailWith(apitest.MethodHealth, domain.ErrUnavailable) })
 	if cmdutil.ExitCode(err) != cmdutil.ExitUnavailable {
 		t.Fatalf("unavailable: %v", err)

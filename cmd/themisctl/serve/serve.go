@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -177,7 +176,7 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { svc.RunHealthProbes(gctx, 30*time.Second); return nil })
+		g.Go(func() error { svc.RunHealthProbes(gctx); return nil })
 		h, err := daemon.Handler(svc, cfg, tel, log, daemon.HandlerOptions{History: deps.History})
 		if err != nil {
 			return err
