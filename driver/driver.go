@@ -3,6 +3,37 @@
 // target and reports progress through a callback; activities turn that into
 // Temporal heartbeats. No SQL crosses this interface: requests carry task
 // types and typed options, results carry summaries and structured details.
+//
+// # Adding a task type
+//
+// A task type is one registration in package domain and one function per
+// engine that runs it; nothing else (the API's /task-types, the OpenAPI
+// document served at /api/v1/openapi.yaml, option validation, the worker's
+// activities, the CLI's completion and the workflow's timeout all follow
+// the registration):
+//
+//	func init() {
+//		domain.MustRegisterTask(domain.TaskDef{
+//			Type: "replica_consistency", Title: "Replica consistency",
+//			Description: "Compare row counts between primary and replicas",
+//			Timeout:     domain.TimeoutShort,
+//			Options: map[string]domain.OptionSpec{
+//				"max_lag_ms": {Kind: domain.OptionInt, Min: 0, Max: 86_400_000, Default: 1000, Help: "..."},
+//			},
+//		})
+//		driver.MustImplement("postgres", "replica_consistency", func(ctx context.Context, req driver.Request) (driver.Result, error) {
+//			maxLag := req.Int("max_lag_ms") // the registered default when unset
+//			...
+//		})
+//	}
+//
+// Both must run before the worker starts (it registers one activity per
+// task type then). Implement works for any engine without editing its
+// package: Run and Supports (the functions of this package, which the
+// activities and Registry.Capabilities use) consult it before the engine's
+// own task table. An engine's own implementations are its task table
+// (taskType -> function) in its driver.go; a driver takes part in the
+// disaster_recovery_drill by implementing Driller.
 package driver
 
 import (
