@@ -57,7 +57,7 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 	if err != nil {
 		return TaskOutput{}, classify(err, attempt, started.UnixMilli())
 	}
-	if !drv.Supports(in.Task) {
+	if !driver.Supports(drv, in.Task) {
 		return TaskOutput{}, classify(driver.NotSupported(drv.Name(), in.Task), attempt, started.UnixMilli())
 	}
 
@@ -73,7 +73,7 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 	stop := hb.keepAlive(a.heartbeatInterval())
 	defer stop()
 
-	res, err := drv.Run(ctx, driver.Request{
+	res, err := driver.Run(ctx, drv, driver.Request{
 		Target: target, Task: in.Task, Options: in.Options,
 		Checkpoint: resume.Checkpoint, Progress: hb.report,
 		History: a.History, JobID: in.JobID, Attempt: attempt,

@@ -200,3 +200,22 @@ func TestEveryRouteEnforcesItsScope(t *testing.T) {
 		t.Fatalf("bodiless probes changed something: %+v", c)
 	}
 }
+
+// An admin-only task option (storage_compaction.full) set off its default
+// needs the admin scope on every schedule write; at its default it does not.
+func TestAdminOnlyTaskOptions(t *testing.T) {
+	a := newAuthEnv(t, authConfig(), auth.Options{})
+	sched := base + "/schedules"
+	body := func(name, full string) string {
+		return `{"name":"` + name + `","target":"orders","frequency":"daily","tasks":["storage_compaction"],"task_options":{"storage_compaction":{"full":` + full + `}}}`
+	}
+	p := a.req(http.MethodPost, sched, body("w-full", "true"), bearer(writeToken)...).problem(http.StatusForbidden, api.CodeForbidden)
+	if !strings.Contains(p.Detail, "storage_compaction.full") || !strings.Contains(p.Detail, api.ScopeAdmin) {
+		t.Errorf("detail %q", p.Detail)
+	}
+	a.req(http.MethodPost, sched, body("w-default", "false"), bearer(writeToken)...).ok(http.StatusCreated)
+	a.req(http.MethodPost, sched, body("a-full", "true"), bearer(adminToken)...).ok(http.StatusCreated)
+	a.req(http.MethodPut, sched+"/w-default", body("w-default", "true"), bearer(writeToken)...).problem(http.StatusForbidden, api.CodeForbidden)
+	a.req(http.MethodPatch, sched+"/w-default", `{"task_options":{"storage_compaction":{"full":true}}}`, bearer(writeToken)...).problem(http.StatusForbidden, api.CodeForbidden)
+	a.req(http.MethodPatch, sched+"/w-default", `{"task_options":{"storage_compaction":{"full":true}}}`, bearer(adminToken)...).ok(http.StatusOK)
+}

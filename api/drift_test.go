@@ -104,7 +104,7 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 	checkOptional("Drill", domain.Drill{JobID: "j"}, domain.Drill{})
 	checkOptional("HealthSignal", api.HealthSignal{Details: map[string]any{"x": 1}}, api.HealthSignal{})
 	one := 1.0
-	checkOptional("OptionInfo", api.OptionInfo{Min: &one, Max: &one, Values: []string{"a"}}, api.OptionInfo{})
+	checkOptional("OptionInfo", api.OptionInfo{Min: &one, Max: &one, Values: []string{"a"}, Default: 1, EngineDefaults: map[string]any{"sqlite": 2}, AdminOnly: true}, api.OptionInfo{})
 	if got, want := schemaProps(t, doc, "DrillDecision"), jsonKeys(t, api.DrillDecision{}); !slices.Equal(got, want) {
 		t.Errorf("DrillDecision has %v, the Go type %v", got, want)
 	}

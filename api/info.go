@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // TaskTypeList is the body of GET /task-types.
@@ -58,6 +60,12 @@ func (h *handler) taskTypes(c *gin.Context) {
 	list := is.TaskTypes()
 	out := make([]TaskTypeInfo, len(list))
 	for i, t := range list {
+		// What a task type is comes from its registration; the service
+		// contributes the drivers that run it.
+		if def, ok := domain.Info(domain.TaskType(t.Name)); ok {
+			out[i] = DescribeTaskType(def, t.Drivers)
+			continue
+		}
 		if t.Drivers == nil {
 			t.Drivers = []string{}
 		} else {

@@ -10,9 +10,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 	"gopkg.in/yaml.v3"
+
+	"github.com/themis-maintenance/themis/domain"
 )
 
 //go:embed openapi.yaml
@@ -21,38 +24,80 @@ var openapiYAML []byte
 //go:embed docs.html.tmpl
 var docsTemplateText string
 
-var (
-	openapiJSON []byte
-	docsHTML    []byte
-)
-
-func init() {
-	var err error
-	if openapiJSON, err = yamlToJSON(openapiYAML); err != nil {
-		panic("api: embedded openapi.yaml: " + err.Error())
-	}
-	if docsHTML, err = renderDocs(openapiJSON); err != nil {
-		panic("api: docs page: " + err.Error())
-	}
+// servedDoc is the document as served: openapi.yaml with its generated
+// sections rendered from the task registry, as YAML, JSON and the docs
+// page. It is rendered again when the registry changes (a task type
+// registered at run time, by an extension or a test).
+type servedDoc struct {
+	gen              uint64
+	yaml, json, html []byte
 }
 
-// OpenAPIYAML returns the OpenAPI 3 document of the gateway as YAML.
-func OpenAPIYAML() []byte { return slices.Clone(openapiYAML) }
+var served struct {
+	sync.Mutex
+	doc *servedDoc
+}
+
+func init() {
+	// The embedded document and its generated sections are part of the
+	// build: a broken one is a programming error every test sees.
+	d, err := renderServedDoc()
+	if err != nil {
+		panic("api: embedded openapi.yaml: " + err.Error())
+	}
+	served.doc = d
+}
+
+func renderServedDoc() (*servedDoc, error) {
+	gen := domain.CatalogGeneration()
+	y, err := RenderTaskSections(openapiYAML)
+	if err != nil {
+		return nil, err
+	}
+	j, err := yamlToJSON(y)
+	if err != nil {
+		return nil, err
+	}
+	h, err := renderDocs(j)
+	if err != nil {
+		return nil, fmt.Errorf("docs page: %w", err)
+	}
+	return &servedDoc{gen: gen, yaml: y, json: j, html: h}, nil
+}
+
+// currentDoc returns the document for the registry as it is now. Should a
+// re-rendering fail (it cannot for a registration that passed
+// domain.RegisterTask), the last good one is served.
+func currentDoc() *servedDoc {
+	served.Lock()
+	defer served.Unlock()
+	if served.doc != nil && served.doc.gen == domain.CatalogGeneration() {
+		return served.doc
+	}
+	if d, err := renderServedDoc(); err == nil {
+		served.doc = d
+	}
+	return served.doc
+}
+
+// OpenAPIYAML returns the OpenAPI 3 document of the gateway as YAML, its
+// task sections rendered from the task registry.
+func OpenAPIYAML() []byte { return slices.Clone(currentDoc().yaml) }
 
 // OpenAPIJSON returns the OpenAPI 3 document of the gateway as JSON.
-func OpenAPIJSON() []byte { return slices.Clone(openapiJSON) }
+func OpenAPIJSON() []byte { return slices.Clone(currentDoc().json) }
 
 func serveOpenAPIYAML(c *gin.Context) {
-	c.Data(http.StatusOK, "application/yaml; charset=utf-8", openapiYAML)
+	c.Data(http.StatusOK, "application/yaml; charset=utf-8", currentDoc().yaml)
 }
 
 func serveOpenAPIJSON(c *gin.Context) {
-	c.Data(http.StatusOK, "application/json; charset=utf-8", openapiJSON)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", currentDoc().json)
 }
 
 func serveDocs(c *gin.Context) {
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	c.Data(http.StatusOK, "text/html; charset=utf-8", docsHTML)
+	c.Data(http.StatusOK, "text/html; charset=utf-8", currentDoc().html)
 }
 
 // yamlToJSON converts a YAML document (anchors resolved) into JSON.

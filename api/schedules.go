@@ -53,6 +53,9 @@ func (h *handler) createSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
+	if !adminOnlyAllowed(c, spec.TaskOptions) {
+		return
+	}
 	noteAudit(c, "", "name="+strconv.Quote(clip(spec.Name, 200)))
 	s, err := h.svc.CreateSchedule(c.Request.Context(), spec, Principal(c))
 	if err != nil {
@@ -110,6 +113,9 @@ func (h *handler) replaceSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
+	if !adminOnlyAllowed(c, spec.TaskOptions) {
+		return
+	}
 	_, enabledGiven := given["enabled"]
 	noteAudit(c, "", "replaced; name="+strconv.Quote(clip(spec.Name, 200)))
 	s, err := h.svc.UpdateSchedule(c.Request.Context(), id, Principal(c), func(cur *domain.ScheduleSpec) error {
@@ -154,6 +160,9 @@ func (h *handler) patchSchedule(c *gin.Context) {
 	scratch := domain.NewScheduleSpec("")
 	if err := decodeInto(patch, &scratch); err != nil {
 		abortWithError(c, err)
+		return
+	}
+	if !adminOnlyAllowed(c, scratch.TaskOptions) {
 		return
 	}
 	var s domain.Schedule
@@ -261,4 +270,18 @@ func wireSchedule(s domain.Schedule) domain.Schedule {
 		s.TaskOptions = map[domain.TaskType]domain.TaskOptions{}
 	}
 	return s
+}
+
+// adminOnlyAllowed answers 403 and reports false when opts set an admin-only
+// task option (domain.OptionSpec.AdminOnly) off its default and the caller
+// lacks the admin scope.
+func adminOnlyAllowed(c *gin.Context, opts map[domain.TaskType]domain.TaskOptions) bool {
+	if HasScope(c, ScopeAdmin) {
+		return true
+	}
+	if set := domain.AdminOnlyOptions(opts); len(set) > 0 {
+		AbortForbidden(c, "task options "+strings.Join(set, ", ")+" need the "+ScopeAdmin+" scope")
+		return false
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 
 	"github.com/themis-maintenance/themis/domain"
 )
@@ -132,6 +133,10 @@ type TaskTypeInfo struct {
 	Description string                `json:"description"`
 	Drivers     []string              `json:"drivers"`
 	Options     map[string]OptionInfo `json:"options"`
+	// Timeout is the attempt timeout class: short (2 h) or long (12 h).
+	Timeout string `json:"timeout"`
+	// Heavy tasks take one of the target's heavy-task slots.
+	Heavy bool `json:"heavy"`
 }
 
 // OptionInfo describes one task option.
@@ -141,6 +146,39 @@ type OptionInfo struct {
 	Max    *float64 `json:"max,omitempty"`
 	Values []string `json:"values,omitempty"`
 	Help   string   `json:"help"`
+	// Default is the value a task uses when the option is not set.
+	Default any `json:"default,omitempty"`
+	// EngineDefaults lists the engines whose default differs.
+	EngineDefaults map[string]any `json:"engine_defaults,omitempty"`
+	// AdminOnly options need the admin scope to be set off their default.
+	AdminOnly bool `json:"admin_only,omitempty"`
+}
+
+// DescribeOptions renders a task type's registered option specs for
+// GET /task-types.
+func DescribeOptions(specs map[string]domain.OptionSpec) map[string]OptionInfo {
+	out := make(map[string]OptionInfo, len(specs))
+	for name, o := range specs {
+		oi := OptionInfo{Type: string(o.Kind), Values: o.Values, Help: o.Help, Default: o.Default,
+			EngineDefaults: o.EngineDefaults, AdminOnly: o.AdminOnly}
+		if o.Kind == domain.OptionInt || o.Kind == domain.OptionFloat {
+			lo, hi := o.Min, o.Max
+			oi.Min, oi.Max = &lo, &hi
+		}
+		out[name] = oi
+	}
+	return out
+}
+
+// DescribeTaskType renders a task type's registration with the drivers
+// that support it (driver.Capabilities) for GET /task-types.
+func DescribeTaskType(def domain.TaskDef, drivers []string) TaskTypeInfo {
+	if drivers == nil {
+		drivers = []string{}
+	}
+	return TaskTypeInfo{Name: string(def.Type), Title: def.Title, Description: def.Description,
+		Drivers: slices.Clone(drivers), Options: DescribeOptions(def.Options),
+		Timeout: string(def.Timeout), Heavy: def.Heavy}
 }
 
 // TargetInfo is a configured target without secrets.

@@ -1,45 +1,56 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 )
 
 // TaskType is one maintenance operation; its string value is the wire name
-// used in schedule entries, job records and the API.
+// used in schedule entries, job records, the API and as the name of its
+// Temporal activity.
 type TaskType string
 
-// The task types of SPEC §4, in the order the reference orchestrator lists them.
+// TimeoutClass says how long one attempt of a task may run. The maintenance
+// workflow turns it into the activity's start-to-close timeout: a task
+// heartbeats, so a dead worker is noticed by the heartbeat timeout and the
+// class only bounds a live attempt.
+type TimeoutClass string
+
+// Timeout classes.
 const (
-	TaskMetricsCollection        TaskType = "metrics_collection"
-	TaskFragmentationMonitoring  TaskType = "fragmentation_monitoring"
-	TaskQuotaCheck               TaskType = "quota_check"
-	TaskConsistencyCheck         TaskType = "consistency_check"
-	TaskReplicaValidation        TaskType = "replica_validation"
-	TaskPerformanceAnalysis      TaskType = "performance_analysis"
-	TaskMVCCCleanup              TaskType = "mvcc_cleanup"
-	TaskFullCheckDB              TaskType = "full_checkdb"
-	TaskBackupVerification       TaskType = "backup_verification"
-	TaskCapacityTrendAnalysis    TaskType = "capacity_trend_analysis"
-	TaskIndexFragmentationReport TaskType = "index_fragmentation_report"
-	TaskDisasterRecoveryDrill    TaskType = "disaster_recovery_drill"
-	TaskBaselineUpdate           TaskType = "baseline_update"
-	TaskIndexRebuild             TaskType = "index_rebuild"
-	TaskIndexReorganize          TaskType = "index_reorganize"
-	TaskStatisticsUpdate         TaskType = "statistics_update"
-	TaskStorageCompaction        TaskType = "storage_compaction"
-	TaskOrphanCleanup            TaskType = "orphan_cleanup"
-	TaskVectorReindex            TaskType = "vector_reindex"
+	// TimeoutShort: an attempt may run up to 2 hours (reads, reports,
+	// small writes).
+	TimeoutShort TimeoutClass = "short"
+	// TimeoutLong: an attempt may run up to 12 hours (VACUUM, REINDEX,
+	// backups and restores of a whole database).
+	TimeoutLong TimeoutClass = "long"
 )
 
-// TaskInfo describes a task type for operators (API /task-types, UI summaries).
-type TaskInfo struct {
+// TaskDef is the registration of one task type: everything the rest of the
+// system knows about it. The engines that implement it are registered in
+// package driver (driver.Implement, or an engine's own task table).
+type TaskDef struct {
 	Type        TaskType
 	Title       string
 	Description string
 	// Options lists the task_options keys this task type accepts.
 	Options map[string]OptionSpec
+	// Timeout is the attempt timeout class; empty means TimeoutShort.
+	Timeout TimeoutClass
+	// Heavy tasks write to the target or its files, take locks that block
+	// writers, or copy the whole database: at most a target's
+	// max_heavy_tasks of them run on it at once, cluster-wide. Every other
+	// task is a light, read-mostly one that may overlap anything.
+	Heavy bool
 }
+
+// TaskInfo is the name the API layer and older code use for a TaskDef.
+type TaskInfo = TaskDef
 
 // OptionKind is the JSON type a task option takes.
 type OptionKind string
@@ -60,108 +71,198 @@ type OptionSpec struct {
 	// Values lists the allowed strings of an enum option.
 	Values []string
 	Help   string
+	// Default is the value a task uses when the option is not set (int64
+	// for integers, float64 for numbers, bool, or string for enums; plain
+	// Go int is accepted at registration). Required: drivers read options
+	// through helpers that take it from here (driver.Request.Option).
+	Default any
+	// EngineDefaults overrides Default on the named engines ("sqlite"),
+	// for an option whose natural default differs between engines.
+	EngineDefaults map[string]any
+	// AdminOnly options may be set to anything but their default only by
+	// a caller holding the admin scope (the API refuses others with 403).
+	AdminOnly bool
 }
+
+// DefaultFor returns the option's default on engine.
+func (o OptionSpec) DefaultFor(engine string) any {
+	if v, ok := o.EngineDefaults[engine]; ok {
+		return v
+	}
+	return o.Default
+}
+
+// catalogue is the task registry. Built-in task types are registered by
+// catalog.go at init; extensions call RegisterTask from their own init (or a
+// test, before it starts a worker).
+var catalogue = struct {
+	sync.RWMutex
+	order []TaskType
+	defs  map[TaskType]TaskDef
+	gen   uint64
+}{defs: map[TaskType]TaskDef{}}
 
 var (
-	optParallelism = OptionSpec{Kind: OptionInt, Min: 1, Max: 64, Help: "tables or indexes worked on at once"}
-	optLockTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Help: "lock_timeout for lock-taking statements, ms (0 = driver default)"}
-	optStmtTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Help: "statement_timeout, ms (0 = driver default)"}
-	optBloatPct    = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Help: "fragmentation percentage at or above which a relation is HIGH"}
-	optMinBytes    = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Help: "relations smaller than this are not reported"}
-	optMinRebuild  = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Help: "indexes smaller than this are not rebuilt (default 1048576)"}
+	wireNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	// ErrTaskRegistered is wrapped by RegisterTask for a wire name in use.
+	ErrTaskRegistered = errors.New("task type already registered")
 )
 
-var taskInfos = []TaskInfo{
-	{TaskMetricsCollection, "Metrics collection", "Snapshot database statistics and size into the history store", nil},
-	{TaskFragmentationMonitoring, "Fragmentation monitoring", "Measure table and index fragmentation; HIGH alert over the threshold",
-		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinBytes}},
-	{TaskQuotaCheck, "Quota check", "Compare database size with the target's quota; alert over 80 %",
-		map[string]OptionSpec{"alert_pct": {Kind: OptionFloat, Min: 1, Max: 100, Help: "usage percentage that raises an alert (default 80)"}}},
-	{TaskConsistencyCheck, "Consistency check", "Integrity check of indexes and structure",
-		map[string]OptionSpec{"parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
-	{TaskReplicaValidation, "Replica validation", "Replication lag per replica; degraded > 1 s, critical > 5 s",
-		map[string]OptionSpec{
-			"degraded_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Help: "lag above which a replica is degraded (default 1000)"},
-			"critical_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Help: "lag above which a replica is critical (default 5000)"},
-		}},
-	{TaskPerformanceAnalysis, "Performance analysis", "Top statements, lock waits and long transactions",
-		map[string]OptionSpec{
-			"top_n":            {Kind: OptionInt, Min: 1, Max: 1000, Help: "statements to report (default 10)"},
-			"long_txn_seconds": {Kind: OptionInt, Min: 1, Max: 86_400, Help: "transactions older than this are reported (default 300)"},
-		}},
-	{TaskMVCCCleanup, "MVCC cleanup", "VACUUM (ANALYZE) tables past a dead-tuple or xid-age threshold",
-		map[string]OptionSpec{
-			"parallelism":          optParallelism,
-			"dead_tuple_threshold": {Kind: OptionInt, Min: 0, Max: 1 << 50, Help: "dead tuples at which a table is vacuumed (default 1000)"},
-			"xid_age_threshold":    {Kind: OptionInt, Min: 0, Max: 2_000_000_000, Help: "transaction-id age at which a table is vacuumed (default 100000000)"},
-			"lock_timeout_ms":      optLockTimeout, "statement_timeout_ms": optStmtTimeout,
-		}},
-	{TaskFullCheckDB, "Full check", "Full integrity check of every table and index",
-		map[string]OptionSpec{"parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
-	{TaskBackupVerification, "Backup verification", "Take a backup, restore it into a scratch copy and verify it",
-		map[string]OptionSpec{
-			"method":       {Kind: OptionEnum, Values: []string{"native", "pg_basebackup", "pg_dump"}, Help: "backup method (default native)"},
-			"keep_backups": {Kind: OptionInt, Min: 1, Max: 1000, Help: "verified backups kept in backup_dir (default 3)"},
-		}},
-	{TaskCapacityTrendAnalysis, "Capacity trend analysis", "Fit a growth trend to size samples and forecast the runway",
-		map[string]OptionSpec{
-			"runway_alert_days": {Kind: OptionInt, Min: 1, Max: 3650, Help: "runway below which an alert is raised (default 30)"},
-			"lookback_days":     {Kind: OptionInt, Min: 1, Max: 3650, Help: "samples older than this are not used (default 90)"},
-		}},
-	{TaskIndexFragmentationReport, "Index fragmentation report", "Per-index fragmentation report with HIGH alerts",
-		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinBytes}},
-	{TaskDisasterRecoveryDrill, "Disaster-recovery drill", "Restore into a scratch instance with approvals and measure RTO/RPO", nil},
-	{TaskBaselineUpdate, "Baseline update", "Time probe queries, compare with the baseline and store the new one",
-		map[string]OptionSpec{"regression_pct": {Kind: OptionFloat, Min: 1, Max: 10_000, Help: "slow-down against the baseline that is a regression (default 50)"}}},
-	{TaskIndexRebuild, "Index rebuild", "Rebuild indexes over the fragmentation threshold",
-		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
-	{TaskIndexReorganize, "Index reorganize", "Reorganize moderately fragmented indexes",
-		map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
-	{TaskStatisticsUpdate, "Statistics update", "Refresh planner statistics",
-		map[string]OptionSpec{"parallelism": optParallelism, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
-	{TaskStorageCompaction, "Storage compaction", "Reclaim free space (no exclusive-lock rewrite unless full=true)",
-		map[string]OptionSpec{"full": {Kind: OptionBool, Help: "allow exclusive-lock rewrites such as VACUUM FULL"}, "lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
-	{TaskOrphanCleanup, "Orphan cleanup", "Drop leftovers of failed operations (invalid indexes, stale files)",
-		map[string]OptionSpec{"lock_timeout_ms": optLockTimeout}},
-	{TaskVectorReindex, "Vector reindex", "Rebuild vector (HNSW/IVFFlat) indexes",
-		map[string]OptionSpec{"lock_timeout_ms": optLockTimeout, "statement_timeout_ms": optStmtTimeout}},
+// RegisterTask adds a task type to the registry. It checks the definition
+// (a unique lower_snake_case wire name, a title, known option kinds, bounds
+// in order, defaults of the option's type within its bounds) and returns an
+// error for a bad one. unregister removes the task type again (for tests
+// that add one); it is idempotent.
+func RegisterTask(def TaskDef) (unregister func(), err error) {
+	def, err = checkTaskDef(def)
+	if err != nil {
+		return nil, err
+	}
+	catalogue.Lock()
+	defer catalogue.Unlock()
+	if _, dup := catalogue.defs[def.Type]; dup {
+		return nil, fmt.Errorf("register task %q: %w", def.Type, ErrTaskRegistered)
+	}
+	catalogue.defs[def.Type] = def
+	catalogue.order = append(catalogue.order, def.Type)
+	catalogue.gen++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			catalogue.Lock()
+			defer catalogue.Unlock()
+			delete(catalogue.defs, def.Type)
+			catalogue.order = slices.DeleteFunc(catalogue.order, func(t TaskType) bool { return t == def.Type })
+			catalogue.gen++
+		})
+	}, nil
 }
 
-var taskIndex = func() map[TaskType]TaskInfo {
-	m := make(map[TaskType]TaskInfo, len(taskInfos))
-	for _, ti := range taskInfos {
-		m[ti.Type] = ti
+// MustRegisterTask is RegisterTask for init functions: a bad definition is a
+// programming error and panics.
+func MustRegisterTask(def TaskDef) {
+	if _, err := RegisterTask(def); err != nil {
+		panic("domain: " + err.Error())
 	}
-	return m
-}()
+}
 
-// AllTaskTypes returns every task type in the canonical order.
+func checkTaskDef(def TaskDef) (TaskDef, error) {
+	if !wireNamePattern.MatchString(string(def.Type)) {
+		return def, fmt.Errorf("register task %q: the wire name must match %s", def.Type, wireNamePattern)
+	}
+	if strings.TrimSpace(def.Title) == "" {
+		return def, fmt.Errorf("register task %q: a title is required", def.Type)
+	}
+	switch def.Timeout {
+	case "":
+		def.Timeout = TimeoutShort
+	case TimeoutShort, TimeoutLong:
+	default:
+		return def, fmt.Errorf("register task %q: timeout class %q is neither %q nor %q", def.Type, def.Timeout, TimeoutShort, TimeoutLong)
+	}
+	opts := make(map[string]OptionSpec, len(def.Options))
+	for k, o := range def.Options {
+		o, err := checkOptionSpec(o)
+		if err != nil {
+			return def, fmt.Errorf("register task %q: option %q: %w", def.Type, k, err)
+		}
+		if !wireNamePattern.MatchString(k) {
+			return def, fmt.Errorf("register task %q: option name %q must match %s", def.Type, k, wireNamePattern)
+		}
+		opts[k] = o
+	}
+	def.Options = opts
+	return def, nil
+}
+
+func checkOptionSpec(o OptionSpec) (OptionSpec, error) {
+	switch o.Kind {
+	case OptionInt, OptionFloat:
+		if o.Min > o.Max {
+			return o, fmt.Errorf("min %g is above max %g", o.Min, o.Max)
+		}
+	case OptionEnum:
+		if len(o.Values) == 0 {
+			return o, errors.New("an enum needs values")
+		}
+	case OptionBool:
+	default:
+		return o, fmt.Errorf("unknown kind %q", o.Kind)
+	}
+	if o.Default == nil {
+		return o, errors.New("a default is required")
+	}
+	d, err := o.check(o.Default)
+	if err != nil {
+		return o, fmt.Errorf("default %v: %w", o.Default, err)
+	}
+	o.Default = d
+	if len(o.EngineDefaults) > 0 {
+		eds := make(map[string]any, len(o.EngineDefaults))
+		for engine, v := range o.EngineDefaults {
+			d, err := o.check(v)
+			if err != nil {
+				return o, fmt.Errorf("default on %s %v: %w", engine, v, err)
+			}
+			eds[engine] = d
+		}
+		o.EngineDefaults = eds
+	}
+	o.Values = slices.Clone(o.Values)
+	return o, nil
+}
+
+// CatalogGeneration changes whenever a task type is registered or removed;
+// renderings of the catalogue (the OpenAPI document) cache on it.
+func CatalogGeneration() uint64 {
+	catalogue.RLock()
+	defer catalogue.RUnlock()
+	return catalogue.gen
+}
+
+// AllTaskTypes returns every registered task type in registration order
+// (the built-ins in the order the reference orchestrator lists them).
 func AllTaskTypes() []TaskType {
-	out := make([]TaskType, len(taskInfos))
-	for i, ti := range taskInfos {
-		out[i] = ti.Type
-	}
-	return out
+	catalogue.RLock()
+	defer catalogue.RUnlock()
+	return slices.Clone(catalogue.order)
 }
 
-// Info returns the description of a task type; ok is false for an unknown name.
-func Info(t TaskType) (TaskInfo, bool) {
-	ti, ok := taskIndex[t]
+// Info returns the registration of a task type; ok is false for an unknown
+// name.
+func Info(t TaskType) (TaskDef, bool) {
+	catalogue.RLock()
+	defer catalogue.RUnlock()
+	ti, ok := catalogue.defs[t]
 	return ti, ok
 }
 
 // Title is the operator-facing title of a task type, or its wire name if unknown.
 func (t TaskType) Title() string {
-	if ti, ok := taskIndex[t]; ok {
+	if ti, ok := Info(t); ok {
 		return ti.Title
 	}
 	return string(t)
 }
 
-// Valid reports whether t is a known task type.
+// Valid reports whether t is a registered task type.
 func (t TaskType) Valid() bool {
-	_, ok := taskIndex[t]
+	_, ok := Info(t)
 	return ok
+}
+
+// Heavy reports whether t is a heavy task (see TaskDef.Heavy).
+func (t TaskType) Heavy() bool {
+	ti, _ := Info(t)
+	return ti.Heavy
+}
+
+// Timeout returns t's timeout class (TimeoutShort for an unknown type).
+func (t TaskType) Timeout() TimeoutClass {
+	if ti, ok := Info(t); ok {
+		return ti.Timeout
+	}
+	return TimeoutShort
 }
 
 // ParseTaskType returns the task type with wire name s, or an error naming it.
@@ -176,7 +277,7 @@ func ParseTaskType(s string) (TaskType, error) {
 
 // OptionKeys returns the sorted option names a task type accepts.
 func OptionKeys(t TaskType) []string {
-	ti := taskIndex[t]
+	ti, _ := Info(t)
 	keys := make([]string, 0, len(ti.Options))
 	for k := range ti.Options {
 		keys = append(keys, k)
@@ -185,21 +286,28 @@ func OptionKeys(t TaskType) []string {
 	return keys
 }
 
-// heavyTasks write to the target or its files, take locks that block
-// writers, or copy the whole database: at most a target's max_heavy_tasks
-// of them run on it at once, cluster-wide. Every other task is a light,
-// read-mostly one that may overlap anything.
-var heavyTasks = map[TaskType]bool{
-	TaskMVCCCleanup:           true, // VACUUM
-	TaskFullCheckDB:           true, // full scan; parent checks take SHARE locks
-	TaskBackupVerification:    true, // backup, restore, prune
-	TaskDisasterRecoveryDrill: true, // the drill's restore
-	TaskIndexRebuild:          true, // REINDEX
-	TaskIndexReorganize:       true,
-	TaskStorageCompaction:     true, // VACUUM FULL when full=true
-	TaskOrphanCleanup:         true, // drops leftovers, deletes backup files
-	TaskVectorReindex:         true,
+// AdminOnlyOptions returns, sorted as "task.option", the admin-only options
+// that opts sets to something other than their default. The API refuses a
+// schedule write carrying any of them from a caller without the admin
+// scope. Unknown task types and options are left to Normalize.
+func AdminOnlyOptions(opts map[TaskType]TaskOptions) []string {
+	var out []string
+	for t, o := range opts {
+		ti, ok := Info(t)
+		if !ok {
+			continue
+		}
+		for k, v := range o {
+			spec, ok := ti.Options[k]
+			if !ok || !spec.AdminOnly {
+				continue
+			}
+			if cv, err := spec.check(v); err == nil && cv == spec.Default {
+				continue
+			}
+			out = append(out, string(t)+"."+k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
-
-// Heavy reports whether t is a heavy task (see heavyTasks).
-func (t TaskType) Heavy() bool { return heavyTasks[t] }

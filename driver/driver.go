@@ -3,6 +3,37 @@
 // target and reports progress through a callback; activities turn that into
 // Temporal heartbeats. No SQL crosses this interface: requests carry task
 // types and typed options, results carry summaries and structured details.
+//
+// # Adding a task type
+//
+// A task type is one registration in package domain and one function per
+// engine that runs it; nothing else (the API's /task-types, the OpenAPI
+// document served at /api/v1/openapi.yaml, option validation, the worker's
+// activities, the CLI's completion and the workflow's timeout all follow
+// the registration):
+//
+//	func init() {
+//		domain.MustRegisterTask(domain.TaskDef{
+//			Type: "replica_consistency", Title: "Replica consistency",
+//			Description: "Compare row counts between primary and replicas",
+//			Timeout:     domain.TimeoutShort,
+//			Options: map[string]domain.OptionSpec{
+//				"max_lag_ms": {Kind: domain.OptionInt, Min: 0, Max: 86_400_000, Default: 1000, Help: "..."},
+//			},
+//		})
+//		driver.MustImplement("postgres", "replica_consistency", func(ctx context.Context, req driver.Request) (driver.Result, error) {
+//			maxLag := req.Int("max_lag_ms") // the registered default when unset
+//			...
+//		})
+//	}
+//
+// Both must run before the worker starts (it registers one activity per
+// task type then). Implement works for any engine without editing its
+// package: Run and Supports (the functions of this package, which the
+// activities and Registry.Capabilities use) consult it before the engine's
+// own task table. An engine's own implementations are its task table
+// (taskType -> function) in its driver.go; a driver takes part in the
+// disaster_recovery_drill by implementing Driller.
 package driver
 
 import (
@@ -94,50 +125,130 @@ type Driver interface {
 	Run(ctx context.Context, req Request) (Result, error)
 }
 
-// Option helpers read task options with defaults; values were validated and
-// canonicalised by domain.ScheduleSpec.Normalize, but payloads that crossed
-// JSON carry numbers as float64, so both forms are accepted.
+// OptionReader reads the task options of a request with the defaults
+// registered for its task type (domain.OptionSpec.Default, or the engine's
+// EngineDefaults entry): a default lives in the registration only. Values
+// were validated and canonicalised by domain.ScheduleSpec.Normalize, but
+// payloads that crossed JSON carry numbers as float64, so both forms are
+// accepted. A key the task type does not declare reads as the zero value.
+type OptionReader struct {
+	engine string
+	task   domain.TaskType
+	values domain.TaskOptions
+}
 
-// IntOption returns option key as an int64, or def when absent.
-func IntOption(o domain.TaskOptions, key string, def int64) int64 {
-	switch v := o[key].(type) {
+// OptionsOn reads r's options with the defaults of engine ("sqlite",
+// "postgres"); engines pass their own name.
+func (r Request) OptionsOn(engine string) OptionReader {
+	return OptionReader{engine: engine, task: r.Task, values: r.Options}
+}
+
+// Int reads an integer option with its registered default (on the engine
+// named by r.Target.Driver); for implementations added with Implement.
+func (r Request) Int(key string) int64 { return r.OptionsOn(r.Target.Driver).Int(key) }
+
+// Float reads a number option; see Int.
+func (r Request) Float(key string) float64 { return r.OptionsOn(r.Target.Driver).Float(key) }
+
+// Bool reads a boolean option; see Int.
+func (r Request) Bool(key string) bool { return r.OptionsOn(r.Target.Driver).Bool(key) }
+
+// String reads an enum option; see Int.
+func (r Request) String(key string) string { return r.OptionsOn(r.Target.Driver).String(key) }
+
+// Spec returns the registered spec of option key, with Default resolved for
+// the reader's engine; ok is false when the task type has no such option.
+func (o OptionReader) Spec(key string) (spec domain.OptionSpec, ok bool) {
+	ti, found := domain.Info(o.task)
+	if !found {
+		return domain.OptionSpec{}, false
+	}
+	spec, ok = ti.Options[key]
+	if ok {
+		spec.Default = spec.DefaultFor(o.engine)
+	}
+	return spec, ok
+}
+
+// IsSet reports whether the request sets option key (not nil).
+func (o OptionReader) IsSet(key string) bool {
+	v, ok := o.values[key]
+	return ok && v != nil
+}
+
+// Value returns option key as set, or its default when not set (nil for an
+// undeclared key).
+func (o OptionReader) Value(key string) any {
+	if o.IsSet(key) {
+		return o.values[key]
+	}
+	spec, _ := o.Spec(key)
+	return spec.Default
+}
+
+// Int returns option key as an int64, or its default when absent.
+func (o OptionReader) Int(key string) int64 {
+	if n, ok := asInt(o.values[key]); ok {
+		return n
+	}
+	spec, _ := o.Spec(key)
+	n, _ := asInt(spec.Default)
+	return n
+}
+
+// Float returns option key as a float64, or its default when absent.
+func (o OptionReader) Float(key string) float64 {
+	if f, ok := asFloat(o.values[key]); ok {
+		return f
+	}
+	spec, _ := o.Spec(key)
+	f, _ := asFloat(spec.Default)
+	return f
+}
+
+// Bool returns option key as a bool, or its default when absent.
+func (o OptionReader) Bool(key string) bool {
+	if v, ok := o.values[key].(bool); ok {
+		return v
+	}
+	spec, _ := o.Spec(key)
+	b, _ := spec.Default.(bool)
+	return b
+}
+
+// String returns option key as a string, or its default when absent or
+// empty.
+func (o OptionReader) String(key string) string {
+	if v, ok := o.values[key].(string); ok && v != "" {
+		return v
+	}
+	spec, _ := o.Spec(key)
+	s, _ := spec.Default.(string)
+	return s
+}
+
+func asInt(v any) (int64, bool) {
+	switch n := v.(type) {
 	case int64:
-		return v
+		return n, true
 	case int:
-		return int64(v)
+		return int64(n), true
 	case float64:
-		return int64(v)
+		return int64(n), true
 	}
-	return def
+	return 0, false
 }
 
-// FloatOption returns option key as a float64, or def when absent.
-func FloatOption(o domain.TaskOptions, key string, def float64) float64 {
-	switch v := o[key].(type) {
+func asFloat(v any) (float64, bool) {
+	switch n := v.(type) {
 	case float64:
-		return v
+		return n, true
 	case int64:
-		return float64(v)
+		return float64(n), true
 	case int:
-		return float64(v)
+		return float64(n), true
 	}
-	return def
-}
-
-// BoolOption returns option key as a bool, or def when absent.
-func BoolOption(o domain.TaskOptions, key string, def bool) bool {
-	if v, ok := o[key].(bool); ok {
-		return v
-	}
-	return def
-}
-
-// StringOption returns option key as a string, or def when absent.
-func StringOption(o domain.TaskOptions, key string, def string) string {
-	if v, ok := o[key].(string); ok && v != "" {
-		return v
-	}
-	return def
+	return 0, false
 }
 
 // DecodeCheckpoint unmarshals a checkpoint into v; it reports false when there

@@ -25,6 +25,15 @@ const (
 	KindVerificationFailed = "VerificationFailed"
 )
 
+// NonRetryableKinds returns every kind of permanent failure: the
+// NonRetryableErrorTypes of each retry policy that runs driver work (task
+// activities and drill steps). Activities already fail a PermanentError as
+// non-retryable; listing the kinds in the policy keeps that true for an
+// error that reaches Temporal some other way.
+func NonRetryableKinds() []string {
+	return []string{KindInvalidInput, KindNotSupported, KindIntegrityViolation, KindMisconfigured, KindVerificationFailed}
+}
+
 // PermanentError is a failure that retrying cannot fix: bad options,
 // corruption found, a misconfigured target, a backup that does not verify.
 type PermanentError struct {

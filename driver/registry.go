@@ -2,6 +2,7 @@ package driver
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/themis-maintenance/themis/domain"
@@ -41,22 +42,28 @@ func (r *Registry) Lookup(name string) (Target, Driver, error) {
 	return t, r.drivers[t.Driver], nil
 }
 
-// Capabilities returns, for each task type, the names of the registered
-// drivers that support it. A driver runs disaster_recovery_drill through
-// the drill workflow when it is a Driller, whatever Supports says.
+// Capabilities returns, for each registered task type, the names of the
+// registry's drivers that can run it (see Supports: an engine's own task
+// table, implementations added with Implement, and Driller for the drill).
 func (r *Registry) Capabilities() map[domain.TaskType][]string {
-	out := map[domain.TaskType][]string{}
-	names := make([]string, 0, len(r.drivers))
-	for n := range r.drivers {
-		names = append(names, n)
+	drivers := make([]Driver, 0, len(r.drivers))
+	for _, d := range r.drivers {
+		drivers = append(drivers, d)
 	}
-	sort.Strings(names)
+	return Capabilities(drivers)
+}
+
+// Capabilities returns, for each registered task type, the sorted names of
+// the drivers that can run it (an empty list when none can).
+func Capabilities(drivers []Driver) map[domain.TaskType][]string {
+	sorted := slices.Clone(drivers)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name() < sorted[j].Name() })
+	out := map[domain.TaskType][]string{}
 	for _, t := range domain.AllTaskTypes() {
 		out[t] = []string{}
-		for _, n := range names {
-			_, driller := r.drivers[n].(Driller)
-			if r.drivers[n].Supports(t) || (t == domain.TaskDisasterRecoveryDrill && driller) {
-				out[t] = append(out[t], n)
+		for _, d := range sorted {
+			if Supports(d, t) {
+				out[t] = append(out[t], d.Name())
 			}
 		}
 	}

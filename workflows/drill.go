@@ -283,7 +283,7 @@ func (r *drillRun) step(name, summary string, timeout, heartbeat time.Duration, 
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute, MaximumAttempts: 3,
-			NonRetryableErrorTypes: []string{driver.KindNotSupported, driver.KindMisconfigured, driver.KindVerificationFailed, driver.KindIntegrityViolation},
+			NonRetryableErrorTypes: driver.NonRetryableKinds(),
 		},
 	}
 	start := workflow.Now(r.ctx).UnixMilli()

@@ -15,16 +15,15 @@ import (
 // before Temporal considers its worker gone and retries it elsewhere.
 const DefaultHeartbeatTimeout = 30 * time.Second
 
-// taskTimeout bounds one attempt of a task; long tasks heartbeat, so a dead
-// worker is noticed by the heartbeat timeout, not by this.
-func taskTimeout(t domain.TaskType) time.Duration {
-	switch t {
-	case domain.TaskBackupVerification, domain.TaskFullCheckDB, domain.TaskMVCCCleanup,
-		domain.TaskIndexRebuild, domain.TaskIndexReorganize, domain.TaskStorageCompaction:
-		return 12 * time.Hour
-	}
-	return 2 * time.Hour
+// taskTimeouts turn a task's registered timeout class into the bound of one
+// attempt; long tasks heartbeat, so a dead worker is noticed by the
+// heartbeat timeout, not by this.
+var taskTimeouts = map[domain.TimeoutClass]time.Duration{
+	domain.TimeoutShort: 2 * time.Hour,
+	domain.TimeoutLong:  12 * time.Hour,
 }
+
+func taskTimeout(t domain.TaskType) time.Duration { return taskTimeouts[t.Timeout()] }
 
 // taskActivityOptions is the preset for a heartbeating maintenance task:
 // exponential retries, non-retryable for failures a retry cannot fix, and a
@@ -41,14 +40,11 @@ func taskActivityOptions(in MaintenanceInput, t domain.TaskType, i, n int) workf
 		WaitForCancellation: true,
 		Summary:             t.Title() + " on " + in.Spec.Target + " (task " + strconv.Itoa(i+1) + "/" + strconv.Itoa(n) + ")",
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    2 * time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-			MaximumAttempts:    5,
-			NonRetryableErrorTypes: []string{
-				driver.KindInvalidInput, driver.KindNotSupported, driver.KindIntegrityViolation,
-				driver.KindMisconfigured, driver.KindVerificationFailed,
-			},
+			InitialInterval:        2 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: driver.NonRetryableKinds(),
 		},
 	}
 }

@@ -26,7 +26,7 @@ const (
 	basebackupSubdir  = "data"
 	dumpFile          = "dump.pgdump"
 	countSettleDelay  = 1500 * time.Millisecond
-	defaultKeepBackup = 3
+	defaultKeepBackup = 3 // unused: keep_backups defaults in domain/catalog.go
 )
 
 // backupCheckpoint lets a retried attempt verify a backup an earlier attempt
@@ -62,11 +62,11 @@ type backupEnv struct {
 // ACCESS SHARE on every table (DDL waits until they finish).
 func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	t := r.target()
-	method, err := enumOpt(r.opts(), "method", methodNative, methodNative, methodBasebackup, methodDump)
+	method, err := enumOpt(r.opts(), "method")
 	if err != nil {
 		return driver.Result{}, err
 	}
-	keep, err := intOpt(r.opts(), "keep_backups", defaultKeepBackup, 1, 1000)
+	keep, err := intOpt(r.opts(), "keep_backups")
 	if err != nil {
 		return driver.Result{}, err
 	}

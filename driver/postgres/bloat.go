@@ -264,11 +264,11 @@ func indexFragmentationReport(ctx context.Context, r *run) (driver.Result, error
 // alert for each at or above high_threshold_pct (default 30). Locks: ACCESS
 // SHARE on each relation while it is read (pgstattuple) or none (estimate).
 func fragmentation(ctx context.Context, r *run, withTables bool) (driver.Result, error) {
-	thr, err := floatOpt(r.opts(), "high_threshold_pct", 30, 0, 100)
+	thr, err := floatOpt(r.opts(), "high_threshold_pct")
 	if err != nil {
 		return driver.Result{}, err
 	}
-	minSize, err := intOpt(r.opts(), "min_size_bytes", defaultMinSizeBytes, 0, 1<<50)
+	minSize, err := intOpt(r.opts(), "min_size_bytes")
 	if err != nil {
 		return driver.Result{}, err
 	}

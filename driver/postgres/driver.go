@@ -127,8 +127,10 @@ func NewWithOptions(o Options) *Driver {
 // taskFunc performs one task type.
 type taskFunc func(ctx context.Context, r *run) (driver.Result, error)
 
-// tasks is the capability table. disaster_recovery_drill is absent: drills
-// are a workflow of their own.
+// tasks is the engine's implementation of each task type it runs; the
+// capabilities the API reports are derived from it (driver.Supports).
+// disaster_recovery_drill is absent: drills are a workflow of their own,
+// which this driver takes part in as a driver.Driller.
 var tasks = map[domain.TaskType]taskFunc{
 	domain.TaskMetricsCollection:        metricsCollection,
 	domain.TaskFragmentationMonitoring:  fragmentationMonitoring,
@@ -377,7 +379,8 @@ func (r *run) appName() string {
 	return ApplicationName
 }
 
-func (r *run) opts() domain.TaskOptions { return r.req.Options }
+// opts reads the task's options with the defaults registered for PostgreSQL.
+func (r *run) opts() driver.OptionReader { return r.req.OptionsOn(Name) }
 
 // progress heartbeats; cp must not be mutated after the call (pass a copy).
 func (r *run) progress(pct float64, note string, cp any) {

@@ -151,7 +151,7 @@ func (r *run) databaseSize(ctx context.Context) (int64, error) {
 // CRITICAL at or over the quota. Without a quota it says so and succeeds.
 // No locks.
 func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
-	alertPct, err := floatOpt(r.opts(), "alert_pct", 80, 1, 100)
+	alertPct, err := floatOpt(r.opts(), "alert_pct")
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -196,11 +196,11 @@ func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	alertDays, err := intOpt(r.opts(), "runway_alert_days", 30, 1, 3650)
+	alertDays, err := intOpt(r.opts(), "runway_alert_days")
 	if err != nil {
 		return driver.Result{}, err
 	}
-	lookback, err := intOpt(r.opts(), "lookback_days", 90, 1, 3650)
+	lookback, err := intOpt(r.opts(), "lookback_days")
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -234,7 +234,7 @@ func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	regPct, err := floatOpt(r.opts(), "regression_pct", 50, 1, 10_000)
+	regPct, err := floatOpt(r.opts(), "regression_pct")
 	if err != nil {
 		return driver.Result{}, err
 	}

@@ -35,8 +35,12 @@ func TestCapabilities(t *testing.T) {
 	d := postgres.New()
 	defer d.Close()
 	for _, task := range domain.AllTaskTypes() {
+		// Run does every task type; the drill is run through driver.Driller.
 		if got, want := d.Supports(task), task != domain.TaskDisasterRecoveryDrill; got != want {
 			t.Errorf("Supports(%s) = %v", task, got)
+		}
+		if !driver.Supports(d, task) {
+			t.Errorf("driver.Supports(%s) = false", task)
 		}
 	}
 	_, err := d.Run(context.Background(), driver.Request{Task: domain.TaskDisasterRecoveryDrill})

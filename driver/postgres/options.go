@@ -3,24 +3,26 @@ package postgres
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
-	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 )
 
 // Option readers re-validate what domain.ScheduleSpec.Normalize already
 // checked: options reach the driver through JSON and through forced runs, and
 // a value that ends up in a SET statement must be a number in range, never
-// text. A present but unusable value is a permanent InvalidInput error.
+// text. A present but unusable value is a permanent InvalidInput error. The
+// default and the bounds come from the task type's registration
+// (domain/catalog.go); an option the task type does not declare reads as
+// its zero value.
 
 // number reads option key as a float64; present is false when it is absent.
-func number(o domain.TaskOptions, key string) (f float64, present bool, err error) {
-	v, ok := o[key]
-	if !ok || v == nil {
+func number(o driver.OptionReader, key string) (f float64, present bool, err error) {
+	if !o.IsSet(key) {
 		return 0, false, nil
 	}
-	switch n := v.(type) {
+	switch n := o.Value(key).(type) {
 	case int64:
 		f = float64(n)
 	case int:
@@ -32,73 +34,66 @@ func number(o domain.TaskOptions, key string) (f float64, present bool, err erro
 	case float32:
 		f = float64(n)
 	default:
-		return 0, true, driver.Permanentf(driver.KindInvalidInput, "option %s must be a number, got %T", key, v)
+		return 0, true, driver.Permanentf(driver.KindInvalidInput, "option %s must be a number, got %T", key, n)
 	}
 	return f, true, nil
 }
 
-func intOpt(o domain.TaskOptions, key string, def, lo, hi int64) (int64, error) {
+func intOpt(o driver.OptionReader, key string) (int64, error) {
+	spec, _ := o.Spec(key)
 	f, present, err := number(o, key)
 	if err != nil || !present {
-		return def, err
+		return o.Int(key), err
 	}
 	if math.IsNaN(f) || f != math.Trunc(f) {
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be an integer, got %v", key, o[key])
+		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be an integer, got %v", key, o.Value(key))
 	}
-	if f < float64(lo) || f > float64(hi) {
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %d and %d, got %v", key, lo, hi, o[key])
+	if f < spec.Min || f > spec.Max {
+		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %d and %d, got %v", key, int64(spec.Min), int64(spec.Max), o.Value(key))
 	}
 	return int64(f), nil
 }
 
-func floatOpt(o domain.TaskOptions, key string, def, lo, hi float64) (float64, error) {
+func floatOpt(o driver.OptionReader, key string) (float64, error) {
+	spec, _ := o.Spec(key)
 	f, present, err := number(o, key)
 	if err != nil || !present {
-		return def, err
+		return o.Float(key), err
 	}
-	if math.IsNaN(f) || f < lo || f > hi {
-		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %g and %g, got %v", key, lo, hi, o[key])
+	if math.IsNaN(f) || f < spec.Min || f > spec.Max {
+		return 0, driver.Permanentf(driver.KindInvalidInput, "option %s must be between %g and %g, got %v", key, spec.Min, spec.Max, o.Value(key))
 	}
 	return f, nil
 }
 
-func boolOpt(o domain.TaskOptions, key string, def bool) (bool, error) {
-	v, ok := o[key]
-	if !ok || v == nil {
-		return def, nil
+func boolOpt(o driver.OptionReader, key string) (bool, error) {
+	if !o.IsSet(key) {
+		return o.Bool(key), nil
 	}
-	b, ok := v.(bool)
+	b, ok := o.Value(key).(bool)
 	if !ok {
-		return false, driver.Permanentf(driver.KindInvalidInput, "option %s must be a boolean, got %T", key, v)
+		return false, driver.Permanentf(driver.KindInvalidInput, "option %s must be a boolean, got %T", key, o.Value(key))
 	}
 	return b, nil
 }
 
-func enumOpt(o domain.TaskOptions, key, def string, allowed ...string) (string, error) {
-	v, ok := o[key]
-	if !ok || v == nil {
-		return def, nil
+func enumOpt(o driver.OptionReader, key string) (string, error) {
+	if !o.IsSet(key) {
+		return o.String(key), nil
 	}
-	s, ok := v.(string)
+	s, ok := o.Value(key).(string)
 	if !ok {
-		return "", driver.Permanentf(driver.KindInvalidInput, "option %s must be a string, got %T", key, v)
+		return "", driver.Permanentf(driver.KindInvalidInput, "option %s must be a string, got %T", key, o.Value(key))
 	}
 	if s == "" {
-		return def, nil
+		return o.String(key), nil
 	}
-	for _, a := range allowed {
-		if s == a {
-			return s, nil
-		}
+	spec, _ := o.Spec(key)
+	if slices.Contains(spec.Values, s) {
+		return s, nil
 	}
-	return "", driver.Permanentf(driver.KindInvalidInput, "option %s must be one of %v, got %q", key, allowed, s)
+	return "", driver.Permanentf(driver.KindInvalidInput, "option %s must be one of %v, got %q", key, spec.Values, s)
 }
-
-// Limits shared with domain's option specs.
-const (
-	maxTimeoutMs   = 86_400_000
-	maxParallelism = 64
-)
 
 // timeouts are the lock_timeout and statement_timeout a session sets, in ms.
 type timeouts struct {
@@ -118,11 +113,11 @@ func (r *run) defaultTimeouts() timeouts {
 // timeoutOpts reads lock_timeout_ms and statement_timeout_ms (0 or absent =
 // the driver defaults).
 func (r *run) timeoutOpts() (timeouts, error) {
-	lock, err := intOpt(r.opts(), "lock_timeout_ms", 0, 0, maxTimeoutMs)
+	lock, err := intOpt(r.opts(), "lock_timeout_ms")
 	if err != nil {
 		return timeouts{}, err
 	}
-	stmt, err := intOpt(r.opts(), "statement_timeout_ms", 0, 0, maxTimeoutMs)
+	stmt, err := intOpt(r.opts(), "statement_timeout_ms")
 	if err != nil {
 		return timeouts{}, err
 	}
@@ -146,10 +141,10 @@ func (r *run) sessionOpts() (timeouts, int, error) {
 	return to, par, err
 }
 
-// parallelismOpt reads parallelism (default 2), capped so one pool
+// parallelismOpt reads parallelism, capped so one pool
 // connection stays free for catalog reads and cancellation.
 func (r *run) parallelismOpt() (int, error) {
-	p, err := intOpt(r.opts(), "parallelism", 2, 1, maxParallelism)
+	p, err := intOpt(r.opts(), "parallelism")
 	if err != nil {
 		return 0, err
 	}

@@ -54,11 +54,11 @@ type blockingChain struct {
 // replaced by '?' so that no value (a password in ALTER ROLE, say) reaches
 // results. Read-only; no locks.
 func performanceAnalysis(ctx context.Context, r *run) (driver.Result, error) {
-	topN, err := intOpt(r.opts(), "top_n", 10, 1, 1000)
+	topN, err := intOpt(r.opts(), "top_n")
 	if err != nil {
 		return driver.Result{}, err
 	}
-	longTxn, err := intOpt(r.opts(), "long_txn_seconds", 300, 1, 86_400)
+	longTxn, err := intOpt(r.opts(), "long_txn_seconds")
 	if err != nil {
 		return driver.Result{}, err
 	}

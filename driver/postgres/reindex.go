@@ -148,7 +148,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err := r.requirePrimary(); err != nil {
 		return driver.Result{}, err
 	}
-	thr, err := floatOpt(r.opts(), "high_threshold_pct", 30, 0, 100)
+	thr, err := floatOpt(r.opts(), "high_threshold_pct")
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -156,7 +156,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	minBytes, err := intOpt(r.opts(), "min_size_bytes", defaultMinSizeBytes, 0, 1<<50)
+	minBytes, err := intOpt(r.opts(), "min_size_bytes")
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -514,7 +514,7 @@ type orphanIndex struct {
 // invalid too. It then removes this driver's own stale scratch restores and
 // unfinished backups (see cleanStaleFiles).
 func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
-	lock, err := intOpt(r.opts(), "lock_timeout_ms", 0, 0, maxTimeoutMs)
+	lock, err := intOpt(r.opts(), "lock_timeout_ms")
 	if err != nil {
 		return driver.Result{}, err
 	}

@@ -81,11 +81,11 @@ type slotInfo struct {
 // details.status) are how it reports replicas in trouble. Only failing to
 // measure the target itself is an error. No locks are taken.
 func replicaValidation(ctx context.Context, r *run) (driver.Result, error) {
-	degraded, err := intOpt(r.opts(), "degraded_lag_ms", 1000, 0, maxTimeoutMs)
+	degraded, err := intOpt(r.opts(), "degraded_lag_ms")
 	if err != nil {
 		return driver.Result{}, err
 	}
-	critical, err := intOpt(r.opts(), "critical_lag_ms", 5000, 0, maxTimeoutMs)
+	critical, err := intOpt(r.opts(), "critical_lag_ms")
 	if err != nil {
 		return driver.Result{}, err
 	}

@@ -129,11 +129,11 @@ func mvccCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	deadThr, err := intOpt(r.opts(), "dead_tuple_threshold", 1000, 0, 1<<50)
+	deadThr, err := intOpt(r.opts(), "dead_tuple_threshold")
 	if err != nil {
 		return driver.Result{}, err
 	}
-	xidThr, err := intOpt(r.opts(), "xid_age_threshold", 100_000_000, 0, 2_000_000_000)
+	xidThr, err := intOpt(r.opts(), "xid_age_threshold")
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -275,7 +275,7 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	full, err := boolOpt(r.opts(), "full", false)
+	full, err := boolOpt(r.opts(), "full")
 	if err != nil {
 		return driver.Result{}, err
 	}

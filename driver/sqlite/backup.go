@@ -21,7 +21,6 @@ import (
 const (
 	backupTimeLayout = "20060102T150405.000Z"
 	partialSuffix    = ".partial"
-	defaultKeep      = 3
 )
 
 // backupCheckpoint is the resume point of backup_verification: once the
@@ -59,11 +58,11 @@ func backupPrefix(target string) string {
 // integrity_check and per-table row counts, records it in the history
 // store, and keeps the keep_backups newest verified backups.
 func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
-	if m := driver.StringOption(r.opts(), "method", "native"); m != "native" {
+	if m := r.opts().String("method"); m != "native" {
 		return driver.Result{}, driver.Permanentf(driver.KindInvalidInput,
 			"backup method %q is not available for sqlite targets; use native (VACUUM INTO)", m)
 	}
-	keep := int(driver.IntOption(r.opts(), "keep_backups", defaultKeep))
+	keep := int(r.opts().Int("keep_backups"))
 	hist, err := r.requireHistory()
 	if err != nil {
 		return driver.Result{}, err

@@ -11,7 +11,6 @@ import (
 )
 
 const (
-	defaultRegressionPct = 50.0
 	// probeRowCap bounds the rows a count probe reads, so probes stay cheap
 	// on big tables and comparable as tables grow past it.
 	probeRowCap = 100_000
@@ -86,7 +85,7 @@ func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	pct := driver.FloatOption(r.opts(), "regression_pct", defaultRegressionPct)
+	pct := r.opts().Float("regression_pct")
 	floorMs := float64(r.d.opts.RegressionFloor.Microseconds()) / 1000
 	name := r.target().Name
 	old, err := hist.Baseline(ctx, name)

@@ -83,7 +83,9 @@ func NewWithOptions(o Options) *Driver {
 // taskFunc performs one task type.
 type taskFunc func(ctx context.Context, r *run) (driver.Result, error)
 
-// tasks is the capability table: every task type this driver can do.
+// tasks is the engine's implementation of each task type it runs; the
+// capabilities the API reports are derived from it (driver.Supports). The
+// drill is not here: this driver takes part in it as a driver.Driller.
 var tasks = map[domain.TaskType]taskFunc{
 	domain.TaskConsistencyCheck:         consistencyCheck,
 	domain.TaskFullCheckDB:              fullCheckDB,
@@ -127,7 +129,7 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 		return driver.Result{}, err
 	}
 	busy := d.opts.BusyTimeout
-	if ms := driver.IntOption(req.Options, "lock_timeout_ms", 0); ms > 0 {
+	if ms := req.OptionsOn(Name).Int("lock_timeout_ms"); ms > 0 {
 		busy = time.Duration(ms) * time.Millisecond
 	}
 	db, err := d.open(ctx, req.Target, busy)
@@ -215,7 +217,8 @@ type run struct {
 
 func (r *run) target() driver.Target { return r.req.Target }
 
-func (r *run) opts() domain.TaskOptions { return r.req.Options }
+// opts reads the task's options with the defaults registered for SQLite.
+func (r *run) opts() driver.OptionReader { return r.req.OptionsOn(Name) }
 
 // progress heartbeats; cp must not be mutated after the call (pass a copy).
 func (r *run) progress(pct float64, note string, cp any) {
@@ -256,7 +259,7 @@ func (r *run) during(pct float64, note string, cp any, fn func() error) error {
 // timed runs fn under the task's statement_timeout_ms (when set) and names
 // the timeout in the error when it fires.
 func (r *run) timed(ctx context.Context, what string, fn func(ctx context.Context) error) error {
-	ms := driver.IntOption(r.opts(), "statement_timeout_ms", 0)
+	ms := r.opts().Int("statement_timeout_ms")
 	if ms <= 0 {
 		return fn(ctx)
 	}
@@ -275,7 +278,7 @@ func (r *run) timed(ctx context.Context, what string, fn func(ctx context.Contex
 func (r *run) ignoredOptions(reasons map[string]string) map[string]string {
 	var out map[string]string
 	for k, why := range reasons {
-		if _, ok := r.opts()[k]; ok {
+		if r.opts().IsSet(k) {
 			if out == nil {
 				out = map[string]string{}
 			}

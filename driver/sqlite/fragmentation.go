@@ -11,14 +11,6 @@ import (
 	"github.com/themis-maintenance/themis/driver"
 )
 
-// Defaults of the fragmentation options.
-const (
-	defaultHighThresholdPct = 30.0
-	// Relations smaller than this (16 pages of 4 KiB) are not reported by
-	// default: a one-page table is always "mostly empty".
-	defaultMinSizeBytes = 64 << 10
-)
-
 // relFrag is the fragmentation of one b-tree measured from dbstat.
 type relFrag struct {
 	Name          string `json:"name"`
@@ -142,8 +134,8 @@ func indexFragmentationReport(ctx context.Context, r *run) (driver.Result, error
 // indexesOnly) and raises a HIGH alert for each at or above
 // high_threshold_pct that is at least min_size_bytes big.
 func fragmentationReport(ctx context.Context, r *run, indexesOnly bool) (driver.Result, error) {
-	threshold := driver.FloatOption(r.opts(), "high_threshold_pct", defaultHighThresholdPct)
-	minSize := driver.IntOption(r.opts(), "min_size_bytes", defaultMinSizeBytes)
+	threshold := r.opts().Float("high_threshold_pct")
+	minSize := r.opts().Int("min_size_bytes")
 	rels, err := listRelations(ctx, r.db)
 	if err != nil {
 		return driver.Result{}, err

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 )
 
 // fragOf returns the measured relations of a fragmentation result by name.
@@ -34,7 +35,7 @@ func TestFragmentationFoundAfterDeletesAndLowerAfterVacuum(t *testing.T) {
 	if events.FragmentationPct < 30 || !events.High {
 		t.Errorf("events fragmentation = %+v, want HIGH over 30 %%", events)
 	}
-	if events.TotalBytes < defaultMinSizeBytes || events.LeafPages == 0 || events.UnusedBytes == 0 {
+	if minSize := (driver.Request{Task: domain.TaskFragmentationMonitoring}).OptionsOn(Name).Int("min_size_bytes"); minSize != 64<<10 || events.TotalBytes < minSize || events.LeafPages == 0 || events.UnusedBytes == 0 {
 		t.Errorf("events measurement incomplete: %+v", events)
 	}
 	if _, ok := before["idx_events_subject"]; !ok {

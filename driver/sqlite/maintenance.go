@@ -85,7 +85,7 @@ func walCheckpoint(ctx context.Context, r *run) (driver.Result, error) {
 // PRAGMA incremental_vacuum (no rewrite), and any other only a report of
 // what VACUUM would reclaim.
 func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
-	full := driver.BoolOption(r.opts(), "full", false)
+	full := r.opts().Bool("full")
 	before, err := readFileSpace(ctx, r.db)
 	if err != nil {
 		return driver.Result{}, err
@@ -234,7 +234,7 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 // packed pages. Indexes run one by one with a heartbeat and a checkpoint
 // after each; a retried attempt skips those its checkpoint lists. With
 // high_threshold_pct set only indexes at least that fragmented (and at
-// least defaultMinSizeBytes big) are rebuilt.
+// least min_size_bytes big, 64 KiB on SQLite by default) are rebuilt.
 func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	rels, err := listRelations(ctx, r.db)
 	if err != nil {
@@ -250,10 +250,10 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
 	skippedDone := len(cp.Done)
 
-	_, thresholdSet := r.opts()["high_threshold_pct"]
-	_, minSizeSet := r.opts()["min_size_bytes"]
-	threshold := driver.FloatOption(r.opts(), "high_threshold_pct", 0)
-	minSize := driver.IntOption(r.opts(), "min_size_bytes", defaultMinSizeBytes)
+	thresholdSet := r.opts().IsSet("high_threshold_pct")
+	minSizeSet := r.opts().IsSet("min_size_bytes")
+	threshold := r.opts().Float("high_threshold_pct")
+	minSize := r.opts().Int("min_size_bytes")
 	var todo []string
 	belowThreshold := map[string]float64{}
 	smaller := map[string]int64{}

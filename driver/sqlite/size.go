@@ -64,14 +64,12 @@ func readDiskUsage(dsn string) (diskUsage, error) {
 	return u, nil
 }
 
-const defaultQuotaAlertPct = 80.0
-
 // quotaCheck compares the disk usage of the database (file, WAL, shared
 // memory, journal) with the target's quota, with the alert ladder of
 // assess.QuotaLevel: WARNING above alert_pct, HIGH above half-way between
 // there and full, CRITICAL at or over the quota.
 func quotaCheck(ctx context.Context, r *run) (driver.Result, error) {
-	alertPct := driver.FloatOption(r.opts(), "alert_pct", defaultQuotaAlertPct)
+	alertPct := r.opts().Float("alert_pct")
 	usage, err := readDiskUsage(r.target().DSN)
 	if err != nil {
 		return driver.Result{}, err
@@ -202,12 +200,6 @@ func metricsCollection(ctx context.Context, r *run) (driver.Result, error) {
 	}, nil
 }
 
-// Defaults of capacity_trend_analysis.
-const (
-	defaultLookbackDays    = 90
-	defaultRunwayAlertDays = 30
-)
-
 // capacityTrend measures the disk usage of the database and hands it to
 // assess.Capacity: it records the current size, fits a least-squares line
 // to the size samples of the last lookback_days and forecasts the days
@@ -218,8 +210,8 @@ func capacityTrend(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	lookback := driver.IntOption(r.opts(), "lookback_days", defaultLookbackDays)
-	alertDays := driver.IntOption(r.opts(), "runway_alert_days", defaultRunwayAlertDays)
+	lookback := r.opts().Int("lookback_days")
+	alertDays := r.opts().Int("runway_alert_days")
 	usage, err := readDiskUsage(r.target().DSN)
 	if err != nil {
 		return driver.Result{}, err

@@ -18,7 +18,6 @@ import (
 
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/api"
-	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/sqlite"
@@ -131,7 +130,10 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 	if err := starter.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
 		return nil, err
 	}
-	var caps map[domain.TaskType][]string
+	// Capabilities are what the compiled drivers (and implementations
+	// added with driver.Implement) can run, whether or not this process
+	// could open the targets.
+	caps := driver.Capabilities(Drivers())
 	if reg != nil {
 		caps = reg.Capabilities()
 	}

@@ -56,9 +56,6 @@ func TestSQLiteDemoHealthyAndWeeklySucceeds(t *testing.T) {
 			continue
 		}
 		for _, task := range s.Tasks {
-			if task == domain.TaskDisasterRecoveryDrill {
-				continue // a workflow of its own, which every driver runs
-			}
 			if !slices.Contains(drivers[string(task)], "sqlite") {
 				t.Errorf("default schedule %q has task %s, which the sqlite driver cannot run (drivers %v)", s.Name, task, drivers[string(task)])
 			}
