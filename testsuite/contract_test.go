@@ -21,8 +21,9 @@ func TestContractRealService(t *testing.T) {
 		t.Skip("needs the Temporal dev server")
 	}
 	// Slow steps keep a job running while the suite runs it again and
-	// cancels it.
-	e := NewEnv(t, EnvOptions{StepDelay: 700 * time.Millisecond})
+	// cancels it (visibility waits included, under -race too); a drill's
+	// restore is 4 s slower, well within the demo target's RTO objective.
+	e := NewEnv(t, EnvOptions{StepDelay: 4 * time.Second})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The service as the daemon builds it: with the worker's driver
 	// capabilities, and a first health probe done.

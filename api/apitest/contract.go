@@ -367,7 +367,8 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.ok("POST", "/drills/"+d.ID+"/approve", api.ScopeAdmin, map[string]any{"step": "complete"}, http.StatusOK, &d)
 	k.eventually("the drill finished", func() (bool, string) {
 		k.ok("GET", "/drills/"+d.ID, api.ScopeRead, nil, http.StatusOK, &d)
-		return d.State == domain.DrillPassed || d.State == domain.DrillFailed, d.State + " " + d.Step
+		// The state is final before clean-up and report are done.
+		return (d.State == domain.DrillPassed || d.State == domain.DrillFailed) && d.FinishedAtMs > 0, d.State + " " + d.Step
 	})
 	if !d.CleanedUp || len(d.Approvals) != 2 || d.Passed != (d.State == domain.DrillPassed) {
 		t.Errorf("finished %+v", d)
@@ -383,7 +384,7 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.ok("POST", "/drills/"+a.ID+"/abort", api.ScopeAdmin, map[string]any{"reason": "contract"}, http.StatusOK, &a)
 	k.eventually("the drill aborted", func() (bool, string) {
 		k.ok("GET", "/drills/"+a.ID, api.ScopeRead, nil, http.StatusOK, &a)
-		return a.State == domain.DrillAborted, a.State + " " + a.Step
+		return a.State == domain.DrillAborted && a.FinishedAtMs > 0, a.State + " " + a.Step
 	})
 	if !a.CleanedUp || !strings.Contains(a.Reason, "contract") {
 		t.Errorf("aborted %+v", a)
