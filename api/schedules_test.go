@@ -251,7 +251,7 @@ func TestRunSchedule(t *testing.T) {
 	e.seedNightly()
 	r := e.req(http.MethodPost, base+"/schedules/nightly/run", "").ok(http.StatusAccepted)
 	j := r.job()
-	if j.ScheduleID != "nightly" || j.State != domain.StatePending || j.Forced || len(j.Tasks) != 2 || j.TriggeredBy != api.AnonymousPrincipal {
+	if j.ScheduleID != "nightly" || j.State != domain.StateRunning || j.Forced || len(j.Tasks) != 2 || j.TriggeredBy != api.AnonymousPrincipal {
 		t.Fatalf("job %+v", j)
 	}
 	if r.Header.Get("Location") != base+"/jobs/"+j.ID {

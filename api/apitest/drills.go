@@ -12,6 +12,7 @@ import (
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/internal/audit"
+	"github.com/themis-maintenance/themis/workflows"
 )
 
 // The fake's drills follow the real drill's state machine in one jump per
@@ -76,24 +77,24 @@ func (f *Fake) StartDrill(_ context.Context, target, principal string) (domain.D
 	if target == "" {
 		target = f.defaultTarget
 	}
-	if !f.knownLocked(target) {
+	if !f.TargetKnown(target) {
 		return domain.Drill{}, &domain.ValidationError{Field: "target", Message: fmt.Sprintf("unknown target %q", target)}
 	}
 	now := f.tick()
 	d := domain.Drill{
-		ID: fmt.Sprintf("drill-%s-%d", target, now), RunID: fmt.Sprintf("drill-run-%d", now), Target: target,
+		ID: workflows.ManualDrillID(target, now), RunID: fmt.Sprintf("drill-run-%d", now), Target: target,
 		State: domain.DrillRunning, Step: "preflight", RequestedBy: principal, StartedAtMs: now,
-		RTOObjectiveMs: FakeRTOObjectiveMs, RPOObjectiveMs: FakeRPOObjectiveMs,
 		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
 	}
-	d.UIURL = "http://127.0.0.1:8233/namespaces/default/workflows/" + d.ID
+	d.UIURL = fakeUIURL + "/namespaces/default/workflows/" + d.ID + "/" + d.RunID + "/history"
 	f.drills[d.ID] = d
 	f.counts.DrillStarts++
 	f.lastPrincipal = principal
 	return cloneDrill(d), nil
 }
 
-// observeLocked lets a drill in preflight reach its first approval.
+// observeLocked lets a drill in preflight reach its first approval; the
+// objectives are known from preflight on, as in the drill workflow.
 func (f *Fake) observeLocked(d domain.Drill) domain.Drill {
 	if d.State != domain.DrillRunning || d.Step != "preflight" {
 		return d
@@ -101,6 +102,7 @@ func (f *Fake) observeLocked(d domain.Drill) domain.Drill {
 	now := f.tick()
 	d.Steps = append(d.Steps, domain.DrillStep{Name: "preflight", State: "succeeded", StartedAtMs: d.StartedAtMs,
 		FinishedAtMs: now, DurationMs: now - d.StartedAtMs, Detail: "target healthy; backup-1 present; scratch space free"})
+	d.RTOObjectiveMs, d.RPOObjectiveMs = FakeRTOObjectiveMs, FakeRPOObjectiveMs
 	d.State, d.Step, d.Awaiting = domain.DrillAwaiting, "await_start", domain.ApprovalStart
 	f.drills[d.ID] = d
 	return d
@@ -261,8 +263,9 @@ func (f *Fake) SetHealth(rep api.HealthReport) {
 	f.health, f.healthSet = rep, true
 }
 
-// Health implements api.InfoService: every module healthy, except "jobs"
-// (degraded) when a job failed.
+// Health implements api.InfoService with the modules and messages of
+// starter's prober: every module healthy, except "jobs" (degraded) when a
+// job failed.
 func (f *Fake) Health(context.Context) (api.HealthReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -276,8 +279,8 @@ func (f *Fake) Health(context.Context) (api.HealthReport, error) {
 	}
 	at := f.clock
 	rep := api.HealthReport{OverallStatus: api.HealthOK, CheckedAtMs: at, Modules: []api.HealthSignal{
-		{Name: "temporal", Status: api.HealthOK, Message: "127.0.0.1:7233 answers", CheckedAtMs: at},
-		{Name: "jobs", Status: api.HealthOK, Message: "no failed job in 24 h", CheckedAtMs: at},
+		{Name: "temporal", Status: api.HealthOK, Message: "answered in 1 ms", CheckedAtMs: at},
+		{Name: "jobs", Status: api.HealthOK, Message: "no failed job in the last 24 hours", CheckedAtMs: at},
 	}}
 	failed := 0
 	for _, j := range f.jobs {
@@ -286,53 +289,22 @@ func (f *Fake) Health(context.Context) (api.HealthReport, error) {
 		}
 	}
 	if failed > 0 {
-		rep.Modules[1].Status, rep.Modules[1].Message = api.HealthDegraded, fmt.Sprintf("%d failed job(s) in 24 h", failed)
-		rep.Modules[1].Details = map[string]any{"failed_jobs": failed}
+		rep.Modules[1].Status, rep.Modules[1].Message = api.HealthDegraded, fmt.Sprintf("%d failed job(s) in the last 24 hours", failed)
+		rep.Modules[1].Details = map[string]any{"failed_jobs_24h": failed}
 		rep.OverallStatus = api.HealthDegraded
 	}
-	for _, t := range f.targets {
-		rep.Modules = append(rep.Modules, api.HealthSignal{Name: "target:" + t, Status: api.HealthOK, Message: "reachable", CheckedAtMs: at})
+	for _, t := range f.catalogue.Targets() {
+		rep.Modules = append(rep.Modules, api.HealthSignal{Name: "target:" + t.Name, Status: api.HealthOK, Message: "reachable", CheckedAtMs: at})
 	}
 	return rep, nil
 }
 
-// TaskTypes implements api.InfoService from the domain catalogue; every
-// driver supports every task type except vector_reindex (postgres only).
-func (f *Fake) TaskTypes() []api.TaskTypeInfo {
-	out := make([]api.TaskTypeInfo, 0, len(domain.AllTaskTypes()))
-	for _, t := range domain.AllTaskTypes() {
-		info, _ := domain.Info(t)
-		drivers := []string{"postgres", "sqlite"}
-		if t == domain.TaskVectorReindex {
-			drivers = []string{"postgres"}
-		}
-		opts := map[string]api.OptionInfo{}
-		for name, o := range info.Options {
-			oi := api.OptionInfo{Type: string(o.Kind), Values: slices.Clone(o.Values), Help: o.Help}
-			if o.Kind == domain.OptionInt || o.Kind == domain.OptionFloat {
-				lo, hi := o.Min, o.Max
-				oi.Min, oi.Max = &lo, &hi
-			}
-			opts[name] = oi
-		}
-		out = append(out, api.TaskTypeInfo{Name: string(t), Title: info.Title, Description: info.Description, Drivers: drivers, Options: opts})
-	}
-	return out
-}
+// TaskTypes implements api.InfoService with starter's answer over the real
+// drivers' capabilities.
+func (f *Fake) TaskTypes() []api.TaskTypeInfo { return f.catalogue.TaskTypes() }
 
-// Targets implements api.InfoService.
-func (f *Fake) Targets() []api.TargetInfo {
-	out := make([]api.TargetInfo, 0, len(f.targets))
-	for i, t := range f.targets {
-		driver := "postgres"
-		if i > 0 {
-			driver = "sqlite"
-		}
-		out = append(out, api.TargetInfo{Name: t, Driver: driver, QuotaBytes: 10 << 30,
-			RTOObjectiveMs: FakeRTOObjectiveMs, RPOObjectiveMs: FakeRPOObjectiveMs, Default: t == f.defaultTarget})
-	}
-	return out
-}
+// Targets implements api.InfoService with starter's answer.
+func (f *Fake) Targets() []api.TargetInfo { return f.catalogue.Targets() }
 
 func cloneDrill(d domain.Drill) domain.Drill {
 	var out domain.Drill

@@ -1,10 +1,20 @@
 // Package apitest holds test helpers for the gateway and its clients: an
 // in-memory fake of api.Service, a validator that checks every request and
 // response against the gateway's OpenAPI document (so the document and the
-// handlers cannot drift), and an httptest server combining both.
+// handlers cannot drift), an httptest server combining both, and the
+// contract suite (RunContract) that the fake and the real service must
+// both pass.
 //
-// The fake is for handler, client and CLI tests only; the real service
-// (package starter) is exercised end to end by the testsuite.
+// The fake only stores: what the service computes comes from the packages
+// the service uses. Specs are normalised and validated by
+// domain.ScheduleSpec.Normalize, the task catalogue and the targets are
+// answered by a starter.Service (which needs no Temporal client for them),
+// capabilities come from a driver.Registry over the real drivers
+// (daemon.Drivers), job and drill ids from package workflows, and next run
+// times from the schedule's cron expression through the cron library
+// package domain validates it with. The fake is for handler, client and CLI
+// tests; the real service is exercised end to end by the testsuite, which
+// runs the same contract suite against it.
 package apitest
 
 import (
@@ -15,9 +25,17 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/internal/config"
+	"github.com/themis-maintenance/themis/internal/daemon"
+	"github.com/themis-maintenance/themis/starter"
+	"github.com/themis-maintenance/themis/workflows"
 )
 
 // Method names for Fake.FailWith.
@@ -61,8 +79,15 @@ func (c Counts) Changes() int {
 
 // Fake is an in-memory api.Service. Its zero value is not usable; call NewFake.
 type Fake struct {
-	mu            sync.Mutex
-	targets       []string
+	mu sync.Mutex
+	// catalogue answers the task types, targets and target checks with
+	// the real service's code; it has no Temporal client and is never
+	// asked anything that would need one.
+	catalogue *starter.Service
+	// capabilities and drivers are what starter refuses unsupported
+	// tasks with (see checkSupported).
+	capabilities  map[domain.TaskType][]string
+	drivers       map[string]string
 	defaultTarget string
 	schedules     map[string]domain.Schedule
 	jobs          map[string]domain.Job
@@ -89,13 +114,44 @@ var (
 	_ api.InfoService  = (*Fake)(nil)
 )
 
-// NewFake returns a fake with targets "orders" (the default) and "analytics",
-// no schedules, no drills, a healthy health report and an empty in-memory
-// audit log.
+// Targets of the fake: "orders" on PostgreSQL (the default) and
+// "analytics" on SQLite.
+var fakeConfig = config.Config{
+	DefaultTarget: "orders",
+	Targets: []config.TargetConfig{
+		{Name: "orders", Driver: "postgres", QuotaBytes: 10 << 30,
+			RTOObjective: config.Duration(FakeRTOObjectiveMs * time.Millisecond), RPOObjective: config.Duration(FakeRPOObjectiveMs * time.Millisecond)},
+		{Name: "analytics", Driver: "sqlite", QuotaBytes: 10 << 30,
+			RTOObjective: config.Duration(FakeRTOObjectiveMs * time.Millisecond), RPOObjective: config.Duration(FakeRPOObjectiveMs * time.Millisecond)},
+	},
+}
+
+// Capabilities returns what the real drivers (daemon.Drivers) support, as
+// the daemon computes it for the service: no target is connected.
+func Capabilities() map[domain.TaskType][]string {
+	reg, err := driver.NewRegistry(daemon.Drivers(), nil)
+	if err != nil {
+		panic(fmt.Sprintf("driver registry of the real drivers: %v", err))
+	}
+	return reg.Capabilities()
+}
+
+// NewFake returns a fake with targets "orders" (PostgreSQL, the default)
+// and "analytics" (SQLite), the real drivers' capabilities, no schedules,
+// no drills, a healthy health report and an empty in-memory audit log.
 func NewFake() *Fake {
+	caps := Capabilities()
+	drivers := map[string]string{}
+	for _, t := range fakeConfig.Targets {
+		drivers[t.Name] = t.Driver
+	}
 	return &Fake{
-		targets:       []string{"orders", "analytics"},
-		defaultTarget: "orders",
+		catalogue: starter.New(nil, starter.Options{
+			Targets: fakeConfig.TargetInfos(), DefaultTarget: fakeConfig.DefaultTarget, Capabilities: caps,
+		}),
+		capabilities:  caps,
+		drivers:       drivers,
+		defaultTarget: fakeConfig.DefaultTarget,
 		schedules:     map[string]domain.Schedule{},
 		jobs:          map[string]domain.Job{},
 		errs:          map[string]error{},
@@ -123,7 +179,7 @@ func (f *Fake) FailWith(method string, err error) {
 }
 
 // SetAutoProgress makes each GetJob of an active job advance it one step
-// (pending → running → each task to 50 % and done → succeeded), so that
+// (first task started → each task to 50 % and done → succeeded), so that
 // watchers see progress and an end.
 func (f *Fake) SetAutoProgress(on bool) {
 	f.mu.Lock()
@@ -159,11 +215,12 @@ func (f *Fake) LastFilter() api.JobFilter {
 	return f.lastFilter
 }
 
-// SeedDefaults stores the four default schedules (disabled) without
-// counting writes, and returns them.
+// SeedDefaults stores the default schedules (disabled) of the default
+// target, as starter installs them, without counting writes, and returns
+// them.
 func (f *Fake) SeedDefaults() []domain.Schedule {
 	var out []domain.Schedule
-	for _, d := range domain.DefaultSchedules(f.defaultTarget, "", nil) {
+	for _, d := range domain.DefaultSchedules(f.defaultTarget, f.drivers[f.defaultTarget], f.supportedBy(f.defaultTarget)) {
 		out = append(out, f.Seed(d.ID, d.Spec))
 	}
 	return out
@@ -209,11 +266,55 @@ func (f *Fake) tick() int64 {
 	return f.clock
 }
 
+// nextRun is the first time after the fake's clock the spec's cron
+// expression fires in its zone (0 when disabled). Temporal computes it for
+// the real service; here it comes from the cron library domain validates
+// cron expressions with. Normalize has refused what it cannot parse.
 func (f *Fake) nextRun(spec domain.ScheduleSpec) int64 {
 	if !spec.Enabled {
 		return 0
 	}
-	return f.clock + 3_600_000
+	return NextRun(spec, time.UnixMilli(f.clock))
+}
+
+// NextRun is the first time after t that a normalised spec's cron
+// expression fires in the spec's time zone, in Unix milliseconds; 0 when
+// the expression or the zone does not parse.
+func NextRun(spec domain.ScheduleSpec, after time.Time) int64 {
+	loc, err := domain.LoadTimezone(spec.Timezone)
+	if err != nil {
+		return 0
+	}
+	sched, err := cron.ParseStandard(spec.CronExpression)
+	if err != nil {
+		return 0
+	}
+	return sched.Next(after.In(loc)).UnixMilli()
+}
+
+// supportedBy and checkSupported do what starter does with the
+// capabilities (refuse a task the target's driver cannot run); starter
+// keeps its versions unexported.
+func (f *Fake) supportedBy(target string) func(domain.TaskType) bool {
+	drv := f.drivers[target]
+	if drv == "" {
+		return nil
+	}
+	return func(t domain.TaskType) bool { return slices.Contains(f.capabilities[t], drv) }
+}
+
+func (f *Fake) checkSupported(spec domain.ScheduleSpec) error {
+	ok := f.supportedBy(spec.Target)
+	if ok == nil {
+		return nil
+	}
+	for i, t := range spec.Tasks {
+		if !ok(t) {
+			return &domain.ValidationError{Field: fmt.Sprintf("tasks[%d]", i),
+				Message: fmt.Sprintf("task %s is not supported by driver %s (target %s)", t, f.drivers[spec.Target], spec.Target)}
+		}
+	}
+	return nil
 }
 
 func (f *Fake) fail(method string) error { return f.errs[method] }
@@ -225,7 +326,10 @@ func (f *Fake) CreateSchedule(_ context.Context, spec domain.ScheduleSpec, princ
 	if err := f.fail(MethodCreateSchedule); err != nil {
 		return domain.Schedule{}, err
 	}
-	if err := spec.Normalize(f.knownLocked); err != nil {
+	if err := spec.Normalize(f.TargetKnown); err != nil {
+		return domain.Schedule{}, err
+	}
+	if err := f.checkSupported(spec); err != nil {
 		return domain.Schedule{}, err
 	}
 	if err := f.nameFreeLocked(spec.Name, ""); err != nil {
@@ -302,7 +406,10 @@ func (f *Fake) UpdateSchedule(_ context.Context, id, principal string, mutate fu
 	if err := mutate(&spec); err != nil {
 		return domain.Schedule{}, err
 	}
-	if err := spec.Normalize(f.knownLocked); err != nil {
+	if err := spec.Normalize(f.TargetKnown); err != nil {
+		return domain.Schedule{}, err
+	}
+	if err := f.checkSupported(spec); err != nil {
 		return domain.Schedule{}, err
 	}
 	if err := f.nameFreeLocked(spec.Name, id); err != nil {
@@ -334,8 +441,8 @@ func (f *Fake) DeleteSchedule(_ context.Context, id, principal string) error {
 	return nil
 }
 
-// RunSchedule implements api.Service: a pending job with pending tasks;
-// 409 while another job of the schedule is active.
+// RunSchedule implements api.Service: a running job with pending tasks, as
+// starter answers it; 409 while another job of the schedule is active.
 func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal string) (domain.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -354,11 +461,11 @@ func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal s
 	f.seq++
 	now := f.tick()
 	j := domain.Job{
-		ID: fmt.Sprintf("%s-manual-%d", id, f.seq), RunID: fmt.Sprintf("run-%d", f.seq),
-		ScheduleID: id, ScheduleName: s.Name, Target: s.Target, State: domain.StatePending,
+		ID: workflows.ManualJobID(id, now), RunID: fmt.Sprintf("run-%d", f.seq),
+		ScheduleID: id, ScheduleName: s.Name, Target: s.Target, State: domain.StateRunning,
 		Forced: force, TriggeredBy: principal, StartedAtMs: now,
-		UIURL: "http://127.0.0.1:8233/namespaces/default/workflows/" + id,
 	}
+	j.UIURL = fakeUIURL + "/namespaces/default/workflows/" + j.ID + "/" + j.RunID + "/history"
 	for _, t := range s.Tasks {
 		j.Tasks = append(j.Tasks, domain.TaskRun{TaskType: t, State: domain.StatePending, Details: map[string]any{}})
 	}
@@ -370,8 +477,12 @@ func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal s
 	return cloneJob(j), nil
 }
 
-// ListJobs implements api.Service: newest first; the page token is the
-// decimal offset of the next page.
+// fakeUIURL is the Temporal UI the fake's jobs and drills link to.
+const fakeUIURL = "http://127.0.0.1:8233"
+
+// ListJobs implements api.Service in Temporal visibility's order (active
+// jobs first, then newest first); the page token is the decimal offset of
+// the next page.
 func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -390,6 +501,9 @@ func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, e
 		all = append(all, cloneJob(j))
 	}
 	sort.Slice(all, func(a, b int) bool {
+		if ta, tb := all[a].State.Terminal(), all[b].State.Terminal(); ta != tb {
+			return tb
+		}
 		if all[a].StartedAtMs != all[b].StartedAtMs {
 			return all[a].StartedAtMs > all[b].StartedAtMs
 		}
@@ -436,7 +550,7 @@ func (f *Fake) GetJob(_ context.Context, id string) (domain.Job, error) {
 
 func (f *Fake) advanceLocked(j domain.Job) domain.Job {
 	now := f.tick()
-	if j.State == domain.StatePending {
+	if j.State == domain.StatePending || (len(j.Tasks) > 0 && j.Tasks[0].State == domain.StatePending) {
 		j.State = domain.StateRunning
 		if len(j.Tasks) > 0 {
 			j.Tasks[0].State, j.Tasks[0].StartedAtMs, j.Tasks[0].Attempt = domain.StateRunning, now, 1
@@ -498,7 +612,9 @@ func progress(ts []domain.TaskRun) float64 {
 	return sum / float64(len(ts))
 }
 
-// CancelJob implements api.Service: 409 for a job that is not active.
+// CancelJob implements api.Service: 409 for a job that is not active. As
+// starter does, it answers the job as it was when the cancellation was
+// requested; the job reads as cancelled afterwards.
 func (f *Fake) CancelJob(_ context.Context, id, principal string) (domain.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -510,8 +626,9 @@ func (f *Fake) CancelJob(_ context.Context, id, principal string) (domain.Job, e
 		return domain.Job{}, fmt.Errorf("%w: job %q", domain.ErrNotFound, id)
 	}
 	if j.State.Terminal() {
-		return domain.Job{}, fmt.Errorf("%w: job %s is %s, not active", domain.ErrConflict, id, j.State)
+		return cloneJob(j), fmt.Errorf("%w: job %s is already %s", domain.ErrConflict, id, j.State)
 	}
+	answer := cloneJob(j)
 	j = cloneJob(j)
 	now := f.tick()
 	j.State, j.FinishedAtMs, j.DurationMs = domain.StateCancelled, now, now-j.StartedAtMs
@@ -521,9 +638,13 @@ func (f *Fake) CancelJob(_ context.Context, id, principal string) (domain.Job, e
 		}
 	}
 	f.jobs[id] = j
+	if s, ok := f.schedules[j.ScheduleID]; ok && s.LastJobID == id {
+		s.LastRunState = j.State
+		f.schedules[j.ScheduleID] = s
+	}
 	f.counts.Cancels++
 	f.lastPrincipal = principal
-	return cloneJob(j), nil
+	return answer, nil
 }
 
 // Ready implements api.Service.
@@ -540,8 +661,8 @@ func (f *Fake) Status(context.Context) (api.Status, error) {
 	if err := f.fail(MethodStatus); err != nil {
 		return api.Status{}, err
 	}
-	st := api.Status{Service: "themis-maintenance", TemporalAddress: "127.0.0.1:7233", Namespace: "default",
-		TaskQueue: "themis-maintenance", TemporalUIURL: "http://127.0.0.1:8233", DefaultTarget: f.defaultTarget,
+	st := api.Status{Service: "themis-maintenance", TemporalAddress: "127.0.0.1:7233",
+		Namespace: config.DefaultNamespace, TaskQueue: config.DefaultTaskQueue, TemporalUIURL: fakeUIURL, DefaultTarget: f.defaultTarget,
 		Schedules: len(f.schedules)}
 	for _, s := range f.schedules {
 		if s.Enabled {
@@ -556,14 +677,13 @@ func (f *Fake) Status(context.Context) (api.Status, error) {
 	return st, nil
 }
 
-// TargetKnown implements api.Service. It takes no lock (the targets never
-// change), so it may be called from inside UpdateSchedule's mutate.
-func (f *Fake) TargetKnown(name string) bool { return f.knownLocked(name) }
-
-func (f *Fake) knownLocked(name string) bool { return slices.Contains(f.targets, name) }
+// TargetKnown implements api.Service (starter's answer). It takes no lock
+// (the targets never change), so it may be called from inside
+// UpdateSchedule's mutate.
+func (f *Fake) TargetKnown(name string) bool { return f.catalogue.TargetKnown(name) }
 
 // DefaultTarget implements api.Service.
-func (f *Fake) DefaultTarget() string { return f.defaultTarget }
+func (f *Fake) DefaultTarget() string { return f.catalogue.DefaultTarget() }
 
 // Deep copies through JSON keep callers and the store apart (the race
 // detector would notice shared slices and maps).

@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/themis-maintenance/themis/api"
+	"github.com/themis-maintenance/themis/starter"
 )
 
 func init() {
@@ -250,8 +251,9 @@ type Server struct {
 }
 
 // NewServer starts the gateway over fake (a new Fake when nil) and closes
-// it when the test ends. opts.Logger defaults to a discarding logger;
-// opts.Drills and opts.Info default to fake, opts.Audit to fake.AuditLog().
+// it when the test ends. opts.Logger defaults to a discarding logger,
+// opts.Version to starter.Version (as the daemon wires it); opts.Drills and
+// opts.Info default to fake, opts.Audit to fake.AuditLog().
 func NewServer(tb testing.TB, fake *Fake, opts api.Options) *Server {
 	tb.Helper()
 	if fake == nil {
@@ -259,6 +261,9 @@ func NewServer(tb testing.TB, fake *Fake, opts api.Options) *Server {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = starter.Version
 	}
 	if opts.Drills == nil {
 		opts.Drills = fake

@@ -201,11 +201,11 @@ func TestJobs(t *testing.T) {
 	if _, err := c.RunSchedule(ctx, "daily-maintenance", false); !client.IsConflict(err) || !errors.As(err, &ae) || ae.ActiveJobID != j.ID {
 		t.Fatalf("second run while active: %v", err)
 	}
-	page, err := c.ListJobs(ctx, api.JobFilter{ActiveOnly: true, ScheduleID: "daily-maintenance", State: domain.StatePending, Limit: 10})
+	page, err := c.ListJobs(ctx, api.JobFilter{ActiveOnly: true, ScheduleID: "daily-maintenance", State: domain.StateRunning, Limit: 10})
 	if err != nil || page.Count != 1 || page.Jobs[0].ID != j.ID {
 		t.Fatalf("list %+v %v", page, err)
 	}
-	if f := srv.Fake.LastFilter(); !f.ActiveOnly || f.ScheduleID != "daily-maintenance" || f.State != domain.StatePending || f.Limit != 10 {
+	if f := srv.Fake.LastFilter(); !f.ActiveOnly || f.ScheduleID != "daily-maintenance" || f.State != domain.StateRunning || f.Limit != 10 {
 		t.Fatalf("filter %+v", f)
 	}
 	got, err := c.GetJob(ctx, j.ID)
@@ -213,7 +213,7 @@ func TestJobs(t *testing.T) {
 		t.Fatalf("get %+v %v", got, err)
 	}
 	cj, err := c.CancelJob(ctx, j.ID)
-	if err != nil || cj.State != domain.StateCancelled {
+	if err != nil || cj.ID != j.ID || cj.State != domain.StateRunning {
 		t.Fatalf("cancel %+v %v", cj, err)
 	}
 	if _, err := c.CancelJob(ctx, j.ID); !client.IsConflict(err) {

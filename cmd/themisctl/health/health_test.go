@@ -85,7 +85,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines = strings.Split(strings.TrimSpace(out), "\n")
-	if !strings.HasPrefix(lines[0], "overall\tdegraded\t") || lines[2] != "jobs\tdegraded\t2023-11-14T22:13:20Z\t1 failed job(s) in 24 h" {
+	if !strings.HasPrefix(lines[0], "overall\tdegraded\t") || lines[2] != "jobs\tdegraded\t2023-11-14T22:13:20Z\t1 failed job(s) in the last 24 hours" {
 		t.Fatalf("piped %q", lines)
 	}
 	// --fail-on degraded turns a degraded report into exit 3; the report is still printed.

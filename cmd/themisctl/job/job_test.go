@@ -327,15 +327,17 @@ func TestCancelRun(t *testing.T) {
 		if err := cancelRun(ctx, o); err != nil {
 			t.Fatal(err)
 		}
-		want := "weekly-maintenance-manual-9\tcancelled\n"
+		// The service answers the job as it was when the cancellation
+		// was requested.
+		want := "weekly-maintenance-manual-9\trunning\n"
 		if tty {
-			want = "✓ Cancellation requested for job weekly-maintenance-manual-9 (now cancelled)\n"
+			want = "✓ Cancellation requested for job weekly-maintenance-manual-9 (now running)\n"
 		}
 		if e.out.String() != want {
 			t.Fatalf("tty=%v out %q", tty, e.out)
 		}
 		err := cancelRun(ctx, o)
-		if !client.IsConflict(err) || !strings.Contains(cmdutil.Message(err), "not active") {
+		if !client.IsConflict(err) || !strings.Contains(cmdutil.Message(err), "already cancelled") {
 			t.Fatalf("second cancel: %v", err)
 		}
 	}

@@ -378,6 +378,8 @@ func TestRunArgs(t *testing.T) {
 }
 
 func TestRunRun(t *testing.T) {
+	// Job ids are workflows.ManualJobID(schedule, start ms): the fake's clock
+	// reads 1700000005000 after the four defaults are seeded.
 	t.Run("tty", func(t *testing.T) {
 		e := newTEnv(t, true)
 		e.srv.Fake.SeedDefaults()
@@ -385,11 +387,11 @@ func TestRunRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := e.out.String()
-		if !strings.Contains(out, "✓ Started job daily-maintenance-manual-1 for schedule \"Daily Maintenance\" (forced)") ||
-			!strings.Contains(out, "themisctl job get daily-maintenance-manual-1 --watch") {
+		if !strings.Contains(out, "✓ Started job daily-maintenance-manual-1700000005000 for schedule \"Daily Maintenance\" (forced)") ||
+			!strings.Contains(out, "themisctl job get daily-maintenance-manual-1700000005000 --watch") {
 			t.Fatalf("out:\n%s", out)
 		}
-		if j, ok := e.srv.Fake.Job("daily-maintenance-manual-1"); !ok || !j.Forced {
+		if j, ok := e.srv.Fake.Job("daily-maintenance-manual-1700000005000"); !ok || !j.Forced {
 			t.Fatal("job not forced")
 		}
 	})
@@ -399,7 +401,7 @@ func TestRunRun(t *testing.T) {
 		if err := runRun(ctx, &RunOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Ref: "weekly-maintenance", Output: "table"}); err != nil {
 			t.Fatal(err)
 		}
-		if e.out.String() != "weekly-maintenance-manual-1\n" {
+		if e.out.String() != "weekly-maintenance-manual-1700000005000\n" {
 			t.Fatalf("out %q", e.out)
 		}
 	})
@@ -425,7 +427,7 @@ func TestRunRun(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 		lines := strings.Split(strings.TrimSpace(e.out.String()), "\n")
-		if lines[0] != "daily-maintenance-manual-1" || !strings.HasPrefix(lines[len(lines)-1], "daily-maintenance-manual-1\tfailed") || strings.Contains(e.out.String(), "\x1b[") {
+		if lines[0] != "daily-maintenance-manual-1700000005000" || !strings.HasPrefix(lines[len(lines)-1], "daily-maintenance-manual-1700000005000\tfailed") || strings.Contains(e.out.String(), "\x1b[") {
 			t.Fatalf("out:\n%s", e.out)
 		}
 	})
