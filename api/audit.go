@@ -16,7 +16,7 @@ import (
 	"github.com/themis-maintenance/themis/internal/audit"
 )
 
-// This file connects the gateway to the audit log (SPEC §7: every write and
+// This file connects the gateway to the audit log (docs/ARCHITECTURE.md: every write and
 // every denial is written with the principal).
 //
 // What is audited: every attempt of a write operation (create, update

@@ -197,7 +197,7 @@ func (h *handler) decodeScheduleBody(body []byte) (domain.ScheduleSpec, map[stri
 	return spec, m, nil
 }
 
-// applyPatch overlays the patch object on cur (SPEC §2 PATCH semantics) and
+// applyPatch overlays the patch object on cur (JSON merge-patch semantics, docs/MAINTENANCE_SCHEDULE.md) and
 // returns the normalised result. The stored cron expression is kept only
 // when the resulting frequency is custom; otherwise it is derived again
 // (e.g. from a patched window_start_hour).

@@ -3,7 +3,7 @@
 // (implemented against Temporal by package starter) and renders the results.
 //
 // The gateway holds no Temporal code. It owns request decoding and strict
-// validation of schedule entries (SPEC §2), the problem+json error format with
+// validation of schedule entries (docs/MAINTENANCE_SCHEDULE.md), the problem+json error format with
 // stable codes (errors.go is the one place where errors become statuses),
 // request ids, body limits, the authenticator slot (package auth fills it
 // with bearer tokens and scopes), the audit hook (audit.go: every write and

@@ -35,7 +35,7 @@ func TestHealthEndpoint(t *testing.T) {
 	e.req(http.MethodGet, base+"/health", "").problem(http.StatusServiceUnavailable, api.CodeUnavailable)
 }
 
-// The endpoint answers from the cache: well under the 10 ms of SPEC §6
+// The endpoint answers from the cache: well under the 10 ms the health endpoint promises
 // even under the race detector (a loose bound, not a benchmark).
 func TestHealthIsFast(t *testing.T) {
 	e := newEnv(t)

@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// Scopes of SPEC §7. Every operation under BasePath requires one of them;
+// Scopes (docs/ARCHITECTURE.md, Security). Every operation under BasePath requires one of them;
 // an authenticator reads it with RequiredScope. They are ordered:
 // maintenance:read ⊂ maintenance:write ⊂ maintenance:admin, i.e. a token
 // holding write may also read, one holding admin may do everything.

@@ -222,7 +222,7 @@ func (h *handler) runSchedule(c *gin.Context) {
 		}
 	}
 	noteAudit(c, "", "force="+strconv.FormatBool(req.Force))
-	// A forced run ignores the maintenance window: admin only (SPEC §6).
+	// A forced run ignores the maintenance window: admin only (docs/MAINTENANCE_SCHEDULE.md, forcing).
 	if req.Force && !HasScope(c, ScopeAdmin) {
 		AbortForbidden(c, "a forced run (force: true) needs the "+ScopeAdmin+" scope")
 		return

@@ -8,7 +8,7 @@ type DefaultSchedule struct {
 	Spec ScheduleSpec
 }
 
-// DefaultSchedules returns the default schedules of SPEC §2 for target,
+// DefaultSchedules returns the default schedules (docs/README.md) for target,
 // disabled, with their fixed ids so that creating them is idempotent.
 // supported reports whether the target's driver (called driver) can run a
 // task; nil means every task. Tasks it cannot run are left out and named in

@@ -1,6 +1,6 @@
 package domain
 
-// JobState is the state of a job or of one task in it (SPEC §3).
+// JobState is the state of a job or of one task in it (docs/MAINTENANCE_SCHEDULE.md).
 type JobState string
 
 // Job and task states.
@@ -34,7 +34,7 @@ func (s JobState) Valid() bool {
 	return false
 }
 
-// Job is one run of a schedule: one workflow execution (SPEC §3).
+// Job is one run of a schedule: one workflow execution (docs/MAINTENANCE_SCHEDULE.md).
 type Job struct {
 	ID            string    `json:"id"`
 	RunID         string    `json:"run_id"`

@@ -16,7 +16,7 @@ import (
 )
 
 // One trace runs from the API request through the workflow to the task
-// activities (SPEC §7).
+// activities (docs/METRICS.md).
 func TestTraceFromAPIToActivities(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))

@@ -21,7 +21,7 @@ const (
 	TasksMetric = "themis_tasks_total"
 )
 
-// The SPEC §7 counters, counted the same way: maintenance_jobs_<state>_total
+// The counters of docs/METRICS.md, counted the same way: maintenance_jobs_<state>_total
 // (triggered, succeeded, failed, cancelled, skipped) with labels target and
 // triggered_by, and maintenance_tasks_{succeeded,failed}_total with labels
 // task_type and target.

@@ -21,7 +21,7 @@ import (
 	"github.com/themis-maintenance/themis/domain"
 )
 
-// DefaultBaseURL is where the API listens by default (SPEC §9).
+// DefaultBaseURL is where the API listens by default (docs/ARCHITECTURE.md, Configuration).
 const DefaultBaseURL = "http://127.0.0.1:8080"
 
 // maxResponseBytes bounds the bodies the client reads.

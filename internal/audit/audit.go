@@ -1,4 +1,4 @@
-// Package audit is the audit log of Themis Maintenance (SPEC §7): one JSON
+// Package audit is the audit log of Themis Maintenance (docs/ARCHITECTURE.md): one JSON
 // object per line, appended to a file, for every write through the API and
 // every request refused for want of credentials (401) or scope (403).
 //

@@ -1,4 +1,4 @@
-// Package auth authenticates API callers with bearer tokens (SPEC §7).
+// Package auth authenticates API callers with bearer tokens (scopes: docs/ARCHITECTURE.md).
 //
 // Tokens are random strings made by NewToken ("thm_" + 43 characters of
 // base64url, 256 bits). The configuration stores only their SHA-256 hex

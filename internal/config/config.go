@@ -18,7 +18,7 @@ import (
 	"github.com/themis-maintenance/themis/driver"
 )
 
-// Defaults of SPEC §9.
+// Defaults (docs/ARCHITECTURE.md, Configuration).
 const (
 	DefaultAPIListen       = "127.0.0.1:8080"
 	DefaultTemporalAddress = "127.0.0.1:7233"
@@ -209,7 +209,7 @@ func (c *Config) applyEnv() {
 	set(&c.Worker.MetricsListen, "THEMIS_WORKER_METRICS_LISTEN")
 }
 
-// ApplyDefaults fills unset fields with the defaults of SPEC §9; Load calls
+// ApplyDefaults fills unset fields with the defaults; Load calls
 // it, and callers that add targets afterwards call it again.
 func (c *Config) ApplyDefaults() {
 	def := func(dst *string, v string) {

@@ -3,7 +3,7 @@
 // meter provider exported in Prometheus format for /metrics, the Temporal
 // SDK metrics handler on that provider (temporal_* worker metrics and the
 // replay-safe counters workflows record), and the maintenance metrics of
-// SPEC §7.
+// docs/METRICS.md.
 package telemetry
 
 import (
@@ -92,7 +92,7 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 	return errors.Join(p.Tracer.Shutdown(ctx), p.Meter.Shutdown(ctx))
 }
 
-// Metrics are the maintenance counters and histograms of SPEC §7. A nil
+// Metrics are the maintenance counters and histograms of docs/METRICS.md. A nil
 // *Metrics records nothing, so tests need not set one up.
 type Metrics struct {
 	taskDuration metric.Float64Histogram

@@ -15,7 +15,7 @@ import (
 	"github.com/themis-maintenance/themis/api/client"
 )
 
-// Environment variables of the client commands (SPEC §9).
+// Environment variables of the client commands (docs/README.md).
 const (
 	EnvAPIURL = "THEMIS_API_URL"
 	EnvToken  = "THEMIS_TOKEN"
