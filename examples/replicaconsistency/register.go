@@ -58,4 +58,3 @@ func MustRegister(opts Options) {
 		panic(err)
 	}
 }
-

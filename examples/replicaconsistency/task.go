@@ -185,7 +185,7 @@ func largestTables(ctx context.Context, conn *pgx.Conn, n int64) ([]table, error
 	rows, err := conn.Query(ctx, `
 		SELECT n.nspname::text, c.relname::text,
 		       coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
-		                 FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+		                 FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 		                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 		                 WHERE i.indrelid = c.oid AND i.indisprimary), '{}')
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
