@@ -165,7 +165,22 @@ func TestReplicaConsistencyModule(t *testing.T) {
 	require.Equal(t, 3, keyed)
 	require.Equal(t, 1, countOnly)
 	require.NotContains(t, fmt.Sprint(task.Details), "password")
+
+	// With replay paused on the replica, it cannot catch up: every table
+	// is reported lagging (HIGH alerts) and the task still succeeds.
+	require.Equal(t, http.StatusOK, call(t, e, "PATCH", "/schedules/"+sc.ID, write,
+		map[string]any{"task_options": map[string]any{string(replicaconsistency.TaskType): map[string]any{"catchup_timeout_s": 1}}}, nil))
+	standby.Exec(t, "postgres", `SELECT pg_wal_replay_pause()`)
+	t.Cleanup(func() { _ = standby.ExecContext(context.Background(), "postgres", `SELECT pg_wal_replay_resume()`) })
+	primary.Exec(t, "postgres", `INSERT INTO no_key VALUES ('after pause')`)
+	job, err = e.Service.RunSchedule(context.Background(), sc.ID, true, "test")
+	require.NoError(t, err)
+	job = e.WaitJob(job.ID, 2*time.Minute, testsuite.Terminal)
+	require.Equal(t, domain.StateSucceeded, job.State, job.ErrorMessage)
+	t.Logf("paused: %s", job.Tasks[0].ResultSummary)
+	require.Equal(t, "1 replica(s), 4 table(s): 0 consistent, 0 mismatched, 0 busy, 4 lagging", job.Tasks[0].ResultSummary)
 }
+
 
 // The probe against real servers: a replica is ok, an address nobody
 // listens on and a server that is not a standby are critical, each with a
@@ -199,6 +214,29 @@ func TestProbeOnPostgres(t *testing.T) {
 	}
 	require.Equal(t, health.OK, sig.Status, sig.Message)
 	require.Len(t, sig.Details["replicas"], 1)
+
+	// Replay paused on the standby while the primary commits: the lag
+	// grows past 1000 ms (degraded), then past 5000 ms (critical).
+	targets[0].ReplicaDSNs = []string{standby.DSN("postgres")}
+	primary.Exec(t, "postgres", `CREATE TABLE tick (at timestamptz DEFAULT now())`)
+	primary.WaitCaughtUp(t, standby)
+	standby.Exec(t, "postgres", `SELECT pg_wal_replay_pause()`)
+	t.Cleanup(func() { _ = standby.ExecContext(context.Background(), "postgres", `SELECT pg_wal_replay_resume()`) })
+	primary.Exec(t, "postgres", `INSERT INTO tick DEFAULT VALUES`)
+	seen := map[health.Status]bool{}
+	deadline = time.Now().Add(20 * time.Second)
+	for !seen[health.Critical] && time.Now().Before(deadline) {
+		sig = probe()
+		seen[sig.Status] = true
+		if sig.Status == health.Degraded {
+			require.Contains(t, sig.Message, fmt.Sprintf("orders 127.0.0.1:%d: lag ", standby.Port))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.True(t, seen[health.Degraded] && seen[health.Critical], "statuses seen: %v (last %q)", seen, sig.Message)
+	standby.Exec(t, "postgres", `SELECT pg_wal_replay_resume()`)
+	primary.WaitCaughtUp(t, standby)
+	require.Equal(t, health.OK, probe().Status)
 
 	// A replica that is not there, and one that is a primary.
 	targets[0].ReplicaDSNs = []string{standby.DSN("postgres"), "postgres://postgres@127.0.0.1:1/postgres", primary.DSN("postgres")}

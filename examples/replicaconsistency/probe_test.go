@@ -59,3 +59,23 @@ func TestProbeWithoutReplicas(t *testing.T) {
 		t.Errorf("signal %+v", sig)
 	}
 }
+
+// A comparison's verdict: the replica must show a state the primary had.
+func TestVerdict(t *testing.T) {
+	a, b, c := fingerprint{Rows: 10, Checksum: "a"}, fingerprint{Rows: 11, Checksum: "b"}, fingerprint{Rows: 10, Checksum: "c"}
+	for _, tc := range []struct {
+		p1, r, p2 fingerprint
+		want      string
+	}{
+		{a, a, a, tableConsistent},
+		{a, a, b, tableConsistent}, // the replica had not seen the later write
+		{a, b, b, tableConsistent}, // it had
+		{a, c, a, tableMismatch},   // same count, other rows
+		{a, b, a, tableMismatch},
+		{a, c, b, tableBusy},
+	} {
+		if got := verdict(tc.p1, tc.r, tc.p2); got != tc.want {
+			t.Errorf("verdict(%v, %v, %v) = %s, want %s", tc.p1, tc.r, tc.p2, got, tc.want)
+		}
+	}
+}

@@ -233,16 +233,23 @@ func compareTable(ctx context.Context, primary, replica *pgx.Conn, t table, nRow
 			return res, err
 		}
 		res.Primary, res.OnReplica = &p2, &r
-		switch {
-		case r == p1 || r == p2:
-			res.Status = tableConsistent
-			return res, nil
-		case p1 == p2:
-			res.Status = tableMismatch
+		if res.Status = verdict(p1, r, p2); res.Status != tableBusy {
 			return res, nil
 		}
 	}
 	return res, nil
+}
+
+// verdict judges one comparison: the replica's fingerprint r read between
+// two of the primary's, p1 and p2.
+func verdict(p1, r, p2 fingerprint) string {
+	switch {
+	case r == p1 || r == p2:
+		return tableConsistent // a state the primary had
+	case p1 == p2:
+		return tableMismatch // the primary stood still, the replica differs
+	}
+	return tableBusy // written to meanwhile: try again
 }
 
 // fingerprintOf reads t's row count and the md5 of its first nRows rows by
