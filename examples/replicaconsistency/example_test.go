@@ -181,7 +181,6 @@ func TestReplicaConsistencyModule(t *testing.T) {
 	require.Equal(t, "1 replica(s), 4 table(s): 0 consistent, 0 mismatched, 0 busy, 4 lagging", job.Tasks[0].ResultSummary)
 }
 
-
 // The probe against real servers: a replica is ok, an address nobody
 // listens on and a server that is not a standby are critical, each with a
 // message naming it; a target without replica_dsns is measured through its
