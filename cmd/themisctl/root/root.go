@@ -59,14 +59,23 @@ powershell.`,
 }
 
 // Main runs themisctl with the process's arguments and returns its exit code.
-func Main() int {
+func Main() int { return MainWith(nil) }
+
+// MainWith is Main for a binary that links extension modules in: customize,
+// when not nil, sees the command tree before it runs (e.g. to add a hook or
+// a command of the module's own).
+func MainWith(customize func(*cobra.Command)) int {
 	ios := cmdutil.System()
 	version := ResolvedVersion()
 	// The server run by this binary (dev, server, api) reports the same
 	// version in GET /status.
 	starter.Version = version
 	f := cmdutil.NewFactory(ios, version)
+	cmd := NewCmdRoot(f)
+	if customize != nil {
+		customize(cmd)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return cmdutil.Execute(ctx, NewCmdRoot(f), ios)
+	return cmdutil.Execute(ctx, cmd, ios)
 }

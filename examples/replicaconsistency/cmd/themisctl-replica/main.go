@@ -11,17 +11,12 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/cmd/themisctl/root"
 	"github.com/themis-maintenance/themis/examples/replicaconsistency"
-	"github.com/themis-maintenance/themis/starter"
 )
 
 func main() {
@@ -32,18 +27,11 @@ func main() {
 		Targets: replicaconsistency.ConfigTargets(func() string { return configPath }),
 	})
 
-	// What root.Main does, with a hook on the command tree.
-	ios := cmdutil.System()
-	version := root.ResolvedVersion()
-	starter.Version = version
-	cmd := root.NewCmdRoot(cmdutil.NewFactory(ios, version))
-	cmd.PersistentPreRun = func(c *cobra.Command, _ []string) {
-		if f := c.Flags().Lookup("config"); f != nil {
-			configPath = f.Value.String()
+	os.Exit(root.MainWith(func(cmd *cobra.Command) {
+		cmd.PersistentPreRun = func(c *cobra.Command, _ []string) {
+			if f := c.Flags().Lookup("config"); f != nil {
+				configPath = f.Value.String()
+			}
 		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cmdutil.Execute(ctx, cmd, ios)
-	stop()
-	os.Exit(code)
+	}))
 }
