@@ -597,7 +597,15 @@ func (k *contractClient) checkNextRun(s domain.Schedule) {
 		}
 		return
 	}
-	want := []int64{NextRun(s.ScheduleSpec, time.UnixMilli(s.UpdatedAtMs)), NextRun(s.ScheduleSpec, time.Now())}
+	var want []int64
+	for _, after := range []time.Time{time.UnixMilli(s.UpdatedAtMs), time.Now()} {
+		next, err := s.NextRun(after)
+		if err != nil {
+			k.t.Errorf("schedule %s: %v", s.ID, err)
+			return
+		}
+		want = append(want, next.UnixMilli())
+	}
 	if !slices.Contains(want, s.NextRunMs) {
 		k.t.Errorf("next_run_ms %d (%s), want %v for %q in %s after %d", s.NextRunMs,
 			time.UnixMilli(s.NextRunMs).UTC().Format(time.RFC3339), want, s.CronExpression, s.Timezone, s.UpdatedAtMs)
