@@ -255,6 +255,11 @@ func RunContract(t *testing.T, c Contract) {
 		k.problem("GET", "/jobs?state=bogus", api.ScopeRead, nil, http.StatusBadRequest, api.CodeInvalidParameter)
 		k.problem("GET", "/jobs?limit=0", api.ScopeRead, nil, http.StatusBadRequest, api.CodeInvalidParameter)
 		k.problem("GET", "/jobs?next_page_token=!!!", api.ScopeRead, nil, http.StatusBadRequest, "")
+		// Valid base64, but no token the service issued: refused at once as
+		// bad input (Temporal would retry it until the call times out).
+		if p := k.problem("GET", "/jobs?next_page_token=abcd", api.ScopeRead, nil, http.StatusBadRequest, ""); p.Field != "next_page_token" {
+			t.Errorf("a made-up page token: field %q, want next_page_token (%s)", p.Field, p.Detail)
+		}
 	})
 	if job.ID == "" {
 		t.FailNow()
@@ -298,6 +303,11 @@ func RunContract(t *testing.T, c Contract) {
 			k.ok("GET", "/jobs?limit=1&schedule_id="+sc.ID+"&next_page_token="+url.QueryEscape(p1.NextPageToken), api.ScopeRead, nil, http.StatusOK, &p2)
 			if len(p2.Jobs) != 1 {
 				return false, fmt.Sprintf("second page %+v", p2)
+			}
+			// A page token belongs to its filters.
+			if p := k.problem("GET", "/jobs?limit=1&next_page_token="+url.QueryEscape(p1.NextPageToken), api.ScopeRead, nil,
+				http.StatusBadRequest, ""); p.Field != "next_page_token" {
+				t.Errorf("a page token with other filters: field %q, want next_page_token (%s)", p.Field, p.Detail)
 			}
 			// Active jobs come first.
 			return p1.Jobs[0].ID == second.ID && p2.Jobs[0].ID == job.ID, fmt.Sprintf("pages %s, %s", p1.Jobs[0].ID, p2.Jobs[0].ID)

@@ -476,11 +476,18 @@ func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, e
 		}
 		return all[a].ID < all[b].ID
 	})
+	// Page tokens are wrapped and checked as starter does: one issued for
+	// other filters, or none issued at all, is refused alike.
+	query := fmt.Sprintf("active_only=%t schedule_id=%s state=%s", filter.ActiveOnly, filter.ScheduleID, filter.State)
 	off := 0
 	if filter.NextPageToken != "" {
-		n, err := strconv.Atoi(filter.NextPageToken)
+		raw, err := starter.DecodePageToken(query, filter.NextPageToken)
+		if err != nil {
+			return api.JobPage{}, err
+		}
+		n, err := strconv.Atoi(string(raw))
 		if err != nil || n < 0 || n > len(all) {
-			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "invalid page token"}
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "the page token is past the end of this listing"}
 		}
 		off = n
 	}
@@ -492,7 +499,7 @@ func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, e
 	page := api.JobPage{Jobs: all[off:end]}
 	page.Count = len(page.Jobs)
 	if end < len(all) {
-		page.NextPageToken = strconv.Itoa(end)
+		page.NextPageToken = starter.EncodePageToken(query, []byte(strconv.Itoa(end)))
 	}
 	return page, nil
 }
