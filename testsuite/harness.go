@@ -159,11 +159,20 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	if err := starter.EnsureSearchAttributes(ctx, c, "default"); err != nil {
 		t.Fatalf("search attributes: %v", err)
 	}
+	// As the daemon builds it (daemon.NewService): the capabilities of the
+	// worker's drivers and the built-in health probes. The probes run when
+	// a test asks (Service.ProbeHealth or RunHealthProbes); until then
+	// GET /health reads every module unknown.
+	probes, err := daemon.BuiltinProbes(c, cfg, deps.Registry, deps.History)
+	if err != nil {
+		t.Fatalf("health probes: %v", err)
+	}
 	svc := starter.New(c, starter.Options{
 		Namespace: "default", TaskQueue: queue, Address: srv.FrontendHostPort(),
 		Targets: cfg.TargetInfos(), DefaultTarget: "demo", HeartbeatTimeout: opts.HeartbeatTimeout,
 		DrillCanaryInterval: 100 * time.Millisecond, DrillCanaryDuration: 2 * time.Second,
 		DrillStartApprovalTimeout: opts.ApprovalTimeout, DrillCompleteApprovalTimeout: opts.ApprovalTimeout,
+		Capabilities: deps.Registry.Capabilities(), HealthProbes: probes,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	e := &Env{T: t, Client: c, Config: cfg, Service: svc, Deps: deps, Slow: slow, TaskQueue: queue, tokens: tokens}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/starter"
 )
 
 // Contract is a running gateway for RunContract.
@@ -377,8 +378,8 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.ok("POST", "/drills/"+d.ID+"/approve", api.ScopeAdmin, map[string]any{"step": "complete"}, http.StatusOK, &d)
 	k.eventually("the drill finished", func() (bool, string) {
 		k.ok("GET", "/drills/"+d.ID, api.ScopeRead, nil, http.StatusOK, &d)
-		// The state is final before clean-up and report are done.
-		return (d.State == domain.DrillPassed || d.State == domain.DrillFailed) && d.FinishedAtMs > 0, d.State + " " + d.Step
+		k.checkDrillEnd(d)
+		return d.State == domain.DrillPassed || d.State == domain.DrillFailed, d.State + " " + d.Step
 	})
 	if !d.CleanedUp || len(d.Approvals) != 2 || d.Passed != (d.State == domain.DrillPassed) {
 		t.Errorf("finished %+v", d)
@@ -394,10 +395,32 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.ok("POST", "/drills/"+a.ID+"/abort", api.ScopeAdmin, map[string]any{"reason": "contract"}, http.StatusOK, &a)
 	k.eventually("the drill aborted", func() (bool, string) {
 		k.ok("GET", "/drills/"+a.ID, api.ScopeRead, nil, http.StatusOK, &a)
-		return a.State == domain.DrillAborted && a.FinishedAtMs > 0, a.State + " " + a.Step
+		k.checkDrillEnd(a)
+		if a.State == starter.DrillCleaningUp {
+			// Its outcome is settled: another abort is refused.
+			k.problem("POST", "/drills/"+a.ID+"/abort", api.ScopeAdmin, map[string]any{"reason": "again"}, http.StatusConflict, api.CodeConflict)
+		}
+		return a.State == domain.DrillAborted, a.State + " " + a.Step
 	})
 	if !a.CleanedUp || !strings.Contains(a.Reason, "contract") {
 		t.Errorf("aborted %+v", a)
+	}
+}
+
+// checkDrillEnd: a drill reads a final state only once it has ended
+// (finished_at_ms set, clean-up done or failed); while its clean-up and
+// report still run it reads cleaning_up, without finished_at_ms.
+func (k *contractClient) checkDrillEnd(d domain.Drill) {
+	k.t.Helper()
+	switch d.State {
+	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
+		if d.FinishedAtMs == 0 {
+			k.t.Errorf("drill %s reads %s before it has ended (finished_at_ms 0, step %s)", d.ID, d.State, d.Step)
+		}
+	case starter.DrillCleaningUp:
+		if d.FinishedAtMs != 0 {
+			k.t.Errorf("drill %s is cleaning up with finished_at_ms %d", d.ID, d.FinishedAtMs)
+		}
 	}
 }
 
