@@ -95,6 +95,27 @@ type EnvOptions struct {
 	// ExtraTargets are added beside the SQLite "demo" target (PostgreSQL
 	// clusters started by the test).
 	ExtraTargets []config.TargetConfig
+	// DrillCleanupDelay slows the SQLite driver's drill clean-up, so a
+	// test sees a drill between its settled outcome and its end.
+	DrillCleanupDelay time.Duration
+}
+
+// slowCleanupDriver is the SQLite driver with a pause before each drill
+// clean-up (honouring cancellation).
+type slowCleanupDriver struct {
+	*sqlite.Driver
+	delay time.Duration
+}
+
+func (d slowCleanupDriver) DrillCleanup(ctx context.Context, t driver.Target, drillID string) (driver.DrillCleanupReport, error) {
+	timer := time.NewTimer(d.delay)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return driver.DrillCleanupReport{Removed: []string{}}, ctx.Err()
+	case <-timer.C:
+	}
+	return d.Driver.DrillCleanup(ctx, t, drillID)
 }
 
 // NewEnv builds an Env and starts its worker.
@@ -149,7 +170,11 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	slow := sqlite.NewWithOptions(sqlite.Options{StepDelay: opts.StepDelay, HeartbeatInterval: 200 * time.Millisecond})
 	pg := postgres.New()
 	t.Cleanup(pg.Close)
-	deps, err := daemon.NewWorkerDeps(cfg, nil, []driver.Driver{slow, pg})
+	var lite driver.Driver = slow
+	if opts.DrillCleanupDelay > 0 {
+		lite = slowCleanupDriver{Driver: slow, delay: opts.DrillCleanupDelay}
+	}
+	deps, err := daemon.NewWorkerDeps(cfg, nil, []driver.Driver{lite, pg})
 	if err != nil {
 		t.Fatalf("worker deps: %v", err)
 	}
