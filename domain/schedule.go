@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -111,12 +112,63 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // ParseCron validates a standard 5-field cron expression (no descriptors such
 // as @daily, no seconds field).
 func ParseCron(expr string) error {
+	_, err := parseCron(expr)
+	return err
+}
+
+func parseCron(expr string) (cron.Schedule, error) {
 	fields := strings.Fields(expr)
 	if len(fields) != 5 {
-		return fmt.Errorf("want 5 fields (minute hour day-of-month month day-of-week), got %d", len(fields))
+		return nil, fmt.Errorf("want 5 fields (minute hour day-of-month month day-of-week), got %d", len(fields))
 	}
-	if _, err := cronParser.Parse(expr); err != nil {
-		return err
+	return cronParser.Parse(expr)
+}
+
+// NextRun is the first time after after that the spec's cron expression
+// fires in the spec's time zone, whether or not the schedule is enabled.
+// Temporal's Schedule computes the real service's next run; this is the
+// same computation for those that have no Schedule to ask (the API's test
+// double, the contract suite checking both). The spec must carry its cron
+// expression: Normalize derives it for the non-custom frequencies.
+func (s ScheduleSpec) NextRun(after time.Time) (time.Time, error) {
+	sched, err := parseCron(s.CronExpression)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("next run: cron expression %q: %w", s.CronExpression, err)
+	}
+	loc, err := LoadTimezone(s.Timezone)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("next run: %w", err)
+	}
+	next := sched.Next(after.In(loc))
+	if next.IsZero() {
+		return time.Time{}, fmt.Errorf("next run: cron expression %q never fires", s.CronExpression)
+	}
+	return next, nil
+}
+
+// SupportedBy returns whether the driver named driverName can run a task,
+// from caps (each task type with the names of the drivers that run it);
+// nil, meaning every task, when caps or the driver is not known.
+func SupportedBy(caps map[TaskType][]string, driverName string) func(TaskType) bool {
+	if caps == nil || driverName == "" {
+		return nil
+	}
+	return func(t TaskType) bool { return slices.Contains(caps[t], driverName) }
+}
+
+// CheckSupported refuses a task of the spec that its target's driver
+// (driverName) cannot run according to caps: a *ValidationError naming the
+// task's field, the task, the driver and the target. Unknown capabilities
+// or driver accept every task.
+func (s ScheduleSpec) CheckSupported(caps map[TaskType][]string, driverName string) error {
+	ok := SupportedBy(caps, driverName)
+	if ok == nil {
+		return nil
+	}
+	for i, t := range s.Tasks {
+		if !ok(t) {
+			return invalid(fmt.Sprintf("tasks[%d]", i), "task %s is not supported by driver %s (target %s)", t, driverName, s.Target)
+		}
 	}
 	return nil
 }

@@ -264,3 +264,72 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestNextRunInSpecZone(t *testing.T) {
+	s := validSpec()
+	s.Frequency, s.CronExpression, s.Timezone = FrequencyCustom, "30 1 * * 1-5", "Europe/Berlin"
+	if err := s.Normalize(known); err != nil {
+		t.Fatal(err)
+	}
+	// Friday 2024-03-29 12:00 UTC: the next weekday 01:30 in Berlin is
+	// Monday 2024-04-01 01:30 CEST (summer time began on the 31st).
+	after := time.Date(2024, 3, 29, 12, 0, 0, 0, time.UTC)
+	got, err := s.NextRun(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2024, 3, 31, 23, 30, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("next run %s, want %s", got.UTC(), want)
+	}
+	// A derived daily cron in UTC, exactly at a firing instant: the next one.
+	d := validSpec()
+	d.WindowStartHour = 2
+	if err := d.Normalize(known); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 1, 1, 2, 0, 0, 0, time.UTC)
+	if got, err := d.NextRun(at); err != nil || !got.Equal(at.Add(24*time.Hour)) {
+		t.Errorf("daily after a firing: %s, %v", got, err)
+	}
+}
+
+func TestNextRunRefusesWhatNormalizeRefuses(t *testing.T) {
+	for _, s := range []ScheduleSpec{
+		{CronExpression: "", Timezone: "UTC"},
+		{CronExpression: "@daily", Timezone: "UTC"},
+		{CronExpression: "61 * * * *", Timezone: "UTC"},
+		{CronExpression: "0 2 * * *", Timezone: "Mars/Olympus"},
+		{CronExpression: "0 2 * * *", Timezone: "Local"},
+		{CronExpression: "0 0 30 2 *", Timezone: "UTC"}, // 30 February never comes
+	} {
+		if got, err := s.NextRun(time.Now()); err == nil {
+			t.Errorf("%q in %q: next run %s, want an error", s.CronExpression, s.Timezone, got)
+		}
+	}
+}
+
+func TestCheckSupportedNamesTaskAndDriver(t *testing.T) {
+	caps := map[TaskType][]string{
+		TaskQuotaCheck:        {"postgres", "sqlite"},
+		TaskReplicaValidation: {"postgres"},
+	}
+	spec := ScheduleSpec{Target: "demo", Tasks: []TaskType{TaskQuotaCheck, TaskReplicaValidation}}
+	err := spec.CheckSupported(caps, "sqlite")
+	var ve *ValidationError
+	if !errors.As(err, &ve) || ve.Field != "tasks[1]" || !strings.Contains(ve.Message, "replica_validation") ||
+		!strings.Contains(ve.Message, "sqlite") || !strings.Contains(ve.Message, "demo") {
+		t.Fatalf("got %v", err)
+	}
+	if err := spec.CheckSupported(caps, "postgres"); err != nil {
+		t.Errorf("postgres runs both: %v", err)
+	}
+	if err := spec.CheckSupported(nil, "sqlite"); err != nil {
+		t.Errorf("without capabilities every task is accepted: %v", err)
+	}
+	if err := spec.CheckSupported(caps, ""); err != nil {
+		t.Errorf("without a driver every task is accepted: %v", err)
+	}
+	if SupportedBy(caps, "sqlite")(TaskReplicaValidation) || !SupportedBy(caps, "sqlite")(TaskQuotaCheck) {
+		t.Error("SupportedBy disagrees with the capabilities")
+	}
+}

@@ -80,11 +80,34 @@ func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error)
 		return domain.Drill{}, fmt.Errorf("decode drill %s: %w", id, err)
 	}
 	d.UIURL = s.uiURL(id, info.GetExecution().GetRunId())
-	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING && !drillFinal(d.State) {
-		// Terminated or timed out without reaching its own end.
-		d.State, d.Reason = domain.DrillAborted, strings.ToLower(info.GetStatus().String())
-	}
+	settleDrillState(&d, info.GetStatus(), info.GetCloseTime().AsTime().UnixMilli())
 	return d, nil
+}
+
+// DrillCleaningUp is the state a drill reads while its outcome is settled
+// (the workflow's query already says passed, failed, rejected, aborted or
+// cancelled) but its clean-up and report steps still run: the drill is not
+// over until its workflow has closed.
+const DrillCleaningUp = "cleaning_up"
+
+// settleDrillState makes the queried state d tell the truth about the
+// workflow's execution status: a final state only once the workflow has
+// closed (with finished_at_ms set), cleaning_up before; a workflow that
+// closed without reaching its own end (terminated, timed out) is aborted.
+// closedAtMs is the workflow's close time.
+func settleDrillState(d *domain.Drill, status enums.WorkflowExecutionStatus, closedAtMs int64) {
+	if status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if drillFinal(d.State) {
+			d.State, d.FinishedAtMs = DrillCleaningUp, 0
+		}
+		return
+	}
+	if !drillFinal(d.State) {
+		d.State, d.Reason = domain.DrillAborted, strings.ToLower(status.String())
+	}
+	if d.FinishedAtMs == 0 {
+		d.FinishedAtMs = closedAtMs
+	}
 }
 
 // storedDrill serves a drill whose workflow Temporal's retention removed
@@ -179,8 +202,12 @@ func (s *Service) AbortDrill(ctx context.Context, id, reason, principal string) 
 	if err != nil {
 		return d, err
 	}
-	if drillFinal(d.State) {
+	switch {
+	case drillFinal(d.State):
 		return d, fmt.Errorf("%w: drill %s is already %s", domain.ErrConflict, id, d.State)
+	case d.State == DrillCleaningUp:
+		// An abort now would rewrite the settled outcome.
+		return d, fmt.Errorf("%w: drill %s is already ending (cleaning up)", domain.ErrConflict, id)
 	}
 	if err := s.c.SignalWorkflow(ctx, id, "", workflows.AbortSignalName, workflows.AbortSignal{By: principal, Reason: reason}); err != nil {
 		return d, mapErr(fmt.Errorf("abort drill %s: %w", id, err))

@@ -2,12 +2,12 @@ package starter
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -293,21 +293,21 @@ func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, e
 	if limit <= 0 {
 		limit = 50
 	}
+	query := strings.Join(q, " AND ")
 	var token []byte
 	if f.NextPageToken != "" {
 		var err error
-		if token, err = base64.RawURLEncoding.DecodeString(f.NextPageToken); err != nil {
-			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "malformed page token"}
+		if token, err = DecodePageToken(query, f.NextPageToken); err != nil {
+			return api.JobPage{}, err
 		}
 	}
 	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace, PageSize: int32(limit), NextPageToken: token,
-		Query: strings.Join(q, " AND "),
+		Namespace: s.opts.Namespace, PageSize: int32(limit), NextPageToken: token, Query: query,
 	})
 	if err != nil {
-		var inv interface{ Error() string }
-		if errors.As(err, &inv) && strings.Contains(err.Error(), "invalid") && f.NextPageToken != "" {
-			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "invalid page token"}
+		var invalid *serviceerror.InvalidArgument
+		if errors.As(err, &invalid) && f.NextPageToken != "" {
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "Temporal refused the page token: " + invalid.Message}
 		}
 		return api.JobPage{}, mapErr(fmt.Errorf("list jobs: %w", err))
 	}
@@ -327,7 +327,7 @@ func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, e
 	_ = g.Wait()
 	page := api.JobPage{Jobs: jobs, Count: len(jobs)}
 	if len(resp.GetNextPageToken()) > 0 {
-		page.NextPageToken = base64.RawURLEncoding.EncodeToString(resp.GetNextPageToken())
+		page.NextPageToken = EncodePageToken(query, resp.GetNextPageToken())
 	}
 	return page, nil
 }

@@ -161,7 +161,7 @@ func (s *Service) EnsureDefaultSchedules(ctx context.Context, target string) err
 
 func (s *Service) installDefaults(ctx context.Context, target string) error {
 	now := s.opts.Now().UnixMilli()
-	for _, d := range domain.DefaultSchedules(target, s.drivers[target], s.supportedBy(target)) {
+	for _, d := range domain.DefaultSchedules(target, s.drivers[target], domain.SupportedBy(s.opts.Capabilities, s.drivers[target])) {
 		if err := s.claimName(ctx, d.Spec.Name, d.ID); err != nil {
 			if errors.Is(err, domain.ErrConflict) {
 				s.opts.Logger.Warn("default schedule not installed: its name is taken", "schedule_id", d.ID, "error", err)
@@ -203,30 +203,10 @@ func (s *Service) refreshDefault(ctx context.Context, d domain.DefaultSchedule) 
 	}
 }
 
-// supportedBy returns whether target's driver can run a task; nil (all
-// tasks) when the capabilities are not known.
-func (s *Service) supportedBy(target string) func(domain.TaskType) bool {
-	drv := s.drivers[target]
-	if s.opts.Capabilities == nil || drv == "" {
-		return nil
-	}
-	return func(t domain.TaskType) bool { return slices.Contains(s.opts.Capabilities[t], drv) }
-}
-
-// checkSupported refuses a task the target's driver cannot run: a
-// *domain.ValidationError naming the task and the driver.
+// checkSupported refuses a task the target's driver cannot run
+// (domain.ScheduleSpec.CheckSupported with this service's capabilities).
 func (s *Service) checkSupported(spec domain.ScheduleSpec) error {
-	ok := s.supportedBy(spec.Target)
-	if ok == nil {
-		return nil
-	}
-	for i, t := range spec.Tasks {
-		if !ok(t) {
-			return &domain.ValidationError{Field: fmt.Sprintf("tasks[%d]", i),
-				Message: fmt.Sprintf("task %s is not supported by driver %s (target %s)", t, s.drivers[spec.Target], spec.Target)}
-		}
-	}
-	return nil
+	return spec.CheckSupported(s.opts.Capabilities, s.drivers[spec.Target])
 }
 
 func (s *Service) create(ctx context.Context, id string, spec domain.ScheduleSpec, m meta) error {

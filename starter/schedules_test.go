@@ -39,7 +39,8 @@ func TestWriteChainIsBounded(t *testing.T) {
 	}
 }
 
-func TestCheckSupportedNamesTaskAndDriver(t *testing.T) {
+// The service refuses with its own capabilities and its targets' drivers.
+func TestCheckSupportedUsesTargetDriver(t *testing.T) {
 	s := testService(map[domain.TaskType][]string{
 		domain.TaskQuotaCheck:        {"postgres", "sqlite"},
 		domain.TaskReplicaValidation: {"postgres"},

@@ -95,6 +95,27 @@ type EnvOptions struct {
 	// ExtraTargets are added beside the SQLite "demo" target (PostgreSQL
 	// clusters started by the test).
 	ExtraTargets []config.TargetConfig
+	// DrillCleanupDelay slows the SQLite driver's drill clean-up, so a
+	// test sees a drill between its settled outcome and its end.
+	DrillCleanupDelay time.Duration
+}
+
+// slowCleanupDriver is the SQLite driver with a pause before each drill
+// clean-up (honouring cancellation).
+type slowCleanupDriver struct {
+	*sqlite.Driver
+	delay time.Duration
+}
+
+func (d slowCleanupDriver) DrillCleanup(ctx context.Context, t driver.Target, drillID string) (driver.DrillCleanupReport, error) {
+	timer := time.NewTimer(d.delay)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return driver.DrillCleanupReport{Removed: []string{}}, ctx.Err()
+	case <-timer.C:
+	}
+	return d.Driver.DrillCleanup(ctx, t, drillID)
 }
 
 // NewEnv builds an Env and starts its worker.
@@ -149,7 +170,11 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	slow := sqlite.NewWithOptions(sqlite.Options{StepDelay: opts.StepDelay, HeartbeatInterval: 200 * time.Millisecond})
 	pg := postgres.New()
 	t.Cleanup(pg.Close)
-	deps, err := daemon.NewWorkerDeps(cfg, nil, []driver.Driver{slow, pg})
+	var lite driver.Driver = slow
+	if opts.DrillCleanupDelay > 0 {
+		lite = slowCleanupDriver{Driver: slow, delay: opts.DrillCleanupDelay}
+	}
+	deps, err := daemon.NewWorkerDeps(cfg, nil, []driver.Driver{lite, pg})
 	if err != nil {
 		t.Fatalf("worker deps: %v", err)
 	}
@@ -159,11 +184,20 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	if err := starter.EnsureSearchAttributes(ctx, c, "default"); err != nil {
 		t.Fatalf("search attributes: %v", err)
 	}
+	// As the daemon builds it (daemon.NewService): the capabilities of the
+	// worker's drivers and the built-in health probes. The probes run when
+	// a test asks (Service.ProbeHealth or RunHealthProbes); until then
+	// GET /health reads every module unknown.
+	probes, err := daemon.BuiltinProbes(c, cfg, deps.Registry, deps.History)
+	if err != nil {
+		t.Fatalf("health probes: %v", err)
+	}
 	svc := starter.New(c, starter.Options{
 		Namespace: "default", TaskQueue: queue, Address: srv.FrontendHostPort(),
 		Targets: cfg.TargetInfos(), DefaultTarget: "demo", HeartbeatTimeout: opts.HeartbeatTimeout,
 		DrillCanaryInterval: 100 * time.Millisecond, DrillCanaryDuration: 2 * time.Second,
 		DrillStartApprovalTimeout: opts.ApprovalTimeout, DrillCompleteApprovalTimeout: opts.ApprovalTimeout,
+		Capabilities: deps.Registry.Capabilities(), HealthProbes: probes,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	e := &Env{T: t, Client: c, Config: cfg, Service: svc, Deps: deps, Slow: slow, TaskQueue: queue, tokens: tokens}

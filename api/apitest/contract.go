@@ -15,6 +15,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/starter"
 )
 
 // Contract is a running gateway for RunContract.
@@ -255,6 +256,11 @@ func RunContract(t *testing.T, c Contract) {
 		k.problem("GET", "/jobs?state=bogus", api.ScopeRead, nil, http.StatusBadRequest, api.CodeInvalidParameter)
 		k.problem("GET", "/jobs?limit=0", api.ScopeRead, nil, http.StatusBadRequest, api.CodeInvalidParameter)
 		k.problem("GET", "/jobs?next_page_token=!!!", api.ScopeRead, nil, http.StatusBadRequest, "")
+		// Valid base64, but no token the service issued: refused at once as
+		// bad input (Temporal would retry it until the call times out).
+		if p := k.problem("GET", "/jobs?next_page_token=abcd", api.ScopeRead, nil, http.StatusBadRequest, ""); p.Field != "next_page_token" {
+			t.Errorf("a made-up page token: field %q, want next_page_token (%s)", p.Field, p.Detail)
+		}
 	})
 	if job.ID == "" {
 		t.FailNow()
@@ -298,6 +304,11 @@ func RunContract(t *testing.T, c Contract) {
 			k.ok("GET", "/jobs?limit=1&schedule_id="+sc.ID+"&next_page_token="+url.QueryEscape(p1.NextPageToken), api.ScopeRead, nil, http.StatusOK, &p2)
 			if len(p2.Jobs) != 1 {
 				return false, fmt.Sprintf("second page %+v", p2)
+			}
+			// A page token belongs to its filters.
+			if p := k.problem("GET", "/jobs?limit=1&next_page_token="+url.QueryEscape(p1.NextPageToken), api.ScopeRead, nil,
+				http.StatusBadRequest, ""); p.Field != "next_page_token" {
+				t.Errorf("a page token with other filters: field %q, want next_page_token (%s)", p.Field, p.Detail)
 			}
 			// Active jobs come first.
 			return p1.Jobs[0].ID == second.ID && p2.Jobs[0].ID == job.ID, fmt.Sprintf("pages %s, %s", p1.Jobs[0].ID, p2.Jobs[0].ID)
@@ -367,8 +378,8 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.ok("POST", "/drills/"+d.ID+"/approve", api.ScopeAdmin, map[string]any{"step": "complete"}, http.StatusOK, &d)
 	k.eventually("the drill finished", func() (bool, string) {
 		k.ok("GET", "/drills/"+d.ID, api.ScopeRead, nil, http.StatusOK, &d)
-		// The state is final before clean-up and report are done.
-		return (d.State == domain.DrillPassed || d.State == domain.DrillFailed) && d.FinishedAtMs > 0, d.State + " " + d.Step
+		k.checkDrillEnd(d)
+		return d.State == domain.DrillPassed || d.State == domain.DrillFailed, d.State + " " + d.Step
 	})
 	if !d.CleanedUp || len(d.Approvals) != 2 || d.Passed != (d.State == domain.DrillPassed) {
 		t.Errorf("finished %+v", d)
@@ -384,10 +395,32 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.ok("POST", "/drills/"+a.ID+"/abort", api.ScopeAdmin, map[string]any{"reason": "contract"}, http.StatusOK, &a)
 	k.eventually("the drill aborted", func() (bool, string) {
 		k.ok("GET", "/drills/"+a.ID, api.ScopeRead, nil, http.StatusOK, &a)
-		return a.State == domain.DrillAborted && a.FinishedAtMs > 0, a.State + " " + a.Step
+		k.checkDrillEnd(a)
+		if a.State == starter.DrillCleaningUp {
+			// Its outcome is settled: another abort is refused.
+			k.problem("POST", "/drills/"+a.ID+"/abort", api.ScopeAdmin, map[string]any{"reason": "again"}, http.StatusConflict, api.CodeConflict)
+		}
+		return a.State == domain.DrillAborted, a.State + " " + a.Step
 	})
 	if !a.CleanedUp || !strings.Contains(a.Reason, "contract") {
 		t.Errorf("aborted %+v", a)
+	}
+}
+
+// checkDrillEnd: a drill reads a final state only once it has ended
+// (finished_at_ms set, clean-up done or failed); while its clean-up and
+// report still run it reads cleaning_up, without finished_at_ms.
+func (k *contractClient) checkDrillEnd(d domain.Drill) {
+	k.t.Helper()
+	switch d.State {
+	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
+		if d.FinishedAtMs == 0 {
+			k.t.Errorf("drill %s reads %s before it has ended (finished_at_ms 0, step %s)", d.ID, d.State, d.Step)
+		}
+	case starter.DrillCleaningUp:
+		if d.FinishedAtMs != 0 {
+			k.t.Errorf("drill %s is cleaning up with finished_at_ms %d", d.ID, d.FinishedAtMs)
+		}
 	}
 }
 
@@ -597,7 +630,15 @@ func (k *contractClient) checkNextRun(s domain.Schedule) {
 		}
 		return
 	}
-	want := []int64{NextRun(s.ScheduleSpec, time.UnixMilli(s.UpdatedAtMs)), NextRun(s.ScheduleSpec, time.Now())}
+	var want []int64
+	for _, after := range []time.Time{time.UnixMilli(s.UpdatedAtMs), time.Now()} {
+		next, err := s.NextRun(after)
+		if err != nil {
+			k.t.Errorf("schedule %s: %v", s.ID, err)
+			return
+		}
+		want = append(want, next.UnixMilli())
+	}
 	if !slices.Contains(want, s.NextRunMs) {
 		k.t.Errorf("next_run_ms %d (%s), want %v for %q in %s after %d", s.NextRunMs,
 			time.UnixMilli(s.NextRunMs).UTC().Format(time.RFC3339), want, s.CronExpression, s.Timezone, s.UpdatedAtMs)

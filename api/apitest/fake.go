@@ -10,9 +10,9 @@
 // domain.ScheduleSpec.Normalize, the task catalogue and the targets are
 // answered by a starter.Service (which needs no Temporal client for them),
 // capabilities come from a driver.Registry over the real drivers
-// (daemon.Drivers), job and drill ids from package workflows, and next run
-// times from the schedule's cron expression through the cron library
-// package domain validates it with. The fake is for handler, client and CLI
+// (daemon.Drivers) and unsupported tasks are refused with them by
+// domain.ScheduleSpec.CheckSupported, job and drill ids come from package
+// workflows, and next run times from domain.ScheduleSpec.NextRun. The fake is for handler, client and CLI
 // tests; the real service is exercised end to end by the testsuite, which
 // runs the same contract suite against it.
 package apitest
@@ -21,13 +21,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/robfig/cron/v3"
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
@@ -220,7 +217,7 @@ func (f *Fake) LastFilter() api.JobFilter {
 // them.
 func (f *Fake) SeedDefaults() []domain.Schedule {
 	var out []domain.Schedule
-	for _, d := range domain.DefaultSchedules(f.defaultTarget, f.drivers[f.defaultTarget], f.supportedBy(f.defaultTarget)) {
+	for _, d := range domain.DefaultSchedules(f.defaultTarget, f.drivers[f.defaultTarget], domain.SupportedBy(f.capabilities, f.drivers[f.defaultTarget])) {
 		out = append(out, f.Seed(d.ID, d.Spec))
 	}
 	return out
@@ -267,54 +264,24 @@ func (f *Fake) tick() int64 {
 }
 
 // nextRun is the first time after the fake's clock the spec's cron
-// expression fires in its zone (0 when disabled). Temporal computes it for
-// the real service; here it comes from the cron library domain validates
-// cron expressions with. Normalize has refused what it cannot parse.
+// expression fires in its zone (0 when disabled): domain computes it as
+// Temporal's Schedule does for the real service. Normalize has refused
+// what it cannot compute.
 func (f *Fake) nextRun(spec domain.ScheduleSpec) int64 {
 	if !spec.Enabled {
 		return 0
 	}
-	return NextRun(spec, time.UnixMilli(f.clock))
-}
-
-// NextRun is the first time after t that a normalised spec's cron
-// expression fires in the spec's time zone, in Unix milliseconds; 0 when
-// the expression or the zone does not parse.
-func NextRun(spec domain.ScheduleSpec, after time.Time) int64 {
-	loc, err := domain.LoadTimezone(spec.Timezone)
+	next, err := spec.NextRun(time.UnixMilli(f.clock))
 	if err != nil {
 		return 0
 	}
-	sched, err := cron.ParseStandard(spec.CronExpression)
-	if err != nil {
-		return 0
-	}
-	return sched.Next(after.In(loc)).UnixMilli()
+	return next.UnixMilli()
 }
 
-// supportedBy and checkSupported do what starter does with the
-// capabilities (refuse a task the target's driver cannot run); starter
-// keeps its versions unexported.
-func (f *Fake) supportedBy(target string) func(domain.TaskType) bool {
-	drv := f.drivers[target]
-	if drv == "" {
-		return nil
-	}
-	return func(t domain.TaskType) bool { return slices.Contains(f.capabilities[t], drv) }
-}
-
+// checkSupported refuses a task the target's driver cannot run, as starter
+// does (domain.ScheduleSpec.CheckSupported).
 func (f *Fake) checkSupported(spec domain.ScheduleSpec) error {
-	ok := f.supportedBy(spec.Target)
-	if ok == nil {
-		return nil
-	}
-	for i, t := range spec.Tasks {
-		if !ok(t) {
-			return &domain.ValidationError{Field: fmt.Sprintf("tasks[%d]", i),
-				Message: fmt.Sprintf("task %s is not supported by driver %s (target %s)", t, f.drivers[spec.Target], spec.Target)}
-		}
-	}
-	return nil
+	return spec.CheckSupported(f.capabilities, f.drivers[spec.Target])
 }
 
 func (f *Fake) fail(method string) error { return f.errs[method] }
@@ -509,11 +476,18 @@ func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, e
 		}
 		return all[a].ID < all[b].ID
 	})
+	// Page tokens are wrapped and checked as starter does: one issued for
+	// other filters, or none issued at all, is refused alike.
+	query := fmt.Sprintf("active_only=%t schedule_id=%s state=%s", filter.ActiveOnly, filter.ScheduleID, filter.State)
 	off := 0
 	if filter.NextPageToken != "" {
-		n, err := strconv.Atoi(filter.NextPageToken)
+		raw, err := starter.DecodePageToken(query, filter.NextPageToken)
+		if err != nil {
+			return api.JobPage{}, err
+		}
+		n, err := strconv.Atoi(string(raw))
 		if err != nil || n < 0 || n > len(all) {
-			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "invalid page token"}
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "the page token is past the end of this listing"}
 		}
 		off = n
 	}
@@ -525,7 +499,7 @@ func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, e
 	page := api.JobPage{Jobs: all[off:end]}
 	page.Count = len(page.Jobs)
 	if end < len(all) {
-		page.NextPageToken = strconv.Itoa(end)
+		page.NextPageToken = starter.EncodePageToken(query, []byte(strconv.Itoa(end)))
 	}
 	return page, nil
 }

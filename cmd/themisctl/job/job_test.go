@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -117,7 +119,7 @@ func TestListRun(t *testing.T) {
 			!strings.Contains(lines[1], "● running") || !strings.Contains(lines[1], "alice (forced)") || !strings.Contains(lines[2], "1m23s") {
 			t.Fatalf("table:\n%s", out)
 		}
-		if !strings.Contains(e.errOut.String(), "--limit 2 --page-token 2") {
+		if !strings.Contains(e.errOut.String(), "--limit 2 --page-token ") {
 			t.Fatalf("no next page hint: %q", e.errOut)
 		}
 	})
@@ -309,8 +311,11 @@ func TestWatch(t *testing.T) {
 func TestCancelArgs(t *testing.T) {
 	var got *CancelOptions
 	capture := func(_ context.Context, o *CancelOptions) error { got = o; return nil }
-	if err := execute(NewCmdCancel(argvFactory(), capture), "weekly-maintenance-manual-9"); err != nil || got.ID != "weekly-maintenance-manual-9" {
+	if err := execute(NewCmdCancel(argvFactory(), capture), "weekly-maintenance-manual-9"); err != nil || got.ID != "weekly-maintenance-manual-9" || got.Wait {
 		t.Fatalf("%v %+v", err, got)
+	}
+	if err := execute(NewCmdCancel(argvFactory(), capture), "--wait", "weekly-maintenance-manual-9"); err != nil || !got.Wait || got.Interval <= 0 {
+		t.Fatalf("--wait: %v %+v", err, got)
 	}
 	for _, bad := range [][]string{{}, {"a/b"}, {"a", "b"}} {
 		if err := execute(NewCmdCancel(argvFactory(), capture), bad...); !isFlagError(err) {
@@ -328,10 +333,11 @@ func TestCancelRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The service answers the job as it was when the cancellation
-		// was requested.
-		want := "weekly-maintenance-manual-9\trunning\n"
+		// was requested: the output says so, and not that it runs now.
+		want := "weekly-maintenance-manual-9\tcancel_requested\trunning\n"
 		if tty {
-			want = "✓ Cancellation requested for job weekly-maintenance-manual-9 (now running)\n"
+			want = "✓ Cancellation requested for job weekly-maintenance-manual-9 (it was running; it stops at its next heartbeat)\n" +
+				"  Follow it with: themisctl job get weekly-maintenance-manual-9 --watch\n"
 		}
 		if e.out.String() != want {
 			t.Fatalf("tty=%v out %q", tty, e.out)
@@ -340,6 +346,63 @@ func TestCancelRun(t *testing.T) {
 		if !client.IsConflict(err) || !strings.Contains(cmdutil.Message(err), "already cancelled") {
 			t.Fatalf("second cancel: %v", err)
 		}
+	}
+}
+
+func TestCancelWait(t *testing.T) {
+	for _, c := range []struct {
+		tty            bool
+		output, out    string
+		errOutContains string
+	}{
+		{true, "table", "✓ Job weekly-maintenance-manual-9 cancelled\n", "waiting for it to stop"},
+		{false, "table", "weekly-maintenance-manual-9\tcancelled\n", ""},
+		{false, "json", "", ""},
+	} {
+		e := newTEnv(t, c.tty)
+		seed(e, 1)
+		o := &CancelOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: "weekly-maintenance-manual-9", Wait: true,
+			Interval: time.Millisecond, Output: c.output}
+		if err := cancelRun(ctx, o); err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		if c.output == "json" {
+			var j domain.Job
+			if err := json.Unmarshal(e.out.Bytes(), &j); err != nil || j.State != domain.StateCancelled {
+				t.Errorf("json: %v %s", err, e.out)
+			}
+		} else if e.out.String() != c.out {
+			t.Errorf("%+v: out %q", c, e.out)
+		}
+		if !strings.Contains(e.errOut.String(), c.errOutContains) {
+			t.Errorf("%+v: stderr %q", c, e.errOut)
+		}
+	}
+}
+
+// A job that ends otherwise before the cancellation reaches it: --wait
+// says so with exit status 1.
+func TestCancelWaitJobEndedFirst(t *testing.T) {
+	e := newTEnv(t, false)
+	id := startJob(t, e) // advances one step on each read, to succeeded
+	// The cancel request is accepted but never reaches the job.
+	inner := e.srv.Config.Handler
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/cancel") {
+			r = r.Clone(r.Context())
+			r.Method, r.URL.Path, r.Body, r.ContentLength = http.MethodGet, strings.TrimSuffix(r.URL.Path, "/cancel"), http.NoBody, 0
+			r.Header.Del("Content-Type")
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	e.f.APIURL, e.f.HTTPClient = proxy.URL, proxy.Client()
+	err := cancelRun(ctx, &CancelOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: id, Wait: true, Interval: time.Millisecond, Output: "table"})
+	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(err.Error(), "ended succeeded before the cancellation reached it") {
+		t.Fatalf("err %v", err)
+	}
+	if e.out.String() != id+"\tsucceeded\n" {
+		t.Errorf("out %q", e.out)
 	}
 }
 
