@@ -80,7 +80,7 @@ func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error)
 		return domain.Drill{}, fmt.Errorf("decode drill %s: %w", id, err)
 	}
 	d.UIURL = s.uiURL(id, info.GetExecution().GetRunId())
-	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING && !drillFinal(d.State) {
+	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING && !d.State.Terminal() {
 		// Terminated or timed out without reaching its own end.
 		d.State, d.Reason = domain.DrillAborted, strings.ToLower(info.GetStatus().String())
 	}
@@ -112,14 +112,6 @@ func (s *Service) storedDrill(ctx context.Context, id string, notFound error) (d
 	return d, nil
 }
 
-func drillFinal(state string) bool {
-	switch state {
-	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
-		return true
-	}
-	return false
-}
-
 // ListDrills lists drills, newest first as visibility orders them.
 func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, error) {
 	if limit <= 0 || limit > 200 {
@@ -137,7 +129,7 @@ func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, er
 		d, err := s.GetDrill(ctx, e.GetExecution().GetWorkflowId())
 		if err != nil {
 			d = domain.Drill{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
-				State: strings.ToLower(e.GetStatus().String()), StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
+				State: domain.DrillState(strings.ToLower(e.GetStatus().String())), StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
 				Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}}
 		}
 		out = append(out, d)
@@ -179,7 +171,7 @@ func (s *Service) AbortDrill(ctx context.Context, id, reason, principal string) 
 	if err != nil {
 		return d, err
 	}
-	if drillFinal(d.State) {
+	if d.State.Terminal() {
 		return d, fmt.Errorf("%w: drill %s is already %s", domain.ErrConflict, id, d.State)
 	}
 	if err := s.c.SignalWorkflow(ctx, id, "", workflows.AbortSignalName, workflows.AbortSignal{By: principal, Reason: reason}); err != nil {

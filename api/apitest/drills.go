@@ -58,7 +58,7 @@ func (f *Fake) Drill(id string) (domain.Drill, bool) {
 	return cloneDrill(d), ok
 }
 
-func drillFinal(state string) bool {
+func drillFinal(state domain.DrillState) bool {
 	switch state {
 	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
 		return true
@@ -175,7 +175,7 @@ func (f *Fake) DecideDrill(_ context.Context, id string, approve bool, step, com
 	if n := len(d.Steps); n > 0 {
 		waitStart = d.Steps[n-1].FinishedAtMs
 	}
-	d.Steps = append(d.Steps, domain.DrillStep{Name: "await_" + step, State: decision, StartedAtMs: waitStart, FinishedAtMs: now,
+	d.Steps = append(d.Steps, domain.DrillStep{Name: "await_" + step, State: domain.StepState(decision), StartedAtMs: waitStart, FinishedAtMs: now,
 		DurationMs: now - waitStart, Detail: decision + " by " + principal})
 	switch {
 	case !approve:
@@ -221,11 +221,11 @@ func (f *Fake) measureLocked(d *domain.Drill) {
 }
 
 // finishLocked cleans up and reports.
-func (f *Fake) finishLocked(d *domain.Drill, state string) {
+func (f *Fake) finishLocked(d *domain.Drill, state domain.DrillState) {
 	now := f.tick()
 	d.Steps = append(d.Steps,
 		domain.DrillStep{Name: "cleanup", State: "succeeded", StartedAtMs: now, FinishedAtMs: now + 500, DurationMs: 500, Detail: "removed 1 item(s)"},
-		domain.DrillStep{Name: "report", State: "succeeded", StartedAtMs: now + 500, FinishedAtMs: now + 500, Detail: state})
+		domain.DrillStep{Name: "report", State: "succeeded", StartedAtMs: now + 500, FinishedAtMs: now + 500, Detail: string(state)})
 	f.clock = max(f.clock, now+500)
 	d.CleanedUp = true
 	d.State, d.Step, d.Awaiting, d.FinishedAtMs = state, "report", "", now+500
