@@ -29,9 +29,13 @@ test: lint temporal-cli
 test-cluster: temporal-cli
 	THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test -count=1 -timeout 20m -v ./testsuite/cluster/
 
-## unit: the fast tests only (no dev server, no PostgreSQL)
+## unit: the fast tests only: no dev server, no PostgreSQL, no bin/temporal (tests that need
+## them skip under -short). The race detector covers this module's code but not the
+## transpiled C of modernc.org/sqlite and its libc, which it slows about fifteenfold; and a
+## test binary does not sleep its race detector's default second at exit.
+UNIT_GCFLAGS ?= modernc.org/...=-race=false
 unit:
-	go test -race -count=1 -short ./...
+	GORACE="atexit_sleep_ms=0 $$GORACE" go test -race -gcflags='$(UNIT_GCFLAGS)' -count=1 -short ./...
 
 ## lint: gofmt, go vet and the SDK's workflowcheck determinism analyzer
 lint:

@@ -6,23 +6,55 @@ const (
 	ApprovalComplete = "complete"
 )
 
+// DrillState is the state of a drill: running or awaiting an approval
+// while it runs, then one of the final states.
+type DrillState string
+
 // Drill states.
 const (
-	DrillRunning   = "running"
-	DrillAwaiting  = "awaiting_approval"
-	DrillPassed    = "passed"
-	DrillFailed    = "failed"
-	DrillRejected  = "rejected"
-	DrillAborted   = "aborted"
-	DrillCancelled = "cancelled"
+	DrillRunning   DrillState = "running"
+	DrillAwaiting  DrillState = "awaiting_approval"
+	DrillPassed    DrillState = "passed"
+	DrillFailed    DrillState = "failed"
+	DrillRejected  DrillState = "rejected"
+	DrillAborted   DrillState = "aborted"
+	DrillCancelled DrillState = "cancelled"
+	// DrillCleaningUp is what the API reports while the drill's outcome is
+	// settled (the workflow's query already says passed, failed, rejected,
+	// aborted or cancelled) but its clean-up and report steps still run:
+	// the drill is not over until its workflow has closed.
+	DrillCleaningUp DrillState = "cleaning_up"
 )
 
-// Drill is a disaster-recovery drill as the API shows it (SPEC §5–6).
+// Terminal reports whether the drill has ended.
+func (s DrillState) Terminal() bool {
+	switch s {
+	case DrillPassed, DrillFailed, DrillRejected, DrillAborted, DrillCancelled:
+		return true
+	}
+	return false
+}
+
+// StepState is how one step of a drill ended.
+type StepState string
+
+// Drill step states. A step that ran ends succeeded, failed or cancelled;
+// a wait for an approval ends approved, rejected, timed_out or cancelled.
+const (
+	StepSucceeded StepState = "succeeded"
+	StepFailed    StepState = "failed"
+	StepCancelled StepState = "cancelled"
+	StepApproved  StepState = "approved"
+	StepRejected  StepState = "rejected"
+	StepTimedOut  StepState = "timed_out"
+)
+
+// Drill is a disaster-recovery drill as the API shows it (docs/DR_DRILL.md).
 type Drill struct {
 	ID             string      `json:"id"`
 	RunID          string      `json:"run_id"`
 	Target         string      `json:"target"`
-	State          string      `json:"state"`
+	State          DrillState  `json:"state"`
 	Step           string      `json:"step"`
 	Awaiting       string      `json:"awaiting_approval"`
 	RequestedBy    string      `json:"requested_by"`
@@ -50,12 +82,12 @@ type Drill struct {
 
 // DrillStep is one step of a drill with its timing.
 type DrillStep struct {
-	Name         string `json:"name"`
-	State        string `json:"state"`
-	StartedAtMs  int64  `json:"started_at_ms"`
-	FinishedAtMs int64  `json:"finished_at_ms"`
-	DurationMs   int64  `json:"duration_ms"`
-	Detail       string `json:"detail"`
+	Name         string    `json:"name"`
+	State        StepState `json:"state"`
+	StartedAtMs  int64     `json:"started_at_ms"`
+	FinishedAtMs int64     `json:"finished_at_ms"`
+	DurationMs   int64     `json:"duration_ms"`
+	Detail       string    `json:"detail"`
 }
 
 // Approval is one decision an operator sent.

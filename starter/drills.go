@@ -84,12 +84,6 @@ func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error)
 	return d, nil
 }
 
-// DrillCleaningUp is the state a drill reads while its outcome is settled
-// (the workflow's query already says passed, failed, rejected, aborted or
-// cancelled) but its clean-up and report steps still run: the drill is not
-// over until its workflow has closed.
-const DrillCleaningUp = "cleaning_up"
-
 // settleDrillState makes the queried state d tell the truth about the
 // workflow's execution status: a final state only once the workflow has
 // closed (with finished_at_ms set), cleaning_up before; a workflow that
@@ -97,12 +91,12 @@ const DrillCleaningUp = "cleaning_up"
 // closedAtMs is the workflow's close time.
 func settleDrillState(d *domain.Drill, status enums.WorkflowExecutionStatus, closedAtMs int64) {
 	if status == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		if drillFinal(d.State) {
-			d.State, d.FinishedAtMs = DrillCleaningUp, 0
+		if d.State.Terminal() {
+			d.State, d.FinishedAtMs = domain.DrillCleaningUp, 0
 		}
 		return
 	}
-	if !drillFinal(d.State) {
+	if !d.State.Terminal() {
 		d.State, d.Reason = domain.DrillAborted, strings.ToLower(status.String())
 	}
 	if d.FinishedAtMs == 0 {
@@ -135,14 +129,6 @@ func (s *Service) storedDrill(ctx context.Context, id string, notFound error) (d
 	return d, nil
 }
 
-func drillFinal(state string) bool {
-	switch state {
-	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
-		return true
-	}
-	return false
-}
-
 // ListDrills lists drills, newest first as visibility orders them.
 func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, error) {
 	if limit <= 0 || limit > 200 {
@@ -160,7 +146,7 @@ func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, er
 		d, err := s.GetDrill(ctx, e.GetExecution().GetWorkflowId())
 		if err != nil {
 			d = domain.Drill{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
-				State: strings.ToLower(e.GetStatus().String()), StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
+				State: domain.DrillState(strings.ToLower(e.GetStatus().String())), StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
 				Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}}
 		}
 		out = append(out, d)
@@ -203,9 +189,9 @@ func (s *Service) AbortDrill(ctx context.Context, id, reason, principal string) 
 		return d, err
 	}
 	switch {
-	case drillFinal(d.State):
+	case d.State.Terminal():
 		return d, fmt.Errorf("%w: drill %s is already %s", domain.ErrConflict, id, d.State)
-	case d.State == DrillCleaningUp:
+	case d.State == domain.DrillCleaningUp:
 		// An abort now would rewrite the settled outcome.
 		return d, fmt.Errorf("%w: drill %s is already ending (cleaning up)", domain.ErrConflict, id)
 	}

@@ -15,19 +15,19 @@ func TestSettleDrillState(t *testing.T) {
 	running, completed, failed, terminated := enums.WORKFLOW_EXECUTION_STATUS_RUNNING, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED,
 		enums.WORKFLOW_EXECUTION_STATUS_FAILED, enums.WORKFLOW_EXECUTION_STATUS_TERMINATED
 	for _, c := range []struct {
-		queried    string
+		queried    domain.DrillState
 		finishedAt int64
 		status     enums.WorkflowExecutionStatus
-		state      string
+		state      domain.DrillState
 		finished   int64
 	}{
 		{domain.DrillRunning, 0, running, domain.DrillRunning, 0},
 		{domain.DrillAwaiting, 0, running, domain.DrillAwaiting, 0},
 		// The outcome is settled, the clean-up is running.
-		{domain.DrillAborted, 0, running, DrillCleaningUp, 0},
-		{domain.DrillPassed, 0, running, DrillCleaningUp, 0},
+		{domain.DrillAborted, 0, running, domain.DrillCleaningUp, 0},
+		{domain.DrillPassed, 0, running, domain.DrillCleaningUp, 0},
 		// The report step has set finished_at, its activity still runs.
-		{domain.DrillFailed, closed - 50, running, DrillCleaningUp, 0},
+		{domain.DrillFailed, closed - 50, running, domain.DrillCleaningUp, 0},
 		{domain.DrillPassed, closed - 50, completed, domain.DrillPassed, closed - 50},
 		{domain.DrillAborted, closed - 50, failed, domain.DrillAborted, closed - 50},
 		// Closed without reaching its own end.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/starter"
 )
 
 // An aborted drill reads cleaning_up, without finished_at_ms, while its
@@ -34,7 +33,7 @@ func TestDrillFinalOnlyOnceEnded(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "not aborted within a minute: %+v", d)
 		require.Equal(t, http.StatusOK, e.call("GET", "/drills/"+d.ID, read, nil, &d))
 		switch d.State {
-		case starter.DrillCleaningUp:
+		case domain.DrillCleaningUp:
 			require.Zero(t, d.FinishedAtMs, "cleaning up, yet finished")
 			require.Contains(t, d.Reason, "state test", "the settled outcome's reason")
 			if !sawCleaningUp {

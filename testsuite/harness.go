@@ -40,9 +40,13 @@ var (
 
 // Temporal returns the package's shared dev server, starting it on first use
 // from ./bin/temporal (or THEMIS_TEMPORAL_BIN). Call StopTemporal from
-// TestMain after the tests.
+// TestMain after the tests. Under -short (make unit) it skips t: the dev
+// server is an integration dependency.
 func Temporal(t testing.TB) *sdktestsuite.DevServer {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs the Temporal dev server")
+	}
 	serverOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

@@ -129,7 +129,7 @@ func DrillWorkflow(ctx workflow.Context, in DrillInput) (domain.Drill, error) {
 	case domain.DrillCancelled:
 		return r.d, temporal.NewCanceledError(r.d.Reason)
 	}
-	return r.d, temporal.NewNonRetryableApplicationError("drill "+r.d.State+": "+r.d.Reason, "Drill"+r.d.State, nil, r.d)
+	return r.d, temporal.NewNonRetryableApplicationError("drill "+string(r.d.State)+": "+r.d.Reason, "Drill"+string(r.d.State), nil, r.d)
 }
 
 func withDrillDefaults(in DrillInput) DrillInput {
@@ -249,7 +249,7 @@ func (r *drillRun) measure(failureAt time.Time, v driver.DrillVerification) bool
 	r.d.VerifiedAtMs = v.ServingAt.UnixMilli()
 	if v.CanaryRows == 0 || v.NewestCanaryAt.IsZero() {
 		r.d.State, r.d.Reason = domain.DrillFailed, "no canary row in the restored instance: RPO cannot be measured"
-		r.addStep("measure", "failed", now, now, r.d.Reason)
+		r.addStep("measure", domain.StepFailed, now, now, r.d.Reason)
 		return false
 	}
 	r.d.NewestCanaryMs = v.NewestCanaryAt.UnixMilli()
@@ -260,7 +260,7 @@ func (r *drillRun) measure(failureAt time.Time, v driver.DrillVerification) bool
 	r.d.Passed = rtoOK && rpoOK
 	detail := fmt.Sprintf("RTO %d ms (objective %d ms, met=%t); RPO %d ms (objective %d ms, met=%t)",
 		r.d.RTOMs, r.d.RTOObjectiveMs, rtoOK, r.d.RPOMs, r.d.RPOObjectiveMs, rpoOK)
-	r.addStep("measure", "succeeded", now, now, detail)
+	r.addStep("measure", domain.StepSucceeded, now, now, detail)
 	workflow.SetCurrentDetails(r.ctx, "**Measured** "+detail)
 	return true
 }
@@ -290,9 +290,9 @@ func (r *drillRun) step(name, summary string, timeout, heartbeat time.Duration, 
 	err := run(workflow.WithActivityOptions(r.ctx, opts))
 	end := workflow.Now(r.ctx).UnixMilli()
 	if err != nil {
-		state := "failed"
+		state := domain.StepFailed
 		if r.ctx.Err() != nil {
-			state = "cancelled"
+			state = domain.StepCancelled
 		}
 		msg := taskErrorMessage(err)
 		if isScheduleToStart(err) {
@@ -302,7 +302,7 @@ func (r *drillRun) step(name, summary string, timeout, heartbeat time.Duration, 
 		r.failedAt(name, err)
 		return err
 	}
-	r.addStep(name, "succeeded", start, end, detail())
+	r.addStep(name, domain.StepSucceeded, start, end, detail())
 	return nil
 }
 
@@ -333,16 +333,16 @@ func (r *drillRun) awaitTarget() (*targetSlot, error) {
 	})
 	end := workflow.Now(r.ctx).UnixMilli()
 	if err != nil {
-		state := "failed"
+		state := domain.StepFailed
 		if r.ctx.Err() != nil {
-			state = "cancelled"
+			state = domain.StepCancelled
 		}
 		r.addStep("await_target", state, start, end, taskErrorMessage(err))
 		r.failedAt("await_target", err)
 		return nil, err
 	}
 	if slot.queued {
-		r.addStep("await_target", "succeeded", start, end, fmt.Sprintf("waited %s for a heavy-task slot on %s (held by %s)",
+		r.addStep("await_target", domain.StepSucceeded, start, end, fmt.Sprintf("waited %s for a heavy-task slot on %s (held by %s)",
 			slot.waited, r.in.Target, orNone(slot.holders)))
 	}
 	return slot, nil
@@ -377,7 +377,7 @@ func isScheduleToStart(err error) bool {
 	return errors.As(err, &te) && te.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
-func (r *drillRun) addStep(name, state string, start, end int64, detail string) {
+func (r *drillRun) addStep(name string, state domain.StepState, start, end int64, detail string) {
 	r.d.Steps = append(r.d.Steps, domain.DrillStep{
 		Name: name, State: state, StartedAtMs: start, FinishedAtMs: end, DurationMs: end - start, Detail: detail,
 	})
@@ -436,20 +436,20 @@ func (r *drillRun) await(step string, timeout time.Duration) error {
 	case "approved":
 		r.d.State = domain.DrillRunning
 		r.d.Approvals = append(r.d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: sig.Approver, Comment: sig.Comment, AtMs: end})
-		r.addStep(name, "approved", start, end, fmt.Sprintf("approved by %s: %s", sig.Approver, sig.Comment))
+		r.addStep(name, domain.StepApproved, start, end, fmt.Sprintf("approved by %s: %s", sig.Approver, sig.Comment))
 		return nil
 	case "rejected":
 		r.d.Approvals = append(r.d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: sig.Approver, Comment: sig.Comment, AtMs: end})
 		r.d.State, r.d.Reason = domain.DrillRejected, fmt.Sprintf("%s rejected by %s: %s", step, sig.Approver, sig.Comment)
-		r.addStep(name, "rejected", start, end, r.d.Reason)
+		r.addStep(name, domain.StepRejected, start, end, r.d.Reason)
 	case "timeout":
 		r.d.State, r.d.Reason = domain.DrillAborted, "approval_timeout"
-		r.addStep(name, "timed_out", start, end, fmt.Sprintf("no decision on %s within %s", step, timeout))
+		r.addStep(name, domain.StepTimedOut, start, end, fmt.Sprintf("no decision on %s within %s", step, timeout))
 	default:
 		if r.d.State != domain.DrillAborted {
 			r.d.State, r.d.Reason = domain.DrillCancelled, "cancelled while awaiting "+step
 		}
-		r.addStep(name, "cancelled", start, end, r.d.Reason)
+		r.addStep(name, domain.StepCancelled, start, end, r.d.Reason)
 	}
 	return errDrillStopped
 }
@@ -483,15 +483,15 @@ func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
 			detail += "; canary removed"
 		}
 		end = workflow.Now(dctx).UnixMilli()
-		r.addStep("cleanup", "failed", start, end, detail)
+		r.addStep("cleanup", domain.StepFailed, start, end, detail)
 		if r.d.Reason == "" {
 			r.d.Reason = "clean-up " + detail
 		}
 	case err != nil:
-		r.addStep("cleanup", "failed", start, end, taskErrorMessage(err))
+		r.addStep("cleanup", domain.StepFailed, start, end, taskErrorMessage(err))
 	default:
 		r.d.CleanedUp = true
-		r.addStep("cleanup", "succeeded", start, end, fmt.Sprintf("removed %d item(s)%s", len(rep.Removed), onHost(r.host)))
+		r.addStep("cleanup", domain.StepSucceeded, start, end, fmt.Sprintf("removed %d item(s)%s", len(rep.Removed), onHost(r.host)))
 	}
 
 	if stepErr == nil && (r.d.State == domain.DrillAwaiting || r.d.State == domain.DrillRunning) {
@@ -512,9 +512,9 @@ func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
 	}
 	r.d.Step, r.d.Awaiting = "report", ""
 	r.d.FinishedAtMs = workflow.Now(dctx).UnixMilli()
-	r.addStep("report", "succeeded", r.d.FinishedAtMs, r.d.FinishedAtMs, r.d.State)
+	r.addStep("report", domain.StepSucceeded, r.d.FinishedAtMs, r.d.FinishedAtMs, string(r.d.State))
 
-	rctx := workflow.WithActivityOptions(dctx, shortActivityOptions("Report: store drill "+r.d.State+" in history"))
+	rctx := workflow.WithActivityOptions(dctx, shortActivityOptions("Report: store drill "+string(r.d.State)+" in history"))
 	if err := workflow.ExecuteActivity(rctx, SaveDrillReportActivity, activities.DrillReportInput{DrillID: r.d.ID, Target: r.in.Target, Report: r.d}).Get(rctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("store drill report failed", "error", err)
 	}

@@ -139,8 +139,8 @@ func drillResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) domain.Dr
 	return d
 }
 
-func stepStates(d domain.Drill) map[string]string {
-	m := map[string]string{}
+func stepStates(d domain.Drill) map[string]domain.StepState {
+	m := map[string]domain.StepState{}
 	for _, s := range d.Steps {
 		m[s.Name] = s.State
 	}
@@ -219,7 +219,7 @@ func TestDrillApprovalTimeoutAtEachWait(t *testing.T) {
 			d := drillResult(t, env)
 			require.Equal(t, domain.DrillAborted, d.State)
 			require.Equal(t, "approval_timeout", d.Reason)
-			require.Equal(t, "timed_out", stepStates(d)["await_"+step])
+			require.Equal(t, domain.StepTimedOut, stepStates(d)["await_"+step])
 			require.Equal(t, 1, f.cleanups)
 		})
 	}
@@ -234,7 +234,7 @@ func TestDrillCancelMidRestoreCleansUp(t *testing.T) {
 	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "%v", env.GetWorkflowError())
 	d := drillResult(t, env)
 	require.Equal(t, domain.DrillCancelled, d.State)
-	require.Equal(t, "cancelled", stepStates(d)["restore"])
+	require.Equal(t, domain.StepCancelled, stepStates(d)["restore"])
 	require.Equal(t, 1, f.cleanups)
 	require.Equal(t, 1, f.reports)
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
-	"github.com/themis-maintenance/themis/starter"
 )
 
 // Contract is a running gateway for RunContract.
@@ -379,7 +378,7 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.eventually("the drill finished", func() (bool, string) {
 		k.ok("GET", "/drills/"+d.ID, api.ScopeRead, nil, http.StatusOK, &d)
 		k.checkDrillEnd(d)
-		return d.State == domain.DrillPassed || d.State == domain.DrillFailed, d.State + " " + d.Step
+		return d.State == domain.DrillPassed || d.State == domain.DrillFailed, string(d.State) + " " + d.Step
 	})
 	if !d.CleanedUp || len(d.Approvals) != 2 || d.Passed != (d.State == domain.DrillPassed) {
 		t.Errorf("finished %+v", d)
@@ -396,11 +395,11 @@ func (k *contractClient) drills(target api.TargetInfo) {
 	k.eventually("the drill aborted", func() (bool, string) {
 		k.ok("GET", "/drills/"+a.ID, api.ScopeRead, nil, http.StatusOK, &a)
 		k.checkDrillEnd(a)
-		if a.State == starter.DrillCleaningUp {
+		if a.State == domain.DrillCleaningUp {
 			// Its outcome is settled: another abort is refused.
 			k.problem("POST", "/drills/"+a.ID+"/abort", api.ScopeAdmin, map[string]any{"reason": "again"}, http.StatusConflict, api.CodeConflict)
 		}
-		return a.State == domain.DrillAborted, a.State + " " + a.Step
+		return a.State == domain.DrillAborted, string(a.State) + " " + a.Step
 	})
 	if !a.CleanedUp || !strings.Contains(a.Reason, "contract") {
 		t.Errorf("aborted %+v", a)
@@ -417,7 +416,7 @@ func (k *contractClient) checkDrillEnd(d domain.Drill) {
 		if d.FinishedAtMs == 0 {
 			k.t.Errorf("drill %s reads %s before it has ended (finished_at_ms 0, step %s)", d.ID, d.State, d.Step)
 		}
-	case starter.DrillCleaningUp:
+	case domain.DrillCleaningUp:
 		if d.FinishedAtMs != 0 {
 			k.t.Errorf("drill %s is cleaning up with finished_at_ms %d", d.ID, d.FinishedAtMs)
 		}
@@ -427,7 +426,7 @@ func (k *contractClient) checkDrillEnd(d domain.Drill) {
 func (k *contractClient) awaitDrill(id, step string, d *domain.Drill) {
 	k.eventually("drill "+id+" awaiting "+step, func() (bool, string) {
 		k.ok("GET", "/drills/"+id, api.ScopeRead, nil, http.StatusOK, d)
-		return d.State == domain.DrillAwaiting && d.Awaiting == step, d.State + " " + d.Step + " " + d.Reason
+		return d.State == domain.DrillAwaiting && d.Awaiting == step, string(d.State) + " " + d.Step + " " + d.Reason
 	})
 }
 

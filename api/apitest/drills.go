@@ -59,14 +59,6 @@ func (f *Fake) Drill(id string) (domain.Drill, bool) {
 	return cloneDrill(d), ok
 }
 
-func drillFinal(state string) bool {
-	switch state {
-	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
-		return true
-	}
-	return false
-}
-
 // StartDrill implements api.DrillService.
 func (f *Fake) StartDrill(_ context.Context, target, principal string) (domain.Drill, error) {
 	f.mu.Lock()
@@ -177,7 +169,7 @@ func (f *Fake) DecideDrill(_ context.Context, id string, approve bool, step, com
 	if n := len(d.Steps); n > 0 {
 		waitStart = d.Steps[n-1].FinishedAtMs
 	}
-	d.Steps = append(d.Steps, domain.DrillStep{Name: "await_" + step, State: decision, StartedAtMs: waitStart, FinishedAtMs: now,
+	d.Steps = append(d.Steps, domain.DrillStep{Name: "await_" + step, State: domain.StepState(decision), StartedAtMs: waitStart, FinishedAtMs: now,
 		DurationMs: now - waitStart, Detail: decision + " by " + principal})
 	switch {
 	case !approve:
@@ -223,11 +215,11 @@ func (f *Fake) measureLocked(d *domain.Drill) {
 }
 
 // finishLocked cleans up and reports.
-func (f *Fake) finishLocked(d *domain.Drill, state string) {
+func (f *Fake) finishLocked(d *domain.Drill, state domain.DrillState) {
 	now := f.tick()
 	d.Steps = append(d.Steps,
 		domain.DrillStep{Name: "cleanup", State: "succeeded", StartedAtMs: now, FinishedAtMs: now + 500, DurationMs: 500, Detail: "removed 1 item(s)"},
-		domain.DrillStep{Name: "report", State: "succeeded", StartedAtMs: now + 500, FinishedAtMs: now + 500, Detail: state})
+		domain.DrillStep{Name: "report", State: "succeeded", StartedAtMs: now + 500, FinishedAtMs: now + 500, Detail: string(state)})
 	f.clock = max(f.clock, now+500)
 	d.CleanedUp = true
 	d.State, d.Step, d.Awaiting, d.FinishedAtMs = state, "report", "", now+500
@@ -245,7 +237,7 @@ func (f *Fake) AbortDrill(_ context.Context, id, reason, principal string) (doma
 		return domain.Drill{}, fmt.Errorf("%w: drill %q", domain.ErrNotFound, id)
 	}
 	d = cloneDrill(d)
-	if drillFinal(d.State) {
+	if d.State.Terminal() {
 		return domain.Drill{}, fmt.Errorf("%w: drill %s is already %s", domain.ErrConflict, id, d.State)
 	}
 	d.Reason = fmt.Sprintf("aborted by %s: %s", principal, reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -26,6 +27,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(deadWorkerEnv) != "" {
 		os.Exit(deadWorkerMain())
 	}
+	flag.Parse()
+	if testing.Short() {
+		// make unit: no PostgreSQL; newDB and pgcluster.Start skip the
+		// tests that need it.
+		os.Exit(m.Run())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	c, err := pgcluster.StartCluster(ctx, pgcluster.Options{})
 	cancel()
@@ -46,6 +53,9 @@ var dbSeq atomic.Int64
 // newDB creates a fresh database in c for one test.
 func newDB(t *testing.T, c *pgcluster.Cluster) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
 	name := fmt.Sprintf("t%d", dbSeq.Add(1))
 	c.CreateDatabase(t, name)
 	return name

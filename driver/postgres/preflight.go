@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres/pgbin"
@@ -82,4 +83,54 @@ func (r *run) scratchPreflight(ctx context.Context, user *pgbin.User, what strin
 			t.Name, what, root, bytesHuman(c.FreeBytes), bytesHuman(c.NeededBytes), scratchSpaceFactor, bytesHuman(c.DBBytes))
 	}
 	return c, nil
+}
+
+// freeSpace returns the bytes available to unprivileged users on the file
+// system of dir.
+func freeSpace(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// traversable reports whether account u may reach dir (execute permission
+// on dir and every parent); nil u (this process's own account) is assumed
+// able to.
+func traversable(u *pgbin.User, dir string) error {
+	if u == nil {
+		return nil
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok {
+			mode := fi.Mode().Perm()
+			okX := mode&0o001 != 0 ||
+				(st.Uid == u.UID && mode&0o100 != 0) ||
+				(inGroup(u, st.Gid) && mode&0o010 != 0)
+			if !okX {
+				return fmt.Errorf("%s is not searchable by OS user %s", p, u.Name)
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+func inGroup(u *pgbin.User, gid uint32) bool {
+	if u.GID == gid {
+		return true
+	}
+	for _, g := range u.Groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }

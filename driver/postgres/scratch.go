@@ -480,3 +480,18 @@ func amcheckRestored(ctx context.Context, conn *pgx.Conn) (amcheckReport, []stri
 	}
 	return rep, problems, nil
 }
+
+func writeOwned(path, content string, owner *pgbin.User) error {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return err
+	}
+	if owner != nil {
+		return os.Chown(path, int(owner.UID), int(owner.GID))
+	}
+	return nil
+}
+
+// quoteKV quotes a keyword/value connection-string value.
+func quoteKV(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+}

@@ -88,7 +88,7 @@ func TestHistoryDSNSources(t *testing.T) {
 
 // The shipped example stays loadable as the fields change.
 func TestExampleConfigLoads(t *testing.T) {
-	cfg, err := Load(filepath.Join("..", "deploy", "config.example.yaml"))
+	cfg, err := Load(filepath.Join("..", "..", "deploy", "config.example.yaml"))
 	require.NoError(t, err)
 	require.Equal(t, HistoryPostgres, cfg.History.Driver)
 	require.Equal(t, "history", cfg.API.AuditSink)

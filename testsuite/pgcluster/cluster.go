@@ -77,9 +77,13 @@ type Cluster struct {
 }
 
 // Start starts a cluster for t and registers its removal with t.Cleanup.
-// It fails t when the cluster cannot start.
+// It fails t when the cluster cannot start, and skips t under -short (make
+// unit runs without PostgreSQL).
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := StartCluster(ctx, opts)

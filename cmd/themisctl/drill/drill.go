@@ -54,15 +54,6 @@ func checkID(id string) error {
 	return nil
 }
 
-// final reports whether a drill state is an end state.
-func final(state string) bool {
-	switch state {
-	case domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled:
-		return true
-	}
-	return false
-}
-
 // stateLabel is the state with a mark a terminal reader can scan.
 func stateLabel(d domain.Drill) string {
 	switch d.State {
@@ -81,7 +72,7 @@ func stateLabel(d domain.Drill) string {
 	case domain.DrillRunning:
 		return "● running"
 	}
-	return d.State
+	return string(d.State)
 }
 
 // objective renders a measurement against its objective.
@@ -118,7 +109,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // nextHint tells the operator what the drill waits for.
 func nextHint(d domain.Drill) string {
-	if d.Awaiting == "" || final(d.State) {
+	if d.Awaiting == "" || d.State.Terminal() {
 		return ""
 	}
 	return fmt.Sprintf("Awaiting approval %q: themisctl drill approve %s --step %s --comment \"…\" (or reject)", d.Awaiting, d.ID, d.Awaiting)
@@ -132,7 +123,7 @@ func nextHint(d domain.Drill) string {
 func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 	if !tty {
 		kv := [][2]string{
-			{"id", d.ID}, {"target", d.Target}, {"state", d.State}, {"step", d.Step}, {"awaiting_approval", d.Awaiting},
+			{"id", d.ID}, {"target", d.Target}, {"state", string(d.State)}, {"step", d.Step}, {"awaiting_approval", d.Awaiting},
 			{"requested_by", d.RequestedBy}, {"started_at", cmdutil.FormatTime(d.StartedAtMs, false)},
 			{"finished_at", cmdutil.FormatTime(d.FinishedAtMs, false)},
 			{"rto_ms", fmt.Sprint(d.RTOMs)}, {"rto_objective_ms", fmt.Sprint(d.RTOObjectiveMs)},

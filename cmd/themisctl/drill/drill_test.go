@@ -128,7 +128,7 @@ func TestStartRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := strings.Split(strings.TrimSpace(e.out.String()), "\t")
-		if len(f) != 3 || f[1] != domain.DrillAwaiting || f[2] != "start" {
+		if len(f) != 3 || f[1] != string(domain.DrillAwaiting) || f[2] != "start" {
 			t.Fatalf("out %q", e.out)
 		}
 	})
@@ -216,7 +216,7 @@ func TestListRun(t *testing.T) {
 			}
 		} else {
 			f := strings.Split(lines[1], "\t")
-			if len(lines) != 2 || f[0] != d.ID || f[2] != domain.DrillAwaiting || f[5] != "120000" || f[7] != "true" {
+			if len(lines) != 2 || f[0] != d.ID || f[2] != string(domain.DrillAwaiting) || f[5] != "120000" || f[7] != "true" {
 				t.Fatalf("piped %q", lines)
 			}
 		}

@@ -66,7 +66,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	tp := cmdutil.NewTablePrinter(opts.IO)
 	tp.AddHeader("ID", "TARGET", "STATE", "STEP", "STARTED", "RTO", "RPO", "PASSED", "REQUESTED BY")
 	for _, d := range list {
-		state, rto, rpo, passed := d.State, fmt.Sprint(d.RTOMs), fmt.Sprint(d.RPOMs), fmt.Sprint(d.Passed)
+		state, rto, rpo, passed := string(d.State), fmt.Sprint(d.RTOMs), fmt.Sprint(d.RPOMs), fmt.Sprint(d.Passed)
 		if tty {
 			state = stateLabel(d)
 			rto, rpo, passed = "-", "-", passedLabel(d)

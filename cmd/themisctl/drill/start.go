@@ -100,7 +100,7 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 			return err
 		}
 	}
-	if final(d.State) && d.State != domain.DrillPassed {
+	if d.State.Terminal() && d.State != domain.DrillPassed {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure, Err: fmt.Errorf("drill %s ended %s: %s", d.ID, d.State, oneLine(d.Reason))}
 	}
 	return nil
@@ -116,7 +116,7 @@ func WaitStep(ctx context.Context, c *client.Client, id string, interval time.Du
 		switch {
 		case err == nil:
 			last, failures = d, 0
-			if d.Awaiting != "" || final(d.State) {
+			if d.Awaiting != "" || d.State.Terminal() {
 				return d, nil
 			}
 		case ctx.Err() != nil:

@@ -14,6 +14,9 @@ import (
 // minimum size): both sides must run and verify, and ratios must be finite.
 // No timing is asserted.
 func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs PostgreSQL")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
