@@ -146,8 +146,11 @@ func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, er
 		d, err := s.GetDrill(ctx, e.GetExecution().GetWorkflowId())
 		if err != nil {
 			d = domain.Drill{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
-				State: domain.DrillState(strings.ToLower(e.GetStatus().String())), StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
+				State: domain.DrillRunning, StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
 				Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}}
+			// Its query did not answer: what the execution status says,
+			// in drill states (a closed one did not report its outcome).
+			settleDrillState(&d, e.GetStatus(), e.GetCloseTime().AsTime().UnixMilli())
 		}
 		out = append(out, d)
 	}

@@ -13,13 +13,12 @@ import (
 
 // Backup methods.
 const (
-	methodNative      = "native"
-	methodBasebackup  = "pg_basebackup"
-	methodDump        = "pg_dump"
-	basebackupSubdir  = "data"
-	dumpFile          = "dump.pgdump"
-	countSettleDelay  = 1500 * time.Millisecond
-	defaultKeepBackup = 3 // unused: keep_backups defaults in domain/catalog.go
+	methodNative     = "native"
+	methodBasebackup = "pg_basebackup"
+	methodDump       = "pg_dump"
+	basebackupSubdir = "data"
+	dumpFile         = "dump.pgdump"
+	countSettleDelay = 1500 * time.Millisecond
 )
 
 // backupCheckpoint lets a retried attempt verify a backup an earlier attempt
