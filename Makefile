@@ -23,7 +23,7 @@ run: build
 
 ## test: lint, then every test (unit, driver, integration on a real dev server and PostgreSQL) with the race detector
 test: lint temporal-cli
-	GORACE="atexit_sleep_ms=0 $$GORACE" THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test $(GO_TEST_FLAGS) -gcflags='$(RACE_GCFLAGS)' ./...
+	GORACE="atexit_sleep_ms=0 $$GORACE" THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test $(GO_TEST_FLAGS) ./...
 
 ## test-cluster: the multi-process tests alone (dev server, 2 `themisctl worker`, 2 `themisctl api`, PostgreSQL)
 test-cluster: temporal-cli
@@ -34,11 +34,6 @@ test-cluster: temporal-cli
 ## about 55 s on 2 cores with a warm build cache, most of it linking the test binaries.
 unit:
 	go test -count=1 -short ./...
-
-## The race detector covers this module's code but not the transpiled C of modernc.org/sqlite
-## and its libc, which it slows about fifteenfold; and a test binary does not sleep its race
-## detector's default second at exit.
-RACE_GCFLAGS ?= modernc.org/...=-race=false
 
 ## lint: gofmt, go vet and the SDK's workflowcheck determinism analyzer
 lint:
