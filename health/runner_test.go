@@ -17,13 +17,11 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func module(t *testing.T, rep health.Report, name string) health.Module {
 	t.Helper()
-	for _, m := range rep.Modules {
-		if m.Name == name {
-			return m
-		}
+	m, ok := rep.Module(name)
+	if !ok {
+		t.Fatalf("no module %q in %+v", name, rep.Modules)
 	}
-	t.Fatalf("no module %q in %+v", name, rep.Modules)
-	return health.Module{}
+	return m
 }
 
 func must(t *testing.T, err error) {

@@ -118,3 +118,13 @@ type Report struct {
 	// Modules are in registration order.
 	Modules []Module
 }
+
+// Module returns the module called name, if the report has it.
+func (r Report) Module(name string) (Module, bool) {
+	for _, m := range r.Modules {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Module{}, false
+}

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,13 +16,11 @@ import (
 	sdktestsuite "go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/sqlite"
-	"github.com/themis-maintenance/themis/internal/auth"
 	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/daemon"
 	"github.com/themis-maintenance/themis/internal/devserver"
@@ -144,16 +141,8 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 		DefaultTarget: "demo",
 	}
 	cfg.Targets = append(cfg.Targets, opts.ExtraTargets...)
-	tokens := map[string]string{}
-	for _, scope := range []string{api.ScopeRead, api.ScopeWrite, api.ScopeAdmin} {
-		tok, err := auth.NewToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens[scope] = tok
-		cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.TokenConfig{
-			Name: "test-" + strings.TrimPrefix(scope, "maintenance:"), SHA256: auth.Digest(tok), Scopes: []string{scope}})
-	}
+	tokens, tokenCfgs := apitest.ScopeTokens(t)
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, tokenCfgs...)
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package apitest
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/themis-maintenance/themis/api"
@@ -13,17 +12,8 @@ import (
 // testsuite (TestContractRealService), behind the same bearer-token
 // authenticator, with a token per scope.
 func TestContractFake(t *testing.T) {
-	var cfg config.AuthConfig
-	tokens := map[string]string{}
-	for _, scope := range []string{api.ScopeRead, api.ScopeWrite, api.ScopeAdmin} {
-		tok, err := auth.NewToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens[scope] = tok
-		cfg.Tokens = append(cfg.Tokens, config.TokenConfig{
-			Name: "test-" + strings.TrimPrefix(scope, "maintenance:"), SHA256: auth.Digest(tok), Scopes: []string{scope}})
-	}
+	tokens, tokenCfgs := ScopeTokens(t)
+	cfg := config.AuthConfig{Tokens: tokenCfgs}
 	authn, err := auth.New(cfg, auth.Options{})
 	if err != nil {
 		t.Fatal(err)

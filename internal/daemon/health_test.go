@@ -22,13 +22,11 @@ func checkOnce(t *testing.T, reg *health.Registry, timeout time.Duration) health
 
 func moduleOf(t *testing.T, rep health.Report, name string) health.Module {
 	t.Helper()
-	for _, m := range rep.Modules {
-		if m.Name == name {
-			return m
-		}
+	m, ok := rep.Module(name)
+	if !ok {
+		t.Fatalf("no module %q in %+v", name, rep.Modules)
 	}
-	t.Fatalf("no module %q in %+v", name, rep.Modules)
-	return health.Module{}
+	return m
 }
 
 func TestBuiltinProbesWithTemporalDown(t *testing.T) {
