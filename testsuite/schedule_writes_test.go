@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,6 +340,9 @@ func TestManualRunConflictsWithActiveJob(t *testing.T) {
 	_, err := e.Service.CancelJob(ctx, started[0].ID, "test")
 	require.NoError(t, err)
 	e.WaitJob(started[0].ID, time.Minute, Terminal)
+	// The job reads cancelled as soon as its tasks are; its workflow
+	// closes a moment later, and until then the schedule's job is active.
+	_ = e.Client.GetWorkflow(ctx, started[0].ID, "").Get(ctx, nil)
 	next, err := services[1].RunSchedule(ctx, sc.ID, true, "test")
 	require.NoError(t, err, "the ended job's claim is taken over")
 	require.NotEqual(t, started[0].ID, next.ID)
@@ -368,7 +370,7 @@ func TestDefaultWeeklySucceedsOnSQLite(t *testing.T) {
 	svc := replica(t, e, "default")
 	caps := e.Deps.Registry.Capabilities()
 	var weekly domain.ScheduleSpec
-	for _, d := range domain.DefaultSchedules("demo", "sqlite", func(t domain.TaskType) bool { return slices.Contains(caps[t], "sqlite") }) {
+	for _, d := range domain.DefaultSchedules("demo", "sqlite", domain.SupportedBy(caps, "sqlite")) {
 		if d.ID == "weekly-maintenance" {
 			weekly = d.Spec
 		}
