@@ -101,6 +101,7 @@ var fieldKinds = map[string]string{
 	"window_end_hour":      "an integer 0–23",
 	"halt_on_task_failure": "a boolean",
 	"force":                "a boolean",
+	"wait":                 "a duration string (e.g. \"30s\")",
 }
 
 // writableScheduleFields are the JSON keys of domain.ScheduleSpec.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -129,12 +130,40 @@ func (h *handler) getJob(c *gin.Context) {
 	if !ok {
 		return
 	}
-	job, err := h.svc.GetJob(c.Request.Context(), id)
+	vs := c.Request.URL.Query()["wait"]
+	if len(vs) > 1 {
+		abortWithError(c, badRequest(CodeInvalidParameter, "wait", "query parameter wait is given more than once"))
+		return
+	}
+	var job domain.Job
+	var err error
+	if len(vs) == 1 {
+		var wait time.Duration
+		if wait, err = parseWait(vs[0]); err == nil {
+			// The request's context ends when the client goes away.
+			job, err = h.svc.WaitJob(c.Request.Context(), id, wait)
+		}
+	} else {
+		job, err = h.svc.GetJob(c.Request.Context(), id)
+	}
 	if err != nil {
 		abortWithError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, wireJob(job))
+}
+
+// MaxJobWait bounds how long GET /jobs/{id}?wait= and a run's "wait" hold
+// a request for the job to end.
+const MaxJobWait = 60 * time.Second
+
+// parseWait reads a wait duration ("30s", "1m", "500ms"): 0 to MaxJobWait.
+func parseWait(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxJobWait {
+		return 0, badRequest(CodeInvalidParameter, "wait", "wait must be a duration from 0s to %s (e.g. 30s), got %q", MaxJobWait, clip(v, 100))
+	}
+	return d, nil
 }
 
 // cancelJob requests cancellation. The body is optional and, when given,

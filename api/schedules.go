@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,6 +31,9 @@ type Deleted struct {
 type RunRequest struct {
 	// Force runs outside the maintenance window.
 	Force bool `json:"force"`
+	// Wait, a duration up to a minute ("30s"), holds the answer until the
+	// started job ends or the wait has passed.
+	Wait string `json:"wait"`
 }
 
 // scheduleID returns the validated {id} path parameter.
@@ -211,13 +215,20 @@ func (h *handler) runSchedule(c *gin.Context) {
 	if body != nil {
 		m, err := parseObject(body)
 		if err == nil {
-			err = checkFields(m, map[string]bool{"force": true})
+			err = checkFields(m, map[string]bool{"force": true, "wait": true})
 		}
 		if err == nil {
 			err = decodeInto(m, &req)
 		}
 		if err != nil {
 			abortWithError(c, err)
+			return
+		}
+	}
+	var wait time.Duration
+	if req.Wait != "" {
+		if wait, err = parseWait(req.Wait); err != nil {
+			abortWithError(c, badRequest(CodeValidationFailed, "wait", "%s", err.Error()))
 			return
 		}
 	}
@@ -233,6 +244,14 @@ func (h *handler) runSchedule(c *gin.Context) {
 		return
 	}
 	noteAudit(c, "", "force="+strconv.FormatBool(req.Force)+" job="+job.ID)
+	if wait > 0 {
+		// The run has started whatever the wait brings: when waiting fails
+		// (the client went away, Temporal did not answer), the job is
+		// answered as started.
+		if waited, werr := h.svc.WaitJob(c.Request.Context(), job.ID, wait); werr == nil {
+			job = waited
+		}
+	}
 	c.Header("Location", BasePath+"/jobs/"+url.PathEscape(job.ID))
 	c.JSON(http.StatusAccepted, wireJob(job))
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/themis-maintenance/themis/domain"
 )
@@ -31,6 +32,10 @@ type Service interface {
 
 	ListJobs(ctx context.Context, filter JobFilter) (JobPage, error)
 	GetJob(ctx context.Context, id string) (domain.Job, error)
+	// WaitJob holds until the job reaches a final state or wait has passed
+	// (or ctx ends), then returns the job as GetJob does; a job that has
+	// already ended is returned at once.
+	WaitJob(ctx context.Context, id string, wait time.Duration) (domain.Job, error)
 	// CancelJob requests cancellation; domain.ErrConflict when not active.
 	CancelJob(ctx context.Context, id string, principal string) (domain.Job, error)
 

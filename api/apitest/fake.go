@@ -522,6 +522,17 @@ func (f *Fake) GetJob(_ context.Context, id string) (domain.Job, error) {
 	return cloneJob(j), nil
 }
 
+// WaitJob implements api.Service without holding the request: it answers
+// at once as GetJob does (one step of auto-progress, failures injected for
+// MethodGetJob), which is what the real one answers when the wait has
+// passed. A job the fake has not finished stays as it is.
+func (f *Fake) WaitJob(ctx context.Context, id string, wait time.Duration) (domain.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Job{}, err
+	}
+	return f.GetJob(ctx, id)
+}
+
 func (f *Fake) advanceLocked(j domain.Job) domain.Job {
 	now := f.tick()
 	if j.State == domain.StatePending || (len(j.Tasks) > 0 && j.Tasks[0].State == domain.StatePending) {
