@@ -136,3 +136,35 @@ func TestCancelJob(t *testing.T) {
 		t.Fatalf("cancels %d", n)
 	}
 }
+
+// TestJobWait covers the request side of the long poll: the fake answers a
+// wait at once, so what is checked here is the parsing and the document;
+// testsuite/wait_test.go holds a request on the real server.
+func TestJobWait(t *testing.T) {
+	e := newEnv(t)
+	e.seedNightly()
+	j := e.req(http.MethodPost, base+"/schedules/nightly/run", `{"wait":"2s"}`).ok(http.StatusAccepted).job()
+	if j.ID == "" || j.State != domain.StateRunning {
+		t.Fatalf("run with wait: %+v", j)
+	}
+	for _, w := range []string{"0s", "500ms", "30s", "1m"} {
+		if got := e.req(http.MethodGet, base+"/jobs/"+url.PathEscape(j.ID)+"?wait="+w, "").ok(http.StatusOK).job(); got.ID != j.ID {
+			t.Fatalf("wait=%s answered job %q", w, got.ID)
+		}
+	}
+	for _, w := range []string{"30", "-1s", "61s", "2h", "soon", ""} {
+		p := e.req(http.MethodGet, base+"/jobs/"+url.PathEscape(j.ID)+"?wait="+url.QueryEscape(w), "").problem(http.StatusBadRequest, api.CodeInvalidParameter)
+		if p.Field != "wait" {
+			t.Fatalf("wait=%q: field %q", w, p.Field)
+		}
+	}
+	if p := e.req(http.MethodGet, base+"/jobs/"+url.PathEscape(j.ID)+"?wait=1s&wait=2s", "").problem(http.StatusBadRequest, api.CodeInvalidParameter); p.Field != "wait" {
+		t.Fatalf("repeated wait: field %q", p.Field)
+	}
+	e.req(http.MethodGet, base+"/jobs/ghost-1?wait=1s", "").problem(http.StatusNotFound, api.CodeNotFound)
+	for _, body := range []string{`{"wait":"forever"}`, `{"wait":"90s"}`, `{"wait":30}`} {
+		if p := e.req(http.MethodPost, base+"/schedules/nightly/run", body).problem(http.StatusBadRequest, api.CodeValidationFailed); p.Field != "wait" {
+			t.Fatalf("run %s: field %q", body, p.Field)
+		}
+	}
+}

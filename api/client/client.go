@@ -219,6 +219,15 @@ func (c *Client) RunSchedule(ctx context.Context, id string, force bool) (domain
 	return out, err
 }
 
+// RunScheduleWait starts a job like RunSchedule and has the server hold the
+// answer until the job ends or wait (at most api.MaxJobWait) has passed;
+// the job's State tells which. The HTTP client's timeout must exceed wait.
+func (c *Client) RunScheduleWait(ctx context.Context, id string, force bool, wait time.Duration) (domain.Job, error) {
+	var out domain.Job
+	err := c.do(ctx, http.MethodPost, "/schedules/"+url.PathEscape(id)+"/run", nil, api.RunRequest{Force: force, Wait: wait.String()}, &out)
+	return out, err
+}
+
 // ListJobs returns one page of jobs. A zero Limit leaves the server default.
 func (c *Client) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, error) {
 	q := url.Values{}
@@ -246,6 +255,16 @@ func (c *Client) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, er
 func (c *Client) GetJob(ctx context.Context, id string) (domain.Job, error) {
 	var out domain.Job
 	err := c.do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id), nil, nil, &out)
+	return out, err
+}
+
+// WaitJob returns the job once it has ended or wait (at most
+// api.MaxJobWait) has passed, whichever comes first: a long poll, answered
+// at once for a job that has already ended. The HTTP client's timeout must
+// exceed wait.
+func (c *Client) WaitJob(ctx context.Context, id string, wait time.Duration) (domain.Job, error) {
+	var out domain.Job
+	err := c.do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id), url.Values{"wait": {wait.String()}}, nil, &out)
 	return out, err
 }
 
