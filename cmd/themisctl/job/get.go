@@ -31,7 +31,8 @@ func NewCmdGet(f *cmdutil.Factory, runF func(context.Context, *GetOptions) error
 		Long: "Show a job with its tasks and progress.\n\n" +
 			"With --watch the view is refreshed until the job ends (redrawn in place on a terminal,\n" +
 			"one progress line per change otherwise); the exit status is then 0 for succeeded or\n" +
-			"skipped and 1 for failed or cancelled. Ctrl-C stops watching, not the job.",
+			"skipped and 1 for failed or cancelled. Each request is a long poll the server answers as soon\n" +
+			"as the job ends. Ctrl-C stops watching, not the job.",
 		Example: `  themisctl job get daily-maintenance-manual-20250101T020000Z --watch`,
 		Aliases: []string{"show", "view"},
 		Args:    cmdutil.ExactArgs(1, "<job-id>"),

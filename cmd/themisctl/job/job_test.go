@@ -530,3 +530,39 @@ func mustClient(t *testing.T, e *tenv) *client.Client {
 	}
 	return c
 }
+
+// Watch asks the server to hold each request until the job ends (GET
+// /jobs/{id}?wait=): 20 s when it draws nothing, the interval when it
+// draws progress. The fake answers at once, so the job advances per request.
+func TestWatchLongPolls(t *testing.T) {
+	for _, c := range []struct {
+		output, wait string
+	}{{"json", "20s"}, {"table", "1ms"}} {
+		t.Run(c.output, func(t *testing.T) {
+			e := newTEnv(t, false)
+			id := startJob(t, e)
+			var waits []string
+			rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				waits = append(waits, r.URL.Query().Get("wait"))
+				e.srv.Handler.ServeHTTP(w, r)
+			}))
+			t.Cleanup(rec.Close)
+			c2, err := client.New(rec.URL, "", rec.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := Watch(ctx, WatchOptions{IO: e.f.IOStreams, Client: c2, JobID: id, Interval: time.Millisecond, Quiet: c.output == "json"})
+			if err != nil || j.State != domain.StateSucceeded {
+				t.Fatalf("watch: %v %+v", err, j)
+			}
+			if len(waits) < 2 {
+				t.Fatalf("%d requests", len(waits))
+			}
+			for _, w := range waits {
+				if w != c.wait {
+					t.Fatalf("requests with wait %q, want %q", waits, c.wait)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/domain"
@@ -14,6 +15,11 @@ import (
 
 // maxPollFailures is how many polls in a row may fail before Watch gives up.
 const maxPollFailures = 5
+
+// quietWait is how long a Watch that draws nothing has the server hold each
+// request for the job to end (GET /jobs/{id}?wait=): below the client's
+// 30-second timeout.
+const quietWait = 20 * time.Second
 
 // WatchOptions configure Watch.
 type WatchOptions struct {
@@ -25,16 +31,26 @@ type WatchOptions struct {
 	Quiet bool
 }
 
-// Watch polls the job until it reaches a terminal state and returns it. On
-// a terminal the job view is redrawn in place, each line cut to the
-// terminal's width; otherwise one tab-separated progress line is printed
-// whenever it changes. Failed polls are retried (up to 5 in a row).
-// Cancelling ctx stops watching, not the job.
+// Watch follows the job until it reaches a terminal state and returns it.
+// Each request is a long poll (GET /jobs/{id}?wait=) that the server
+// answers as soon as the job ends: a quiet watch holds it 20 s at a time;
+// one that draws progress holds it for the interval, then draws the job as
+// it is. On a terminal the job view is redrawn in place, each line cut to
+// the terminal's width; otherwise one tab-separated progress line is
+// printed whenever it changes. A server that answers at once (one without
+// the long poll) is polled every interval. Failed requests are retried
+// (up to 5 in a row). Cancelling ctx stops watching, not the job.
 func Watch(ctx context.Context, o WatchOptions) (domain.Job, error) {
 	drawn, last, failures := 0, "", 0
+	wait := min(o.Interval, api.MaxJobWait)
+	if o.Quiet {
+		wait = quietWait
+	}
 	var j domain.Job
 	for {
-		got, err := o.Client.GetJob(ctx, o.JobID)
+		began := time.Now()
+		pause := o.Interval
+		got, err := o.Client.WaitJob(ctx, o.JobID, wait)
 		switch {
 		case err == nil:
 			j, failures = got, 0
@@ -58,6 +74,7 @@ func Watch(ctx context.Context, o WatchOptions) (domain.Job, error) {
 			if j.State.Terminal() {
 				return j, nil
 			}
+			pause -= time.Since(began)
 		case ctx.Err() != nil:
 			return j, watchInterrupted(o, ctx.Err())
 		case client.IsNotFound(err):
@@ -68,7 +85,10 @@ func Watch(ctx context.Context, o WatchOptions) (domain.Job, error) {
 				return j, fmt.Errorf("watching job %s: %w", o.JobID, err)
 			}
 		}
-		t := time.NewTimer(o.Interval)
+		if pause <= 0 {
+			continue
+		}
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()

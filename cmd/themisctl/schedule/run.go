@@ -33,8 +33,8 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error
 		Long: "Start a job of the schedule now, also when the schedule is disabled. Outside the maintenance\n" +
 			"window the job is skipped unless --force is given, which needs a token with the\n" +
 			"maintenance:admin scope (exit 4 otherwise).\n\n" +
-			"With --wait the job is followed until it ends; the exit status is then 0 for succeeded or\n" +
-			"skipped and 1 for failed or cancelled.",
+			"With --wait the job is followed until it ends (long polls the server answers as soon as it\n" +
+			"ends); the exit status is then 0 for succeeded or skipped and 1 for failed or cancelled.",
 		Example: `  themisctl schedule run "Daily Maintenance" --force
   themisctl schedule run weekly-maintenance --force --wait`,
 		Args: cmdutil.ExactArgs(1, "<id|name>"),
