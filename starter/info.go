@@ -19,20 +19,7 @@ func (s *Service) TaskTypes() []api.TaskTypeInfo {
 	out := make([]api.TaskTypeInfo, 0, len(domain.AllTaskTypes()))
 	for _, t := range domain.AllTaskTypes() {
 		ti, _ := domain.Info(t)
-		drivers := s.opts.Capabilities[t]
-		if drivers == nil {
-			drivers = []string{}
-		}
-		opts := map[string]api.OptionInfo{}
-		for name, o := range ti.Options {
-			oi := api.OptionInfo{Type: string(o.Kind), Values: o.Values, Help: o.Help}
-			if o.Kind == domain.OptionInt || o.Kind == domain.OptionFloat {
-				lo, hi := o.Min, o.Max
-				oi.Min, oi.Max = &lo, &hi
-			}
-			opts[name] = oi
-		}
-		out = append(out, api.TaskTypeInfo{Name: string(t), Title: ti.Title, Description: ti.Description, Drivers: drivers, Options: opts})
+		out = append(out, api.DescribeTaskType(ti, s.opts.Capabilities[t]))
 	}
 	return out
 }
