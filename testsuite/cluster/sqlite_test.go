@@ -62,34 +62,35 @@ func TestSQLiteDemoHealthyAndWeeklySucceeds(t *testing.T) {
 		}
 	}
 
-	// themisctl health, the binary against an API process; the probes run
-	// at start, so allow them a moment.
-	var rep api.HealthReport
-	var stdout, stderr string
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		var err error
-		stdout, stderr, err = c.Themisctl(1, "health", "-o", "json", "--fail-on", "never")
-		if err != nil {
-			t.Fatalf("themisctl health: %v\n%s%s", err, stdout, stderr)
+	// themisctl health, the binary against each API process; every
+	// process runs its own probes at start (each has its own cache), so
+	// allow them a moment on both before the exit-status check.
+	for i := range c.APIs {
+		var rep api.HealthReport
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			stdout, stderr, err := c.Themisctl(i, "health", "-o", "json", "--fail-on", "never")
+			if err != nil {
+				t.Fatalf("themisctl health through api-%d: %v\n%s%s", i+1, err, stdout, stderr)
+			}
+			rep = api.HealthReport{}
+			if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+				t.Fatalf("themisctl health -o json through api-%d: %v\n%s", i+1, err, stdout)
+			}
+			if (rep.OverallStatus == api.HealthOK && rep.CheckedAtMs > 0) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
 		}
-		rep = api.HealthReport{}
-		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-			t.Fatalf("themisctl health -o json: %v\n%s", err, stdout)
+		for _, m := range rep.Modules {
+			t.Logf("api-%d health %-20s %-9s %s", i+1, m.Name, m.Status, m.Message)
 		}
-		if (rep.OverallStatus == api.HealthOK && rep.CheckedAtMs > 0) || time.Now().After(deadline) {
-			break
+		if rep.OverallStatus != api.HealthOK {
+			t.Errorf("themisctl health through api-%d: overall %q, want %q", i+1, rep.OverallStatus, api.HealthOK)
 		}
-		time.Sleep(time.Second)
-	}
-	for _, m := range rep.Modules {
-		t.Logf("health %-20s %-9s %s", m.Name, m.Status, m.Message)
-	}
-	if rep.OverallStatus != api.HealthOK {
-		t.Errorf("themisctl health: overall %q, want %q", rep.OverallStatus, api.HealthOK)
-	}
-	if _, _, err := c.Themisctl(0, "health", "--check"); err != nil {
-		t.Errorf("themisctl health --check through api-1 exits with %v", err)
+		if stdout, stderr, err := c.Themisctl(i, "health", "--check"); err != nil {
+			t.Errorf("themisctl health --check through api-%d exits with %v\n%s%s", i+1, err, stdout, stderr)
+		}
 	}
 
 	// A forced run of the Weekly default, started on one API process and
