@@ -27,6 +27,8 @@ const (
 type DrillList struct {
 	Drills []domain.Drill `json:"drills"`
 	Count  int            `json:"count"`
+	// AsOfMs is when the listed data was read from Temporal (Unix ms).
+	AsOfMs int64 `json:"as_of_ms"`
 }
 
 // DrillStartRequest is the optional body of POST /drills.
@@ -157,14 +159,15 @@ func (h *handler) listDrills(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
-	if len(list) > limit {
-		list = list[:limit]
+	drills := list.Drills
+	if len(drills) > limit {
+		drills = drills[:limit]
 	}
-	out := make([]domain.Drill, len(list))
-	for i, d := range list {
+	out := make([]domain.Drill, len(drills))
+	for i, d := range drills {
 		out[i] = wireDrill(d)
 	}
-	c.JSON(http.StatusOK, DrillList{Drills: out, Count: len(out)})
+	c.JSON(http.StatusOK, DrillList{Drills: out, Count: len(out), AsOfMs: list.AsOfMs})
 }
 
 func (h *handler) getDrill(c *gin.Context) {

@@ -19,6 +19,8 @@ import (
 type ScheduleList struct {
 	Schedules []domain.Schedule `json:"schedules"`
 	Count     int               `json:"count"`
+	// AsOfMs is when the listed data was read from Temporal (Unix ms).
+	AsOfMs int64 `json:"as_of_ms"`
 }
 
 // Deleted is the body of DELETE /schedules/{id}.
@@ -77,12 +79,11 @@ func (h *handler) listSchedules(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
-	out := make([]domain.Schedule, len(list))
-	for i, s := range list {
+	out := make([]domain.Schedule, len(list.Schedules))
+	for i, s := range list.Schedules {
 		out[i] = wireSchedule(s)
 	}
-	list = out
-	c.JSON(http.StatusOK, ScheduleList{Schedules: list, Count: len(list)})
+	c.JSON(http.StatusOK, ScheduleList{Schedules: out, Count: len(out), AsOfMs: list.AsOfMs})
 }
 
 func (h *handler) getSchedule(c *gin.Context) {

@@ -17,7 +17,9 @@ type Service interface {
 	// CreateSchedule creates a schedule from a normalised spec.
 	CreateSchedule(ctx context.Context, spec domain.ScheduleSpec, principal string) (domain.Schedule, error)
 	GetSchedule(ctx context.Context, id string) (domain.Schedule, error)
-	ListSchedules(ctx context.Context) ([]domain.Schedule, error)
+	// ListSchedules lists schedules sorted by name, with the time the
+	// answer's data was read (AsOfMs).
+	ListSchedules(ctx context.Context) (ScheduleList, error)
 	// UpdateSchedule applies mutate to the stored spec, normalises the
 	// result and writes it conditionally on the stored state, answering
 	// with what was stored. mutate may return a *domain.ValidationError; it
@@ -63,6 +65,8 @@ type JobPage struct {
 	Jobs          []domain.Job `json:"jobs"`
 	Count         int          `json:"count"`
 	NextPageToken string       `json:"next_page_token"`
+	// AsOfMs is when the listed data was read from Temporal (Unix ms).
+	AsOfMs int64 `json:"as_of_ms"`
 }
 
 // Status is the body of GET /status.
@@ -77,6 +81,8 @@ type Status struct {
 	EnabledSchedules int    `json:"enabled_schedules"`
 	ActiveJobs       int    `json:"active_jobs"`
 	DefaultTarget    string `json:"default_target"`
+	// AsOfMs is when the counts were read from Temporal (Unix ms).
+	AsOfMs int64 `json:"as_of_ms"`
 }
 
 // DrillService is what the gateway needs for DR drills (package starter
@@ -86,7 +92,9 @@ type DrillService interface {
 	// StartDrill starts a drill on target (empty: the default target).
 	StartDrill(ctx context.Context, target, principal string) (domain.Drill, error)
 	GetDrill(ctx context.Context, id string) (domain.Drill, error)
-	ListDrills(ctx context.Context, limit int) ([]domain.Drill, error)
+	// ListDrills lists the newest drills first, with the time the
+	// answer's data was read (AsOfMs).
+	ListDrills(ctx context.Context, limit int) (DrillList, error)
 	// DecideDrill approves (approve=true) or rejects the awaited step
 	// ("start" or "complete") with the principal as approver.
 	DecideDrill(ctx context.Context, id string, approve bool, step, comment, principal string) (domain.Drill, error)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
-	"github.com/themis-maintenance/themis/domain"
 )
 
 func TestHealthz(t *testing.T) {
@@ -134,7 +133,7 @@ func TestPanicAnswersProblem(t *testing.T) {
 // panicService panics in ListSchedules.
 type panicService struct{ *apitest.Fake }
 
-func (panicService) ListSchedules(context.Context) ([]domain.Schedule, error) { panic("boom") }
+func (panicService) ListSchedules(context.Context) (api.ScheduleList, error) { panic("boom") }
 
 func TestAuthenticatorSlot(t *testing.T) {
 	var mu sync.Mutex

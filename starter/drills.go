@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/workflows"
 )
@@ -129,32 +129,18 @@ func (s *Service) storedDrill(ctx context.Context, id string, notFound error) (d
 	return d, nil
 }
 
-// ListDrills lists drills, newest first as visibility orders them.
-func (s *Service) ListDrills(ctx context.Context, limit int) ([]domain.Drill, error) {
+// ListDrills lists drills, newest first, from the read model (no query
+// per drill).
+func (s *Service) ListDrills(ctx context.Context, limit int) (api.DrillList, error) {
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
-	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace, PageSize: int32(limit),
-		Query: fmt.Sprintf("WorkflowType = '%s'", workflows.DrillWorkflowName),
-	})
-	if err != nil {
-		return nil, mapErr(fmt.Errorf("list drills: %w", err))
+	if err := s.rm.fresh(ctx); err != nil {
+		return api.DrillList{}, err
 	}
-	out := make([]domain.Drill, 0, len(resp.GetExecutions()))
-	for _, e := range resp.GetExecutions() {
-		d, err := s.GetDrill(ctx, e.GetExecution().GetWorkflowId())
-		if err != nil {
-			d = domain.Drill{ID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
-				State: domain.DrillRunning, StartedAtMs: e.GetStartTime().AsTime().UnixMilli(),
-				Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}}
-			// Its query did not answer: what the execution status says,
-			// in drill states (a closed one did not report its outcome).
-			settleDrillState(&d, e.GetStatus(), e.GetCloseTime().AsTime().UnixMilli())
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	drills, asOf := s.rm.drillList()
+	drills = drills[:min(len(drills), limit)]
+	return api.DrillList{Drills: drills, Count: len(drills), AsOfMs: asOf.UnixMilli()}, nil
 }
 
 // DecideDrill sends an approve or reject decision for step. It is

@@ -4,20 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/workflows"
 )
 
@@ -82,6 +82,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 	for i, t := range sc.Tasks {
 		job.Tasks[i] = domain.TaskRun{TaskType: t, State: domain.StatePending}
 	}
+	s.rm.putJob(job)
 	return job, nil
 }
 
@@ -270,80 +271,126 @@ func applyHeartbeats(job *domain.Job, pending []*workflowpb.PendingActivityInfo)
 	}
 }
 
-// ListJobs lists jobs through Temporal visibility, in its order (running
-// first, then by time, newest first).
+// ListJobs lists jobs from the read model, running first, then by start
+// time, newest first; past the model's window, finished jobs are paged
+// from the history store. The next_page_token is a cursor (the last job's
+// place in that order), bound to the filters.
 func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, error) {
-	q := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.MaintenanceWorkflowName)}
-	if f.ScheduleID != "" {
-		if !domain.ValidID(f.ScheduleID) {
-			return api.JobPage{}, &domain.ValidationError{Field: "schedule_id", Message: "not a schedule id"}
-		}
-		q = append(q, fmt.Sprintf("%s = '%s'", workflows.ScheduleIDKey.GetName(), f.ScheduleID))
+	if f.ScheduleID != "" && !domain.ValidID(f.ScheduleID) {
+		return api.JobPage{}, &domain.ValidationError{Field: "schedule_id", Message: "not a schedule id"}
 	}
-	if f.ActiveOnly {
-		q = append(q, "ExecutionStatus = 'Running'")
-	}
-	if f.State != "" {
-		if !f.State.Valid() {
-			return api.JobPage{}, &domain.ValidationError{Field: "state", Message: fmt.Sprintf("unknown state %q", f.State)}
-		}
-		q = append(q, stateClause(f.State))
+	if f.State != "" && !f.State.Valid() {
+		return api.JobPage{}, &domain.ValidationError{Field: "state", Message: fmt.Sprintf("unknown state %q", f.State)}
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	query := strings.Join(q, " AND ")
-	var token []byte
+	filters := fmt.Sprintf("jobs|%s|%t|%s", f.ScheduleID, f.ActiveOnly, f.State)
+	var after *jobCursor
 	if f.NextPageToken != "" {
-		var err error
-		if token, err = DecodePageToken(query, f.NextPageToken); err != nil {
+		raw, err := DecodePageToken(filters, f.NextPageToken)
+		if err != nil {
 			return api.JobPage{}, err
 		}
-	}
-	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace, PageSize: int32(limit), NextPageToken: token, Query: query,
-	})
-	if err != nil {
-		var invalid *serviceerror.InvalidArgument
-		if errors.As(err, &invalid) && f.NextPageToken != "" {
-			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "Temporal refused the page token: " + invalid.Message}
+		c, ok := parseJobCursor(string(raw))
+		if !ok {
+			return api.JobPage{}, &domain.ValidationError{Field: "next_page_token", Message: "not a page token of this listing"}
 		}
-		return api.JobPage{}, mapErr(fmt.Errorf("list jobs: %w", err))
+		after = &c
 	}
-	execs := resp.GetExecutions()
-	jobs := make([]domain.Job, len(execs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, e := range execs {
-		jobs[i] = s.jobFromInfo(e)
-		g.Go(func() error {
-			if j, err := s.describeJob(gctx, e.GetExecution().GetWorkflowId()); err == nil {
-				jobs[i] = j
-			}
-			return nil
+	if err := s.rm.fresh(ctx); err != nil {
+		return api.JobPage{}, err
+	}
+	window, asOf := s.rm.jobList()
+	match := func(j domain.Job) bool {
+		return (f.ScheduleID == "" || j.ScheduleID == f.ScheduleID) &&
+			(!f.ActiveOnly || !j.State.Terminal()) && (f.State == "" || j.State == f.State)
+	}
+	page := api.JobPage{Jobs: []domain.Job{}, AsOfMs: asOf.UnixMilli()}
+	more := false
+	for _, j := range window {
+		if !match(j) || (after != nil && !after.precedes(j)) {
+			continue
+		}
+		if len(page.Jobs) == limit {
+			more = true
+			break
+		}
+		page.Jobs = append(page.Jobs, j)
+	}
+	// Past a full window, finished jobs come from the history store.
+	if !more && len(page.Jobs) < limit && len(window) >= readModelJobWindow && !f.ActiveOnly &&
+		(f.State == "" || f.State.Terminal()) && s.opts.Records != nil {
+		floor := cursorOf(window[len(window)-1])
+		if after != nil && floor.precedesCursor(*after) {
+			floor = *after
+		}
+		recs, err := s.opts.Records.ListJobRecords(ctx, history.JobRecordFilter{
+			ScheduleID: f.ScheduleID, State: f.State, Limit: limit - len(page.Jobs) + 1,
+			BeforeMs: floor.startedMs, BeforeID: floor.id,
 		})
+		if err != nil {
+			return api.JobPage{}, fmt.Errorf("list jobs from the history store: %w", err)
+		}
+		for _, j := range recs {
+			if len(page.Jobs) == limit {
+				more = true
+				break
+			}
+			j.UIURL = ""
+			page.Jobs = append(page.Jobs, j)
+		}
 	}
-	_ = g.Wait()
-	page := api.JobPage{Jobs: jobs, Count: len(jobs)}
-	if len(resp.GetNextPageToken()) > 0 {
-		page.NextPageToken = EncodePageToken(query, resp.GetNextPageToken())
+	page.Count = len(page.Jobs)
+	if more {
+		page.NextPageToken = EncodePageToken(filters, []byte(cursorOf(page.Jobs[len(page.Jobs)-1]).String()))
 	}
 	return page, nil
 }
 
-func stateClause(s domain.JobState) string {
-	switch s {
-	case domain.StatePending, domain.StateRunning, domain.StateWaiting:
-		return fmt.Sprintf("ExecutionStatus = 'Running' AND %s = '%s'", workflows.JobStateKey.GetName(), s)
-	case domain.StateCancelled:
-		return "(ExecutionStatus = 'Canceled' OR ExecutionStatus = 'Terminated')"
-	case domain.StateFailed:
-		return "(ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut')"
-	case domain.StateSkipped:
-		return fmt.Sprintf("ExecutionStatus = 'Completed' AND %s = 'skipped'", workflows.JobStateKey.GetName())
+// jobCursor is a job's place in the GET /jobs order.
+type jobCursor struct {
+	running   bool
+	startedMs int64
+	id        string
+}
+
+func cursorOf(j domain.Job) jobCursor {
+	return jobCursor{running: !j.State.Terminal(), startedMs: j.StartedAtMs, id: j.ID}
+}
+
+func (c jobCursor) String() string {
+	r := 0
+	if c.running {
+		r = 1
 	}
-	return fmt.Sprintf("ExecutionStatus = 'Completed' AND %s != 'skipped'", workflows.JobStateKey.GetName())
+	return fmt.Sprintf("%d|%d|%s", r, c.startedMs, c.id)
+}
+
+func parseJobCursor(s string) (jobCursor, bool) {
+	parts := strings.SplitN(s, "|", 3)
+	if len(parts) != 3 || (parts[0] != "0" && parts[0] != "1") || !validJobID(parts[2]) {
+		return jobCursor{}, false
+	}
+	ms, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return jobCursor{}, false
+	}
+	return jobCursor{running: parts[0] == "1", startedMs: ms, id: parts[2]}, true
+}
+
+// precedes reports whether the cursor comes before job j in the order.
+func (c jobCursor) precedes(j domain.Job) bool { return c.precedesCursor(cursorOf(j)) }
+
+func (c jobCursor) precedesCursor(o jobCursor) bool {
+	if c.running != o.running {
+		return c.running
+	}
+	if c.startedMs != o.startedMs {
+		return o.startedMs < c.startedMs
+	}
+	return o.id < c.id
 }
 
 // CancelJob requests cancellation of a running job; the running task sees it

@@ -24,9 +24,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/workflows"
 )
@@ -102,7 +102,11 @@ func (s *Service) CreateSchedule(ctx context.Context, spec domain.ScheduleSpec, 
 			return domain.Schedule{}, mapErr(fmt.Errorf("create schedule %s: %w", id, err))
 		}
 		// CreateSchedule is synchronous: the describe shows the new entry.
-		return s.GetSchedule(ctx, id)
+		sc, err := s.GetSchedule(ctx, id)
+		if err == nil {
+			s.rm.putSchedule(sc)
+		}
+		return sc, err
 	}
 	return domain.Schedule{}, fmt.Errorf("%w: no free id for schedule %q", domain.ErrConflict, spec.Name)
 }
@@ -411,61 +415,15 @@ func (s *Service) applyLastRun(ctx context.Context, sc *domain.Schedule, desc *w
 	sc.LastJobID, sc.LastRunMs, sc.LastRunState = newestID, newestMs, s.jobFromInfo(vis).State
 }
 
-// ListSchedules lists maintenance schedules sorted by name.
-func (s *Service) ListSchedules(ctx context.Context) ([]domain.Schedule, error) {
-	iter, err := s.c.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 500})
-	if err != nil {
-		return nil, mapErr(fmt.Errorf("list schedules: %w", err))
+// ListSchedules lists maintenance schedules sorted by name, from the read
+// model (no describe per schedule).
+func (s *Service) ListSchedules(ctx context.Context) (api.ScheduleList, error) {
+	if err := s.rm.fresh(ctx); err != nil {
+		return api.ScheduleList{}, err
 	}
-	var ids []string
-	for iter.HasNext() {
-		e, err := iter.Next()
-		if err != nil {
-			return nil, mapErr(fmt.Errorf("list schedules: %w", err))
-		}
-		if e.WorkflowType.Name == workflows.MaintenanceWorkflowName {
-			ids = append(ids, e.ID)
-		}
-	}
-	out := make([]domain.Schedule, len(ids))
-	descs := make([]*workflowservice.DescribeScheduleResponse, len(ids))
-	ok := make([]bool, len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i, id := range ids {
-		g.Go(func() error {
-			desc, err := s.describe(gctx, id)
-			if errors.Is(err, domain.ErrNotFound) {
-				return nil // deleted since the list was read
-			}
-			if err != nil {
-				return err
-			}
-			sc, err := s.fromDescription(id, desc)
-			if err != nil {
-				return nil // not a maintenance schedule
-			}
-			out[i], descs[i], ok[i] = sc, desc, true
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	runs := s.newestRuns(ctx, ids)
-	for i := range out {
-		if ok[i] {
-			s.applyLastRun(ctx, &out[i], descs[i], runs[ids[i]])
-		}
-	}
-	res := make([]domain.Schedule, 0, len(ids))
-	for i := range out {
-		if ok[i] {
-			res = append(res, out[i])
-		}
-	}
+	res, asOf := s.rm.scheduleList()
 	sort.Slice(res, func(i, j int) bool { return res[i].Name < res[j].Name })
-	return res, nil
+	return api.ScheduleList{Schedules: res, Count: len(res), AsOfMs: asOf.UnixMilli()}, nil
 }
 
 // checkNameFree returns domain.ErrConflict when another schedule than
@@ -608,6 +566,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, id, principal string, muta
 			if cur.Name != sc.Name {
 				s.releaseQuietly(workflows.ClaimScheduleName, cur.Name, id)
 			}
+			s.rm.putSchedule(sc)
 			return sc, nil
 		case writeUnconfirmed:
 			keep = true
@@ -733,6 +692,7 @@ func (s *Service) DeleteSchedule(ctx context.Context, id, principal string) erro
 	if err := s.c.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil {
 		return mapErr(fmt.Errorf("delete schedule %s: %w", id, err))
 	}
+	s.rm.removeSchedule(id)
 	if err := s.release(ctx, workflows.ClaimScheduleName, cur.Name, id); err != nil {
 		s.opts.Logger.Warn("name claim of a deleted schedule not released; it will be taken over as stale", "schedule_id", id, "error", err)
 	}

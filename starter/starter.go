@@ -11,7 +11,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/themis-maintenance/themis/api"
@@ -68,6 +67,11 @@ type Options struct {
 	// health.DefaultInterval (30 s) and health.DefaultTimeout (10 s).
 	HealthProbeInterval time.Duration
 	HealthProbeTimeout  time.Duration
+	// ReadModelInterval is the time between two refreshes of the lists
+	// served from memory (schedules, jobs, drills, status); optional,
+	// defaulted to DefaultReadModelInterval. Refreshes run in the
+	// background under RunReadModel, or on demand when it does not run.
+	ReadModelInterval time.Duration
 	// Records serves finished jobs and drill reports from the history
 	// store once Temporal's retention has removed their workflows.
 	// Optional: without it such a job or drill is not found.
@@ -79,6 +83,9 @@ type Records interface {
 	// JobRecord returns a finished job; the error wraps domain.ErrNotFound
 	// when the store has none.
 	JobRecord(ctx context.Context, jobID string) (domain.Job, error)
+	// ListJobRecords returns stored job records, newest start first; GET
+	// /jobs pages past the read model's window through it.
+	ListJobRecords(ctx context.Context, f history.JobRecordFilter) ([]domain.Job, error)
 	// DrillReport returns a drill's last saved report; the error wraps
 	// domain.ErrNotFound when the store has none.
 	DrillReport(ctx context.Context, id string) (history.DrillReportEntry, error)
@@ -101,6 +108,8 @@ type Service struct {
 	// those of health.Default, and caches their signals for GET /health.
 	probes *health.Registry
 	health *health.Runner
+	// rm serves the lists from memory (readmodel.go).
+	rm *readModel
 }
 
 var _ api.Service = (*Service)(nil)
@@ -126,6 +135,7 @@ func New(c client.Client, opts Options) *Service {
 	s.health = health.NewRunner(health.RunnerOptions{
 		Interval: opts.HealthProbeInterval, Timeout: opts.HealthProbeTimeout, Logger: opts.Logger, Now: opts.Now,
 	}, opts.HealthProbes, health.Default)
+	s.rm = newReadModel(s, opts.ReadModelInterval)
 	for _, t := range opts.Targets {
 		s.targets[t.Name] = true
 		s.drivers[t.Name] = t.Driver
@@ -149,31 +159,33 @@ func (s *Service) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Status summarises schedules and active jobs.
+// RunReadModel refreshes the lists served from memory every
+// ReadModelInterval until ctx ends (the API process runs it).
+func (s *Service) RunReadModel(ctx context.Context) { s.rm.Run(ctx) }
+
+// Status summarises schedules and active jobs from the read model.
 func (s *Service) Status(ctx context.Context) (api.Status, error) {
 	st := api.Status{
 		Service: "themis-maintenance", Version: Version, TemporalAddress: s.opts.Address,
 		Namespace: s.opts.Namespace, TaskQueue: s.opts.TaskQueue, TemporalUIURL: s.opts.UIURL,
 		DefaultTarget: s.opts.DefaultTarget,
 	}
-	scheds, err := s.ListSchedules(ctx)
-	if err != nil {
+	if err := s.rm.fresh(ctx); err != nil {
 		return st, err
 	}
-	st.Schedules = len(scheds)
+	scheds, asOf := s.rm.scheduleList()
+	st.Schedules, st.AsOfMs = len(scheds), asOf.UnixMilli()
 	for _, sc := range scheds {
 		if sc.Enabled {
 			st.EnabledSchedules++
 		}
 	}
-	resp, err := s.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-		Namespace: s.opts.Namespace,
-		Query:     fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", workflows.MaintenanceWorkflowName),
-	})
-	if err != nil {
-		return st, mapErr(err)
+	jobs, _ := s.rm.jobList()
+	for _, j := range jobs {
+		if !j.State.Terminal() {
+			st.ActiveJobs++
+		}
 	}
-	st.ActiveJobs = int(resp.GetCount())
 	return st, nil
 }
 

@@ -22,7 +22,7 @@ func BenchmarkListSchedulesRealServer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := len(existing); i < 100; i++ {
+	for i := existing.Count; i < 100; i++ {
 		spec := domain.NewScheduleSpec("demo")
 		spec.Name = fmt.Sprintf("bench %03d %d", i, time.Now().UnixNano())
 		spec.Tasks = []domain.TaskType{domain.TaskQuotaCheck}
@@ -35,7 +35,7 @@ func BenchmarkListSchedulesRealServer(b *testing.B) {
 	}
 	// Wait for the eventually consistent list to show all of them.
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if all, err := e.Service.ListSchedules(ctx); err == nil && len(all) >= 100 {
+		if all, err := e.Service.ListSchedules(ctx); err == nil && all.Count >= 100 {
 			break
 		}
 	}

@@ -27,7 +27,7 @@ func TestDefaultSchedulesAreIdempotent(t *testing.T) {
 			return false
 		}
 		byName = map[string]int{}
-		for _, s := range all {
+		for _, s := range all.Schedules {
 			byName[s.Name]++
 		}
 		return byName["Quarterly Maintenance"] == 1

@@ -115,11 +115,11 @@ func (f *Fake) GetDrill(_ context.Context, id string) (domain.Drill, error) {
 }
 
 // ListDrills implements api.DrillService: newest first.
-func (f *Fake) ListDrills(_ context.Context, limit int) ([]domain.Drill, error) {
+func (f *Fake) ListDrills(_ context.Context, limit int) (api.DrillList, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(MethodListDrills); err != nil {
-		return nil, err
+		return api.DrillList{}, err
 	}
 	out := make([]domain.Drill, 0, len(f.drills))
 	for _, d := range f.drills {
@@ -134,7 +134,7 @@ func (f *Fake) ListDrills(_ context.Context, limit int) ([]domain.Drill, error) 
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out, nil
+	return api.DrillList{Drills: out, Count: len(out), AsOfMs: f.createdAtMs}, nil
 }
 
 // DecideDrill implements api.DrillService.

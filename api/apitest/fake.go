@@ -77,6 +77,9 @@ func (c Counts) Changes() int {
 // Fake is an in-memory api.Service. Its zero value is not usable; call NewFake.
 type Fake struct {
 	mu sync.Mutex
+	// createdAtMs is the as_of_ms of every list: the fake's data is
+	// always current, so two reads without a write answer the same.
+	createdAtMs int64
 	// catalogue answers the task types, targets and target checks with
 	// the real service's code; it has no Temporal client and is never
 	// asked anything that would need one.
@@ -143,6 +146,7 @@ func NewFake() *Fake {
 		drivers[t.Name] = t.Driver
 	}
 	return &Fake{
+		createdAtMs: time.Now().UnixMilli(),
 		catalogue: starter.New(nil, starter.Options{
 			Targets: fakeConfig.TargetInfos(), DefaultTarget: fakeConfig.DefaultTarget, Capabilities: caps,
 		}),
@@ -342,18 +346,18 @@ func (f *Fake) GetSchedule(_ context.Context, id string) (domain.Schedule, error
 }
 
 // ListSchedules implements api.Service, ordered by name.
-func (f *Fake) ListSchedules(context.Context) ([]domain.Schedule, error) {
+func (f *Fake) ListSchedules(context.Context) (api.ScheduleList, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(MethodListSchedules); err != nil {
-		return nil, err
+		return api.ScheduleList{}, err
 	}
 	out := make([]domain.Schedule, 0, len(f.schedules))
 	for _, s := range f.schedules {
 		out = append(out, cloneSchedule(s))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return api.ScheduleList{Schedules: out, Count: len(out), AsOfMs: f.createdAtMs}, nil
 }
 
 // UpdateSchedule implements api.Service: mutate runs under the lock on a
@@ -496,7 +500,7 @@ func (f *Fake) ListJobs(_ context.Context, filter api.JobFilter) (api.JobPage, e
 		limit = api.DefaultJobLimit
 	}
 	end := min(off+limit, len(all))
-	page := api.JobPage{Jobs: all[off:end]}
+	page := api.JobPage{Jobs: all[off:end], AsOfMs: f.createdAtMs}
 	page.Count = len(page.Jobs)
 	if end < len(all) {
 		page.NextPageToken = starter.EncodePageToken(query, []byte(strconv.Itoa(end)))
@@ -648,7 +652,7 @@ func (f *Fake) Status(context.Context) (api.Status, error) {
 	}
 	st := api.Status{Service: "themis-maintenance", TemporalAddress: "127.0.0.1:7233",
 		Namespace: config.DefaultNamespace, TaskQueue: config.DefaultTaskQueue, TemporalUIURL: fakeUIURL, DefaultTarget: f.defaultTarget,
-		Schedules: len(f.schedules)}
+		Schedules: len(f.schedules), AsOfMs: f.createdAtMs}
 	for _, s := range f.schedules {
 		if s.Enabled {
 			st.EnabledSchedules++

@@ -31,9 +31,9 @@ func TestValidatorCatchesDrift(t *testing.T) {
 		resp   string
 	}{
 		{"missing field", get, "", 200, hdr("application/json"), `{"schedules":[]}`},
-		{"wrong type", get, "", 200, hdr("application/json"), `{"schedules":[],"count":"0"}`},
+		{"wrong type", get, "", 200, hdr("application/json"), `{"schedules":[],"count":"0","as_of_ms":1}`},
 		{"undocumented status", get, "", 418, hdr(api.ProblemContentType), `{"type":"t","title":"x","status":418,"detail":"d","code":"internal","request_id":"r1"}`},
-		{"no request id", get, "", 200, http.Header{"Content-Type": {"application/json"}}, `{"schedules":[],"count":0}`},
+		{"no request id", get, "", 200, http.Header{"Content-Type": {"application/json"}}, `{"schedules":[],"count":0,"as_of_ms":1}`},
 		{"problem status mismatch", get, "", 500, hdr(api.ProblemContentType), `{"type":"t","title":"x","status":400,"detail":"d","code":"internal","request_id":"r1"}`},
 		{"unknown problem code", get, "", 500, hdr(api.ProblemContentType), `{"type":"t","title":"x","status":500,"detail":"d","code":"oops","request_id":"r1"}`},
 		{"bad request accepted", httptest.NewRequest(http.MethodPost, api.BasePath+"/schedules", strings.NewReader(`{"name":"x","tasks":["nope"]}`)),
@@ -48,7 +48,7 @@ func TestValidatorCatchesDrift(t *testing.T) {
 			t.Errorf("%s: not caught", tc.name)
 		}
 	}
-	ok := v.Check(get, nil, 200, hdr("application/json"), []byte(`{"schedules":[],"count":0}`))
+	ok := v.Check(get, nil, 200, hdr("application/json"), []byte(`{"schedules":[],"count":0,"as_of_ms":1}`))
 	if ok.ResponseErr != nil || ok.RequestErr != nil {
 		t.Fatalf("valid exchange refused: %v / %v", ok.RequestErr, ok.ResponseErr)
 	}

@@ -189,6 +189,7 @@ func dropTimes(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		delete(x, "checked_at_ms")
+		delete(x, "as_of_ms") // each run has a fake of its own
 		for _, e := range x {
 			dropTimes(e)
 		}

@@ -177,6 +177,7 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 			return err
 		}
 		g.Go(func() error { svc.RunHealthProbes(gctx); return nil })
+		g.Go(func() error { svc.RunReadModel(gctx); return nil })
 		h, err := daemon.Handler(svc, cfg, tel, log, daemon.HandlerOptions{History: deps.History})
 		if err != nil {
 			return err
