@@ -47,11 +47,13 @@ func (s *Service) StartDrill(ctx context.Context, target, principal string) (dom
 	if err != nil {
 		return domain.Drill{}, mapErr(fmt.Errorf("start drill on %s: %w", target, err))
 	}
-	return domain.Drill{
+	d := domain.Drill{
 		ID: run.GetID(), RunID: run.GetRunID(), Target: target, State: domain.DrillRunning, Step: "preflight",
 		RequestedBy: principal, StartedAtMs: now.UnixMilli(), UIURL: s.uiURL(run.GetID(), run.GetRunID()),
 		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
-	}, nil
+	}
+	s.rm.putDrill(d)
+	return d, nil
 }
 
 // GetDrill returns a drill's state from its state query.

@@ -226,8 +226,9 @@ func (m *readModel) refreshSchedules(ctx context.Context) error {
 
 	read := make([]*schedEntry, len(describe))
 	missing := make([]bool, len(describe))
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(8)
+	gctx := ctx
 	for i, id := range describe {
 		g.Go(func() error {
 			at := m.s.opts.Now()
@@ -237,7 +238,9 @@ func (m *readModel) refreshSchedules(ctx context.Context) error {
 				return nil
 			}
 			if err != nil {
-				return err
+				// Kept as last read; described again next time.
+				m.s.opts.Logger.Warn("read model: schedule not described", "schedule_id", id, "error", err)
+				return nil
 			}
 			sc, err := m.s.fromDescription(id, desc)
 			if err != nil {
@@ -248,9 +251,7 @@ func (m *readModel) refreshSchedules(ctx context.Context) error {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
+	_ = g.Wait()
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -259,6 +260,9 @@ func (m *readModel) refreshSchedules(ctx context.Context) error {
 		case missing[i]:
 			delete(m.schedules, id)
 		case read[i] != nil:
+			if _, gone := m.deleted[id]; gone {
+				continue // deleted by this replica while being described
+			}
 			// A write-through newer than this describe wins.
 			if cur, ok := m.schedules[id]; !ok || !cur.describedAt.After(read[i].describedAt) {
 				m.schedules[id] = read[i]
@@ -398,8 +402,13 @@ func (m *readModel) refreshJobs(ctx context.Context) error {
 		}
 		jobs = append(jobs, j)
 	}
-	for id := range m.runningJobs {
-		if !keep[id] {
+	for id, j := range m.runningJobs {
+		if keep[id] {
+			continue
+		}
+		if m.recent(j.StartedAtMs) {
+			jobs = append(jobs, j) // started here; visibility has not shown it yet
+		} else {
 			delete(m.runningJobs, id)
 		}
 	}
@@ -502,8 +511,13 @@ func (m *readModel) refreshDrills(ctx context.Context) error {
 		}
 		drills = append(drills, d)
 	}
-	for id := range m.runningDrills {
-		if !keep[id] {
+	for id, d := range m.runningDrills {
+		if keep[id] {
+			continue
+		}
+		if m.recent(d.StartedAtMs) {
+			drills = append(drills, d) // started here; visibility has not shown it yet
+		} else {
 			delete(m.runningDrills, id)
 		}
 	}
@@ -573,6 +587,23 @@ func (m *readModel) putJob(j domain.Job) {
 	if e, ok := m.schedules[j.ScheduleID]; ok && j.StartedAtMs >= e.sc.LastRunMs {
 		e.sc.LastJobID, e.sc.LastRunMs, e.sc.LastRunState = j.ID, j.StartedAtMs, j.State
 	}
+}
+
+// recent reports whether a job or drill started at startedMs may still be
+// missing from visibility (which lags behind a start).
+func (m *readModel) recent(startedMs int64) bool {
+	return m.s.opts.Now().Sub(time.UnixMilli(startedMs)) < 30*time.Second
+}
+
+// putDrill writes a drill this replica started through to the model.
+func (m *readModel) putDrill(d domain.Drill) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	drills := slices.DeleteFunc(slices.Clone(m.drills), func(o domain.Drill) bool { return o.ID == d.ID })
+	drills = append([]domain.Drill{d}, drills...)
+	sort.SliceStable(drills, func(a, b int) bool { return drills[a].StartedAtMs > drills[b].StartedAtMs })
+	m.drills = drills
+	m.runningDrills[d.ID] = d
 }
 
 // snapshot copies of the model's lists, with the time of the refresh they
