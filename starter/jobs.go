@@ -145,9 +145,12 @@ func validJobID(id string) bool {
 	return id != "" && len(id) <= 255 && !strings.ContainsAny(id, "/\\\x00")
 }
 
-// describeJob combines the workflow's progress query (task states, results)
-// with the execution's status and its pending activity's heartbeat
-// (progress of the running task, attempt).
+// describeJob reads a job with one describe: the task states from its
+// progress memo (what the workflow recorded after each task), the running
+// task's progress and attempt from its pending activity's heartbeat. A
+// finished job is read from its history store record when there is one;
+// the workflow's progress query is asked only of a job without a memo (one
+// started before the memo existed) or without a record.
 func (s *Service) describeJob(ctx context.Context, id string) (domain.Job, error) {
 	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
@@ -158,17 +161,26 @@ func (s *Service) describeJob(ctx context.Context, id string) (domain.Job, error
 		return domain.Job{}, fmt.Errorf("%w: %s is not a maintenance job", domain.ErrNotFound, id)
 	}
 	job := s.jobFromInfo(info)
-	var queried domain.Job
-	if v, qerr := s.c.QueryWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.ProgressQuery); qerr == nil && v.Get(&queried) == nil {
-		queried.UIURL = job.UIURL
-		// The execution status is authoritative for the final state.
-		if job.State.Terminal() && !(job.State == domain.StateSucceeded && queried.State == domain.StateSkipped) {
-			queried.State = job.State
+	_, hasMemo := info.GetMemo().GetFields()[workflows.ProgressMemo]
+	if job.State.Terminal() && s.opts.Records != nil {
+		if rec, err := s.opts.Records.JobRecord(ctx, id); err == nil {
+			rec.UIURL = job.UIURL
+			return rec, nil
 		}
-		if queried.FinishedAtMs == 0 {
-			queried.FinishedAtMs = job.FinishedAtMs
+	}
+	if !hasMemo || job.State.Terminal() {
+		var queried domain.Job
+		if v, qerr := s.c.QueryWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.ProgressQuery); qerr == nil && v.Get(&queried) == nil {
+			queried.UIURL = job.UIURL
+			// The execution status is authoritative for the final state.
+			if job.State.Terminal() && !(job.State == domain.StateSucceeded && queried.State == domain.StateSkipped) {
+				queried.State = job.State
+			}
+			if queried.FinishedAtMs == 0 {
+				queried.FinishedAtMs = job.FinishedAtMs
+			}
+			job = queried
 		}
-		job = queried
 	}
 	if job.State == domain.StateRunning || job.State == domain.StatePending {
 		applyHeartbeats(&job, desc.GetPendingActivities())
@@ -211,6 +223,12 @@ func (s *Service) jobFromInfo(info *workflowpb.WorkflowExecutionInfo) domain.Job
 		job.State = domain.StateRunning
 		if saState == domain.StatePending || saState == domain.StateWaiting {
 			job.State = saState
+		}
+		if p, ok := info.GetMemo().GetFields()[workflows.ProgressMemo]; ok {
+			var progress workflows.JobProgress
+			if dc.FromPayload(p, &progress) == nil {
+				progress.Apply(&job)
+			}
 		}
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		job.State = domain.StateSucceeded

@@ -70,7 +70,7 @@ func (e *Env) replica(t *testing.T, interval time.Duration) (*starter.Service, *
 // replica's own writes show at once; and another replica's writes show
 // after its background refresh.
 func TestReadModelListsWithoutTemporalCalls(t *testing.T) {
-	e := NewEnv(t, EnvOptions{})
+	e := NewEnv(t, EnvOptions{StepDelay: 300 * time.Millisecond})
 	ctx := context.Background()
 	sc := e.CreateSchedule("readmodel", domain.TaskQuotaCheck)
 	job, err := e.Service.RunSchedule(ctx, sc.ID, true, "test")
@@ -137,6 +137,37 @@ func TestReadModelListsWithoutTemporalCalls(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(list.Schedules, func(s domain.Schedule) bool { return s.ID == own.ID }) {
 		t.Errorf("own write not listed: %v %+v", err, list.Schedules)
 	}
+
+	// A running job's progress is read with one describe: the task states
+	// from the progress memo, the running task's from its heartbeat; no
+	// workflow query.
+	slow := e.CreateSchedule("readmodel progress", domain.TaskQuotaCheck, domain.TaskIndexRebuild)
+	run, err := e.Service.RunSchedule(ctx, slow.ID, true, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.WaitJob(run.ID, time.Minute, func(j domain.Job) bool {
+		return j.Tasks[1].State == domain.StateRunning && j.Tasks[1].ProgressPct > 0
+	})
+	queries := func() int {
+		calls.mu.Lock()
+		defer calls.mu.Unlock()
+		return calls.calls["/temporal.api.workflowservice.v1.WorkflowService/QueryWorkflow"]
+	}
+	before := queries()
+	got, err := quiet.GetJob(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tasks[0].State != domain.StateSucceeded || got.Tasks[1].State != domain.StateRunning || got.Tasks[1].ProgressPct <= 0 {
+		t.Errorf("running job read without a query: %+v", got.Tasks)
+	}
+	if n := queries() - before; n != 0 {
+		t.Errorf("GET of a running job made %d workflow queries, want 0", n)
+	}
+	e.WaitJob(run.ID, time.Minute, Terminal)
+	_ = e.Client.GetWorkflow(ctx, run.ID, "").Get(ctx, nil)
+	e.RecordHistory(run.ID, "maintenance_progress_memo")
 
 	// Another replica's writes show after the background refresh: a new
 	// schedule, a changed task list (only a describe shows it), a deletion.

@@ -52,6 +52,8 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 
 	// Version 1: heavy tasks take a slot of the target's lock first.
 	slots := workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
+	// Version 1: task states are kept in the progress memo.
+	memo := workflow.GetVersion(ctx, progressMemoChange, workflow.DefaultVersion, 1) >= 1
 	var deadline *time.Time
 
 	job.State = domain.StateRunning
@@ -104,6 +106,7 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		workflow.SetCurrentDetails(ctx, fmt.Sprintf("Running task %d/%d: **%s** on `%s`", i+1, len(in.Spec.Tasks), t.Title(), in.Spec.Target))
 		task.State = domain.StateRunning
 		task.StartedAtMs = workflow.Now(ctx).UnixMilli()
+		upsertProgress(ctx, memo, job)
 		out, err := runTask(ctx, in, job.ID, t, i)
 		task.FinishedAtMs = workflow.Now(ctx).UnixMilli()
 		slot.release(ctx, "task "+string(t)+" done")
@@ -139,6 +142,9 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 			task.Details["waited_for_target_ms"] = slot.waited.Milliseconds()
 		}
 		job.ProgressPct = float64(i+1) * 100 / float64(len(in.Spec.Tasks))
+		if ctx.Err() == nil {
+			upsertProgress(ctx, memo, job)
+		}
 	}
 	finish(ctx, &job, note)
 	switch job.State {
