@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -238,6 +239,9 @@ func TestDocumentMatchesRoutes(t *testing.T) {
 	}
 }
 
+// pathParam matches an OpenAPI path parameter ({id}, {name}).
+var pathParam = regexp.MustCompile(`\{(\w+)\}`)
+
 // Every documented operation under the base path names the scope the
 // router requires, and declares 401 and 403.
 func TestDocumentMatchesScopes(t *testing.T) {
@@ -264,9 +268,9 @@ func TestDocumentMatchesScopes(t *testing.T) {
 					t.Errorf("%s %s does not document %d", method, path, code)
 				}
 			}
-			req := httptest.NewRequest(method, strings.ReplaceAll(path, "{id}", "x1"), nil)
+			req := httptest.NewRequest(method, pathParam.ReplaceAllString(path, "x1"), nil)
 			h.ServeHTTP(httptest.NewRecorder(), req)
-			route := method + " " + strings.ReplaceAll(path, "{id}", ":id")
+			route := method + " " + pathParam.ReplaceAllString(path, ":$1")
 			mu.Lock()
 			got := scopes[route]
 			mu.Unlock()

@@ -160,6 +160,7 @@ func New(svc Service, opts Options) http.Handler {
 	read("/health", "health.get", "", "health", h.health)
 	read("/task-types", "task_types.list", "", "task-types", h.taskTypes)
 	read("/targets", "targets.list", "", "targets", h.targets)
+	read("/targets/:name/drills", "target.drill_trend", "", "drills", h.drillTrend)
 
 	write(http.MethodPost, "/schedules", ScopeWrite, "schedule.create", "", "schedules", h.createSchedule)
 	read("/schedules", "schedule.list", "", "schedules", h.listSchedules)

@@ -95,6 +95,9 @@ type DrillService interface {
 	// ListDrills lists the newest drills first, with the time the
 	// answer's data was read (AsOfMs).
 	ListDrills(ctx context.Context, limit int) (DrillList, error)
+	// DrillTrend returns the newest limit finished drills of a configured
+	// target, oldest first, with RTO/RPO against the objectives.
+	DrillTrend(ctx context.Context, target string, limit int) (domain.DrillTrend, error)
 	// DecideDrill approves (approve=true) or rejects the awaited step
 	// ("start" or "complete") with the principal as approver.
 	DecideDrill(ctx context.Context, id string, approve bool, step, comment, principal string) (domain.Drill, error)

@@ -86,6 +86,8 @@ type Records interface {
 	// ListJobRecords returns stored job records, newest start first; GET
 	// /jobs pages past the read model's window through it.
 	ListJobRecords(ctx context.Context, f history.JobRecordFilter) ([]domain.Job, error)
+	// TargetDrillReports returns a target's newest drill reports first.
+	TargetDrillReports(ctx context.Context, target string, limit int) ([]history.DrillReportEntry, error)
 	// DrillReport returns a drill's last saved report; the error wraps
 	// domain.ErrNotFound when the store has none.
 	DrillReport(ctx context.Context, id string) (history.DrillReportEntry, error)

@@ -356,3 +356,27 @@ func (a *AuditLog) Events() []audit.Event {
 	defer a.mu.Unlock()
 	return slices.Clone(a.events)
 }
+
+// DrillTrend implements api.DrillService: the fake's finished drills of
+// target, as starter builds the trend from the history store.
+func (f *Fake) DrillTrend(_ context.Context, target string, limit int) (domain.DrillTrend, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail(MethodDrillTrend); err != nil {
+		return domain.DrillTrend{}, err
+	}
+	if !f.catalogue.TargetKnown(target) {
+		return domain.DrillTrend{}, fmt.Errorf("%w: target %q is not configured", domain.ErrNotFound, target)
+	}
+	var points []domain.DrillTrendPoint
+	for _, d := range f.drills {
+		if d.Target == target && d.State.Terminal() {
+			points = append(points, domain.TrendPoint(d))
+		}
+	}
+	tr := domain.NewDrillTrend(target, points)
+	if limit > 0 && len(tr.Points) > limit {
+		tr = domain.NewDrillTrend(target, tr.Points[len(tr.Points)-limit:])
+	}
+	return tr, nil
+}

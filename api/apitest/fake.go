@@ -51,6 +51,7 @@ const (
 	MethodStartDrill     = "StartDrill"
 	MethodGetDrill       = "GetDrill"
 	MethodListDrills     = "ListDrills"
+	MethodDrillTrend     = "DrillTrend"
 	MethodDecideDrill    = "DecideDrill"
 	MethodAbortDrill     = "AbortDrill"
 	MethodHealth         = "Health"

@@ -96,3 +96,30 @@ func scanDrill(sc scanner) (DrillReportEntry, error) {
 	e.CreatedAt, e.UpdatedAt = fromMs(created), fromMs(updated)
 	return e, nil
 }
+
+// TargetDrillReports returns the newest reports of target's drills first,
+// at most limit (0 = 100, at most 1000).
+func (s *Store) TargetDrillReports(ctx context.Context, target string, limit int) ([]DrillReportEntry, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	rows, err := s.query(ctx, `SELECT id, target, report_json, created_at_ms, updated_at_ms
+		FROM drill_reports WHERE target = ? ORDER BY created_at_ms DESC, id DESC LIMIT ?`, target, limit)
+	if err != nil {
+		return nil, fmt.Errorf("history: drill reports of %s: %w", target, err)
+	}
+	defer rows.Close()
+	out := []DrillReportEntry{}
+	for rows.Next() {
+		e, err := scanDrill(rows)
+		if err != nil {
+			return nil, fmt.Errorf("history: drill reports of %s: %w", target, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: drill reports of %s: %w", target, err)
+	}
+	return out, nil
+}

@@ -34,7 +34,7 @@ func NewCmdDrill(f *cmdutil.Factory) *cobra.Command {
   themisctl drill approve drill-orders-1735696800000 --step complete`,
 	}
 	cmd.AddCommand(NewCmdStart(f, nil), NewCmdList(f, nil), NewCmdGet(f, nil),
-		NewCmdApprove(f, nil), NewCmdReject(f, nil), NewCmdAbort(f, nil))
+		NewCmdApprove(f, nil), NewCmdReject(f, nil), NewCmdAbort(f, nil), NewCmdTrend(f, nil))
 	for _, c := range cmd.Commands() {
 		switch c.Name() {
 		case "get", "approve", "reject", "abort":
