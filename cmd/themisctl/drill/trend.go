@@ -127,4 +127,3 @@ func metLabel(ms int64, met bool) string {
 	}
 	return "✗ " + fmtMs(ms)
 }
-
