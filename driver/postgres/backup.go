@@ -35,8 +35,7 @@ type backupEnv struct {
 	user    *pgbin.User
 	source  pgbin.Runner // libpq environment of the target
 	local   pgbin.Runner // no libpq environment
-	srcEnv  []string
-	methodN string // method actually used
+	methodN string       // method actually used
 }
 
 // backupVerification takes a backup into Target.BackupDir with pg_basebackup
@@ -189,12 +188,11 @@ func (r *run) backupEnv(ctx context.Context, method string) (backupEnv, error) {
 			"target %s: a physical backup of a version %d server must be restored with version %d binaries, found %d in %s; set bin_dir",
 			t.Name, serverMajor, serverMajor, major, binDir)
 	}
-	srcEnv, err := pgbin.LibpqEnv(t.DSN, "")
+	srcEnv, password, err := pgbin.LibpqConn(t.DSN, "")
 	if err != nil {
 		return backupEnv{}, driver.Permanentf(driver.KindMisconfigured, "target %s: connection string: %v", t.Name, err)
 	}
-	env.srcEnv = srcEnv
-	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+r.appName())}
+	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+r.appName()), Password: password}
 	env.local = pgbin.Runner{BinDir: binDir, User: user}
 	return env, nil
 }
