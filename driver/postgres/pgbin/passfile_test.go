@@ -38,6 +38,8 @@ func TestPasswordReachesToolOnlyThroughPassfile(t *testing.T) {
 			t.Fatalf("password in the libpq environment: %s", kv)
 		}
 	}
+	// A DSN held in this process's environment (dsn_env) is not inherited.
+	t.Setenv("THEMIS_TEST_CANARY_DSN", c.DSNAs("postgres", "canary", password))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -72,7 +74,8 @@ func TestPasswordReachesToolOnlyThroughPassfile(t *testing.T) {
 				continue
 			}
 			seen = true
-			if strings.Contains(string(cmdline), password) || strings.Contains(string(environ), password) {
+			if strings.Contains(string(cmdline), password) || strings.Contains(string(environ), password) ||
+				strings.Contains(string(environ), "THEMIS_TEST_CANARY_DSN") {
 				t.Fatalf("password visible in /proc/%s", pid)
 			}
 			for _, kv := range strings.Split(string(environ), "\x00") {

@@ -174,18 +174,20 @@ type Runner struct {
 
 // Command builds the command for binary name with args, and returns the
 // function that removes its passfile (call it once the command has
-// exited). Inherited PG* variables are dropped so that only Env decides
-// where libpq connects. When ctx is cancelled the process gets SIGTERM,
+// exited). Of this process's environment only PATH, TZ, TMPDIR and the
+// locale are passed on, so that only Env decides where libpq connects and
+// no secret held in an environment variable reaches the child. When ctx is cancelled the process gets SIGTERM,
 // then SIGKILL 15 s later.
 func (r Runner) Command(ctx context.Context, name string, args ...string) (*exec.Cmd, func(), error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(r.BinDir, name), args...)
-	env := make([]string, 0, len(os.Environ())+len(r.Env)+3)
+	// Only the locale, time zone, temp dir and search path are inherited:
+	// this process's environment may hold secrets (a dsn_env or
+	// replica_dsn_envs variable, TEMPORAL_API_KEY) a child must not see.
+	env := make([]string, 0, len(r.Env)+8)
 	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PG") || k == "HOME" || k == "USER" || k == "LOGNAME" {
-			continue
+		if k, _, _ := strings.Cut(kv, "="); inheritedEnv(k) {
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
 	if r.User != nil {
 		env = append(env, "HOME="+r.User.Home, "USER="+r.User.Name, "LOGNAME="+r.User.Name)
@@ -216,6 +218,15 @@ func (r Runner) Command(ctx context.Context, name string, args ...string) (*exec
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	return cmd, cleanup, nil
+}
+
+// inheritedEnv reports whether a child inherits variable k.
+func inheritedEnv(k string) bool {
+	switch k {
+	case "PATH", "TZ", "TMPDIR", "LANG", "LANGUAGE":
+		return true
+	}
+	return strings.HasPrefix(k, "LC_")
 }
 
 // Run runs binary name and returns its combined output. A failure's error
