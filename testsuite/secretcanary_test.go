@@ -86,8 +86,19 @@ func startProcScanner(secret, binDir string) *procScanner {
 				for _, f := range []string{"cmdline", "environ"} {
 					b, err := os.ReadFile(filepath.Join("/proc", pid, f))
 					if err == nil && bytes.Contains(b, []byte(s.secret)) {
+						// Say where, never the secret itself (test output is a log too).
+						where := ""
+						for _, kv := range bytes.Split(b, []byte{0}) {
+							if bytes.Contains(kv, []byte(s.secret)) {
+								k, _, _ := bytes.Cut(kv, []byte("="))
+								where = string(k)
+								if f == "cmdline" {
+									where = "an argument"
+								}
+							}
+						}
 						s.mu.Lock()
-						s.leaks = append(s.leaks, fmt.Sprintf("/proc/%s/%s (%s): %q", pid, f, exe, b))
+						s.leaks = append(s.leaks, fmt.Sprintf("/proc/%s/%s (%s): %s", pid, f, exe, where))
 						s.mu.Unlock()
 					}
 				}
@@ -318,13 +329,26 @@ func TestSecretCanary(t *testing.T) {
 
 	t.Logf("scanned: %d workflows (%d bytes of history, memo and search attributes), %d bytes of logs, %d bytes of API responses, %d files under the data directory",
 		workflows, temporalText.Len(), len(logs.String()), responses.Len(), nfiles)
-	require.NotContains(t, temporalText.String(), secret, "Temporal histories, memos or search attributes")
-	require.NotContains(t, logs.String(), secret, "worker, starter or API logs")
-	require.NotContains(t, responses.String(), secret, "API responses")
+	assertAbsent(t, "Temporal histories, memos or search attributes", temporalText.String(), secret)
+	assertAbsent(t, "worker, starter or API logs", logs.String(), secret)
+	assertAbsent(t, "API responses", responses.String(), secret)
 	require.Empty(t, files.String(), "files under the data directory (history store, audit log) hold the secret")
 	require.Empty(t, procLeaks, "process argument lists or environments")
 	// The scans looked at something.
 	require.Contains(t, responses.String(), "GET /jobs/"+job.ID+" 200")
 	require.Contains(t, responses.String(), "GET /audit 200")
 	require.NotEmpty(t, logs.String())
+}
+
+// assertAbsent fails t when secret is in haystack, showing where with the
+// secret masked (the test's output must not leak it either).
+func assertAbsent(t *testing.T, what, haystack, secret string) {
+	t.Helper()
+	i := strings.Index(haystack, secret)
+	if i < 0 {
+		return
+	}
+	from, to := max(0, i-120), min(len(haystack), i+len(secret)+120)
+	t.Errorf("the secret is in %s (%d times), e.g. at byte %d: %q", what, strings.Count(haystack, secret), i,
+		strings.ReplaceAll(haystack[from:to], secret, "<SECRET>"))
 }

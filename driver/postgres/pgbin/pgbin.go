@@ -71,15 +71,16 @@ var versionRE = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
 // MajorVersion returns the major version of the server binaries in binDir
 // (15 for "postgres (PostgreSQL) 15.8").
 func MajorVersion(ctx context.Context, binDir string) (int, error) {
-	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "postgres"), "--version").Output()
+	// Through Runner: the environment passed on is the same filtered one.
+	out, err := Runner{BinDir: binDir}.Run(ctx, "postgres", "--version")
 	if err != nil {
 		return 0, fmt.Errorf("postgres --version in %s: %w", binDir, err)
 	}
-	m := versionRE.FindSubmatch(out)
+	m := versionRE.FindStringSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("unrecognised postgres --version output %q", strings.TrimSpace(string(out)))
+		return 0, fmt.Errorf("unrecognised postgres --version output %q", strings.TrimSpace(out))
 	}
-	return strconv.Atoi(string(m[1]))
+	return strconv.Atoi(m[1])
 }
 
 // User is an operating-system account the binaries run as.
