@@ -255,6 +255,23 @@ func TestSecretCanary(t *testing.T) {
 	}
 	require.Positive(t, failed, "a failing task is part of the canary (consistency_check without amcheck)")
 
+	// pg_dump and pg_restore too: backup_verification by method pg_dump.
+	dump := domain.NewScheduleSpec("orders")
+	dump.Name = "canary dump " + queue
+	dump.Tasks = []domain.TaskType{domain.TaskBackupVerification}
+	dump.TaskOptions = map[domain.TaskType]domain.TaskOptions{domain.TaskBackupVerification: {"method": "pg_dump"}}
+	dump.Enabled = false
+	dsc, err := svc.CreateSchedule(ctx, dump, "alice")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.DeleteSchedule(context.Background(), dsc.ID, "alice") })
+	djob, err := svc.RunSchedule(ctx, dsc.ID, true, "alice")
+	require.NoError(t, err)
+	djob = e.WaitJob(djob.ID, 5*time.Minute, Terminal)
+	for _, tr := range djob.Tasks {
+		t.Logf("%-28s %-9s %s", tr.TaskType+" (pg_dump)", tr.State, tr.ResultSummary+tr.ErrorMessage)
+	}
+	require.Equal(t, domain.StateSucceeded, djob.State, djob.ErrorMessage)
+
 	// A drill, approved at both steps.
 	d, err := svc.StartDrill(ctx, "orders", "alice")
 	require.NoError(t, err)
@@ -270,14 +287,15 @@ func TestSecretCanary(t *testing.T) {
 	t.Logf("drill %s: %s (restored from %s)", done.State, done.Reason, done.RestoredFrom)
 
 	for _, p := range []string{"/targets", "/status", "/health", "/task-types", "/schedules", "/schedules/" + sc.ID,
-		"/jobs", "/jobs/" + job.ID, "/drills", "/drills/" + d.ID} {
+		"/jobs", "/jobs/" + job.ID, "/jobs/" + djob.ID, "/drills", "/drills/" + d.ID} {
 		get(p, tokens[api.ScopeRead])
 	}
 	get("/audit", tokens[api.ScopeAdmin])
 
 	procLeaks, programs := scanner.finish()
 	t.Logf("PostgreSQL programs inspected while they ran: %v", programs)
-	require.NotZero(t, programs["pg_basebackup"]+programs["pg_dump"], "the /proc scan saw the backup tools run")
+	require.NotZero(t, programs["pg_basebackup"], "the /proc scan saw pg_basebackup run")
+	require.NotZero(t, programs["pg_dump"], "the /proc scan saw pg_dump run")
 
 	// Everything Temporal holds about this test's workflows and schedule.
 	var temporalText strings.Builder
