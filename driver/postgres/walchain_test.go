@@ -71,4 +71,32 @@ func TestWALChainCheck(t *testing.T) {
 		t.Fatalf("error %q should report FAILURE with the missing segment %s", err, lost)
 	}
 	t.Log(err)
+
+	// A fresh base backup starts after the gap: OK again. Then the archiver
+	// fails: the segments completed since are missing at the end of the
+	// chain and the archiver is not working, which is a FAILURE too.
+	if _, _, err := e.run(ctx, domain.TaskBackupVerification, domain.TaskOptions{"method": "pg_basebackup"}, nil); err != nil {
+		t.Fatalf("backup_verification after a new base backup: %v", err)
+	}
+	c.Exec(t, "postgres", `ALTER SYSTEM SET archive_command = 'false'`)
+	c.Exec(t, "postgres", `SELECT pg_reload_conf()`)
+	t.Cleanup(func() {
+		_ = c.ExecContext(context.Background(), "postgres", `ALTER SYSTEM RESET archive_command`)
+		_ = c.ExecContext(context.Background(), "postgres", `SELECT pg_reload_conf()`)
+	})
+	var unarchived []string
+	for i := 0; i < 2; i++ {
+		c.Exec(t, "shop", `INSERT INTO public.walgen SELECT generate_series(1, 100)`)
+		unarchived = append(unarchived, pgcluster.Scalar[string](t, c, "shop", `SELECT pg_walfile_name(pg_current_wal_lsn())`))
+		c.Exec(t, "shop", `SELECT pg_switch_wal()`)
+	}
+	waitFor(t, 30*time.Second, "archiving to fail", func() bool {
+		return pgcluster.Scalar[int64](t, c, "postgres", `SELECT failed_count FROM pg_stat_archiver`) > 0
+	})
+	_, _, err = e.run(ctx, domain.TaskBackupVerification, domain.TaskOptions{"method": "pg_dump"}, nil)
+	if permanentKind(err) != driver.KindVerificationFailed || !strings.Contains(err.Error(), "WAL chain FAILURE") ||
+		!strings.Contains(err.Error(), "not being archived") || !strings.Contains(err.Error(), unarchived[0]) {
+		t.Fatalf("with archiving failing: %v, want FAILURE naming %s and the failing archiver", err, unarchived[0])
+	}
+	t.Log(err)
 }
