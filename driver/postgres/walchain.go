@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -432,4 +433,20 @@ func (r *run) walChain(ctx context.Context, t driver.Target) (walChainReport, er
 		return walChainReport{ArchiveDir: t.WALArchiveDir, Reason: "skipped: no verified pg_basebackup backup to start from"}, nil
 	}
 	return r.checkWALChain(ctx, t.WALArchiveDir, data)
+}
+
+// recordedWALChain returns the WAL-chain status and summary recorded with
+// a backup ("" when it was not checked). The details may have been through
+// JSON (the history store) or not (in memory).
+func recordedWALChain(rec driver.BackupRecord) (string, string) {
+	v, ok := rec.Details["wal_chain"]
+	if !ok {
+		return "", ""
+	}
+	var wc walChainReport
+	b, err := json.Marshal(v)
+	if err != nil || json.Unmarshal(b, &wc) != nil || wc.Status == "" {
+		return "", ""
+	}
+	return wc.Status, wc.summary()
 }

@@ -71,6 +71,12 @@ func TestWALChainCheck(t *testing.T) {
 		t.Fatalf("error %q should report FAILURE with the missing segment %s", err, lost)
 	}
 	t.Log(err)
+	// The backup is recorded with its chain's verdict: the target's health
+	// probe reports it (and the health runner turns it critical).
+	th, err2 := e.d.Probe(ctx, e.target, e.history)
+	if err2 != nil || th.WALChain != "FAILURE" || !strings.Contains(th.WALChainDetail, lost) {
+		t.Fatalf("probe after the gap: %+v %v", th, err2)
+	}
 
 	// A fresh base backup starts after the gap: OK again. Then the archiver
 	// fails: the segments completed since are missing at the end of the
