@@ -96,6 +96,11 @@ type TargetHealth struct {
 	// LastVerifiedBackupAgeS is the age of the newest verified backup in
 	// seconds, -1 when there is none.
 	LastVerifiedBackupAgeS int64 `json:"last_verified_backup_age_s"`
+	// WALChain is the WAL-chain status recorded with the newest verified
+	// backup (postgres with wal_archive_dir: OK, WARNING or FAILURE; ""
+	// when not checked), WALChainDetail its one-line summary.
+	WALChain       string `json:"wal_chain,omitempty"`
+	WALChainDetail string `json:"wal_chain_detail,omitempty"`
 }
 
 // DrillDirPrefix starts the file-system name of every drill's scratch

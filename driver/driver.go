@@ -68,6 +68,14 @@ type Target struct {
 	// MaxHeavyTasks bounds the heavy tasks running on this target at once,
 	// cluster-wide (default 1).
 	MaxHeavyTasks int
+	// AllowCreateExtension lets postgres tasks CREATE EXTENSION on the
+	// target, into ExtensionSchema; off, a missing extension is reported
+	// with the task's fallback.
+	AllowCreateExtension bool
+	ExtensionSchema      string
+	// WALArchiveDir is where archive_command writes WAL segments (postgres):
+	// backup_verification checks the WAL chain there when set.
+	WALArchiveDir string
 }
 
 // Progress is one heartbeat: how far the task is, what it is doing, and the

@@ -28,6 +28,7 @@ func pgEnv(t *testing.T) (*Env, *pgcluster.Cluster, *pgcluster.Cluster) {
 		Name: "orders", Driver: "postgres", DSN: primary.DSN("postgres"), ReplicaDSNs: []string{standby.DSN("postgres")},
 		QuotaBytes: 1 << 30, BackupDir: backups, ScratchDir: scratch,
 		RTOObjective: config.Duration(5 * time.Minute), RPOObjective: config.Duration(5 * time.Second),
+		AllowCreateExtension: true, // consistency_check needs amcheck, off by default
 	}}})
 	return e, primary, standby
 }

@@ -35,8 +35,7 @@ type backupEnv struct {
 	user    *pgbin.User
 	source  pgbin.Runner // libpq environment of the target
 	local   pgbin.Runner // no libpq environment
-	srcEnv  []string
-	methodN string // method actually used
+	methodN string       // method actually used
 }
 
 // backupVerification takes a backup into Target.BackupDir with pg_basebackup
@@ -111,6 +110,9 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 		rec.Details["dump_file"], rec.Details["format"] = filepath.Join(dir, dumpFile), "custom"
 	} else {
 		rec.Details["data_dir"], rec.Details["format"] = filepath.Join(dir, basebackupSubdir), "plain"
+		if hasVerifyBackup(env, filepath.Join(dir, basebackupSubdir)) {
+			rec.Details["pg_verifybackup"] = "passed (backup_manifest)"
+		}
 	}
 	if verr != nil && permanentKind(verr) != driver.KindVerificationFailed {
 		// The restore machinery failed (disk, ports, a transient error), not
@@ -141,6 +143,26 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	for k, v := range report {
 		details[k] = v
 	}
+	if v, ok := rec.Details["pg_verifybackup"]; ok {
+		details["pg_verifybackup"] = v
+	}
+	summary := fmt.Sprintf("%s backup of %s (%s) restored and verified: %v tables with matching row counts, %v indexes checked with amcheck",
+		env.methodN, meta.Database, bytesHuman(bytes), report["tables_compared"], report["indexes_checked"])
+	var walErr error
+	if t.WALArchiveDir != "" {
+		r.progress(95, "checking the WAL chain in "+t.WALArchiveDir, nil)
+		wc, err := r.walChain(ctx, t)
+		if err != nil {
+			return driver.Result{}, err
+		}
+		details["wal_chain"], rec.Details["wal_chain"] = wc, wc
+		if wc.Status != "" {
+			summary += "; " + wc.summary()
+		}
+		if wc.Status == walChainFailure {
+			walErr = driver.Permanent(driver.KindVerificationFailed, fmt.Errorf("backup %s verified, but %s", dir, wc.summary()))
+		}
+	}
 	if r.req.History != nil {
 		if err := r.req.History.RecordBackup(ctx, rec); err != nil {
 			return driver.Result{}, fmt.Errorf("record backup in the history store: %w", err)
@@ -148,16 +170,15 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	} else {
 		details["history"] = "no history store configured; backup not recorded"
 	}
+	if walErr != nil {
+		return driver.Result{}, walErr
+	}
 	pruned, err := pruneBackups(backupRoot(t), int(keep))
 	if err != nil {
 		details["prune_error"] = err.Error()
 	}
 	details["pruned"] = pruned
-	return driver.Result{
-		Summary: fmt.Sprintf("%s backup of %s (%s) restored and verified: %v tables with matching row counts, %v indexes checked with amcheck",
-			env.methodN, meta.Database, bytesHuman(bytes), report["tables_compared"], report["indexes_checked"]),
-		Details: details,
-	}, nil
+	return driver.Result{Summary: summary, Details: details}, nil
 }
 
 // backupEnv locates binaries of the server's major version and the OS user
@@ -189,12 +210,11 @@ func (r *run) backupEnv(ctx context.Context, method string) (backupEnv, error) {
 			"target %s: a physical backup of a version %d server must be restored with version %d binaries, found %d in %s; set bin_dir",
 			t.Name, serverMajor, serverMajor, major, binDir)
 	}
-	srcEnv, err := pgbin.LibpqEnv(t.DSN, "")
+	srcEnv, password, err := pgbin.LibpqConn(t.DSN, "")
 	if err != nil {
 		return backupEnv{}, driver.Permanentf(driver.KindMisconfigured, "target %s: connection string: %v", t.Name, err)
 	}
-	env.srcEnv = srcEnv
-	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+r.appName())}
+	env.source = pgbin.Runner{BinDir: binDir, User: user, Env: append(srcEnv, "PGAPPNAME="+r.appName()), Password: password}
 	env.local = pgbin.Runner{BinDir: binDir, User: user}
 	return env, nil
 }

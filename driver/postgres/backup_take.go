@@ -219,7 +219,7 @@ func (r *run) basebackupWithCounts(ctx context.Context, env backupEnv, dir strin
 		}
 		return fmt.Errorf("pg_basebackup: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(env.binDir, "pg_verifybackup")); err == nil {
+	if hasVerifyBackup(env, data) {
 		r.progress(30, "pg_verifybackup", nil)
 		if _, err := env.local.Run(ctx, "pg_verifybackup", data); err != nil {
 			if ctx.Err() != nil {
@@ -268,4 +268,15 @@ func (r *run) basebackupWithCounts(ctx context.Context, env backupEnv, dir strin
 		}
 	}
 	return nil
+}
+
+// hasVerifyBackup reports whether pg_verifybackup can check the base
+// backup in data: the binary is in the bin dir and the backup has a
+// manifest (pg_basebackup of PostgreSQL 13 and later writes one).
+func hasVerifyBackup(env backupEnv, data string) bool {
+	if _, err := os.Stat(filepath.Join(env.binDir, "pg_verifybackup")); err != nil {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(data, "backup_manifest"))
+	return err == nil
 }

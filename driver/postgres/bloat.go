@@ -55,6 +55,9 @@ func (r *run) newMeasurer(ctx context.Context) (*measurer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if why != "" {
+		why += "; falling back to the catalog-statistics estimate"
+	}
 	to, err := r.timeoutOpts()
 	if err != nil {
 		return nil, err

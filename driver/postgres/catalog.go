@@ -160,15 +160,22 @@ func (r *run) extensionSchema(ctx context.Context, name string) (string, bool, e
 	return schema, true, nil
 }
 
-// ensureExtension returns the schema of extension name, creating it (CREATE
-// EXTENSION IF NOT EXISTS) when it is not installed. When it cannot be had
-// (not available on the server, no privilege, a read-only standby), schema
-// is empty and why says so; err is reserved for cancellation and failures
-// that are not about the extension.
+// ensureExtension returns the schema of extension name. When it is not
+// installed it is created (CREATE EXTENSION IF NOT EXISTS ... SCHEMA, into
+// the target's extension schema, created too) only when the target allows
+// it (allow_create_extension); a routine task leaves a production
+// database's schema alone otherwise. When it cannot be had (not allowed,
+// not available on the server, no privilege, a read-only standby), schema
+// is empty and why says so, naming the extension; err is reserved for
+// cancellation and failures that are not about the extension.
 func (r *run) ensureExtension(ctx context.Context, name string) (schema, why string, err error) {
 	schema, ok, err := r.extensionSchema(ctx, name)
 	if err != nil || ok {
 		return schema, "", err
+	}
+	t := r.target()
+	if !t.AllowCreateExtension {
+		return "", fmt.Sprintf("extension %s is not installed and target %s does not allow creating it (allow_create_extension is off)", name, t.Name), nil
 	}
 	var available bool
 	if err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)`, name).Scan(&available); err != nil {
@@ -180,24 +187,33 @@ func (r *run) ensureExtension(ctx context.Context, name string) (schema, why str
 	if r.srv.InRecovery {
 		return "", fmt.Sprintf("extension %s is not installed and cannot be created on a standby", name), nil
 	}
-	t, err := r.timeoutOpts()
-	if err != nil {
-		t = r.defaultTimeouts()
+	into := t.ExtensionSchema
+	if into == "" {
+		into = defaultExtensionSchema
 	}
-	t.StatementMs = min(t.StatementMs, 60_000)
-	s, err := r.session(ctx, t)
+	to, err := r.timeoutOpts()
+	if err != nil {
+		to = r.defaultTimeouts()
+	}
+	to.StatementMs = min(to.StatementMs, 60_000)
+	s, err := r.session(ctx, to)
 	if err != nil {
 		return "", "", err
 	}
 	defer s.release()
-	if err := s.exec(ctx, "CREATE EXTENSION IF NOT EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
-		if ctx.Err() != nil {
-			return "", "", ctx.Err()
+	for _, stmt := range []string{
+		"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{into}.Sanitize(),
+		"CREATE EXTENSION IF NOT EXISTS " + pgx.Identifier{name}.Sanitize() + " SCHEMA " + pgx.Identifier{into}.Sanitize(),
+	} {
+		if err := s.exec(ctx, stmt); err != nil {
+			if ctx.Err() != nil {
+				return "", "", ctx.Err()
+			}
+			if isCode(err, pgerrcode.InsufficientPrivilege, pgerrcode.ReadOnlySQLTransaction, pgerrcode.UndefinedFile, pgerrcode.FeatureNotSupported) {
+				return "", fmt.Sprintf("extension %s is not installed and could not be created in schema %s: %s", name, into, pgMessage(err)), nil
+			}
+			return "", "", classify(ctx, err, "create extension %s in schema %s", name, into)
 		}
-		if isCode(err, pgerrcode.InsufficientPrivilege, pgerrcode.ReadOnlySQLTransaction, pgerrcode.UndefinedFile, pgerrcode.FeatureNotSupported) {
-			return "", fmt.Sprintf("extension %s is not installed and could not be created: %s", name, pgMessage(err)), nil
-		}
-		return "", "", classify(ctx, err, "create extension %s", name)
 	}
 	schema, ok, err = r.extensionSchema(ctx, name)
 	if err != nil {
@@ -208,6 +224,10 @@ func (r *run) ensureExtension(ctx context.Context, name string) (schema, why str
 	}
 	return schema, "", nil
 }
+
+// defaultExtensionSchema is where extensions are created when the target
+// allows it and names no schema (internal/config defaults it the same).
+const defaultExtensionSchema = "themis_ext"
 
 // fn returns the qualified, quoted name of function f of an extension
 // installed in schema, so search_path cannot redirect the call.

@@ -31,7 +31,9 @@
 //   - fragmentation_monitoring, index_fragmentation_report: bloat per table
 //     (pgstattuple_approx) and btree index (pgstatindex leaf density against
 //     the fillfactor, plus empty and deleted pages) when pgstattuple is
-//     installed or can be created; otherwise an estimate from catalog
+//     installed or may be created (Target.AllowCreateExtension, into
+//     Target.ExtensionSchema: a routine task never changes a production
+//     database's schema otherwise); otherwise an estimate from catalog
 //     statistics (row and key widths from pg_stats, reltuples), and the
 //     result says which method was used and why. Relations under
 //     min_size_bytes (default 1 MiB) are skipped; HIGH alert at or above
@@ -57,7 +59,7 @@
 //     Threshold breaches do not fail the task: the measurement succeeded and
 //     the alerts carry the verdict (details.status is the worst state).
 //   - performance_analysis: top_n statements of pg_stat_statements (created
-//     when the library is preloaded), lock waits with blocking chains from
+//     when the library is preloaded and the target allows it), lock waits with blocking chains from
 //     pg_blocking_pids, transactions older than long_txn_seconds. Query texts
 //     have their literals replaced by '?'.
 //   - mvcc_cleanup: VACUUM (ANALYZE) of tables past dead_tuple_threshold, and
@@ -94,11 +96,21 @@
 //     counts per table against the source; torn down; recorded with
 //     History.RecordBackup; older backups pruned to keep_backups. A backup
 //     that does not verify is a permanent driver.KindVerificationFailed.
+//     With Target.WALArchiveDir set, the WAL chain from the latest verified
+//     base backup's start segment (backup_label) to the server's current
+//     segment is checked in that directory, following .history files
+//     across timelines: OK, WARNING (only the newest segments not archived
+//     yet while the archiver works) or FAILURE (a gap, with the missing
+//     ranges), in the summary and details.wal_chain; FAILURE is a permanent
+//     driver.KindVerificationFailed. pg_verifybackup runs when the backup
+//     has a backup_manifest.
 //     Binaries come from Target.BinDir (else the server's major version
 //     under /usr/lib/postgresql, $THEMIS_PG_BINDIR, PATH) and run as
 //     Target.OSUser (as "postgres" when it is empty and the worker is root).
-//     No password appears on a command line: the DSN is passed as libpq
-//     environment variables.
+//     No password appears on a command line or in an environment: the DSN
+//     is passed as libpq environment variables without its password, which
+//     reaches the program through a 0600 passfile (PGPASSFILE) removed when
+//     it exits; children inherit only PATH, TZ, TMPDIR and the locale.
 //   - capacity_trend_analysis: a size_bytes sample, a least-squares trend
 //     over lookback_days (package forecast) and the runway to the quota;
 //     HIGH below runway_alert_days (30), CRITICAL at the quota.

@@ -5,29 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres/pgbin"
 )
 
-// drillRunner is a runner for the drill's binaries (from its marker, else
-// the target's configuration), or nil when none can be found.
+// drillRunner is a runner for the drill's binaries, or nil when none can
+// be found. The binaries come from the target's configured bin dir (else
+// the one found for the data directory's major version), never from a
+// path recorded in a file: the marker and postmaster.pid are only read for
+// what they say about the instance, not for what to run.
 func drillRunner(t driver.Target, p drillPaths) *pgbin.Runner {
-	binDir := ""
-	if m, err := readDrillMeta(p); err == nil {
-		binDir = m.BinDir
-	}
-	if binDir == "" {
-		var err error
-		if binDir, err = pgbin.FindBinDir(t.BinDir, 0); err != nil {
-			return nil
-		}
+	binDir, err := configuredBinDir(t, p.data)
+	if err != nil {
+		return nil
 	}
 	u, err := pgbin.ResolveUser(t.OSUser)
 	if err != nil {
 		return nil
 	}
 	return &pgbin.Runner{BinDir: binDir, User: u}
+}
+
+// configuredBinDir returns the target's bin_dir, or the directory found for
+// the major version in dataDir's PG_VERSION (a number only: it picks a
+// version under the standard install root, never a path).
+func configuredBinDir(t driver.Target, dataDir string) (string, error) {
+	major := 0
+	if b, err := os.ReadFile(filepath.Join(dataDir, "PG_VERSION")); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && n < 1000 {
+			major = n
+		}
+	}
+	return pgbin.FindBinDir(t.BinDir, major)
 }
 
 // removeDrillDir stops whatever runs on the drill's data directory and

@@ -126,11 +126,11 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 			return driver.Scratch{}, err
 		}
 	}
-	srcEnv, err := pgbin.LibpqEnv(src.DSN, "")
+	srcEnv, password, err := pgbin.LibpqConn(src.DSN, "")
 	if err != nil {
 		return driver.Scratch{}, driver.Permanentf(driver.KindMisconfigured, "target %s: connection string of the %s: %v", t.Name, src.Role, err)
 	}
-	runner := pgbin.Runner{BinDir: env.binDir, User: env.user, Env: append(srcEnv, "PGAPPNAME="+ApplicationName)}
+	runner := pgbin.Runner{BinDir: env.binDir, User: env.user, Env: append(srcEnv, "PGAPPNAME="+ApplicationName), Password: password}
 	args := append([]string{"-D", p.data, "-X", "stream", "--checkpoint=fast", "--no-password", "--no-sync", "--verbose",
 		"--label=themis-" + p.name}, mappings...)
 	note := "pg_basebackup of " + src.String()

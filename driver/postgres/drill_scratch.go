@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres/pgbin"
 )
 
@@ -66,7 +67,12 @@ func waitPromoted(ctx context.Context, m drillMeta) error {
 // listening on 127.0.0.1: it is stopped and started again on its private
 // socket only. The marker is updated with the port and socket directory.
 func (r *run) ensureScratchRunning(ctx context.Context, p drillPaths, m drillMeta, user *pgbin.User) (drillMeta, error) {
-	inst := &pgbin.Instance{Runner: pgbin.Runner{BinDir: m.BinDir, User: user}, DataDir: p.data,
+	// The binaries are the configured ones, not the marker's bin_dir.
+	binDir, err := configuredBinDir(r.target(), p.data)
+	if err != nil {
+		return m, driver.Permanent(driver.KindMisconfigured, err)
+	}
+	inst := &pgbin.Instance{Runner: pgbin.Runner{BinDir: binDir, User: user}, DataDir: p.data,
 		LogFile: filepath.Join(p.dir, "server.log"), Host: m.SocketDir, Port: m.Port, StartTimeout: time.Hour}
 	if m.SocketDir != "" && inst.Running(ctx) {
 		if err := waitPromoted(ctx, m); err != nil {

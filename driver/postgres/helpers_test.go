@@ -119,6 +119,7 @@ func newEnv(t *testing.T, c *pgcluster.Cluster, db string) *env {
 	return &env{t: t, c: c, db: db, d: d, history: historytest.New(), target: driver.Target{
 		Name: "tgt-" + db, Driver: postgres.Name, DSN: c.DSN(db),
 		BackupDir: dir + "/backups", ScratchDir: dir + "/scratch", BinDir: c.BinDir,
+		AllowCreateExtension: true,
 	}}
 }
 

@@ -46,7 +46,7 @@ func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
 	}
 	if schema == "" {
 		// A check that cannot check must not report success.
-		return nil, driver.Permanentf(driver.KindMisconfigured, "%s needs amcheck: %s", r.req.Task, why)
+		return nil, driver.Permanentf(driver.KindMisconfigured, "%s needs amcheck and has no fallback (a check that cannot check never reports success): %s", r.req.Task, why)
 	}
 	return &integrityRun{r: r, amcheck: schema, to: to, par: par}, nil
 }

@@ -134,6 +134,9 @@ func topStatements(ctx context.Context, r *run, n int64) ([]statement, string, e
 	}
 	schema, why, err := r.ensureExtension(ctx, "pg_stat_statements")
 	if err != nil || schema == "" {
+		if why != "" {
+			why += "; top statements left out (the rest of the analysis uses pg_stat_* views only)"
+		}
 		return nil, why, err
 	}
 	rows, err := r.pool.Query(ctx, `

@@ -14,7 +14,7 @@ var _ driver.Prober = (*Driver)(nil)
 // standby, the database size against the quota, the worst replica lag (the
 // standby's own replay lag, or the largest replay/flush/write lag in
 // pg_stat_replication; -1 with no replicas), and the age of the newest
-// verified backup in h.
+// verified backup in h with the WAL-chain status recorded with it.
 func (d *Driver) Probe(ctx context.Context, t driver.Target, h driver.History) (driver.TargetHealth, error) {
 	th := driver.TargetHealth{ReplicaLagMs: -1, LastVerifiedBackupAgeS: -1}
 	pool, err := d.pool(ctx, t)
@@ -46,6 +46,7 @@ func (d *Driver) Probe(ctx context.Context, t driver.Target, h driver.History) (
 	if h != nil {
 		if rec, ok, err := h.LatestBackup(ctx, t.Name); err == nil && ok {
 			th.LastVerifiedBackupAgeS = int64(time.Since(rec.TakenAt).Seconds())
+			th.WALChain, th.WALChainDetail = recordedWALChain(rec)
 		}
 	}
 	return th, nil

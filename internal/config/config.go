@@ -106,6 +106,10 @@ type HistoryConfig struct {
 	JobRetention    Duration `yaml:"job_retention"`
 }
 
+// DefaultExtensionSchema is the schema tasks create extensions in when a
+// target allows it (allow_create_extension) and names none.
+const DefaultExtensionSchema = "themis_ext"
+
 // TargetConfig is one database under maintenance.
 type TargetConfig struct {
 	Name         string   `yaml:"name"`
@@ -125,6 +129,22 @@ type TargetConfig struct {
 	// restores) may run on this target at once across the whole cluster
 	// (default 1).
 	MaxHeavyTasks int `yaml:"max_heavy_tasks"`
+
+	// Secrets and production safety of PostgreSQL targets (docs/TARGETS.md).
+	// ReplicaDSNEnvs and ReplicaDSNFiles give standbys' connection strings
+	// by environment variable or file, as dsn_env and dsn_file do the
+	// primary's; they follow replica_dsns, envs first.
+	ReplicaDSNEnvs  []string `yaml:"replica_dsn_envs"`
+	ReplicaDSNFiles []string `yaml:"replica_dsn_files"`
+	// AllowCreateExtension lets tasks CREATE EXTENSION (amcheck,
+	// pgstattuple, pg_stat_statements) on the target, into ExtensionSchema
+	// (default themis_ext). Off by default: a missing extension is
+	// reported with the fallback the task used.
+	AllowCreateExtension bool   `yaml:"allow_create_extension"`
+	ExtensionSchema      string `yaml:"extension_schema"`
+	// WALArchiveDir is the directory archive_command copies WAL segments
+	// into; backup_verification checks the WAL chain there when it is set.
+	WALArchiveDir string `yaml:"wal_archive_dir"`
 }
 
 // AuthConfig lists API tokens, stored as SHA-256 hex digests only.
@@ -268,6 +288,13 @@ func (c *Config) ApplyDefaults() {
 			t.MaxHeavyTasks = 1
 		}
 		t.BackupDir, t.ScratchDir, t.BinDir, t.DSNFile = absPath(t.BackupDir), absPath(t.ScratchDir), absPath(t.BinDir), absPath(t.DSNFile)
+		t.WALArchiveDir = absPath(t.WALArchiveDir)
+		for j := range t.ReplicaDSNFiles {
+			t.ReplicaDSNFiles[j] = absPath(t.ReplicaDSNFiles[j])
+		}
+		if t.ExtensionSchema == "" {
+			t.ExtensionSchema = DefaultExtensionSchema
+		}
 		if t.Driver == "sqlite" && t.DSN != "" && !strings.Contains(t.DSN, ":") {
 			// A SQLite DSN without a scheme is a file path.
 			t.DSN = absPath(t.DSN)
@@ -344,6 +371,16 @@ func (c *Config) Validate() error {
 		if t.MaxHeavyTasks < 0 || t.MaxHeavyTasks > 64 {
 			return fmt.Errorf("config: target %q: max_heavy_tasks must be between 1 and 64, got %d", t.Name, t.MaxHeavyTasks)
 		}
+		for _, e := range t.ReplicaDSNEnvs {
+			if e == "" {
+				return fmt.Errorf("config: target %q: replica_dsn_envs has an empty name", t.Name)
+			}
+		}
+		for _, f := range t.ReplicaDSNFiles {
+			if f == "" {
+				return fmt.Errorf("config: target %q: replica_dsn_files has an empty path", t.Name)
+			}
+		}
 		if t.QuotaBytes < 0 {
 			return fmt.Errorf("config: target %q: quota_bytes must not be negative", t.Name)
 		}
@@ -389,12 +426,43 @@ func (c *Config) ResolveTargets() ([]driver.Target, error) {
 			}
 			dsn = strings.TrimSpace(string(raw))
 		}
+		replicas, err := t.replicaDSNs()
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, driver.Target{
-			Name: t.Name, Driver: t.Driver, DSN: dsn, ReplicaDSNs: t.ReplicaDSNs,
+			Name: t.Name, Driver: t.Driver, DSN: dsn, ReplicaDSNs: replicas,
+			AllowCreateExtension: t.AllowCreateExtension, ExtensionSchema: t.ExtensionSchema, WALArchiveDir: t.WALArchiveDir,
 			QuotaBytes: t.QuotaBytes, BackupDir: t.BackupDir, ScratchDir: t.ScratchDir,
 			RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective),
 			BinDir: t.BinDir, OSUser: t.OSUser, MaxHeavyTasks: t.MaxHeavyTasks,
 		})
+	}
+	return out, nil
+}
+
+// replicaDSNs returns replica_dsns, then the values of replica_dsn_envs,
+// then the contents of replica_dsn_files. Errors name the target and the
+// source, never a DSN.
+func (t TargetConfig) replicaDSNs() ([]string, error) {
+	out := append([]string(nil), t.ReplicaDSNs...)
+	for _, e := range t.ReplicaDSNEnvs {
+		v, ok := os.LookupEnv(e)
+		if !ok || strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("target %s: environment variable %s (replica_dsn_envs) is not set", t.Name, e)
+		}
+		out = append(out, strings.TrimSpace(v))
+	}
+	for _, f := range t.ReplicaDSNFiles {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: read replica_dsn_files entry: %w", t.Name, err)
+		}
+		v := strings.TrimSpace(string(raw))
+		if v == "" {
+			return nil, fmt.Errorf("target %s: replica_dsn_files entry %s is empty", t.Name, f)
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }

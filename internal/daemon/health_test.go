@@ -136,6 +136,9 @@ func TestJudge(t *testing.T) {
 		{driver.TargetHealth{Version: "v", ReplicaLagMs: 1001}, health.Degraded, "replica lag 1001 ms"},
 		{driver.TargetHealth{Version: "v", ReplicaLagMs: 5001, QuotaUsedPct: 85}, health.Critical, "replica lag 5001 ms"},
 		{driver.TargetHealth{Version: "v", LastVerifiedBackupAgeS: 40 * 86400}, health.Degraded, "40 days old"},
+		{driver.TargetHealth{Version: "v", WALChain: "FAILURE", WALChainDetail: "WAL chain FAILURE: missing 0000000100000000000000A3"}, health.Critical, "missing 0000000100000000000000A3"},
+		{driver.TargetHealth{Version: "v", WALChain: "WARNING", WALChainDetail: "WAL chain WARNING"}, health.Degraded, "WAL chain WARNING"},
+		{driver.TargetHealth{Version: "v", WALChain: "OK", WALChainDetail: "WAL chain OK"}, health.OK, "reachable"},
 	}
 	for _, c := range cases {
 		status, msg := judge(c.th)

@@ -34,7 +34,7 @@ func targetProbe(name string, reg *driver.Registry, hist driver.History) health.
 		return health.Signal{Status: status, Message: msg, Details: map[string]any{
 			"reachable": th.Reachable, "version": th.Version, "in_recovery": th.InRecovery,
 			"replica_lag_ms": th.ReplicaLagMs, "size_bytes": th.SizeBytes, "quota_used_pct": th.QuotaUsedPct,
-			"last_verified_backup_age_s": th.LastVerifiedBackupAgeS,
+			"last_verified_backup_age_s": th.LastVerifiedBackupAgeS, "wal_chain": th.WALChain,
 		}}
 	}
 }
@@ -58,6 +58,12 @@ func judge(th driver.TargetHealth) (health.Status, string) {
 		raise(health.Critical, fmt.Sprintf("replica lag %d ms", th.ReplicaLagMs))
 	case th.ReplicaLagMs > lagDegradedMs:
 		raise(health.Degraded, fmt.Sprintf("replica lag %d ms", th.ReplicaLagMs))
+	}
+	switch th.WALChain {
+	case "FAILURE":
+		raise(health.Critical, th.WALChainDetail)
+	case "WARNING":
+		raise(health.Degraded, th.WALChainDetail)
 	}
 	if th.LastVerifiedBackupAgeS > backupStaleSeconds {
 		raise(health.Degraded, fmt.Sprintf("newest verified backup is %d days old", th.LastVerifiedBackupAgeS/86400))

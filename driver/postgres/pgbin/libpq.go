@@ -16,7 +16,6 @@ var libpqEnv = map[string]string{
 	"port":                     "PGPORT",
 	"dbname":                   "PGDATABASE",
 	"user":                     "PGUSER",
-	"password":                 "PGPASSWORD",
 	"passfile":                 "PGPASSFILE",
 	"service":                  "PGSERVICE",
 	"servicefile":              "PGSERVICEFILE",
@@ -41,24 +40,31 @@ var libpqEnv = map[string]string{
 
 // LibpqEnv turns a connection string (URL or keyword/value form) into
 // KEY=VALUE libpq environment variables, sorted by key, so that client
-// binaries connect where pgx does without the password appearing in any
-// process's argument list. Setting dbname overrides the database.
+// binaries connect where pgx does. The password is left out: LibpqConn
+// returns it for Runner.Password, which hands it over in a passfile.
+// Setting dbname overrides the database.
 func LibpqEnv(dsn, dbname string) ([]string, error) {
+	env, _, err := LibpqConn(dsn, dbname)
+	return env, err
+}
+
+// LibpqConn is LibpqEnv that also returns the connection string's password
+// ("" when it has none), for Runner.Password.
+func LibpqConn(dsn, dbname string) (env []string, password string, err error) {
 	params, err := ParseDSN(dsn)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if dbname != "" {
 		params["dbname"] = dbname
 	}
-	var env []string
 	for k, v := range params {
 		if name, ok := libpqEnv[k]; ok {
 			env = append(env, name+"="+v)
 		}
 	}
 	sort.Strings(env)
-	return env, nil
+	return env, params["password"], nil
 }
 
 // ParseDSN parses a libpq connection string in URL form

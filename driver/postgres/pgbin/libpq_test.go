@@ -44,7 +44,7 @@ func TestLibpqEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"PGDATABASE=orders", "PGHOST=db", "PGPASSWORD=pw", "PGPORT=6432", "PGSSLMODE=verify-full", "PGSSLROOTCERT=/ca.pem", "PGUSER=app"}
+	want := []string{"PGDATABASE=orders", "PGHOST=db", "PGPORT=6432", "PGSSLMODE=verify-full", "PGSSLROOTCERT=/ca.pem", "PGUSER=app"}
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("got %v\nwant %v", env, want)
 	}

@@ -71,15 +71,16 @@ var versionRE = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
 // MajorVersion returns the major version of the server binaries in binDir
 // (15 for "postgres (PostgreSQL) 15.8").
 func MajorVersion(ctx context.Context, binDir string) (int, error) {
-	out, err := exec.CommandContext(ctx, filepath.Join(binDir, "postgres"), "--version").Output()
+	// Through Runner: the environment passed on is the same filtered one.
+	out, err := Runner{BinDir: binDir}.Run(ctx, "postgres", "--version")
 	if err != nil {
 		return 0, fmt.Errorf("postgres --version in %s: %w", binDir, err)
 	}
-	m := versionRE.FindSubmatch(out)
+	m := versionRE.FindStringSubmatch(out)
 	if m == nil {
-		return 0, fmt.Errorf("unrecognised postgres --version output %q", strings.TrimSpace(string(out)))
+		return 0, fmt.Errorf("unrecognised postgres --version output %q", strings.TrimSpace(out))
 	}
-	return strconv.Atoi(string(m[1]))
+	return strconv.Atoi(m[1])
 }
 
 // User is an operating-system account the binaries run as.
@@ -162,21 +163,32 @@ type Runner struct {
 	// User is the account to run as; nil runs as this process's account.
 	User *User
 	// Env holds extra KEY=VALUE pairs (libpq variables from LibpqEnv).
+	// A PGPASSWORD entry is dropped: passwords reach a child only through
+	// Password.
 	Env []string
+	// Password, when set, is handed to the child through a passfile: a
+	// 0600 file in a private 0700 directory owned by User, named by
+	// PGPASSFILE and removed when the child has exited. It never appears
+	// in a child's argument list or environment.
+	Password string
 }
 
-// Command builds the command for binary name with args. Inherited PG*
-// variables are dropped so that only Env decides where libpq connects. When
-// ctx is cancelled the process gets SIGTERM, then SIGKILL 15 s later.
-func (r Runner) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+// Command builds the command for binary name with args, and returns the
+// function that removes its passfile (call it once the command has
+// exited). Of this process's environment only PATH, TZ, TMPDIR and the
+// locale are passed on, so that only Env decides where libpq connects and
+// no secret held in an environment variable reaches the child. When ctx is cancelled the process gets SIGTERM,
+// then SIGKILL 15 s later.
+func (r Runner) Command(ctx context.Context, name string, args ...string) (*exec.Cmd, func(), error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(r.BinDir, name), args...)
-	env := make([]string, 0, len(os.Environ())+len(r.Env)+2)
+	// Only the locale, time zone, temp dir and search path are inherited:
+	// this process's environment may hold secrets (a dsn_env or
+	// replica_dsn_envs variable, TEMPORAL_API_KEY) a child must not see.
+	env := make([]string, 0, len(r.Env)+8)
 	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "PG") || k == "HOME" || k == "USER" || k == "LOGNAME" {
-			continue
+		if k, _, _ := strings.Cut(kv, "="); inheritedEnv(k) {
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
 	if r.User != nil {
 		env = append(env, "HOME="+r.User.Home, "USER="+r.User.Name, "LOGNAME="+r.User.Name)
@@ -186,17 +198,47 @@ func (r Runner) Command(ctx context.Context, name string, args ...string) *exec.
 	} else if home, err := os.UserHomeDir(); err == nil {
 		env = append(env, "HOME="+home)
 	}
-	cmd.Env = append(env, r.Env...)
+	for _, kv := range r.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PGPASSWORD" || (r.Password != "" && k == "PGPASSFILE") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	cleanup := func() {}
+	if r.Password != "" {
+		path, remove, err := WritePassfile(r.Password, r.User)
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("%s: %w", name, err)
+		}
+		env = append(env, "PGPASSFILE="+path)
+		cleanup = remove
+	}
+	cmd.Env = env
 	cmd.Dir = "/"
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
-	return cmd
+	return cmd, cleanup, nil
+}
+
+// inheritedEnv reports whether a child inherits variable k.
+func inheritedEnv(k string) bool {
+	switch k {
+	case "PATH", "TZ", "TMPDIR", "LANG", "LANGUAGE":
+		return true
+	}
+	return strings.HasPrefix(k, "LC_")
 }
 
 // Run runs binary name and returns its combined output. A failure's error
 // carries the last lines of that output.
 func (r Runner) Run(ctx context.Context, name string, args ...string) (string, error) {
-	out, err := r.Command(ctx, name, args...).CombinedOutput()
+	cmd, cleanup, err := r.Command(ctx, name, args...)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ctx.Err() != nil {
 			return string(out), ctx.Err()
@@ -211,7 +253,11 @@ func (r Runner) Run(ctx context.Context, name string, args ...string) (string, e
 // a WAL streamer that would otherwise outlive it, keep writing into the
 // target directory and hold the output pipe open.
 func (r Runner) RunGroup(ctx context.Context, name string, args ...string) (string, error) {
-	cmd := r.Command(ctx, name, args...)
+	cmd, cleanup, err := r.Command(ctx, name, args...)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
