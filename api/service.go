@@ -86,6 +86,9 @@ type DrillService interface {
 	// StartDrill starts a drill on target (empty: the default target).
 	StartDrill(ctx context.Context, target, principal string) (domain.Drill, error)
 	GetDrill(ctx context.Context, id string) (domain.Drill, error)
+	// WaitDrill holds until the drill meets w or w.Wait passes, then
+	// answers it as GetDrill (GET /drills/{id}?wait=).
+	WaitDrill(ctx context.Context, id string, w DrillWait) (domain.Drill, error)
 	ListDrills(ctx context.Context, limit int) ([]domain.Drill, error)
 	// DecideDrill approves (approve=true) or rejects the awaited step
 	// ("start" or "complete") with the principal as approver.

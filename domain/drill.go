@@ -115,5 +115,5 @@ type Approval struct {
 	Channel string `json:"channel"`
 	// Reason says why a refused decision was not applied (empty for one
 	// that was).
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason"`
 }
