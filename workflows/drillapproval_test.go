@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/themis-maintenance/themis/domain"
 )
@@ -241,4 +242,36 @@ func TestDrillRejectByUpdateAndAbortAtEachWait(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Executions started before drill-approval-updates keep their signal
+// rules (a signal is read by the wait, so one sent early is consumed
+// there, as their recorded histories expect), and take Updates too.
+func TestDrillBeforeApprovalUpdatesVersion(t *testing.T) {
+	env, f := newDrillEnv(t)
+	env.OnGetVersion(drillApprovalUpdates, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	f.blockStep = "restore"
+	signal(env, ApproveSignal, domain.ApprovalStart, time.Minute)
+	f.onBlock = func() {
+		env.SignalWorkflow(ApproveSignal, ApprovalSignal{Step: domain.ApprovalComplete, Approver: "early", Comment: "buffered"})
+		f.mu.Lock()
+		f.blockStep = ""
+		f.mu.Unlock()
+	}
+	env.ExecuteWorkflow(DrillWorkflowName, DrillInput{Target: "demo", CompleteApprovalTimeout: time.Hour})
+	require.NoError(t, env.GetWorkflowError())
+	d := drillResult(t, env)
+	require.Equal(t, domain.DrillPassed, d.State, "the old rules consumed the buffered signal")
+	require.Equal(t, "early", d.Approvals[1].Approver)
+
+	env, _ = newDrillEnv(t)
+	env.OnGetVersion(drillApprovalUpdates, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	res := update(env, ApproveUpdate, domain.ApprovalStart, time.Minute)
+	refused := update(env, ApproveUpdate, domain.ApprovalStart, 2*time.Minute)
+	update(env, RejectUpdate, domain.ApprovalComplete, time.Hour)
+	env.ExecuteWorkflow(DrillWorkflowName, DrillInput{Target: "demo"})
+	require.True(t, res.completed)
+	require.NoError(t, res.err)
+	requireRefused(t, refused, "already decided")
+	require.Equal(t, domain.DrillRejected, drillResult(t, env).State)
 }
