@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -42,6 +43,97 @@ type DrillDecision struct {
 	// Step is the awaited approval: "start" or "complete".
 	Step    string `json:"step"`
 	Comment string `json:"comment"`
+}
+
+// DrillWait is what GET /drills/{id}?wait= holds the request for: until
+// the drill is in one of Until, or its state or step differs from
+// SinceState / SinceStep (what the caller last saw), or it has ended,
+// whichever comes first, for at most Wait.
+type DrillWait struct {
+	Wait       time.Duration
+	Until      []domain.DrillState
+	SinceState domain.DrillState
+	SinceStep  string
+}
+
+// Done reports whether d ends the wait. An ended drill always does.
+func (w DrillWait) Done(d domain.Drill) bool {
+	if d.State.Terminal() || slices.Contains(w.Until, d.State) {
+		return true
+	}
+	return (w.SinceState != "" && d.State != w.SinceState) || (w.SinceStep != "" && d.Step != w.SinceStep)
+}
+
+// untilEnded is the until value that stands for every final state.
+const untilEnded = "ended"
+
+// drillStates are the states GET /drills/{id}?until= and since_state take.
+var drillStates = []domain.DrillState{
+	domain.DrillRunning, domain.DrillAwaiting, domain.DrillCleaningUp,
+	domain.DrillPassed, domain.DrillFailed, domain.DrillRejected, domain.DrillAborted, domain.DrillCancelled,
+}
+
+// parseDrillWait reads the query of GET /drills/{id}: wait, until,
+// since_state and since_step; ok is false when none of them is given.
+func parseDrillWait(q url.Values) (w DrillWait, ok bool, err error) {
+	for k, vs := range q {
+		switch k {
+		case "wait", "until", "since_state", "since_step":
+		default:
+			return w, false, badRequest(CodeInvalidParameter, clip(k, 100), "unknown query parameter %q (accepted: wait, until, since_state, since_step)", clip(k, 100))
+		}
+		if len(vs) > 1 {
+			return w, false, badRequest(CodeInvalidParameter, k, "query parameter %s is given more than once", k)
+		}
+	}
+	if len(q) == 0 {
+		return w, false, nil
+	}
+	vs, given := q["wait"]
+	if !given {
+		for _, k := range []string{"until", "since_state", "since_step"} {
+			if _, ok := q[k]; ok {
+				return w, false, badRequest(CodeInvalidParameter, k, "%s needs wait (e.g. wait=30s)", k)
+			}
+		}
+	}
+	if w.Wait, err = parseWait(vs[0]); err != nil {
+		return w, false, err
+	}
+	if v := q.Get("until"); v != "" {
+		for _, u := range strings.Split(v, ",") {
+			u = strings.TrimSpace(u)
+			switch st := domain.DrillState(u); {
+			case u == untilEnded:
+				// Every final state ends the wait in any case.
+			case slices.Contains(drillStates, st):
+				w.Until = append(w.Until, st)
+			default:
+				return w, false, badRequest(CodeInvalidParameter, "until", "until takes %q or drill states (%s), got %q", untilEnded, joinStates(), clip(u, 100))
+			}
+		}
+	}
+	if v, ok := q["since_state"]; ok {
+		if !slices.Contains(drillStates, domain.DrillState(v[0])) {
+			return w, false, badRequest(CodeInvalidParameter, "since_state", "since_state must be a drill state (%s), got %q", joinStates(), clip(v[0], 100))
+		}
+		w.SinceState = domain.DrillState(v[0])
+	}
+	if v, ok := q["since_step"]; ok {
+		if v[0] == "" || len(v[0]) > 64 || strings.ContainsFunc(v[0], func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z') }) {
+			return w, false, badRequest(CodeInvalidParameter, "since_step", "since_step must be a drill step name (the step field, e.g. await_start), got %q", clip(v[0], 100))
+		}
+		w.SinceStep = v[0]
+	}
+	return w, true, nil
+}
+
+func joinStates() string {
+	out := make([]string, len(drillStates))
+	for i, s := range drillStates {
+		out[i] = string(s)
+	}
+	return strings.Join(out, ", ")
 }
 
 // DrillAbortRequest is the optional body of POST /drills/{id}/abort.
@@ -175,11 +267,22 @@ func (h *handler) getDrill(c *gin.Context) {
 	if !ok {
 		return
 	}
+	w, wait, err := parseDrillWait(c.Request.URL.Query())
+	if err != nil {
+		abortWithError(c, err)
+		return
+	}
 	ds, ok := h.drillService(c)
 	if !ok {
 		return
 	}
-	d, err := ds.GetDrill(c.Request.Context(), id)
+	var d domain.Drill
+	if wait {
+		// The request's context ends when the client goes away.
+		d, err = ds.WaitDrill(c.Request.Context(), id, w)
+	} else {
+		d, err = ds.GetDrill(c.Request.Context(), id)
+	}
 	if err != nil {
 		abortWithError(c, err)
 		return
@@ -220,7 +323,8 @@ func (h *handler) decideDrill(c *gin.Context, approve bool) {
 	if err == nil {
 		err = checkText("comment", req.Comment)
 	}
-	noteAudit(c, "", "step="+strconv.Quote(clip(req.Step, 100))+" comment="+strconv.Quote(clip(req.Comment, 500)))
+	detail := "step=" + strconv.Quote(clip(req.Step, 100)) + " comment=" + strconv.Quote(clip(req.Comment, 500)) + " channel=" + domain.ChannelAPI
+	noteAudit(c, "", detail)
 	if err != nil {
 		abortWithError(c, err)
 		return
@@ -231,10 +335,25 @@ func (h *handler) decideDrill(c *gin.Context, approve bool) {
 	}
 	d, err := ds.DecideDrill(c.Request.Context(), id, approve, req.Step, req.Comment, Principal(c))
 	if err != nil {
+		// The drill's refusal (409) is in the audit entry with its reason.
+		noteAudit(c, "", detail+" refused="+strconv.Quote(clip(err.Error(), 300)))
 		abortWithError(c, err)
 		return
 	}
+	// What the drill recorded: the decision applied, and the state after it.
+	noteAudit(c, "", detail+" applied="+strconv.Quote(appliedDecision(d, req.Step))+" state="+string(d.State)+" step_now="+d.Step)
 	c.JSON(http.StatusOK, wireDrill(d))
+}
+
+// appliedDecision names the decision d recorded on step ("approved by
+// alice (api)"), empty when it has none.
+func appliedDecision(d domain.Drill, step string) string {
+	for _, a := range d.Approvals {
+		if a.Step == step {
+			return a.Decision + " by " + clip(a.Approver, 100) + " (" + a.Channel + ")"
+		}
+	}
+	return ""
 }
 
 // abortDrill stops a drill (its clean-up still runs); 409 when it has
@@ -274,6 +393,10 @@ func wireDrill(d domain.Drill) domain.Drill {
 	d.Approvals = slices.Clone(d.Approvals)
 	if d.Approvals == nil {
 		d.Approvals = []domain.Approval{}
+	}
+	d.Refused = slices.Clone(d.Refused)
+	if d.Refused == nil {
+		d.Refused = []domain.Approval{}
 	}
 	return d
 }

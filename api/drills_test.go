@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/apitest"
@@ -167,5 +168,44 @@ func TestDrillErrorsAreNot500(t *testing.T) {
 	r.problem(http.StatusInternalServerError, api.CodeInternal)
 	if strings.Contains(string(r.Body), "hunter2") {
 		t.Fatal("leak")
+	}
+}
+
+// GET /drills/{id}?wait=: parameters checked (400 naming the field), a
+// drill that already meets the condition answered at once, one that does
+// not held for the wait; decisions are audited with their channel.
+func TestDrillWaitAndDecisionAudit(t *testing.T) {
+	e := newEnv(t)
+	d := e.startAwaiting("")
+	for q, field := range map[string]string{
+		"wait=soon": "wait", "wait=61s": "wait", "wait=1s&wait=1s": "wait", "until=ended": "until",
+		"since_step=x": "since_step", "wait=1s&until=soon": "until", "wait=1s&since_state=gone": "since_state",
+		"wait=1s&since_step=Await": "since_step", "wait=1s&limit=3": "limit",
+	} {
+		p := e.req(http.MethodGet, base+"/drills/"+d.ID+"?"+q, "").problem(http.StatusBadRequest, api.CodeInvalidParameter)
+		if p.Field != field {
+			t.Errorf("?%s: field %q, want %q", q, p.Field, field)
+		}
+	}
+	start := time.Now()
+	got := e.req(http.MethodGet, base+"/drills/"+d.ID+"?wait=5s&until=awaiting_approval", "").ok(http.StatusOK).drill()
+	if got.Awaiting != domain.ApprovalStart || time.Since(start) > 2*time.Second {
+		t.Fatalf("already awaiting: %+v after %s", got, time.Since(start))
+	}
+	start = time.Now()
+	got = e.req(http.MethodGet, base+"/drills/"+d.ID+"?wait=300ms&since_state=awaiting_approval&since_step=await_start", "").ok(http.StatusOK).drill()
+	if took := time.Since(start); got.State != domain.DrillAwaiting || took < 250*time.Millisecond {
+		t.Fatalf("unchanged drill answered after %s: %+v", took, got)
+	}
+
+	e.req(http.MethodPost, base+"/drills/"+d.ID+"/approve", `{"step":"complete"}`).problem(http.StatusConflict, api.CodeConflict)
+	ev := e.lastEvent()
+	if !strings.Contains(ev.Detail, "channel=api") || !strings.Contains(ev.Detail, "refused=") {
+		t.Errorf("refusal audited as %+v", ev)
+	}
+	d = e.req(http.MethodPost, base+"/drills/"+d.ID+"/approve", `{"step":"start"}`).ok(http.StatusOK).drill()
+	ev = e.lastEvent()
+	if !strings.Contains(ev.Detail, "channel=api") || !strings.Contains(ev.Detail, `applied="approved by`) || d.Approvals[0].Channel != domain.ChannelAPI {
+		t.Errorf("approval audited as %+v; drill %+v", ev, d.Approvals)
 	}
 }

@@ -98,6 +98,9 @@ type DrillService interface {
 	// DrillTrend returns the newest limit finished drills of a configured
 	// target, oldest first, with RTO/RPO against the objectives.
 	DrillTrend(ctx context.Context, target string, limit int) (domain.DrillTrend, error)
+	// WaitDrill holds until the drill meets w or w.Wait passes, then
+	// answers it as GetDrill (GET /drills/{id}?wait=).
+	WaitDrill(ctx context.Context, id string, w DrillWait) (domain.Drill, error)
 	// DecideDrill approves (approve=true) or rejects the awaited step
 	// ("start" or "complete") with the principal as approver.
 	DecideDrill(ctx context.Context, id string, approve bool, step, comment, principal string) (domain.Drill, error)

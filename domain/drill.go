@@ -73,11 +73,15 @@ type Drill struct {
 	Reason         string      `json:"reason"`
 	Steps          []DrillStep `json:"steps"`
 	Approvals      []Approval  `json:"approvals"`
-	CanaryRows     int64       `json:"canary_rows"`
-	RestoredFrom   string      `json:"restored_from"`
-	Scratch        string      `json:"scratch"`
-	CleanedUp      bool        `json:"cleaned_up"`
-	UIURL          string      `json:"ui_url"`
+	// Refused are decisions the drill received but did not apply (a signal
+	// for a step not awaited, sent before its wait began, a second decision,
+	// one after the drill ended), with their channel and reason.
+	Refused      []Approval `json:"refused_decisions"`
+	CanaryRows   int64      `json:"canary_rows"`
+	RestoredFrom string     `json:"restored_from"`
+	Scratch      string     `json:"scratch"`
+	CleanedUp    bool       `json:"cleaned_up"`
+	UIURL        string     `json:"ui_url"`
 }
 
 // DrillStep is one step of a drill with its timing.
@@ -90,6 +94,16 @@ type DrillStep struct {
 	Detail       string    `json:"detail"`
 }
 
+// Approval channels: how a decision reached the drill.
+const (
+	// ChannelAPI is an Update sent by the API (POST /drills/{id}/approve).
+	ChannelAPI = "api"
+	// ChannelUpdate is an Update sent by another Temporal client.
+	ChannelUpdate = "update"
+	// ChannelSignal is a signal (Temporal UI, temporal CLI).
+	ChannelSignal = "signal"
+)
+
 // Approval is one decision an operator sent.
 type Approval struct {
 	Step     string `json:"step"`
@@ -97,4 +111,9 @@ type Approval struct {
 	Approver string `json:"approver"`
 	Comment  string `json:"comment"`
 	AtMs     int64  `json:"at_ms"`
+	// Channel is how the decision arrived: api, update or signal.
+	Channel string `json:"channel"`
+	// Reason says why a refused decision was not applied (empty for one
+	// that was).
+	Reason string `json:"reason"`
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -58,32 +59,41 @@ func (s *Service) StartDrill(ctx context.Context, target, principal string) (dom
 
 // GetDrill returns a drill's state from its state query.
 func (s *Service) GetDrill(ctx context.Context, id string) (domain.Drill, error) {
+	d, _, err := s.getDrill(ctx, id)
+	return d, err
+}
+
+// getDrill is GetDrill that also returns the length of the drill's event
+// history when it was read (zero for a drill served from the history
+// store): the state reflects every event up to it.
+func (s *Service) getDrill(ctx context.Context, id string) (domain.Drill, int64, error) {
 	if !validJobID(id) {
-		return domain.Drill{}, fmt.Errorf("%w: drill %q", domain.ErrNotFound, id)
+		return domain.Drill{}, 0, fmt.Errorf("%w: drill %q", domain.ErrNotFound, id)
 	}
 	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		err = mapErr(fmt.Errorf("describe drill %s: %w", id, err))
 		if errors.Is(err, domain.ErrNotFound) && s.opts.Records != nil {
-			return s.storedDrill(ctx, id, err)
+			d, err := s.storedDrill(ctx, id, err)
+			return d, 0, err
 		}
-		return domain.Drill{}, err
+		return domain.Drill{}, 0, err
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if info.GetType().GetName() != workflows.DrillWorkflowName {
-		return domain.Drill{}, fmt.Errorf("%w: %s is not a drill", domain.ErrNotFound, id)
+		return domain.Drill{}, 0, fmt.Errorf("%w: %s is not a drill", domain.ErrNotFound, id)
 	}
 	var d domain.Drill
 	v, err := s.c.QueryWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.DrillStateQuery)
 	if err != nil {
-		return domain.Drill{}, mapErr(fmt.Errorf("query drill %s: %w", id, err))
+		return domain.Drill{}, 0, mapErr(fmt.Errorf("query drill %s: %w", id, err))
 	}
 	if err := v.Get(&d); err != nil {
-		return domain.Drill{}, fmt.Errorf("decode drill %s: %w", id, err)
+		return domain.Drill{}, 0, fmt.Errorf("decode drill %s: %w", id, err)
 	}
 	d.UIURL = s.uiURL(id, info.GetExecution().GetRunId())
 	settleDrillState(&d, info.GetStatus(), info.GetCloseTime().AsTime().UnixMilli())
-	return d, nil
+	return d, info.GetHistoryLength(), nil
 }
 
 // settleDrillState makes the queried state d tell the truth about the
@@ -145,32 +155,83 @@ func (s *Service) ListDrills(ctx context.Context, limit int) (api.DrillList, err
 	return api.DrillList{Drills: drills, Count: len(drills), AsOfMs: asOf.UnixMilli()}, nil
 }
 
-// DecideDrill sends an approve or reject decision for step. It is
-// domain.ErrConflict unless the drill is awaiting exactly that step.
+// decideTimeout bounds how long DecideDrill waits for the drill's worker
+// to validate and apply a decision.
+const decideTimeout = 30 * time.Second
+
+// DecideDrill approves or rejects step by the drill's approve or reject
+// Update: the workflow itself accepts or refuses it (its validator), so
+// there is no window between reading the state and deciding. A refusal
+// (a step not awaited now, one already decided, a drill that ended) is
+// domain.ErrConflict with the workflow's reason; an accepted decision
+// answers the drill after it was applied.
 func (s *Service) DecideDrill(ctx context.Context, id string, approve bool, step, comment, principal string) (domain.Drill, error) {
 	if step != domain.ApprovalStart && step != domain.ApprovalComplete {
 		return domain.Drill{}, &domain.ValidationError{Field: "step", Message: fmt.Sprintf("must be %q or %q", domain.ApprovalStart, domain.ApprovalComplete)}
 	}
-	d, err := s.GetDrill(ctx, id)
+	runID, err := s.runningDrill(ctx, id)
 	if err != nil {
-		return d, err
+		return domain.Drill{}, err
 	}
-	if d.Awaiting != step {
-		awaiting := d.Awaiting
-		if awaiting == "" {
-			awaiting = "nothing"
-		}
-		return d, fmt.Errorf("%w: drill %s is awaiting %s, not approval %q", domain.ErrConflict, id, awaiting, step)
-	}
-	name := workflows.ApproveSignal
+	name := workflows.ApproveUpdate
 	if !approve {
-		name = workflows.RejectSignal
+		name = workflows.RejectUpdate
 	}
-	sig := workflows.ApprovalSignal{Step: step, Approver: principal, Comment: comment}
-	if err := s.c.SignalWorkflow(ctx, id, "", name, sig); err != nil {
-		return d, mapErr(fmt.Errorf("signal %s to drill %s: %w", name, id, err))
+	uctx, cancel := context.WithTimeout(ctx, decideTimeout)
+	defer cancel()
+	h, err := s.c.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, RunID: runID, UpdateName: name, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.ApprovalSignal{Step: step, Approver: principal, Comment: comment, Channel: domain.ChannelAPI}},
+	})
+	var d domain.Drill
+	if err == nil {
+		err = h.Get(uctx, &d)
 	}
-	return s.waitDrillChange(ctx, id, d)
+	if err != nil {
+		return domain.Drill{}, decideErr(id, name, err)
+	}
+	d.UIURL = s.uiURL(id, runID)
+	settleDrillState(&d, enums.WORKFLOW_EXECUTION_STATUS_RUNNING, 0)
+	return d, nil
+}
+
+// runningDrill returns the run id of drill id, which must be running:
+// domain.ErrNotFound for no drill, domain.ErrConflict for one that ended.
+func (s *Service) runningDrill(ctx context.Context, id string) (string, error) {
+	if !validJobID(id) {
+		return "", fmt.Errorf("%w: drill %q", domain.ErrNotFound, id)
+	}
+	desc, err := s.c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return "", mapErr(fmt.Errorf("describe drill %s: %w", id, err))
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflows.DrillWorkflowName {
+		return "", fmt.Errorf("%w: %s is not a drill", domain.ErrNotFound, id)
+	}
+	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", fmt.Errorf("%w: drill %s has ended (%s)", domain.ErrConflict, id, strings.ToLower(info.GetStatus().String()))
+	}
+	return info.GetExecution().GetRunId(), nil
+}
+
+// decideErr maps what an approve or reject Update answered: the drill's
+// refusal is a conflict with its reason, a drill that closed meanwhile too.
+func decideErr(id, name string, err error) error {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == workflows.DrillDecisionRefused {
+		return fmt.Errorf("%w: drill %s: %s", domain.ErrConflict, id, ae.Message())
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		// The run closed between the describe and the update.
+		return fmt.Errorf("%w: drill %s has ended", domain.ErrConflict, id)
+	}
+	var timeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	if errors.As(err, &timeout) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: drill %s: no worker applied the %s decision within %s", domain.ErrUnavailable, id, name, decideTimeout)
+	}
+	return mapErr(fmt.Errorf("%s drill %s: %w", name, id, err))
 }
 
 // AbortDrill stops a running drill; its clean-up still runs.
@@ -189,26 +250,7 @@ func (s *Service) AbortDrill(ctx context.Context, id, reason, principal string) 
 	if err := s.c.SignalWorkflow(ctx, id, "", workflows.AbortSignalName, workflows.AbortSignal{By: principal, Reason: reason}); err != nil {
 		return d, mapErr(fmt.Errorf("abort drill %s: %w", id, err))
 	}
-	return s.waitDrillChange(ctx, id, d)
-}
-
-// waitDrillChange polls briefly so the answer shows the signal's effect.
-func (s *Service) waitDrillChange(ctx context.Context, id string, before domain.Drill) (domain.Drill, error) {
-	deadline := time.Now().Add(3 * time.Second)
-	d := before
-	for time.Now().Before(deadline) {
-		cur, err := s.GetDrill(ctx, id)
-		if err == nil {
-			d = cur
-			if cur.Step != before.Step || cur.State != before.State || len(cur.Approvals) != len(before.Approvals) {
-				return cur, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return d, nil
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return d, nil
+	// The answer shows the abort's effect (cleaning_up), a few seconds at
+	// most.
+	return s.WaitDrill(ctx, id, api.DrillWait{Wait: 3 * time.Second, SinceState: d.State, SinceStep: d.Step})
 }

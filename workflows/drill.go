@@ -62,11 +62,15 @@ type DrillInput struct {
 	HostTimeout time.Duration `json:"host_timeout,omitempty"`
 }
 
-// ApprovalSignal approves or rejects the awaited step.
+// ApprovalSignal approves or rejects the awaited step; it is the argument
+// of the approve and reject signals and Updates.
 type ApprovalSignal struct {
 	Step     string `json:"step"`
 	Approver string `json:"approver"`
 	Comment  string `json:"comment"`
+	// Channel is "api" when the API sends the Update; other Updates are
+	// recorded as "update", signals as "signal" whatever it says.
+	Channel string `json:"channel,omitempty"`
 }
 
 // AbortSignal stops a drill at any step; clean-up still runs.
@@ -85,6 +89,15 @@ type drillRun struct {
 	v1 bool
 	// host made the scratch instance; verify and clean-up run on its queue.
 	host activities.Host
+	// v2: approvals by Update, signals received from the start
+	// (drillApprovalUpdates).
+	v2 bool
+	// pending is the decision accepted for the awaited step, until the
+	// wait applies it; wake tells the wait one came.
+	pending *pendingDecision
+	wake    workflow.Channel
+	// ending: the steps are over, clean-up and report run.
+	ending bool
 }
 
 // DrillWorkflow runs a disaster-recovery drill: preflight → approval
@@ -101,12 +114,16 @@ func DrillWorkflow(ctx workflow.Context, in DrillInput) (domain.Drill, error) {
 		State: domain.DrillRunning, RequestedBy: in.RequestedBy, JobID: in.JobID,
 		StartedAtMs:    workflow.Now(ctx).UnixMilli(),
 		RTOObjectiveMs: r.in.RTOObjective.Milliseconds(), RPOObjectiveMs: r.in.RPOObjective.Milliseconds(),
-		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}, Refused: []domain.Approval{},
 	}
 	if err := workflow.SetQueryHandler(ctx, DrillStateQuery, func() (domain.Drill, error) { return r.d, nil }); err != nil {
 		return r.d, err
 	}
 	r.v1 = workflow.GetVersion(ctx, drillSlotsAndHostChange, workflow.DefaultVersion, 1) >= 1
+	r.v2 = workflow.GetVersion(ctx, drillApprovalUpdates, workflow.DefaultVersion, 1) >= 1
+	if err := r.setupApprovals(ctx); err != nil {
+		return r.d, err
+	}
 
 	// An abort cancels the drill's steps; clean-up runs disconnected.
 	runCtx, cancelRun := workflow.WithCancel(ctx)
@@ -386,77 +403,10 @@ func (r *drillRun) addStep(name string, state domain.StepState, start, end int64
 // errDrillStopped ends the step sequence without a failure of its own.
 var errDrillStopped = temporal.NewApplicationError("drill stopped", "DrillStopped")
 
-// await waits for approval of step, with a timeout. Signals for another
-// step are ignored (the API refuses them with 409 before they get here).
-func (r *drillRun) await(step string, timeout time.Duration) error {
-	ctx := r.ctx
-	name := "await_" + step
-	r.d.Step, r.d.Awaiting, r.d.State = name, step, domain.DrillAwaiting
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Drill of `%s`: **awaiting approval `%s`** (times out after %s). Send signal `approve` or `reject` with {\"step\":%q,\"approver\":…,\"comment\":…}", r.in.Target, step, timeout, step))
-	start := workflow.Now(ctx).UnixMilli()
-	timerCtx, cancelTimer := workflow.WithCancel(ctx)
-	defer cancelTimer()
-	timer := workflow.NewTimerWithOptions(timerCtx, timeout, workflow.TimerOptions{Summary: "Awaiting approval `" + step + "` (times out after " + timeout.String() + ")"})
-	approveCh := workflow.GetSignalChannel(ctx, ApproveSignal)
-	rejectCh := workflow.GetSignalChannel(ctx, RejectSignal)
-
-	var decision string
-	var sig ApprovalSignal
-	for decision == "" {
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(approveCh, func(c workflow.ReceiveChannel, _ bool) {
-			var s ApprovalSignal
-			c.Receive(ctx, &s)
-			if s.Step == step {
-				decision, sig = "approved", s
-			} else {
-				workflow.GetLogger(ctx).Warn("approval for a step not awaited ignored", "awaited", step, "got", s.Step)
-			}
-		})
-		sel.AddReceive(rejectCh, func(c workflow.ReceiveChannel, _ bool) {
-			var s ApprovalSignal
-			c.Receive(ctx, &s)
-			if s.Step == step {
-				decision, sig = "rejected", s
-			} else {
-				workflow.GetLogger(ctx).Warn("rejection for a step not awaited ignored", "awaited", step, "got", s.Step)
-			}
-		})
-		sel.AddFuture(timer, func(f workflow.Future) {
-			if f.Get(ctx, nil) == nil {
-				decision = "timeout"
-			}
-		})
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { decision = "stopped" })
-		sel.Select(ctx)
-	}
-	end := workflow.Now(ctx).UnixMilli()
-	r.d.Awaiting = ""
-	switch decision {
-	case "approved":
-		r.d.State = domain.DrillRunning
-		r.d.Approvals = append(r.d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: sig.Approver, Comment: sig.Comment, AtMs: end})
-		r.addStep(name, domain.StepApproved, start, end, fmt.Sprintf("approved by %s: %s", sig.Approver, sig.Comment))
-		return nil
-	case "rejected":
-		r.d.Approvals = append(r.d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: sig.Approver, Comment: sig.Comment, AtMs: end})
-		r.d.State, r.d.Reason = domain.DrillRejected, fmt.Sprintf("%s rejected by %s: %s", step, sig.Approver, sig.Comment)
-		r.addStep(name, domain.StepRejected, start, end, r.d.Reason)
-	case "timeout":
-		r.d.State, r.d.Reason = domain.DrillAborted, "approval_timeout"
-		r.addStep(name, domain.StepTimedOut, start, end, fmt.Sprintf("no decision on %s within %s", step, timeout))
-	default:
-		if r.d.State != domain.DrillAborted {
-			r.d.State, r.d.Reason = domain.DrillCancelled, "cancelled while awaiting "+step
-		}
-		r.addStep(name, domain.StepCancelled, start, end, r.d.Reason)
-	}
-	return errDrillStopped
-}
-
 // finish always cleans up (disconnected from cancellation), settles the
 // outcome and stores the report.
 func (r *drillRun) finish(ctx workflow.Context, stepErr error) {
+	r.ending = true
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	start := workflow.Now(dctx).UnixMilli()

@@ -28,6 +28,7 @@ type fakeDrill struct {
 	badVerify    bool
 	blockStep    string
 	onBlock      func()
+	onCleanup    func()
 	failureAt    time.Time
 	newestAt     time.Time
 	servingAt    time.Time
@@ -50,6 +51,12 @@ func (f *fakeDrill) block(ctx context.Context, name string) error {
 	}
 	for {
 		activity.RecordHeartbeat(ctx, "waiting")
+		f.mu.Lock()
+		released := f.blockStep != name
+		f.mu.Unlock()
+		if released {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -93,6 +100,9 @@ func (f *fakeDrill) register(env *testsuite.TestWorkflowEnvironment) {
 		f.mu.Lock()
 		f.cleanups++
 		f.mu.Unlock()
+		if f.onCleanup != nil {
+			f.onCleanup()
+		}
 		return driver.DrillCleanupReport{Removed: []string{"scratch"}}, nil
 	})
 	reg(SaveDrillReportActivity, func(ctx context.Context, in activities.DrillReportInput) error {

@@ -114,6 +114,23 @@ func (f *Fake) GetDrill(_ context.Context, id string) (domain.Drill, error) {
 	return cloneDrill(f.observeLocked(d)), nil
 }
 
+// WaitDrill implements api.DrillService: the drill as GetDrill answers it,
+// once it meets w (another call moved it) or w.Wait has passed.
+func (f *Fake) WaitDrill(ctx context.Context, id string, w api.DrillWait) (domain.Drill, error) {
+	deadline := time.Now().Add(w.Wait)
+	for {
+		d, err := f.GetDrill(ctx, id)
+		if err != nil || w.Done(d) || !time.Now().Before(deadline) {
+			return d, err
+		}
+		select {
+		case <-ctx.Done():
+			return domain.Drill{}, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // ListDrills implements api.DrillService: newest first.
 func (f *Fake) ListDrills(_ context.Context, limit int) (api.DrillList, error) {
 	f.mu.Lock()
@@ -164,7 +181,7 @@ func (f *Fake) DecideDrill(_ context.Context, id string, approve bool, step, com
 	if !approve {
 		decision = "rejected"
 	}
-	d.Approvals = append(d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: principal, Comment: comment, AtMs: now})
+	d.Approvals = append(d.Approvals, domain.Approval{Step: step, Decision: decision, Approver: principal, Comment: comment, AtMs: now, Channel: domain.ChannelAPI})
 	waitStart := now - 1000
 	if n := len(d.Steps); n > 0 {
 		waitStart = d.Steps[n-1].FinishedAtMs

@@ -334,6 +334,29 @@ func (c *Client) GetDrill(ctx context.Context, id string) (domain.Drill, error) 
 	return out, err
 }
 
+// WaitDrill holds for at most w.Wait (up to 60 s; GET /drills/{id}?wait=)
+// until the drill is in one of w.Until, its state or step differs from
+// w.SinceState / w.SinceStep, or it has ended, and returns it as it then is.
+func (c *Client) WaitDrill(ctx context.Context, id string, w api.DrillWait) (domain.Drill, error) {
+	q := url.Values{"wait": {w.Wait.String()}}
+	if len(w.Until) > 0 {
+		until := make([]string, len(w.Until))
+		for i, s := range w.Until {
+			until[i] = string(s)
+		}
+		q.Set("until", strings.Join(until, ","))
+	}
+	if w.SinceState != "" {
+		q.Set("since_state", string(w.SinceState))
+	}
+	if w.SinceStep != "" {
+		q.Set("since_step", w.SinceStep)
+	}
+	var out domain.Drill
+	err := c.do(ctx, http.MethodGet, "/drills/"+url.PathEscape(id), q, nil, &out)
+	return out, err
+}
+
 // ApproveDrill approves the awaited step ("start" or "complete"); a drill
 // not awaiting that step is an *APIError with Status 409.
 func (c *Client) ApproveDrill(ctx context.Context, id, step, comment string) (domain.Drill, error) {

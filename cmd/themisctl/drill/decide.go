@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,9 @@ type DecideOptions struct {
 	Step    string
 	Comment string
 	Output  string
+	// Wait follows the drill after the decision until it awaits the next
+	// approval or ends.
+	Wait bool
 }
 
 // NewCmdApprove returns `drill approve <id> --step start|complete`. runF
@@ -69,6 +73,7 @@ func newDecideCmd(f *cmdutil.Factory, runF func(context.Context, *DecideOptions)
 	}
 	cmd.Flags().StringVarP(&opts.Step, "step", "s", "", "the awaited approval: start or complete (required)")
 	cmd.Flags().StringVarP(&opts.Comment, "comment", "m", "", "why (recorded in the drill and the audit log)")
+	cmd.Flags().BoolVar(&opts.Wait, "wait", false, "then wait until the drill awaits its next approval or ends (long polls)")
 	_ = cmd.MarkFlagRequired("step")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
@@ -86,6 +91,14 @@ func decideRun(ctx context.Context, opts *DecideOptions) error {
 	d, err := decide(ctx, opts.ID, opts.Step, opts.Comment)
 	if err != nil {
 		return err
+	}
+	if opts.Wait && d.Awaiting == "" && !d.State.Terminal() {
+		if opts.IO.IsTTY && !cmdutil.Structured(opts.Output) {
+			fmt.Fprintf(opts.IO.ErrOut, "%s step %q; waiting for the drill to reach its next approval or end…\n", verb, opts.Step)
+		}
+		if d, err = WaitStep(ctx, c, opts.ID, 2*time.Second); err != nil {
+			return err
+		}
 	}
 	switch {
 	case cmdutil.Structured(opts.Output):

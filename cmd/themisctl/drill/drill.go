@@ -139,7 +139,10 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 				cmdutil.FormatTime(s.FinishedAtMs, false), s.DurationMs, oneLine(s.Detail))
 		}
 		for _, a := range d.Approvals {
-			fmt.Fprintf(w, "approval\t%s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, cmdutil.FormatTime(a.AtMs, false), oneLine(a.Comment))
+			fmt.Fprintf(w, "approval\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, cmdutil.FormatTime(a.AtMs, false), oneLine(a.Comment), a.Channel)
+		}
+		for _, a := range d.Refused {
+			fmt.Fprintf(w, "refused\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, cmdutil.FormatTime(a.AtMs, false), oneLine(a.Comment), a.Channel, oneLine(a.Reason))
 		}
 		return
 	}
@@ -177,9 +180,18 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 	if len(d.Approvals) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "  APPROVAL\tDECISION\tBY\tAT\tCOMMENT")
+		fmt.Fprintln(tw, "  APPROVAL\tDECISION\tBY\tVIA\tAT\tCOMMENT")
 		for _, a := range d.Approvals {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, cmdutil.FormatTime(a.AtMs, true), clip(oneLine(a.Comment), 60))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, a.Channel, cmdutil.FormatTime(a.AtMs, true), clip(oneLine(a.Comment), 60))
+		}
+		_ = tw.Flush()
+	}
+	if len(d.Refused) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  REFUSED\tDECISION\tBY\tVIA\tAT\tWHY")
+		for _, a := range d.Refused {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", clip(a.Step, 20), a.Decision, a.Approver, a.Channel, cmdutil.FormatTime(a.AtMs, true), clip(oneLine(a.Reason), 70))
 		}
 		_ = tw.Flush()
 	}

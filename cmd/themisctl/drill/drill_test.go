@@ -76,7 +76,7 @@ func TestNewCmdDrill(t *testing.T) {
 	for _, c := range NewCmdDrill(argvFactory()).Commands() {
 		names = append(names, c.Name())
 	}
-	if strings.Join(names, ",") != "abort,approve,get,list,reject,start" {
+	if strings.Join(names, ",") != "abort,approve,get,list,reject,start,trend" {
 		t.Fatalf("subcommands %v", names)
 	}
 }
@@ -409,5 +409,28 @@ func TestForbiddenExitCode(t *testing.T) {
 	}
 	if srv.Fake.Counts().DrillStarts != 0 {
 		t.Fatal("started")
+	}
+}
+
+// get --watch follows the drill by long polls until it ends: a line per
+// change of state or step, then the drill.
+func TestGetWatch(t *testing.T) {
+	e := newTEnv(t, false)
+	d := awaiting(t, e, "orders")
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = e.srv.Fake.DecideDrill(ctx, d.ID, true, domain.ApprovalStart, "go", "ops")
+		time.Sleep(200 * time.Millisecond)
+		_, _ = e.srv.Fake.DecideDrill(ctx, d.ID, true, domain.ApprovalComplete, "ok", "ops")
+	}()
+	o := &GetOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, ID: d.ID, Output: "table", Watch: true}
+	if err := getRun(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	out := e.out.String()
+	for _, want := range []string{"\tawaiting_approval\tawait_start\tstart\n", "\tawaiting_approval\tawait_complete\tcomplete\n", "\tpassed\treport\t\n", "approval\tstart\tapproved\tops\t"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("watch output lacks %q:\n%s", want, out)
+		}
 	}
 }

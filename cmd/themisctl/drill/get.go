@@ -2,11 +2,15 @@ package drill
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // GetOptions are the inputs of `drill get`.
@@ -16,6 +20,8 @@ type GetOptions struct {
 
 	ID     string
 	Output string
+	// Watch follows the drill until it ends, printing each change.
+	Watch bool
 }
 
 // NewCmdGet returns `drill get <id>`. runF replaces getRun in tests.
@@ -40,6 +46,7 @@ func NewCmdGet(f *cmdutil.Factory, runF func(context.Context, *GetOptions) error
 			return getRun(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "follow the drill until it ends, a line per change of state or step (long polls, no polling)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
 }
@@ -52,6 +59,22 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 	d, err := c.GetDrill(ctx, opts.ID)
 	if err != nil {
 		return err
+	}
+	if opts.Watch && !d.State.Terminal() {
+		structured := cmdutil.Structured(opts.Output)
+		line := func(d domain.Drill) {
+			if !structured {
+				fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\t%s\n", cmdutil.FormatTime(time.Now().UnixMilli(), false), d.State, d.Step, d.Awaiting)
+			}
+		}
+		line(d)
+		w := api.DrillWait{Wait: stepWait, SinceState: d.State, SinceStep: d.Step}
+		if d, err = follow(ctx, c, opts.ID, 2*time.Second, w, func(domain.Drill) bool { return false }, line); err != nil {
+			return err
+		}
+		if !structured {
+			fmt.Fprintln(opts.IO.Out)
+		}
 	}
 	if cmdutil.Structured(opts.Output) {
 		return cmdutil.PrintStructured(opts.IO.Out, opts.Output, d)

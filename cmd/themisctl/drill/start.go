@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/domain"
@@ -106,19 +107,41 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	return nil
 }
 
-// WaitStep polls the drill until it awaits an approval or ends, and returns
-// it. Failed polls are retried (up to 5 in a row); ctx stops waiting.
+// stepWait is how long each request of WaitStep and Follow has the server
+// hold (GET /drills/{id}?wait=): below the client's 30-second timeout.
+const stepWait = 20 * time.Second
+
+// WaitStep follows the drill until it awaits an approval or ends, and
+// returns it. Each request is a long poll the server answers as soon as the
+// drill gets there (GET /drills/{id}?wait=&until=awaiting_approval,ended);
+// interval only spaces out retries of failed requests (up to 5 in a row).
+// ctx stops waiting.
 func WaitStep(ctx context.Context, c *client.Client, id string, interval time.Duration) (domain.Drill, error) {
+	return follow(ctx, c, id, interval, api.DrillWait{Wait: stepWait, Until: []domain.DrillState{domain.DrillAwaiting}},
+		func(d domain.Drill) bool { return d.Awaiting != "" }, nil)
+}
+
+// follow long-polls drill id with w until stop(d) holds or the drill has
+// ended; each answer goes to seen (may be nil). With w.SinceState or
+// w.SinceStep set, they follow the last answer.
+func follow(ctx context.Context, c *client.Client, id string, interval time.Duration, w api.DrillWait, stop func(domain.Drill) bool, seen func(domain.Drill)) (domain.Drill, error) {
 	failures := 0
 	var last domain.Drill
 	for {
-		d, err := c.GetDrill(ctx, id)
+		d, err := c.WaitDrill(ctx, id, w)
 		switch {
 		case err == nil:
 			last, failures = d, 0
-			if d.Awaiting != "" || d.State.Terminal() {
+			if seen != nil {
+				seen(d)
+			}
+			if stop(d) || d.State.Terminal() {
 				return d, nil
 			}
+			if w.SinceState != "" || w.SinceStep != "" {
+				w.SinceState, w.SinceStep = d.State, d.Step
+			}
+			continue
 		case ctx.Err() != nil:
 			return last, ctx.Err()
 		case client.IsNotFound(err):
