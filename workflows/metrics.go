@@ -22,20 +22,32 @@ const (
 )
 
 // The counters of docs/METRICS.md, counted the same way: maintenance_jobs_<state>_total
-// (triggered, succeeded, failed, cancelled, skipped) with labels target and
-// triggered_by, and maintenance_tasks_{succeeded,failed}_total with labels
-// task_type and target.
+// (triggered, succeeded, failed, cancelled, skipped) with labels schedule,
+// target and triggered_by, and maintenance_tasks_{succeeded,failed}_total
+// with labels schedule, task_type and target. schedule is the job's
+// schedule id, "manual" for a job started by hand. Labels do not enter the
+// workflow history, so adding one needs no version.
 const (
 	specJobsPrefix  = "maintenance_jobs_"
 	specTasksPrefix = "maintenance_tasks_"
 )
 
+// ScheduleLabelManual is the schedule label of a job started by hand.
+const ScheduleLabelManual = "manual"
+
+func scheduleLabel(job domain.Job) string {
+	if job.ScheduleID != "" {
+		return job.ScheduleID
+	}
+	return ScheduleLabelManual
+}
+
 func countTriggered(ctx workflow.Context, job domain.Job) {
-	h := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{
-		"target": job.Target, "triggered_by": job.TriggeredBy,
-	})
-	h.Counter(JobsTriggeredMetric).Inc(1)
-	h.Counter(specJobsPrefix + "triggered_total").Inc(1)
+	h := workflow.GetMetricsHandler(ctx)
+	h.WithTags(map[string]string{"target": job.Target, "triggered_by": job.TriggeredBy}).
+		Counter(JobsTriggeredMetric).Inc(1)
+	h.WithTags(map[string]string{"schedule": scheduleLabel(job), "target": job.Target, "triggered_by": job.TriggeredBy}).
+		Counter(specJobsPrefix + "triggered_total").Inc(1)
 }
 
 func countOutcome(ctx workflow.Context, job domain.Job) {
@@ -44,7 +56,7 @@ func countOutcome(ctx workflow.Context, job domain.Job) {
 		"state": string(job.State), "target": job.Target, "triggered_by": job.TriggeredBy,
 	}).Counter(JobsMetric).Inc(1)
 	if job.State.Terminal() {
-		h.WithTags(map[string]string{"target": job.Target, "triggered_by": job.TriggeredBy}).
+		h.WithTags(map[string]string{"schedule": scheduleLabel(job), "target": job.Target, "triggered_by": job.TriggeredBy}).
 			Counter(specJobsPrefix + string(job.State) + "_total").Inc(1)
 	}
 	for _, t := range job.Tasks {
@@ -52,7 +64,7 @@ func countOutcome(ctx workflow.Context, job domain.Job) {
 			"task": string(t.TaskType), "target": job.Target, "state": string(t.State),
 		}).Counter(TasksMetric).Inc(1)
 		if t.State == domain.StateSucceeded || t.State == domain.StateFailed {
-			h.WithTags(map[string]string{"task_type": string(t.TaskType), "target": job.Target}).
+			h.WithTags(map[string]string{"schedule": scheduleLabel(job), "task_type": string(t.TaskType), "target": job.Target}).
 				Counter(specTasksPrefix + string(t.State) + "_total").Inc(1)
 		}
 	}

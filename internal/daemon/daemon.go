@@ -72,11 +72,29 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 		reg.Close()
 		return nil, err
 	}
+	// Per-target gauges (runway, backup age, lag, drill RTO/RPO) read from
+	// the history store at scrape time, cached 30 s.
+	if err := metrics.ObserveTargets(telemetry.HistoryFigures(hist, TargetObjectives(cfg), 30*time.Second)); err != nil {
+		reg.Close()
+		hist.Close()
+		return nil, err
+	}
 	return &WorkerDeps{
 		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics},
 		History:    hist,
 		Registry:   reg,
 	}, nil
+}
+
+// TargetObjectives are the configured quotas and recovery objectives the
+// target gauges export.
+func TargetObjectives(cfg *config.Config) []telemetry.TargetObjectives {
+	out := make([]telemetry.TargetObjectives, 0, len(cfg.Targets))
+	for _, t := range cfg.Targets {
+		out = append(out, telemetry.TargetObjectives{Target: t.Name, QuotaBytes: t.QuotaBytes,
+			RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective)})
+	}
+	return out
 }
 
 // OpenHistory opens the history store the config names: the embedded SQLite
@@ -157,6 +175,17 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
 		Capabilities:                 caps, HealthProbes: probes, Records: records,
 	})
+	// maintenance_health_status from the probes' cached report.
+	if err := metrics.ObserveHealth(func(ctx context.Context) []telemetry.ModuleHealth {
+		r, _ := svc.Health(ctx)
+		out := make([]telemetry.ModuleHealth, 0, len(r.Modules))
+		for _, m := range r.Modules {
+			out = append(out, telemetry.ModuleHealth{Module: m.Name, Status: m.Status})
+		}
+		return out
+	}); err != nil {
+		return nil, err
+	}
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {
 			return nil, err
