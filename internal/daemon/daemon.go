@@ -175,15 +175,7 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
 		Capabilities:                 caps, HealthProbes: probes, Records: records,
 	})
-	// maintenance_health_status from the probes' cached report.
-	if err := metrics.ObserveHealth(func(ctx context.Context) []telemetry.ModuleHealth {
-		r, _ := svc.Health(ctx)
-		out := make([]telemetry.ModuleHealth, 0, len(r.Modules))
-		for _, m := range r.Modules {
-			out = append(out, telemetry.ModuleHealth{Module: m.Name, Status: m.Status})
-		}
-		return out
-	}); err != nil {
+	if err := ObserveHealth(metrics, svc); err != nil {
 		return nil, err
 	}
 	if cfg.DefaultTarget != "" {
@@ -192,6 +184,19 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		}
 	}
 	return svc, nil
+}
+
+// ObserveHealth exports maintenance_health_status from svc's cached health
+// report (the probes run by RunHealthProbes; a scrape never waits for one).
+func ObserveHealth(metrics *telemetry.Metrics, svc *starter.Service) error {
+	return metrics.ObserveHealth(func(ctx context.Context) []telemetry.ModuleHealth {
+		r, _ := svc.Health(ctx)
+		out := make([]telemetry.ModuleHealth, 0, len(r.Modules))
+		for _, m := range r.Modules {
+			out = append(out, telemetry.ModuleHealth{Module: m.Name, Status: m.Status})
+		}
+		return out
+	})
 }
 
 // HandlerOptions tune the gateway.
