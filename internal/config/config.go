@@ -39,6 +39,8 @@ type Config struct {
 	Auth          AuthConfig     `yaml:"auth"`
 	Drill         DrillConfig    `yaml:"drill"`
 	Worker        WorkerConfig   `yaml:"worker"`
+	// Log sets the log format and level (internal/config/operations.go).
+	Log LogConfig `yaml:"log"`
 }
 
 // WorkerConfig configures a worker process.
@@ -51,6 +53,9 @@ type WorkerConfig struct {
 	// MetricsListen is where `themisctl worker` serves /metrics
 	// (default 127.0.0.1:9464; "off" serves none).
 	MetricsListen string `yaml:"metrics_listen"`
+	// Worker tuning (internal/config/operations.go): zero takes the
+	// Temporal SDK's defaults.
+	WorkerTuning `yaml:",inline"`
 }
 
 // TemporalConfig says how to reach Temporal (any cluster or Temporal Cloud).
@@ -207,6 +212,7 @@ func (c *Config) applyEnv() {
 	set(&c.API.AuditSink, "THEMIS_AUDIT_SINK")
 	set(&c.Worker.HostID, "THEMIS_HOST_ID")
 	set(&c.Worker.MetricsListen, "THEMIS_WORKER_METRICS_LISTEN")
+	c.applyOperationsEnv()
 }
 
 // ApplyDefaults fills unset fields with the defaults; Load calls
@@ -312,6 +318,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("config: history.driver must be sqlite or postgres, got %q", c.History.Driver)
+	}
+	if err := c.validateOperations(); err != nil {
+		return err
 	}
 	switch c.API.AuditSink {
 	case "file", "history":

@@ -126,7 +126,7 @@ func OpenHistory(ctx context.Context, cfg *config.Config) (*history.Store, error
 // ctx is done, then stops gracefully. It also applies the history store's
 // retention (safe on every worker: pruning is idempotent).
 func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *WorkerDeps) error {
-	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, worker.Options{HostID: cfg.Worker.HostID})
+	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, WorkerOptions(cfg))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -136,6 +136,17 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *W
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// WorkerOptions are the worker options of the config (worker.host_id and
+// the tuning of worker.*).
+func WorkerOptions(cfg *config.Config) worker.Options {
+	t := cfg.Worker.WorkerTuning
+	return worker.Options{
+		HostID: cfg.Worker.HostID, StopTimeout: time.Duration(t.StopTimeout),
+		MaxConcurrentActivities: t.MaxConcurrentActivities, MaxConcurrentWorkflowTasks: t.MaxConcurrentWorkflowTasks,
+		ActivityPollers: t.ActivityPollers, WorkflowPollers: t.WorkflowPollers,
+	}
 }
 
 // NewService builds the starter service and prepares Temporal for it: the

@@ -1,0 +1,69 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// LogConfig sets the process's logs (docs/METRICS.md, Logs).
+type LogConfig struct {
+	// Format is "json", "text" or "auto" (default: text on a terminal,
+	// JSON otherwise). $THEMIS_LOG_FORMAT.
+	Format string `yaml:"format"`
+	// Level is debug, info (default), warn or error. $THEMIS_LOG_LEVEL.
+	Level string `yaml:"level"`
+}
+
+// WorkerTuning are the Temporal worker options of worker.* (zero: the
+// SDK's defaults).
+type WorkerTuning struct {
+	// MaxConcurrentActivities bounds the tasks one worker runs at once
+	// (SDK default 1000; maintenance tasks are heavy, so set it low).
+	MaxConcurrentActivities int `yaml:"max_concurrent_activities"`
+	// MaxConcurrentWorkflowTasks bounds concurrent workflow tasks.
+	MaxConcurrentWorkflowTasks int `yaml:"max_concurrent_workflow_tasks"`
+	// ActivityPollers and WorkflowPollers are the pollers per queue.
+	ActivityPollers int `yaml:"activity_pollers"`
+	WorkflowPollers int `yaml:"workflow_pollers"`
+	// StopTimeout is how long a stopping worker lets running tasks finish
+	// before cancelling them (default 10s); they are then retried on
+	// another worker from their last checkpoint.
+	StopTimeout Duration `yaml:"stop_timeout"`
+}
+
+func (c *Config) applyOperationsEnv() {
+	if v := os.Getenv("THEMIS_LOG_FORMAT"); v != "" {
+		c.Log.Format = v
+	}
+	if v := os.Getenv("THEMIS_LOG_LEVEL"); v != "" {
+		c.Log.Level = v
+	}
+}
+
+func (c *Config) validateOperations() error {
+	switch strings.ToLower(c.Log.Format) {
+	case "", "auto", "json", "text":
+	default:
+		return fmt.Errorf("config: log.format must be json, text or auto, got %q", c.Log.Format)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log.level must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	w := c.Worker.WorkerTuning
+	for name, v := range map[string]int{
+		"max_concurrent_activities": w.MaxConcurrentActivities, "max_concurrent_workflow_tasks": w.MaxConcurrentWorkflowTasks,
+		"activity_pollers": w.ActivityPollers, "workflow_pollers": w.WorkflowPollers,
+	} {
+		if v < 0 {
+			return fmt.Errorf("config: worker.%s must not be negative, got %d", name, v)
+		}
+	}
+	if w.StopTimeout < 0 || time.Duration(w.StopTimeout) > 24*time.Hour {
+		return fmt.Errorf("config: worker.stop_timeout must be between 0 and 24h, got %s", time.Duration(w.StopTimeout))
+	}
+	return nil
+}

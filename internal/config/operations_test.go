@@ -1,0 +1,46 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLogAndWorkerTuning(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte("data_dir: "+dir+"\n"+s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("log: {format: json, level: debug}\nworker:\n  max_concurrent_activities: 4\n  activity_pollers: 2\n  workflow_pollers: 3\n  max_concurrent_workflow_tasks: 8\n  stop_timeout: 2m\n")
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Format != "json" || cfg.Log.Level != "debug" || cfg.Worker.MaxConcurrentActivities != 4 || cfg.Worker.ActivityPollers != 2 ||
+		cfg.Worker.WorkflowPollers != 3 || cfg.Worker.MaxConcurrentWorkflowTasks != 8 || time.Duration(cfg.Worker.StopTimeout) != 2*time.Minute {
+		t.Errorf("loaded %+v %+v", cfg.Log, cfg.Worker)
+	}
+	t.Setenv("THEMIS_LOG_LEVEL", "warn")
+	if cfg, err = Load(path); err != nil || cfg.Log.Level != "warn" {
+		t.Errorf("THEMIS_LOG_LEVEL: %v %q", err, cfg.Log.Level)
+	}
+	for bad, want := range map[string]string{
+		"log: {format: xml}\n":                      "log.format",
+		"log: {level: loud}\n":                      "log.level",
+		"worker: {max_concurrent_activities: -1}\n": "max_concurrent_activities",
+		"worker: {stop_timeout: -5s}\n":             "stop_timeout",
+		"worker: {max_concurrent_activitys: 3}\n":   "max_concurrent_activitys",
+	} {
+		t.Setenv("THEMIS_LOG_LEVEL", "")
+		write(bad)
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one naming %s", bad, err, want)
+		}
+	}
+}
