@@ -135,6 +135,10 @@ type TargetConfig struct {
 // AuthConfig lists API tokens, stored as SHA-256 hex digests only.
 type AuthConfig struct {
 	Tokens []TokenConfig `yaml:"tokens"`
+	// TokensFile is a YAML list of further tokens (name, sha256, scopes),
+	// kept out of the main file: a mounted Kubernetes Secret
+	// (internal/config/operations.go).
+	TokensFile string `yaml:"tokens_file"`
 }
 
 // TokenConfig is one bearer token.
@@ -183,6 +187,9 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	cfg.applyEnv()
+	if err := cfg.loadTokensFile(); err != nil {
+		return nil, err
+	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

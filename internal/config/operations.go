@@ -1,10 +1,15 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // LogConfig sets the process's logs (docs/METRICS.md, Logs).
@@ -33,7 +38,31 @@ type WorkerTuning struct {
 	StopTimeout Duration `yaml:"stop_timeout"`
 }
 
+// loadTokensFile appends the tokens of auth.tokens_file
+// ($THEMIS_TOKENS_FILE), decoded strictly.
+func (c *Config) loadTokensFile() error {
+	path := c.Auth.TokensFile
+	if path == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: auth.tokens_file: %w", err)
+	}
+	var tokens []TokenConfig
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&tokens); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: auth.tokens_file %s: %w", path, err)
+	}
+	c.Auth.Tokens = append(c.Auth.Tokens, tokens...)
+	return nil
+}
+
 func (c *Config) applyOperationsEnv() {
+	if v := os.Getenv("THEMIS_TOKENS_FILE"); v != "" {
+		c.Auth.TokensFile = v
+	}
 	if v := os.Getenv("THEMIS_LOG_FORMAT"); v != "" {
 		c.Log.Format = v
 	}

@@ -44,3 +44,29 @@ func TestLogAndWorkerTuning(t *testing.T) {
 		}
 	}
 }
+
+func TestTokensFile(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.yaml")
+	digest := strings.Repeat("ab", 32)
+	if err := os.WriteFile(tokens, []byte("- name: ops\n  sha256: "+digest+"\n  scopes: [maintenance:admin]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: "+dir+"\nauth:\n  tokens_file: "+tokens+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Auth.Tokens) != 1 || cfg.Auth.Tokens[0].SHA256 != digest {
+		t.Errorf("tokens %+v", cfg.Auth.Tokens)
+	}
+	if err := os.WriteFile(tokens, []byte("- name: ops\n  sha: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "tokens_file") {
+		t.Errorf("unknown field in tokens file: %v", err)
+	}
+}
