@@ -70,6 +70,12 @@ type TemporalConfig struct {
 	TLSKey        string `yaml:"tls_key"`
 	TLSCA         string `yaml:"tls_ca"`
 	TLSServerName string `yaml:"tls_server_name"`
+	// TLS enables TLS with the system roots when no certificate, CA or API
+	// key does ($TEMPORAL_TLS). Profile names a profile of the Temporal
+	// client config file ($TEMPORAL_PROFILE, $TEMPORAL_CONFIG_FILE;
+	// internal/config/operations.go).
+	TLS     bool   `yaml:"tls"`
+	Profile string `yaml:"profile"`
 	// UIURL is the Temporal UI base used for job links.
 	UIURL string `yaml:"ui_url"`
 }
@@ -188,6 +194,9 @@ func Load(path string) (*Config, error) {
 	}
 	cfg.applyEnv()
 	if err := cfg.loadTokensFile(); err != nil {
+		return nil, err
+	}
+	if err := cfg.applyTemporalProfile(); err != nil {
 		return nil, err
 	}
 	cfg.ApplyDefaults()

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/contrib/envconfig"
 	"gopkg.in/yaml.v3"
 )
 
@@ -59,7 +61,64 @@ func (c *Config) loadTokensFile() error {
 	return nil
 }
 
+// applyTemporalEnv reads the Temporal client environment variables as
+// Temporal's own tools name them (they override the legacy TEMPORAL_TLS_CERT,
+// TEMPORAL_TLS_KEY and TEMPORAL_TLS_CA, still read).
+func (c *Config) applyTemporalEnv() {
+	for env, dst := range map[string]*string{
+		"TEMPORAL_TLS_CLIENT_CERT_PATH":    &c.Temporal.TLSCert,
+		"TEMPORAL_TLS_CLIENT_KEY_PATH":     &c.Temporal.TLSKey,
+		"TEMPORAL_TLS_SERVER_CA_CERT_PATH": &c.Temporal.TLSCA,
+		"TEMPORAL_TLS_SERVER_NAME":         &c.Temporal.TLSServerName,
+		"TEMPORAL_PROFILE":                 &c.Temporal.Profile,
+	} {
+		if v := os.Getenv(env); v != "" {
+			*dst = v
+		}
+	}
+	if v, err := strconv.ParseBool(os.Getenv("TEMPORAL_TLS")); err == nil {
+		c.Temporal.TLS = v
+	}
+}
+
+// applyTemporalProfile fills the Temporal settings still unset, after the
+// environment and the config file, from the Temporal client config file
+// (TOML; $TEMPORAL_CONFIG_FILE, default <user config dir>/temporalio/temporal.toml)
+// profile temporal.profile ($TEMPORAL_PROFILE, default "default"), as
+// Temporal's CLI and SDKs read it. A missing file is no error; a named
+// profile missing from it is. Precedence: environment, then this config
+// file, then the profile, then the defaults.
+func (c *Config) applyTemporalProfile() error {
+	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{
+		ConfigFileProfile: c.Temporal.Profile, ConfigFileStrict: true, DisableEnv: true,
+	})
+	if err != nil {
+		return fmt.Errorf("config: temporal profile: %w", err)
+	}
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	t := &c.Temporal
+	fill(&t.Address, prof.Address)
+	fill(&t.Namespace, prof.Namespace)
+	fill(&t.APIKey, prof.APIKey)
+	if tls := prof.TLS; tls != nil && !tls.Disabled {
+		if len(tls.ClientCertData) > 0 || len(tls.ClientKeyData) > 0 || len(tls.ServerCACertData) > 0 {
+			return fmt.Errorf("config: temporal profile: TLS certificate data is not supported, give paths (client_cert_path, client_key_path, server_ca_cert_path)")
+		}
+		fill(&t.TLSCert, tls.ClientCertPath)
+		fill(&t.TLSKey, tls.ClientKeyPath)
+		fill(&t.TLSCA, tls.ServerCACertPath)
+		fill(&t.TLSServerName, tls.ServerName)
+		t.TLS = true
+	}
+	return nil
+}
+
 func (c *Config) applyOperationsEnv() {
+	c.applyTemporalEnv()
 	if v := os.Getenv("THEMIS_TOKENS_FILE"); v != "" {
 		c.Auth.TokensFile = v
 	}
@@ -72,6 +131,11 @@ func (c *Config) applyOperationsEnv() {
 }
 
 func (c *Config) validateOperations() error {
+	if v := os.Getenv("TEMPORAL_TLS"); v != "" {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("config: TEMPORAL_TLS must be true or false, got %q", v)
+		}
+	}
 	switch strings.ToLower(c.Log.Format) {
 	case "", "auto", "json", "text":
 	default:

@@ -70,3 +70,50 @@ func TestTokensFile(t *testing.T) {
 		t.Errorf("unknown field in tokens file: %v", err)
 	}
 }
+
+// The standard Temporal environment variables and a Temporal client
+// profile: environment over the config file over the profile.
+func TestTemporalEnvAndProfile(t *testing.T) {
+	dir := t.TempDir()
+	toml := filepath.Join(dir, "temporal.toml")
+	if err := os.WriteFile(toml, []byte(`[profile.prod]
+address = "prod.tmprl.cloud:7233"
+namespace = "prod-ns"
+[profile.prod.tls]
+client_cert_path = "/certs/prod.pem"
+client_key_path = "/certs/prod.key"
+server_name = "prod.tmprl.cloud"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: "+dir+"\ntemporal:\n  namespace: from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEMPORAL_CONFIG_FILE", toml)
+	t.Setenv("TEMPORAL_PROFILE", "prod")
+	t.Setenv("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "/certs/ca.pem")
+	t.Setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", "/certs/env.key")
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := cfg.Temporal
+	if tc.Address != "prod.tmprl.cloud:7233" || tc.Namespace != "from-file" || tc.TLSCert != "/certs/prod.pem" ||
+		tc.TLSKey != "/certs/env.key" || tc.TLSCA != "/certs/ca.pem" || tc.TLSServerName != "prod.tmprl.cloud" || !tc.TLS {
+		t.Errorf("temporal config %+v", tc)
+	}
+	t.Setenv("TEMPORAL_ADDRESS", "env:7233")
+	if cfg, err = Load(path); err != nil || cfg.Temporal.Address != "env:7233" {
+		t.Errorf("TEMPORAL_ADDRESS over the profile: %v %q", err, cfg.Temporal.Address)
+	}
+	t.Setenv("TEMPORAL_PROFILE", "missing")
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("a missing named profile: %v", err)
+	}
+	t.Setenv("TEMPORAL_PROFILE", "")
+	t.Setenv("TEMPORAL_TLS", "maybe")
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "TEMPORAL_TLS") {
+		t.Errorf("TEMPORAL_TLS=maybe: %v", err)
+	}
+}
