@@ -127,3 +127,20 @@ func TestTargetGaugesFromHistory(t *testing.T) {
 		t.Errorf("health gauge wrong:\n%s", body)
 	}
 }
+
+// The Temporal SDK's latency histograms get buckets up to 6 h too.
+func TestTemporalLatencyBuckets(t *testing.T) {
+	p, err := Setup("themis-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	p.TemporalMetricsHandler().Timer("temporal_activity_execution_latency").Record(2 * time.Hour)
+	body := scrape(t, p)
+	if got := value(t, body, "temporal_activity_execution_latency_seconds_bucket", `le="3600"`); got != 0 {
+		t.Errorf("2 h in the 1 h bucket: %v", got)
+	}
+	if got := value(t, body, "temporal_activity_execution_latency_seconds_bucket", `le="7200"`); got != 1 {
+		t.Errorf("2 h not in the 2 h bucket: %v\n%s", got, body)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -57,7 +58,14 @@ func Setup(service string, spanProcessors ...sdktrace.SpanProcessor) (*Provider,
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", service))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+	// The SDK's timers (activity execution, schedule-to-start, workflow
+	// end-to-end latency) are histograms in seconds; maintenance tasks run
+	// for minutes to hours, past the default buckets' 10 s.
+	sdkLatency := sdkmetric.NewView(
+		sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Scope: instrumentation.Scope{Name: TemporalMeterName}},
+		sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: TemporalLatencyBucketsSeconds}},
+	)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res), sdkmetric.WithView(sdkLatency))
 	opts := []sdktrace.TracerProviderOption{}
 	for _, sp := range spanProcessors {
 		opts = append(opts, sdktrace.WithSpanProcessor(sp))
@@ -122,6 +130,13 @@ var DurationBucketsMs = []float64{
 	1_000, 2_500, 5_000, 10_000, 30_000, // seconds
 	60_000, 120_000, 300_000, 600_000, 1_200_000, 1_800_000, // minutes
 	3_600_000, 7_200_000, 10_800_000, 14_400_000, 21_600_000, // hours, up to 6 h
+}
+
+// TemporalLatencyBucketsSeconds are the bucket boundaries of the Temporal
+// SDK's latency histograms (seconds): 5 ms to 6 h.
+var TemporalLatencyBucketsSeconds = []float64{
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+	60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800, 14400, 21600,
 }
 
 // NewMetrics creates the instruments on meter. Job and task outcome
