@@ -104,13 +104,14 @@ worker:
 	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
 	t.Cleanup(stop)
 
-	// The bound address is in the log line "worker metrics url=http://…/metrics".
+	// The bound address is in the log line "worker metrics" (JSON, as the
+	// output is not a terminal: "url":"http://…/metrics").
 	urlc := make(chan string, 1)
 	var logMu sync.Mutex
 	var logBuf strings.Builder
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		re := regexp.MustCompile(`url=(http://\S+)/metrics`)
+		re := regexp.MustCompile(`"url":"(http://[^"]+)/metrics"`)
 		for sc.Scan() {
 			logMu.Lock()
 			logBuf.WriteString(sc.Text() + "\n")

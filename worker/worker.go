@@ -80,6 +80,13 @@ type Options struct {
 	// worker serves its host's queue again. Optional: defaulted to the OS
 	// hostname; "-" polls no host queue (drill steps are then not pinned).
 	HostID string
+	// MaxConcurrentActivities, MaxConcurrentWorkflowTasks, ActivityPollers
+	// and WorkflowPollers tune the SDK worker (config worker.*); zero
+	// takes the SDK's defaults. The host queue's worker gets the same.
+	MaxConcurrentActivities    int
+	MaxConcurrentWorkflowTasks int
+	ActivityPollers            int
+	WorkflowPollers            int
 }
 
 // HostQueue is the task queue polled only by the workers of host hostID.
@@ -123,6 +130,11 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opts Op
 			DefaultHeartbeatThrottleInterval: time.Second,
 			// Activities learn their host (the restore returns its queue).
 			BackgroundActivityContext: activities.WithHost(context.Background(), host),
+
+			MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActivities,
+			MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
+			MaxConcurrentActivityTaskPollers:       opts.ActivityPollers,
+			MaxConcurrentWorkflowTaskPollers:       opts.WorkflowPollers,
 		}
 	}
 	w := &Worker{Worker: sdkworker.New(c, taskQueue, sdkOpts()), Host: host}

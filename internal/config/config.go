@@ -39,6 +39,8 @@ type Config struct {
 	Auth          AuthConfig     `yaml:"auth"`
 	Drill         DrillConfig    `yaml:"drill"`
 	Worker        WorkerConfig   `yaml:"worker"`
+	// Log sets the log format and level (internal/config/operations.go).
+	Log LogConfig `yaml:"log"`
 }
 
 // WorkerConfig configures a worker process.
@@ -51,6 +53,9 @@ type WorkerConfig struct {
 	// MetricsListen is where `themisctl worker` serves /metrics
 	// (default 127.0.0.1:9464; "off" serves none).
 	MetricsListen string `yaml:"metrics_listen"`
+	// Worker tuning (internal/config/operations.go): zero takes the
+	// Temporal SDK's defaults.
+	WorkerTuning `yaml:",inline"`
 }
 
 // TemporalConfig says how to reach Temporal (any cluster or Temporal Cloud).
@@ -65,6 +70,12 @@ type TemporalConfig struct {
 	TLSKey        string `yaml:"tls_key"`
 	TLSCA         string `yaml:"tls_ca"`
 	TLSServerName string `yaml:"tls_server_name"`
+	// TLS enables TLS with the system roots when no certificate, CA or API
+	// key does ($TEMPORAL_TLS). Profile names a profile of the Temporal
+	// client config file ($TEMPORAL_PROFILE, $TEMPORAL_CONFIG_FILE;
+	// internal/config/operations.go).
+	TLS     bool   `yaml:"tls"`
+	Profile string `yaml:"profile"`
 	// UIURL is the Temporal UI base used for job links.
 	UIURL string `yaml:"ui_url"`
 }
@@ -150,6 +161,10 @@ type TargetConfig struct {
 // AuthConfig lists API tokens, stored as SHA-256 hex digests only.
 type AuthConfig struct {
 	Tokens []TokenConfig `yaml:"tokens"`
+	// TokensFile is a YAML list of further tokens (name, sha256, scopes),
+	// kept out of the main file: a mounted Kubernetes Secret
+	// (internal/config/operations.go).
+	TokensFile string `yaml:"tokens_file"`
 }
 
 // TokenConfig is one bearer token.
@@ -198,6 +213,12 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	cfg.applyEnv()
+	if err := cfg.loadTokensFile(); err != nil {
+		return nil, err
+	}
+	if err := cfg.applyTemporalProfile(); err != nil {
+		return nil, err
+	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -227,6 +248,7 @@ func (c *Config) applyEnv() {
 	set(&c.API.AuditSink, "THEMIS_AUDIT_SINK")
 	set(&c.Worker.HostID, "THEMIS_HOST_ID")
 	set(&c.Worker.MetricsListen, "THEMIS_WORKER_METRICS_LISTEN")
+	c.applyOperationsEnv()
 }
 
 // ApplyDefaults fills unset fields with the defaults; Load calls
@@ -339,6 +361,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("config: history.driver must be sqlite or postgres, got %q", c.History.Driver)
+	}
+	if err := c.validateOperations(); err != nil {
+		return err
 	}
 	switch c.API.AuditSink {
 	case "file", "history":

@@ -72,11 +72,29 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 		reg.Close()
 		return nil, err
 	}
+	// Per-target gauges (runway, backup age, lag, drill RTO/RPO) read from
+	// the history store at scrape time, cached 30 s.
+	if err := metrics.ObserveTargets(telemetry.HistoryFigures(hist, TargetObjectives(cfg), 30*time.Second)); err != nil {
+		reg.Close()
+		hist.Close()
+		return nil, err
+	}
 	return &WorkerDeps{
 		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics},
 		History:    hist,
 		Registry:   reg,
 	}, nil
+}
+
+// TargetObjectives are the configured quotas and recovery objectives the
+// target gauges export.
+func TargetObjectives(cfg *config.Config) []telemetry.TargetObjectives {
+	out := make([]telemetry.TargetObjectives, 0, len(cfg.Targets))
+	for _, t := range cfg.Targets {
+		out = append(out, telemetry.TargetObjectives{Target: t.Name, QuotaBytes: t.QuotaBytes,
+			RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective)})
+	}
+	return out
 }
 
 // OpenHistory opens the history store the config names: the embedded SQLite
@@ -108,7 +126,7 @@ func OpenHistory(ctx context.Context, cfg *config.Config) (*history.Store, error
 // ctx is done, then stops gracefully. It also applies the history store's
 // retention (safe on every worker: pruning is idempotent).
 func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *WorkerDeps) error {
-	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, worker.Options{HostID: cfg.Worker.HostID})
+	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, WorkerOptions(cfg))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -118,6 +136,17 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *W
 	<-ctx.Done()
 	w.Stop()
 	return nil
+}
+
+// WorkerOptions are the worker options of the config (worker.host_id and
+// the tuning of worker.*).
+func WorkerOptions(cfg *config.Config) worker.Options {
+	t := cfg.Worker.WorkerTuning
+	return worker.Options{
+		HostID: cfg.Worker.HostID, StopTimeout: time.Duration(t.StopTimeout),
+		MaxConcurrentActivities: t.MaxConcurrentActivities, MaxConcurrentWorkflowTasks: t.MaxConcurrentWorkflowTasks,
+		ActivityPollers: t.ActivityPollers, WorkflowPollers: t.WorkflowPollers,
+	}
 }
 
 // NewService builds the starter service and prepares Temporal for it: the
@@ -157,12 +186,28 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 		DrillCompleteApprovalTimeout: time.Duration(cfg.Drill.CompleteApprovalTimeout),
 		Capabilities:                 caps, HealthProbes: probes, Records: records,
 	})
+	if err := ObserveHealth(metrics, svc); err != nil {
+		return nil, err
+	}
 	if cfg.DefaultTarget != "" {
 		if err := svc.EnsureDefaultSchedules(ctx, cfg.DefaultTarget); err != nil {
 			return nil, err
 		}
 	}
 	return svc, nil
+}
+
+// ObserveHealth exports maintenance_health_status from svc's cached health
+// report (the probes run by RunHealthProbes; a scrape never waits for one).
+func ObserveHealth(metrics *telemetry.Metrics, svc *starter.Service) error {
+	return metrics.ObserveHealth(func(ctx context.Context) []telemetry.ModuleHealth {
+		r, _ := svc.Health(ctx)
+		out := make([]telemetry.ModuleHealth, 0, len(r.Modules))
+		for _, m := range r.Modules {
+			out = append(out, telemetry.ModuleHealth{Module: m.Name, Status: m.Status})
+		}
+		return out
+	})
 }
 
 // HandlerOptions tune the gateway.

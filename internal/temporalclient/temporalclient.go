@@ -21,6 +21,14 @@ import (
 )
 
 // Options builds client options from the Temporal section of the config.
+// The config has already merged, in this order of precedence, the standard
+// Temporal environment variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH,
+// TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+// TEMPORAL_TLS_SERVER_NAME), the config file's temporal section, and the
+// Temporal client config profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE).
+// TLS is on when asked (tls: true), with a client certificate or CA, and
+// with an API key (as Temporal's tools do).
 func Options(cfg config.TemporalConfig, logger *slog.Logger) (client.Options, error) {
 	opts := client.Options{
 		HostPort:  cfg.Address,
@@ -38,7 +46,7 @@ func Options(cfg config.TemporalConfig, logger *slog.Logger) (client.Options, er
 	// before dialling, and so to its /metrics.
 	opts.MetricsHandler = telemetry.NewTemporalMetricsHandler(otel.GetMeterProvider())
 
-	if cfg.TLSCert != "" || cfg.TLSCA != "" || cfg.APIKey != "" {
+	if cfg.TLS || cfg.TLSCert != "" || cfg.TLSCA != "" || cfg.APIKey != "" {
 		tlsCfg := &tls.Config{ServerName: cfg.TLSServerName, MinVersion: tls.VersionTLS12}
 		if cfg.TLSCert != "" || cfg.TLSKey != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/daemon"
+	"github.com/themis-maintenance/themis/internal/logging"
 	"github.com/themis-maintenance/themis/internal/telemetry"
 	"github.com/themis-maintenance/themis/internal/temporalclient"
 )
@@ -122,7 +123,11 @@ func (o *options) run(withWorker, withAPI bool) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	log := logger(o.out)
+	log, err := logging.New(o.out, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
 	tel, err := telemetry.Setup("themis-maintenance")
 	if err != nil {
 		return err
