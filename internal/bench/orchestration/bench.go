@@ -98,7 +98,7 @@ type bench struct {
 	ids   jobIDs
 }
 
-func (b *bench) row(r Row)              { b.rep.Rows = append(b.rep.Rows, r) }
+func (b *bench) row(r Row)               { b.rep.Rows = append(b.rep.Rows, r) }
 func (b *bench) note(f string, a ...any) { b.rep.Notes = append(b.rep.Notes, fmt.Sprintf(f, a...)) }
 
 func machine(cfg Config) string {
