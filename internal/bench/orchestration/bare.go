@@ -16,11 +16,11 @@ const (
 	bareActivityName = "BenchNoop"
 )
 
-// bareWorkflow is the floor a 3-task job is compared with: three no-op
+// bareWorkflow is the floor a job of n tasks is compared with: n no-op
 // activities in sequence, nothing else.
-func bareWorkflow(ctx workflow.Context) error {
+func bareWorkflow(ctx workflow.Context, n int) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
-	for range 3 {
+	for range n {
 		if err := workflow.ExecuteActivity(ctx, bareActivityName).Get(ctx, nil); err != nil {
 			return err
 		}
@@ -42,11 +42,11 @@ func startBareWorker(c client.Client) (sdkworker.Worker, error) {
 	return w, nil
 }
 
-// runBare starts the reference workflow and waits for its result; it
-// returns the workflow id and the client wall time.
-func runBare(ctx context.Context, c client.Client, id string) (time.Duration, error) {
+// runBare starts the reference workflow with n activities and waits for
+// its result; it returns the client wall time.
+func runBare(ctx context.Context, c client.Client, id string, n int) (time.Duration, error) {
 	start := time.Now()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bareQueue}, bareWorkflowName)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bareQueue}, bareWorkflowName, n)
 	if err != nil {
 		return 0, err
 	}

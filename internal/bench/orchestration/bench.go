@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/themis-maintenance/themis/api"
@@ -151,7 +152,7 @@ func (b *bench) daily(ctx context.Context) error {
 		}
 		runSDK := func() error {
 			id := fmt.Sprintf("bench-bare-%d-%d", i, time.Now().UnixNano())
-			d, err := runBare(ctx, b.s.temporal, id)
+			d, err := runBare(ctx, b.s.temporal, id, 3)
 			if err != nil {
 				return fmt.Errorf("bare workflow: %w", err)
 			}
@@ -254,43 +255,43 @@ func (b *bench) schedules(ctx context.Context) error {
 		return err
 	}
 	b.light = light
-	b.note("schedules: %d of %d light schedules (%s on %s, disabled) created through the API in %s (8 at a time)",
-		len(light), b.cfg.Schedules, lightTask, demoTarget, time.Since(t0).Round(time.Second))
+	b.note("schedules: %d of %d light schedules (%s on %s, disabled) created through the API in %s (%d at a time)",
+		len(light), b.cfg.Schedules, lightTask, demoTarget, time.Since(t0).Round(time.Second), createConcurrency)
 	return nil
 }
 
-// throughput measures light jobs per minute: started directly on the
-// worker's queue (the worker's capacity), then through the API.
+// throughput measures the light jobs per minute one worker sustains, started
+// directly on its task queue, beside bare SDK workflows of one no-op
+// activity at the same concurrency (the Temporal floor of this machine).
 func (b *bench) throughput(ctx context.Context) error {
 	conc := b.cfg.Concurrency
-	b.logf("light jobs per minute, %d in flight, %s: started directly on the worker's task queue", conc, b.cfg.Duration)
-	direct := sustain(ctx, conc, b.cfg.Duration, func(ctx context.Context, i int) error {
+	warm := min(5*time.Second, b.cfg.Duration/2)
+	b.logf("light jobs per minute: %d in flight, %s warm-up + %s", conc, warm, b.cfg.Duration)
+	direct := sustain(ctx, conc, warm, b.cfg.Duration, func(ctx context.Context, i int) error {
 		return startLightJob(ctx, b.s.temporal, &b.ids, b.light[i%len(b.light)])
 	})
-	b.row(Row{Figure: fmt.Sprintf("light 1-task jobs per minute, one worker (%d in flight, SDK starts)", conc),
-		Measured:  fmt.Sprintf("%.0f/min (%d in %s, p50 %s each, %d errors)", direct.perMinute(), direct.Completed, direct.Window, msText(direct.Latencies.p50()), direct.Errors),
-		Target:    fmt.Sprintf("≥ %.0f/min", targetJobsPerMin),
-		Ratio:     fmt.Sprintf("%.2f×", direct.perMinute()/targetJobsPerMin),
-		Met:       yesNo(direct.perMinute() >= targetJobsPerMin && direct.Errors == 0),
-		Reference: "-"})
-	if direct.FirstErr != "" {
-		b.note("jobs per minute (SDK starts): first error: %s", direct.FirstErr)
-	}
-
-	apiConc := min(conc, len(b.light))
-	b.logf("light jobs per minute, %d in flight, %s: POST /schedules/{id}/run {force, wait} on %d schedules", apiConc, b.cfg.Duration, apiConc)
-	viaAPI := sustain(ctx, apiConc, b.cfg.Duration, func(ctx context.Context, i int) error {
-		_, err := runThroughAPI(ctx, b.s.apiLong, b.light[i].ID)
+	b.logf("bare SDK workflows of one no-op activity per minute: %d in flight, %s warm-up + %s", conc, warm, b.cfg.Duration)
+	var seq atomic.Int64
+	bare := sustain(ctx, conc, warm, b.cfg.Duration, func(ctx context.Context, i int) error {
+		_, err := runBare(ctx, b.s.temporal, fmt.Sprintf("bench-bare-tp-%d-%d", i, seq.Add(1)), 1)
 		return err
 	})
-	b.row(Row{Figure: fmt.Sprintf("light 1-task jobs per minute through the API (%d schedules, run with wait)", apiConc),
-		Measured:  fmt.Sprintf("%.0f/min (%d in %s, p50 %s each, %d errors)", viaAPI.perMinute(), viaAPI.Completed, viaAPI.Window, msText(viaAPI.Latencies.p50()), viaAPI.Errors),
-		Reference: fmt.Sprintf("SDK starts %.0f/min", direct.perMinute()),
-		Ratio:     fmt.Sprintf("%.2f×", safeDiv(viaAPI.perMinute(), direct.perMinute()))})
-	if viaAPI.FirstErr != "" {
-		b.note("jobs per minute (API): first error: %s", viaAPI.FirstErr)
+	b.row(Row{Figure: fmt.Sprintf("light 1-task jobs per minute, one worker (%d in flight)", conc),
+		Measured:  fmt.Sprintf("%.0f/min (%d in %s, p50 %s each, %d errors)", direct.perMinute(), direct.Completed, direct.Window, msText(direct.Latencies.p50()), direct.Errors),
+		Reference: fmt.Sprintf("bare SDK 1 no-op activity %.0f/min (p50 %s)", bare.perMinute(), msText(bare.Latencies.p50())),
+		Ratio:     fmt.Sprintf("%.2f× target, %.2f× bare", direct.perMinute()/targetJobsPerMin, safeDiv(direct.perMinute(), bare.perMinute())),
+		Target:    fmt.Sprintf("≥ %.0f/min", targetJobsPerMin),
+		Met:       yesNo(direct.perMinute() >= targetJobsPerMin && direct.Errors == 0)})
+	for _, e := range []struct {
+		what string
+		t    throughput
+	}{{"jobs", direct}, {"bare workflows", bare}} {
+		if e.t.FirstErr != "" {
+			b.note("per minute, %s: %d errors, the first: %s", e.what, e.t.Errors, e.t.FirstErr)
+		}
 	}
-	b.note("light job: one %s task on the SQLite demo target; a job counts when it ended succeeded within the window", lightTask)
+	b.note("light job: one %s task on the SQLite demo target, started directly on the worker's task queue as POST /schedules/{id}/run starts it (%d light schedules round-robin); a job counts when it ends succeeded within the window, after a %s warm-up with the loop already full",
+		lightTask, len(b.light), warm)
 	return nil
 }
 
@@ -367,14 +368,16 @@ func (b *bench) lists(ctx context.Context) error {
 			b.note("%s: first error: %s", ep.name, res.FirstErr)
 		}
 		delta := after.minus(before)
-		reqs := res.Requests
+		// Every request sent counts, those cut at the end too: they made
+		// their calls.
+		reqs := res.Requests + res.Cut
 		per1000 := func(ops []string) float64 {
 			net := delta.sum(ops) - idleRate(ops)*res.Elapsed.Seconds()
 			return max(net, 0) / float64(max(reqs, 1)) * 1000
 		}
 		vis, item := per1000(visibilityOps), per1000(perItemOps)
 		b.row(Row{Figure: "Temporal visibility calls per 1,000 " + ep.name,
-			Measured:  fmt.Sprintf("%.0f (+ %.0f per-item describe/query calls)", vis, item),
+			Measured:  fmt.Sprintf("%.0f (+ %.0f per-item describe/query calls; %d requests)", vis, item, reqs),
 			Reference: fmt.Sprintf("idle: %.1f visibility calls/s", idleRate(visibilityOps)),
 			Target:    "0", Met: yesNo(reqs > 0 && vis < 0.5 && item < 0.5)})
 		b.note("%s: frontend calls during the load by operation: %s", ep.name, opsText(delta))
@@ -395,9 +398,16 @@ func (b *bench) loadRow(name string, res loadResult, p99Target time.Duration, ra
 		met = len(res.Latencies) > 0 && p99 < p99Target
 		ratio = fmt.Sprintf("p99 %.2f×", float64(p99)/float64(p99Target))
 	}
+	measured := fmt.Sprintf("p50 %s, p99 %s, %.0f req/s, %d errors / %d", msText(p50), msText(p99), res.rate(), res.Errors, res.Requests)
+	if len(res.Latencies) == 0 {
+		measured = fmt.Sprintf("no 200 answer: %d errors / %d", res.Errors, res.Requests)
+		ratio = ""
+	}
+	if res.Cut > 0 {
+		measured += fmt.Sprintf(", %d cut at the end", res.Cut)
+	}
 	b.row(Row{Figure: fmt.Sprintf("%s, %d connections, %s", name, b.cfg.Conns, b.cfg.Duration),
-		Measured: fmt.Sprintf("p50 %s, p99 %s, %.0f req/s, %d errors / %d", msText(p50), msText(p99), res.rate(), res.Errors, res.Requests),
-		Target:   target, Ratio: ratio, Met: yesNo(met)})
+		Measured: measured, Target: target, Ratio: ratio, Met: yesNo(met)})
 }
 
 func opsText(c frontendCounts) string {

@@ -47,7 +47,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Runs: 30, Warmup: 3, Duration: 30 * time.Second, Conns: 16,
-		Schedules: 1000, Jobs: 1000, SetupTimeout: 3 * time.Minute,
+		Schedules: 1000, Jobs: 1000, SetupTimeout: 150 * time.Second,
 		Concurrency: 32, RequestTimeout: 10 * time.Second, HealthProbes: 20,
 		Log: os.Stderr,
 	}

@@ -28,8 +28,12 @@ type lightSchedule struct {
 	Spec domain.ScheduleSpec
 }
 
+// createConcurrency is the number of schedule creations in flight: a
+// creation waits for Temporal to show the schedule, so more overlap.
+const createConcurrency = 32
+
 // createSchedules creates up to n disabled light schedules through the API,
-// 8 at a time, until timeout; it returns those created.
+// createConcurrency at a time, until timeout; it returns those created.
 func createSchedules(ctx context.Context, c *apiclient.Client, n int, timeout time.Duration, progress func(int)) ([]lightSchedule, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -42,7 +46,7 @@ func createSchedules(ctx context.Context, c *apiclient.Client, n int, timeout ti
 	)
 	disabled := false
 	var wg sync.WaitGroup
-	for range 8 {
+	for range createConcurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -165,14 +169,16 @@ func (t throughput) perMinute() float64 {
 	return float64(t.Completed) / t.Window.Minutes()
 }
 
-// sustain keeps conc jobs in flight for d, each goroutine i running job(i)
-// back to back, and counts the jobs that ended within the window.
-func sustain(ctx context.Context, conc int, d time.Duration, job func(ctx context.Context, i int) error) throughput {
+// sustain keeps conc jobs in flight for warm + d, each goroutine i running
+// job(i) back to back, and counts the jobs that ended in the window d after
+// the warm-up (a job started in the warm-up counts when it ends in the
+// window: the loop is already full).
+func sustain(ctx context.Context, conc int, warm, d time.Duration, job func(ctx context.Context, i int) error) throughput {
 	var mu sync.Mutex
 	var res throughput
 	var wg sync.WaitGroup
-	start := time.Now()
-	end := start.Add(d)
+	begin := time.Now().Add(warm)
+	end := begin.Add(d)
 	for i := range conc {
 		wg.Add(1)
 		go func() {
@@ -192,7 +198,8 @@ func sustain(ctx context.Context, conc int, d time.Duration, job func(ctx contex
 					if res.FirstErr == "" {
 						res.FirstErr = err.Error()
 					}
-				case !done.After(end):
+				case done.Before(begin) || done.After(end):
+				default:
 					res.Completed++
 					res.Latencies = append(res.Latencies, done.Sub(t0))
 				}

@@ -14,6 +14,7 @@ type loadResult struct {
 	Latencies durations // of the 200 answers
 	Requests  int       // answered (any status) or failed within the window
 	Errors    int       // non-200, transport errors and per-request timeouts
+	Cut       int       // in flight when the window closed: cancelled, not counted
 	FirstErr  string
 	Elapsed   time.Duration
 }
@@ -44,13 +45,14 @@ func loadHTTP(ctx context.Context, url, token string, conns int, d, timeout time
 		go func() {
 			defer wg.Done()
 			var lat durations
-			var n, nerr int
+			var n, nerr, cut int
 			var first string
 			for wctx.Err() == nil {
 				t0 := time.Now()
 				err := getOnce(wctx, hc, url, token, timeout)
 				if wctx.Err() != nil {
-					break // cut by the end of the window: not counted
+					cut++ // cut by the end of the window: not counted
+					break
 				}
 				n++
 				if err != nil {
@@ -66,6 +68,7 @@ func loadHTTP(ctx context.Context, url, token string, conns int, d, timeout time
 			res.Latencies = append(res.Latencies, lat...)
 			res.Requests += n
 			res.Errors += nerr
+			res.Cut += cut
 			if res.FirstErr == "" {
 				res.FirstErr = first
 			}
