@@ -77,7 +77,9 @@ func TestParseStatus(t *testing.T) {
 // minus the work its output reports; a no-op activity's is all of it.
 func TestTimingsOf(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms int) *timestamppb.Timestamp { return timestamppb.New(t0.Add(time.Duration(ms) * time.Millisecond)) }
+	at := func(ms int) *timestamppb.Timestamp {
+		return timestamppb.New(t0.Add(time.Duration(ms) * time.Millisecond))
+	}
 	out, err := converter.GetDefaultDataConverter().ToPayloads(activities.TaskOutput{
 		Summary: "ok", StartedAtMs: t0.Add(30 * time.Millisecond).UnixMilli(), FinishedAtMs: t0.Add(130 * time.Millisecond).UnixMilli(),
 	})
