@@ -28,63 +28,6 @@ type lightSchedule struct {
 	Spec domain.ScheduleSpec
 }
 
-// createConcurrency is the number of schedule creations in flight: a
-// creation waits for Temporal to show the schedule, so more overlap.
-const createConcurrency = 32
-
-// createSchedules creates up to n disabled light schedules through the API,
-// createConcurrency at a time, until timeout; it returns those created.
-func createSchedules(ctx context.Context, c *apiclient.Client, n int, timeout time.Duration, progress func(int)) ([]lightSchedule, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var (
-		mu      sync.Mutex
-		out     []lightSchedule
-		next    atomic.Int64
-		firstMu sync.Mutex
-		first   error
-	)
-	disabled := false
-	var wg sync.WaitGroup
-	for range createConcurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1))
-				if i > n {
-					return
-				}
-				sc, err := c.CreateSchedule(ctx, apiclient.ScheduleInput{
-					Name: fmt.Sprintf("bench-light-%04d", i), Target: demoTarget,
-					Tasks: []domain.TaskType{lightTask}, Enabled: &disabled,
-				})
-				if err != nil {
-					if ctx.Err() == nil {
-						firstMu.Lock()
-						if first == nil {
-							first = fmt.Errorf("create schedule %d: %w", i, err)
-						}
-						firstMu.Unlock()
-					}
-					continue
-				}
-				mu.Lock()
-				out = append(out, lightSchedule{ID: sc.ID, Spec: sc.ScheduleSpec})
-				if len(out)%100 == 0 {
-					progress(len(out))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if len(out) == 0 && first != nil {
-		return nil, first
-	}
-	return out, nil
-}
-
 // jobIDs hands out the manual job ids the API would (schedule id and start
 // millisecond), one millisecond apart within a schedule.
 type jobIDs struct {
