@@ -13,7 +13,9 @@ type Report struct {
 	Machine string
 	Rows    []Row
 	Notes   []string
-	Total   time.Duration
+	// Failed names the phases that could not run, with their errors.
+	Failed []string
+	Total  time.Duration
 }
 
 // Row is one figure beside its reference and target.
@@ -36,6 +38,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, "\nnotes:")
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "  - %s\n", n)
+		}
+	}
+	if len(r.Failed) > 0 {
+		fmt.Fprintln(w, "\nFAILED phases:")
+		for _, f := range r.Failed {
+			fmt.Fprintf(w, "  - %s\n", f)
 		}
 	}
 	_, err := fmt.Fprintf(w, "\ntotal %s\n", r.Total.Round(time.Second))

@@ -28,12 +28,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := orchestration.Run(ctx, cfg)
+	if rep != nil {
+		if werr := rep.WriteText(os.Stdout); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench-orch:", err)
 		os.Exit(1)
 	}
-	if err := rep.WriteText(os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-orch:", err)
+	if len(rep.Failed) > 0 {
 		os.Exit(1)
 	}
 }
