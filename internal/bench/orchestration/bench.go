@@ -366,7 +366,7 @@ func (b *bench) lists(ctx context.Context) error {
 		name, path string
 		check      func(context.Context) (string, error)
 	}{
-		{fmt.Sprintf("GET /schedules (%d schedules)", len(b.light)+4), "/schedules", func(ctx context.Context) (string, error) {
+		{fmt.Sprintf("GET /schedules (%d bench schedules + the defaults)", len(b.light)), "/schedules", func(ctx context.Context) (string, error) {
 			l, err := b.s.api.ListSchedules(ctx)
 			return fmt.Sprintf("%d schedules listed", len(l)), err
 		}},
