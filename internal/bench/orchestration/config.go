@@ -45,11 +45,11 @@ type Config struct {
 	Log io.Writer
 }
 
-// DefaultConfig is `make bench`: about 8 minutes on 2 cores.
+// DefaultConfig is `make bench`: about 10 minutes on 2 busy cores.
 func DefaultConfig() Config {
 	return Config{
 		Runs: 30, Warmup: 3, Duration: 30 * time.Second, Conns: 16,
-		Schedules: 1000, Jobs: 1000, ScheduleTimeout: 60 * time.Second, JobsTimeout: 150 * time.Second,
+		Schedules: 1000, Jobs: 1000, ScheduleTimeout: 60 * time.Second, JobsTimeout: 100 * time.Second,
 		Concurrency: 32, RequestTimeout: 10 * time.Second, HealthProbes: 20,
 		Log: os.Stderr,
 	}
