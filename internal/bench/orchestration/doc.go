@@ -19,7 +19,8 @@
 //   - per-task orchestration overhead: activity scheduled → completed minus
 //     the task's own work as the activity reports it (TaskOutput), beside the
 //     bare workflow's no-op activities;
-//   - jobs per minute one worker sustains with a light 1-task job;
+//   - jobs per minute one worker sustains with a light 1-task job, beside
+//     bare SDK workflows of one no-op activity at the same concurrency;
 //   - GET /schedules with 1,000 schedules, GET /jobs?limit=100 with 1,000
 //     jobs and GET /health with 20 probes one of them hanging (an API
 //     process of the variant binary cmd/themisctl-bench-health): p50, p99,
@@ -30,5 +31,9 @@
 //   - the worker's and the API's resident memory.
 //
 // Every phase is bounded in time; a phase that could not reach its size
-// (schedules created, jobs run) says how far it got in the table's notes.
+// says how far it got in the table's notes. Schedules are created through
+// the API for a bounded time and the rest directly as Temporal Schedules in
+// the shape the API gives them (the API's create lists every schedule, so
+// 1,000 creations through it take many minutes); jobs are light jobs started
+// on the worker's task queue as the API starts them, as many as fit.
 package orchestration
