@@ -7,7 +7,7 @@ GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 VERSION              ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test test-cluster unit lint build temporal-cli bench bench-pg clean record-histories
+.PHONY: run test test-cluster unit lint build temporal-cli bench bench-go bench-pg clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -60,9 +60,20 @@ temporal-cli:
 	  cp "$(TEMPORAL_CLI_CACHE)/temporal" bin/temporal && echo ">>> bin/temporal: Temporal CLI $(TEMPORAL_CLI_VERSION) ($$(bin/temporal --version))"; \
 	fi
 
-## bench: benchmarks with comparable figures
-bench:
-	go test -run '^$$' -bench . -benchmem ./...
+## bench: the orchestration against the Temporal floor (not part of `make test`, about 8 minutes): a dev
+## server, one `themisctl worker` and one `themisctl api` as processes; forced Daily runs vs a bare SDK
+## workflow, per-task overhead, light jobs per minute, GET /schedules /jobs /health at 16 connections,
+## visibility calls per list request, RSS; one table. BENCH_DURATION=5s (each load window) for a quick
+## run; BENCH_ARGS for more flags (go run ./internal/bench/orchestration/cmd/bench-orch -h).
+bench: build temporal-cli
+	go build -o bin/themisctl-bench-health ./internal/bench/orchestration/cmd/themisctl-bench-health
+	THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go run ./internal/bench/orchestration/cmd/bench-orch \
+	  -themisctl $(CURDIR)/bin/themisctl -health-bin $(CURDIR)/bin/themisctl-bench-health $(BENCH_ARGS)
+
+## bench-go: the Go benchmarks (API latency p50/p99 on the in-process fake, GET /schedules with 100
+## schedules on a real dev server)
+bench-go: temporal-cli
+	THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test -run '^$$' -bench . -benchmem ./...
 
 ## bench-pg: this project's PostgreSQL tasks vs vacuumdb / pg_amcheck / reindexdb on a generated
 ## database (default 200 tables, 1 GB, -j 2); prints a table with each pair's time and ratio
