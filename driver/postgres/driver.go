@@ -290,6 +290,8 @@ func (d *Driver) newPool(ctx context.Context, name, dsn string) (*pgxpool.Pool, 
 		}
 	}
 	cfg.ConnConfig.BuildContextWatcherHandler = newCancelHandler
+	// A span per statement, under the task's activity span.
+	cfg.ConnConfig.Tracer = sqlTracer{target: name}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = d.opts.MaxConns
 	}
