@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // Limits of GET /jobs.
@@ -113,6 +115,16 @@ func (h *handler) listJobs(c *gin.Context) {
 	}
 	page, err := h.svc.ListJobs(c.Request.Context(), f)
 	if err != nil {
+		if f.NextPageToken != "" && problemFor(err).Status == http.StatusInternalServerError {
+			// The service maps the visibility store's refusal of a token
+			// (Temporal's InvalidArgument) to a validation error; whatever
+			// else a store says about a page token it did not take is the
+			// token's fault as far as the client can tell: 400, never 500.
+			loggerOf(c).LogAttrs(c.Request.Context(), slog.LevelWarn, "job listing with a page token failed",
+				slog.String("request_id", RequestID(c)), slog.String("error", audit.Sanitize(err.Error())))
+			err = badRequest(CodeInvalidParameter, "next_page_token",
+				"next_page_token was not accepted: pass the next_page_token of the previous page, with the same filters")
+		}
 		abortWithError(c, err)
 		return
 	}

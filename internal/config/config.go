@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 )
 
@@ -323,6 +324,9 @@ func (c *Config) Validate() error {
 		if t.Name == "" {
 			return fmt.Errorf("config: targets[%d]: name is required", i)
 		}
+		if !ValidTargetName(t.Name) {
+			return fmt.Errorf("config: targets[%d]: name %q must be 1–64 letters, digits, _ or -, starting with a letter or digit (it is used in paths and ids)", i, clipText(t.Name, 80))
+		}
 		if seen[t.Name] {
 			return fmt.Errorf("config: target %q is defined twice", t.Name)
 		}
@@ -357,6 +361,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ValidTargetName is domain.ValidTargetName: the configuration refuses
+// other target names.
+func ValidTargetName(name string) bool { return domain.ValidTargetName(name) }
+
+func clipText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // HasTarget reports whether name is a configured target.
