@@ -152,6 +152,7 @@ func (h *handler) getJob(c *gin.Context) {
 	if len(vs) == 1 {
 		var wait time.Duration
 		if wait, err = parseWait(vs[0]); err == nil {
+			holdConnection(c, wait)
 			// The request's context ends when the client goes away.
 			job, err = h.svc.WaitJob(c.Request.Context(), id, wait)
 		}
@@ -168,6 +169,26 @@ func (h *handler) getJob(c *gin.Context) {
 // MaxJobWait bounds how long GET /jobs/{id}?wait= and a run's "wait" hold
 // a request for the job to end.
 const MaxJobWait = 60 * time.Second
+
+// LongPollMargin is added to a wait when a long poll extends its
+// connection's deadlines (holdConnection): the answer is written after the
+// wait has passed.
+const LongPollMargin = 15 * time.Second
+
+// holdConnection extends the connection's read and write deadlines, which
+// the server's ReadTimeout and WriteTimeout set for ordinary requests, to
+// cover a long poll of wait (plus LongPollMargin): only requests that ask to
+// wait hold a connection that long. Where the writer cannot extend them (a
+// test recorder), nothing changes.
+func holdConnection(c *gin.Context, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(wait + LongPollMargin)
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+}
 
 // parseWait reads a wait duration ("30s", "1m", "500ms"): 0 to MaxJobWait.
 func parseWait(v string) (time.Duration, error) {

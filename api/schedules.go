@@ -259,6 +259,7 @@ func (h *handler) runSchedule(c *gin.Context) {
 	}
 	noteAudit(c, "", "force="+strconv.FormatBool(req.Force)+" job="+job.ID)
 	if wait > 0 {
+		holdConnection(c, wait)
 		// The run has started whatever the wait brings: when waiting fails
 		// (the client went away, Temporal did not answer), the job is
 		// answered as started.
