@@ -17,8 +17,10 @@ import (
 
 // Limits of GET /jobs.
 const (
-	DefaultJobLimit  = 50
-	MaxJobLimit      = 1000
+	DefaultJobLimit = 50
+	// MaxJobLimit caps a page: each job listed costs a describe call to
+	// Temporal; larger limits are 400.
+	MaxJobLimit      = 200
 	maxPageTokenLen  = 4096
 	maxJobIDLen      = 255
 	jobsQueryAllowed = "active_only, schedule_id, state, limit, next_page_token"
