@@ -218,3 +218,31 @@ func TestServeAPISlowClientsCutOff(t *testing.T) {
 		})
 	}
 }
+
+// The dev token file is 0600 whether it is created or already there with
+// wider permissions; its token is kept.
+func TestDevTokenFileMode(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &config.Config{DataDir: dir}
+	path, err := EnsureDevToken(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("created with %v (%v)", st.Mode(), err)
+	}
+	tok, _ := os.ReadFile(path)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg = &config.Config{DataDir: dir}
+	if _, err := EnsureDevToken(cfg); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = os.Stat(path)
+	again, _ := os.ReadFile(path)
+	if st.Mode().Perm() != 0o600 || string(again) != string(tok) {
+		t.Fatalf("existing file: mode %v, token kept %t", st.Mode(), string(again) == string(tok))
+	}
+}
