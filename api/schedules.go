@@ -315,5 +315,5 @@ func requireAdminFor(c *gin.Context, settings []string) error {
 	}
 	return &requestError{status: http.StatusForbidden, code: CodeForbidden,
 		detail: clip("admin-only schedule settings need the "+ScopeAdmin+" scope: "+strings.Join(settings, ", ")+
-			" (see GET /task-types and docs/MAINTENANCE_SCHEDULE.md, Scopes)", maxDetailLen)}
+			" (GET /task-types and the OpenAPI document list them)", maxDetailLen)}
 }
