@@ -7,7 +7,7 @@ GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 VERSION              ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test test-cluster unit lint build temporal-cli bench bench-go bench-pg clean record-histories
+.PHONY: run test fuzz test-cluster unit lint build temporal-cli bench bench-go bench-pg clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -24,6 +24,19 @@ run: build
 ## test: lint, then every test (unit, driver, integration on a real dev server and PostgreSQL) with the race detector
 test: lint temporal-cli
 	GORACE="atexit_sleep_ms=0 $$GORACE" THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+## fuzz: run each fuzz target briefly (FUZZTIME each, default 5s; the seed corpora also run in every go test):
+## the request body decoder, the schedule decoder, the page token, the audit sanitiser, schedule normalisation
+FUZZTIME ?= 5s
+FUZZ_TARGETS = ./api:FuzzParseObject ./api:FuzzScheduleDecode ./starter:FuzzDecodePageToken \
+	./internal/audit:FuzzSanitize ./domain:FuzzNormalize
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t#*:}; \
+	  echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+	  go test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## test-cluster: the multi-process tests alone (dev server, 2 `themisctl worker`, 2 `themisctl api`, PostgreSQL)
 test-cluster: temporal-cli

@@ -71,6 +71,8 @@ const (
 	keyAuditRes    = "themis.audit.resource"
 	keyAuditDetail = "themis.audit.detail"
 	keyProblem     = "themis.problem"
+	keyDenials     = "themis.denials"
+	keyDenialAudit = "themis.denial.audit"
 )
 
 // auditState tracks failed audit writes (the fail-closed mode).
@@ -86,6 +88,7 @@ func (h *handler) begin(o operation) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Set(keyScope, o.scope)
 		c.Set(keyOperation, o)
+		c.Set(keyDenials, h.denials)
 		c.Next()
 		h.recordAudit(c, o)
 	}
@@ -108,8 +111,11 @@ func auditAction(c *gin.Context, action string) { c.Set(keyAuditAction, action) 
 
 func (h *handler) recordAudit(c *gin.Context, o operation) {
 	status := c.Writer.Status()
-	denied := status == http.StatusUnauthorized || status == http.StatusForbidden
-	if h.opts.Audit == nil || (!o.audited && !denied) {
+	// A denial counted in its client's interval (denials.go) is written
+	// later, in the interval's summary.
+	writeNow, counted := c.Get(keyDenialAudit)
+	denied := counted
+	if h.opts.Audit == nil || (!o.audited && !denied) || (denied && !writeNow.(bool)) {
 		return
 	}
 	e := audit.Event{

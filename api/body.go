@@ -73,7 +73,77 @@ func parseObject(body []byte) (map[string]json.RawMessage, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, badRequest(CodeInvalidJSON, "", "unexpected data after the JSON object")
 	}
+	if err := checkDuplicateKeys(body); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// checkDuplicateKeys refuses an object, at any depth, that names a key
+// twice: Go's decoder keeps the last one silently, and a proxy or audit
+// reader that keeps the first would see another request than the one
+// carried out. body has been decoded once already (it is valid JSON).
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	// One frame per open object or array. An object's frame holds its keys
+	// so far, its own dotted path, the key whose value is being read and
+	// whether a key comes next; an array's frame has no keys.
+	type frame struct {
+		keys      map[string]bool
+		path, key string
+		expectKey bool
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return badRequest(CodeInvalidJSON, "", "malformed JSON")
+		}
+		n := len(stack)
+		if n > 0 && stack[n-1].keys != nil && stack[n-1].expectKey {
+			top := &stack[n-1]
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:n-1]
+				continue
+			}
+			k, _ := tok.(string)
+			if top.keys[k] {
+				field := joinPath(top.path, k)
+				return badRequest(CodeInvalidJSON, clip(field, 100), "duplicate key %q in a JSON object", clip(field, 100))
+			}
+			top.keys[k] = true
+			top.key = k
+			top.expectKey = false
+			continue
+		}
+		var path string
+		if n > 0 {
+			top := &stack[n-1]
+			path = top.path
+			if top.keys != nil {
+				path = joinPath(top.path, top.key)
+				top.expectKey = true
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, path: path, expectKey: true})
+		case json.Delim('['):
+			stack = append(stack, frame{path: path})
+		case json.Delim(']'):
+			stack = stack[:n-1]
+		}
+	}
+}
+
+func joinPath(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
 }
 
 // requireObject is parseObject for endpoints whose body is mandatory.
@@ -192,6 +262,9 @@ func (h *handler) decodeScheduleBody(body []byte) (domain.ScheduleSpec, map[stri
 	if err := decodeInto(m, &spec); err != nil {
 		return domain.ScheduleSpec{}, nil, err
 	}
+	if err := checkTargetName(spec.Target); err != nil {
+		return domain.ScheduleSpec{}, nil, err
+	}
 	if err := spec.Normalize(h.svc.TargetKnown); err != nil {
 		return domain.ScheduleSpec{}, nil, err
 	}
@@ -227,8 +300,22 @@ func (h *handler) applyPatch(cur domain.ScheduleSpec, patch map[string]json.RawM
 	if err := decodeInto(obj, &next); err != nil {
 		return domain.ScheduleSpec{}, err
 	}
+	if err := checkTargetName(next.Target); err != nil {
+		return domain.ScheduleSpec{}, err
+	}
 	if err := next.Normalize(h.svc.TargetKnown); err != nil {
 		return domain.ScheduleSpec{}, err
 	}
 	return next, nil
+}
+
+// checkTargetName refuses a target name that is not a safe slug
+// (domain.ValidTargetName) before anything looks it up; empty means the
+// default target.
+func checkTargetName(name string) error {
+	if name == "" || domain.ValidTargetName(name) {
+		return nil
+	}
+	return badRequest(CodeValidationFailed, "target", "malformed target name %q: 1–%d letters, digits, _ or -, starting with a letter or digit",
+		clip(name, 100), domain.MaxTargetNameLen)
 }

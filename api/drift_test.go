@@ -82,7 +82,6 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 	check("DrillStep", domain.DrillStep{})
 	check("Approval", domain.Approval{})
 	check("TaskTypeList", api.TaskTypeList{})
-	check("TaskTypeInfo", api.TaskTypeInfo{})
 	check("TargetList", api.TargetList{})
 	check("TargetInfo", api.TargetInfo{})
 	check("HealthReport", api.HealthReport{})
@@ -105,7 +104,8 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 	checkOptional("Drill", domain.Drill{JobID: "j"}, domain.Drill{})
 	checkOptional("HealthSignal", api.HealthSignal{Details: map[string]any{"x": 1}}, api.HealthSignal{})
 	one := 1.0
-	checkOptional("OptionInfo", api.OptionInfo{Min: &one, Max: &one, Values: []string{"a"}, Default: 1, EngineDefaults: map[string]any{"sqlite": 2}, AdminOnly: true}, api.OptionInfo{})
+	checkOptional("OptionInfo", api.OptionInfo{Min: &one, Max: &one, Values: []string{"a"}, Default: 1, EngineDefaults: map[string]any{"sqlite": 2}, AdminOnly: true, WriterMin: &one, WriterMax: &one}, api.OptionInfo{})
+	checkOptional("TaskTypeInfo", api.TaskTypeInfo{AdminOnly: true}, api.TaskTypeInfo{})
 	if got, want := schemaProps(t, doc, "DrillDecision"), jsonKeys(t, api.DrillDecision{}); !slices.Equal(got, want) {
 		t.Errorf("DrillDecision has %v, the Go type %v", got, want)
 	}

@@ -121,6 +121,7 @@ var titles = map[int]string{
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "Content Too Large",
 	http.StatusUnsupportedMediaType:  "Unsupported Media Type",
+	http.StatusTooManyRequests:       "Too Many Requests",
 	http.StatusInternalServerError:   "Internal Server Error",
 	http.StatusServiceUnavailable:    "Service Unavailable",
 }
@@ -174,6 +175,9 @@ func abortWithError(c *gin.Context, err error) {
 
 // writeProblem writes p, filling type, title and request id.
 func writeProblem(c *gin.Context, p Problem) {
+	if p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden {
+		p = overDenialBudget(c, p)
+	}
 	p.Type = "urn:themis:problem:" + p.Code
 	if p.Title == "" {
 		p.Title = titles[p.Status]

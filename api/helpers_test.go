@@ -43,6 +43,11 @@ func newEnvWith(t *testing.T, opts api.Options) *env {
 	if opts.Audit == nil {
 		opts.Audit = fake.AuditLog()
 	}
+	if opts.Denials == (api.DenialLimit{}) {
+		// Tests send many refused requests from one address and check each
+		// one's audit event; denials.go's own tests use the defaults.
+		opts.Denials = api.DenialLimit{PerMinute: 1e9, Burst: 1e9, AuditEach: 1e9}
+	}
 	return &env{t: t, fake: fake, h: apitest.NewValidator(t).Handler(t, api.New(fake, opts))}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -11,12 +12,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/internal/audit"
 )
 
 // Limits of GET /jobs.
 const (
-	DefaultJobLimit  = 50
-	MaxJobLimit      = 1000
+	DefaultJobLimit = 50
+	// MaxJobLimit caps a page: each job listed costs a describe call to
+	// Temporal; larger limits are 400.
+	MaxJobLimit      = 200
 	maxPageTokenLen  = 4096
 	maxJobIDLen      = 255
 	jobsQueryAllowed = "active_only, schedule_id, state, limit, next_page_token"
@@ -113,6 +117,16 @@ func (h *handler) listJobs(c *gin.Context) {
 	}
 	page, err := h.svc.ListJobs(c.Request.Context(), f)
 	if err != nil {
+		if f.NextPageToken != "" && problemFor(err).Status == http.StatusInternalServerError {
+			// The service maps the visibility store's refusal of a token
+			// (Temporal's InvalidArgument) to a validation error; whatever
+			// else a store says about a page token it did not take is the
+			// token's fault as far as the client can tell: 400, never 500.
+			loggerOf(c).LogAttrs(c.Request.Context(), slog.LevelWarn, "job listing with a page token failed",
+				slog.String("request_id", RequestID(c)), slog.String("error", audit.Sanitize(err.Error())))
+			err = badRequest(CodeInvalidParameter, "next_page_token",
+				"next_page_token was not accepted: pass the next_page_token of the previous page, with the same filters")
+		}
 		abortWithError(c, err)
 		return
 	}
@@ -140,6 +154,7 @@ func (h *handler) getJob(c *gin.Context) {
 	if len(vs) == 1 {
 		var wait time.Duration
 		if wait, err = parseWait(vs[0]); err == nil {
+			holdConnection(c, wait)
 			// The request's context ends when the client goes away.
 			job, err = h.svc.WaitJob(c.Request.Context(), id, wait)
 		}
@@ -156,6 +171,26 @@ func (h *handler) getJob(c *gin.Context) {
 // MaxJobWait bounds how long GET /jobs/{id}?wait= and a run's "wait" hold
 // a request for the job to end.
 const MaxJobWait = 60 * time.Second
+
+// LongPollMargin is added to a wait when a long poll extends its
+// connection's deadlines (holdConnection): the answer is written after the
+// wait has passed.
+const LongPollMargin = 15 * time.Second
+
+// holdConnection extends the connection's read and write deadlines, which
+// the server's ReadTimeout and WriteTimeout set for ordinary requests, to
+// cover a long poll of wait (plus LongPollMargin): only requests that ask to
+// wait hold a connection that long. Where the writer cannot extend them (a
+// test recorder), nothing changes.
+func holdConnection(c *gin.Context, wait time.Duration) {
+	if wait <= 0 {
+		return
+	}
+	deadline := time.Now().Add(wait + LongPollMargin)
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+}
 
 // parseWait reads a wait duration ("30s", "1m", "500ms"): 0 to MaxJobWait.
 func parseWait(v string) (time.Duration, error) {

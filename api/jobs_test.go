@@ -53,8 +53,9 @@ func TestListJobs(t *testing.T) {
 		t.Fatalf("paged through %d jobs, want 7", seen)
 	}
 
-	e.req(http.MethodGet, base+"/jobs?active_only=true&schedule_id=daily-maintenance&state=running&limit=1000", "").ok(http.StatusOK).decode(&page)
-	if f := e.fake.LastFilter(); !f.ActiveOnly || f.ScheduleID != "daily-maintenance" || f.State != domain.StateRunning || f.Limit != 1000 {
+	e.req(http.MethodGet, base+"/jobs?active_only=true&schedule_id=daily-maintenance&state=running&limit=200", "").ok(http.StatusOK).decode(&page)
+	e.req(http.MethodGet, base+"/jobs?limit=201", "").problem(http.StatusBadRequest, api.CodeInvalidParameter)
+	if f := e.fake.LastFilter(); !f.ActiveOnly || f.ScheduleID != "daily-maintenance" || f.State != domain.StateRunning || f.Limit != 200 {
 		t.Fatalf("filter %+v", f)
 	}
 	if page.Count != 3 {

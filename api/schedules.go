@@ -59,10 +59,11 @@ func (h *handler) createSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
-	if !adminOnlyAllowed(c, spec.TaskOptions) {
+	noteAudit(c, "", "name="+strconv.Quote(clip(spec.Name, 200)))
+	if err := requireAdminFor(c, slices.Sorted(maps.Keys(domain.AdminOnlySettings(spec)))); err != nil {
+		abortWithError(c, err)
 		return
 	}
-	noteAudit(c, "", "name="+strconv.Quote(clip(spec.Name, 200)))
 	s, err := h.svc.CreateSchedule(c.Request.Context(), spec, Principal(c))
 	if err != nil {
 		abortWithError(c, err)
@@ -118,15 +119,15 @@ func (h *handler) replaceSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
-	if !adminOnlyAllowed(c, spec.TaskOptions) {
-		return
-	}
 	_, enabledGiven := given["enabled"]
 	noteAudit(c, "", "replaced; name="+strconv.Quote(clip(spec.Name, 200)))
 	s, err := h.svc.UpdateSchedule(c.Request.Context(), id, Principal(c), func(cur *domain.ScheduleSpec) error {
 		next := spec
 		if !enabledGiven {
 			next.Enabled = cur.Enabled
+		}
+		if err := requireAdminFor(c, domain.AdminOnlyChanges(*cur, next)); err != nil {
+			return err
 		}
 		*cur = next
 		return nil
@@ -167,9 +168,6 @@ func (h *handler) patchSchedule(c *gin.Context) {
 		abortWithError(c, err)
 		return
 	}
-	if !adminOnlyAllowed(c, scratch.TaskOptions) {
-		return
-	}
 	var s domain.Schedule
 	if len(patch) == 0 {
 		s, err = h.svc.GetSchedule(c.Request.Context(), id)
@@ -177,6 +175,9 @@ func (h *handler) patchSchedule(c *gin.Context) {
 		s, err = h.svc.UpdateSchedule(c.Request.Context(), id, Principal(c), func(cur *domain.ScheduleSpec) error {
 			next, err := h.applyPatch(*cur, patch)
 			if err != nil {
+				return err
+			}
+			if err := requireAdminFor(c, domain.AdminOnlyChanges(*cur, next)); err != nil {
 				return err
 			}
 			*cur = next
@@ -239,6 +240,19 @@ func (h *handler) runSchedule(c *gin.Context) {
 		AbortForbidden(c, "a forced run (force: true) needs the "+ScopeAdmin+" scope")
 		return
 	}
+	// Running a schedule with admin-only settings on demand is doing what
+	// they do: admin only as well (scheduled runs are not affected).
+	if !HasScope(c, ScopeAdmin) {
+		cur, err := h.svc.GetSchedule(c.Request.Context(), id)
+		if err != nil {
+			abortWithError(c, err)
+			return
+		}
+		if err := requireAdminFor(c, slices.Sorted(maps.Keys(domain.AdminOnlySettings(cur.ScheduleSpec)))); err != nil {
+			abortWithError(c, err)
+			return
+		}
+	}
 	job, err := h.svc.RunSchedule(c.Request.Context(), id, req.Force, Principal(c))
 	if err != nil {
 		abortWithError(c, err)
@@ -246,6 +260,7 @@ func (h *handler) runSchedule(c *gin.Context) {
 	}
 	noteAudit(c, "", "force="+strconv.FormatBool(req.Force)+" job="+job.ID)
 	if wait > 0 {
+		holdConnection(c, wait)
 		// The run has started whatever the wait brings: when waiting fails
 		// (the client went away, Temporal did not answer), the job is
 		// answered as started.
@@ -292,16 +307,14 @@ func wireSchedule(s domain.Schedule) domain.Schedule {
 	return s
 }
 
-// adminOnlyAllowed answers 403 and reports false when opts set an admin-only
-// task option (domain.OptionSpec.AdminOnly) off its default and the caller
-// lacks the admin scope.
-func adminOnlyAllowed(c *gin.Context, opts map[domain.TaskType]domain.TaskOptions) bool {
-	if HasScope(c, ScopeAdmin) {
-		return true
+// requireAdminFor returns a 403 error naming settings (admin-only schedule
+// settings, see domain.AdminOnlySettings) when there are any and the caller
+// lacks the admin scope; nil otherwise.
+func requireAdminFor(c *gin.Context, settings []string) error {
+	if len(settings) == 0 || HasScope(c, ScopeAdmin) {
+		return nil
 	}
-	if set := domain.AdminOnlyOptions(opts); len(set) > 0 {
-		AbortForbidden(c, "task options "+strings.Join(set, ", ")+" need the "+ScopeAdmin+" scope")
-		return false
-	}
-	return true
+	return &requestError{status: http.StatusForbidden, code: CodeForbidden,
+		detail: clip("admin-only schedule settings need the "+ScopeAdmin+" scope: "+strings.Join(settings, ", ")+
+			" (GET /task-types and the OpenAPI document list them)", maxDetailLen)}
 }

@@ -77,6 +77,10 @@ type Options struct {
 	// ReadyTimeout bounds Service.Ready in /readyz.
 	// Optional: defaulted to 2 seconds.
 	ReadyTimeout time.Duration
+	// Denials rate-limits refused requests (401/403) per client address
+	// and aggregates them in the audit log (see denials.go). Optional:
+	// every field has a default.
+	Denials DenialLimit
 }
 
 type handler struct {
@@ -86,6 +90,8 @@ type handler struct {
 	opts   Options
 	log    *slog.Logger
 	audit  auditState
+	// denials counts refused requests per client address.
+	denials *denials
 }
 
 // operation describes one endpoint under BasePath for the authenticator
@@ -124,6 +130,7 @@ func New(svc Service, opts Options) http.Handler {
 		opts.ReadyTimeout = 2 * time.Second
 	}
 	h := &handler{svc: svc, drills: opts.Drills, info: opts.Info, opts: opts, log: opts.Logger}
+	h.denials = newDenials(opts.Denials, h.writeDenialSummary)
 
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
@@ -134,6 +141,11 @@ func New(svc Service, opts Options) http.Handler {
 	e.UseRawPath = true
 	e.UnescapePathValues = true
 	e.ContextWithFallback = true
+	// The client address (denial budgets, logs) is the connection's: no
+	// forwarding header is trusted.
+	if err := e.SetTrustedProxies(nil); err != nil {
+		panic(err)
+	}
 
 	e.Use(requestIDMiddleware(), accessLog(h.log), gin.CustomRecoveryWithWriter(nil, h.recovered))
 	e.NoRoute(func(c *gin.Context) { abortWithError(c, errRouteNotFound(c.Request.URL.Path)) })

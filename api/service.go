@@ -156,6 +156,9 @@ type TaskTypeInfo struct {
 	Timeout string `json:"timeout"`
 	// Heavy tasks take one of the target's heavy-task slots.
 	Heavy bool `json:"heavy"`
+	// AdminOnly task types need the admin scope to be added to a schedule
+	// or run on demand (domain.TaskDef.AdminOnly).
+	AdminOnly bool `json:"admin_only,omitempty"`
 }
 
 // OptionInfo describes one task option.
@@ -171,6 +174,10 @@ type OptionInfo struct {
 	EngineDefaults map[string]any `json:"engine_defaults,omitempty"`
 	// AdminOnly options need the admin scope to be set off their default.
 	AdminOnly bool `json:"admin_only,omitempty"`
+	// WriterMin and WriterMax bound what a caller without the admin scope
+	// may set (domain.OptionSpec.WriterMin, WriterMax).
+	WriterMin *float64 `json:"writer_min,omitempty"`
+	WriterMax *float64 `json:"writer_max,omitempty"`
 }
 
 // DescribeOptions renders a task type's registered option specs for
@@ -179,7 +186,7 @@ func DescribeOptions(specs map[string]domain.OptionSpec) map[string]OptionInfo {
 	out := make(map[string]OptionInfo, len(specs))
 	for name, o := range specs {
 		oi := OptionInfo{Type: string(o.Kind), Values: o.Values, Help: o.Help, Default: o.Default,
-			EngineDefaults: o.EngineDefaults, AdminOnly: o.AdminOnly}
+			EngineDefaults: o.EngineDefaults, AdminOnly: o.AdminOnly, WriterMin: o.WriterMin, WriterMax: o.WriterMax}
 		if o.Kind == domain.OptionInt || o.Kind == domain.OptionFloat {
 			lo, hi := o.Min, o.Max
 			oi.Min, oi.Max = &lo, &hi
@@ -197,7 +204,7 @@ func DescribeTaskType(def domain.TaskDef, drivers []string) TaskTypeInfo {
 	}
 	return TaskTypeInfo{Name: string(def.Type), Title: def.Title, Description: def.Description,
 		Drivers: slices.Clone(drivers), Options: DescribeOptions(def.Options),
-		Timeout: string(def.Timeout), Heavy: def.Heavy}
+		Timeout: string(def.Timeout), Heavy: def.Heavy, AdminOnly: def.AdminOnly}
 }
 
 // TargetInfo is a configured target without secrets.

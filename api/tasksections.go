@@ -78,6 +78,9 @@ func renderTaskOptions(b *bytes.Buffer) {
 	for _, t := range domain.AllTaskTypes() {
 		def, _ := domain.Info(t)
 		fmt.Fprintf(b, "        %s:\n          type: object\n          additionalProperties: false\n", t)
+		if def.AdminOnly {
+			b.WriteString("          x-admin-only-task: true\n")
+		}
 		if len(def.Options) == 0 {
 			fmt.Fprintf(b, "          description: %s takes no options.\n", t)
 			continue
@@ -108,6 +111,12 @@ func renderTaskOptions(b *bytes.Buffer) {
 			}
 			if o.AdminOnly {
 				b.WriteString("              x-admin-only: true\n")
+			}
+			if o.WriterMin != nil {
+				fmt.Fprintf(b, "              x-writer-min: %s\n", yamlNumber(*o.WriterMin))
+			}
+			if o.WriterMax != nil {
+				fmt.Fprintf(b, "              x-writer-max: %s\n", yamlNumber(*o.WriterMax))
 			}
 			fmt.Fprintf(b, "              description: %s\n", strconv.Quote(o.Help))
 		}

@@ -27,10 +27,15 @@ const (
 // Option specs shared by several task types.
 var (
 	optParallelism = OptionSpec{Kind: OptionInt, Min: 1, Max: 64, Default: 2, Help: "tables or indexes worked on at once"}
-	optLockTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 0, Help: "lock_timeout for lock-taking statements, ms (0 = driver default)"}
-	optStmtTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 0, Help: "statement_timeout, ms (0 = driver default)"}
-	optBloatPct    = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 30, Help: "fragmentation percentage at or above which a relation is HIGH"}
-	optMinBytes    = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Default: 1 << 20, EngineDefaults: map[string]any{"sqlite": 64 << 10},
+	// Longer lock waits queue writers behind the task, longer statements
+	// hold their locks longer: above the PostgreSQL driver's defaults
+	// (10 s, 2 h) they need the admin scope.
+	optLockTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 0, WriterMax: ptr(10_000),
+		Help: "lock_timeout for lock-taking statements, ms (0 = driver default); above 10000 needs the admin scope"}
+	optStmtTimeout = OptionSpec{Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 0, WriterMax: ptr(7_200_000),
+		Help: "statement_timeout, ms (0 = driver default); above 7200000 (2 h) needs the admin scope"}
+	optBloatPct = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 30, Help: "fragmentation percentage at or above which a relation is HIGH"}
+	optMinBytes = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Default: 1 << 20, EngineDefaults: map[string]any{"sqlite": 64 << 10},
 		Help: "relations smaller than this are not reported (SQLite: 65536)"}
 	optRebuildPct = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 30,
 		Help: "fragmentation percentage at or above which an index is rebuilt (SQLite: with neither this nor min_size_bytes set, every index is rebuilt)"}
@@ -79,8 +84,10 @@ func init() {
 		{Type: TaskBackupVerification, Title: "Backup verification", Description: "Take a backup, restore it into a scratch copy and verify it",
 			Timeout: TimeoutLong, Heavy: true, // backup, restore, prune
 			Options: map[string]OptionSpec{
-				"method":       {Kind: OptionEnum, Values: []string{"native", "pg_basebackup", "pg_dump"}, Default: "native", Help: "backup method"},
-				"keep_backups": {Kind: OptionInt, Min: 1, Max: 1000, Default: 3, Help: "verified backups kept in backup_dir"},
+				"method": {Kind: OptionEnum, Values: []string{"native", "pg_basebackup", "pg_dump"}, Default: "native", Help: "backup method"},
+				// Fewer kept backups deletes verified ones: admin scope.
+				"keep_backups": {Kind: OptionInt, Min: 1, Max: 1000, Default: 3, WriterMin: ptr(3),
+					Help: "verified backups kept in backup_dir; below 3 (older verified backups are deleted) needs the admin scope"},
 			}},
 		{Type: TaskCapacityTrendAnalysis, Title: "Capacity trend analysis", Description: "Fit a growth trend to size samples and forecast the runway",
 			Options: map[string]OptionSpec{
@@ -90,7 +97,9 @@ func init() {
 		{Type: TaskIndexFragmentationReport, Title: "Index fragmentation report", Description: "Per-index fragmentation report with HIGH alerts",
 			Options: map[string]OptionSpec{"high_threshold_pct": optBloatPct, "min_size_bytes": optMinBytes}},
 		{Type: TaskDisasterRecoveryDrill, Title: "Disaster-recovery drill", Description: "Restore into a scratch instance with approvals and measure RTO/RPO",
-			Heavy: true}, // the drill's restore; a workflow of its own, run by engines implementing driver.Driller
+			// The drill's restore is heavy; it starts a drill, which POST /drills
+			// allows the admin scope only.
+			Heavy: true, AdminOnly: true},
 		{Type: TaskBaselineUpdate, Title: "Baseline update", Description: "Time probe queries, compare with the baseline and store the new one",
 			Options: map[string]OptionSpec{"regression_pct": {Kind: OptionFloat, Min: 1, Max: 10_000, Default: 50, Help: "slow-down against the baseline that is a regression"}}},
 		{Type: TaskIndexRebuild, Title: "Index rebuild", Description: "Rebuild indexes over the fragmentation threshold",
@@ -115,3 +124,5 @@ func init() {
 		MustRegisterTask(def)
 	}
 }
+
+func ptr(f float64) *float64 { return &f }

@@ -47,6 +47,10 @@ type TaskDef struct {
 	// max_heavy_tasks of them run on it at once, cluster-wide. Every other
 	// task is a light, read-mostly one that may overlap anything.
 	Heavy bool
+	// AdminOnly task types may be added to a schedule, and a schedule
+	// holding one may be run on demand, only by a caller with the admin
+	// scope (disaster_recovery_drill: it starts a drill, as POST /drills).
+	AdminOnly bool
 }
 
 // TaskInfo is the name the API layer and older code use for a TaskDef.
@@ -82,6 +86,33 @@ type OptionSpec struct {
 	// AdminOnly options may be set to anything but their default only by
 	// a caller holding the admin scope (the API refuses others with 403).
 	AdminOnly bool
+	// WriterMin and WriterMax, when not nil, bound the values of a numeric
+	// option that a caller without the admin scope may set; a value outside
+	// [WriterMin, WriterMax] needs the admin scope (e.g. a statement
+	// timeout above the driver's default, fewer verified backups kept).
+	WriterMin, WriterMax *float64
+}
+
+// AdminOnlyValue reports whether setting the option to v needs the admin
+// scope (AdminOnly and not the default, or outside WriterMin/WriterMax).
+// A value that does not pass the spec's own check is left to Normalize.
+func (o OptionSpec) AdminOnlyValue(v any) bool {
+	cv, err := o.check(v)
+	if err != nil {
+		return false
+	}
+	if o.AdminOnly && cv != o.Default {
+		return true
+	}
+	if f, ok := toFloat(cv); ok {
+		if o.WriterMin != nil && f < *o.WriterMin {
+			return true
+		}
+		if o.WriterMax != nil && f > *o.WriterMax {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultFor returns the option's default on engine.
@@ -286,8 +317,8 @@ func OptionKeys(t TaskType) []string {
 	return keys
 }
 
-// AdminOnlyOptions returns, sorted as "task.option", the admin-only options
-// that opts sets to something other than their default. The API refuses a
+// AdminOnlyOptions returns, sorted as "task.option", the options that opts
+// sets to an admin-only value (OptionSpec.AdminOnlyValue). The API refuses a
 // schedule write carrying any of them from a caller without the admin
 // scope. Unknown task types and options are left to Normalize.
 func AdminOnlyOptions(opts map[TaskType]TaskOptions) []string {
@@ -299,13 +330,67 @@ func AdminOnlyOptions(opts map[TaskType]TaskOptions) []string {
 		}
 		for k, v := range o {
 			spec, ok := ti.Options[k]
-			if !ok || !spec.AdminOnly {
-				continue
-			}
-			if cv, err := spec.check(v); err == nil && cv == spec.Default {
+			if !ok || !spec.AdminOnlyValue(v) {
 				continue
 			}
 			out = append(out, string(t)+"."+k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AdminOnlySettings returns what in spec only a caller with the admin scope
+// may set: each admin-only setting present, keyed by name, with its value
+// in a canonical text form. The settings are
+//
+//   - "enforce_window": false (runs outside the window, as a forced run);
+//   - "window_start_hour=window_end_hour": an enforced window covering the
+//     whole day (the same effect);
+//   - "tasks.<type>": an admin-only task type (TaskDef.AdminOnly);
+//   - "task_options.<type>.<option>": an option set to an admin-only value
+//     (OptionSpec.AdminOnlyValue).
+//
+// A write is refused for a caller without admin when it makes a setting
+// appear or change value (AdminOnlyChanges); a run, when the schedule has
+// any.
+func AdminOnlySettings(spec ScheduleSpec) map[string]string {
+	out := map[string]string{}
+	if !spec.EnforceWindow {
+		out["enforce_window"] = "false"
+	} else if spec.WindowStartHour == spec.WindowEndHour {
+		out["window_start_hour=window_end_hour"] = fmt.Sprint(spec.WindowStartHour)
+	}
+	for _, t := range spec.Tasks {
+		if ti, ok := Info(t); ok && ti.AdminOnly {
+			out["tasks."+string(t)] = "present"
+		}
+	}
+	for t, opts := range spec.TaskOptions {
+		ti, ok := Info(t)
+		if !ok {
+			continue
+		}
+		for k, v := range opts {
+			if o, ok := ti.Options[k]; ok && o.AdminOnlyValue(v) {
+				cv, _ := o.check(v)
+				out["task_options."+string(t)+"."+k] = fmt.Sprint(cv)
+			}
+		}
+	}
+	return out
+}
+
+// AdminOnlyChanges returns, sorted, the admin-only settings (see
+// AdminOnlySettings) that next has and cur has not, or has with another
+// value: what a write from cur to next needs the admin scope for. Removing
+// an admin-only setting (back to a safe value) needs no admin.
+func AdminOnlyChanges(cur, next ScheduleSpec) []string {
+	before := AdminOnlySettings(cur)
+	var out []string
+	for k, v := range AdminOnlySettings(next) {
+		if old, ok := before[k]; !ok || old != v {
+			out = append(out, k)
 		}
 	}
 	sort.Strings(out)

@@ -195,7 +195,9 @@ func RunContract(t *testing.T, c Contract) {
 		// expression fires in that zone.
 		put := map[string]any{"name": name, "description": "replaced", "frequency": "custom", "cron_expression": "30  1 * * 1-5",
 			"timezone": "Europe/Berlin", "enabled": true, "enforce_window": false, "tasks": []string{"index_rebuild", "quota_check"}}
-		k.ok("PUT", path, api.ScopeWrite, put, http.StatusOK, &got)
+		// enforce_window false is an admin-only setting: refused to write.
+		k.problem("PUT", path, api.ScopeWrite, put, http.StatusForbidden, api.CodeForbidden)
+		k.ok("PUT", path, api.ScopeAdmin, put, http.StatusOK, &got)
 		if got.CronExpression != "30 1 * * 1-5" || got.Timezone != "Europe/Berlin" || !got.Enabled || got.EnforceWindow || got.Description != "replaced" {
 			t.Errorf("replaced %+v", got)
 		}
@@ -226,7 +228,10 @@ func RunContract(t *testing.T, c Contract) {
 			job.State.Terminal() || len(job.Tasks) != 2 || job.Tasks[0].TaskType != domain.TaskIndexRebuild || job.StartedAtMs == 0 {
 			t.Fatalf("job %+v", job)
 		}
-		p := k.problem("POST", path+"/run", api.ScopeWrite, nil, http.StatusConflict, api.CodeConflict)
+		// The schedule has enforce_window false (admin-only): a write token
+		// may not run it on demand.
+		k.problem("POST", path+"/run", api.ScopeWrite, nil, http.StatusForbidden, api.CodeForbidden)
+		p := k.problem("POST", path+"/run", api.ScopeAdmin, nil, http.StatusConflict, api.CodeConflict)
 		if p.ActiveJobID != job.ID {
 			t.Errorf("second run: active_job_id %q, want %q", p.ActiveJobID, job.ID)
 		}
@@ -290,7 +295,7 @@ func RunContract(t *testing.T, c Contract) {
 
 		// A new run once the job has ended; two jobs page one by one.
 		var second domain.Job
-		k.ok("POST", path+"/run", api.ScopeWrite, nil, http.StatusAccepted, &second)
+		k.ok("POST", path+"/run", api.ScopeAdmin, nil, http.StatusAccepted, &second)
 		if second.ID == job.ID || second.Forced {
 			t.Errorf("second run %+v", second)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 )
 
@@ -90,6 +91,30 @@ type APIConfig struct {
 	// AuditSink is "file" (default: AuditLog, one per API process) or
 	// "history" (the shared history store: one log for all API replicas).
 	AuditSink string `yaml:"audit_sink"`
+
+	// The HTTP server (apiserver.go: defaults, environment, validation).
+	//
+	// TLSCertFile and TLSKeyFile (PEM; both or neither) serve the API over
+	// TLS; the pair is read again when either file changes (rotation).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// AllowInsecureListen lets the API listen on a non-loopback address
+	// without TLS (e.g. behind a TLS-terminating proxy on a private
+	// network). Without it such a listen address is refused at start.
+	AllowInsecureListen bool `yaml:"allow_insecure_listen"`
+	// ReadHeaderTimeout, ReadTimeout (headers and body), WriteTimeout and
+	// IdleTimeout of the HTTP server (defaults 10 s, 30 s, 30 s, 120 s).
+	// Long polls (?wait=, a run's "wait", up to 60 s) extend their own
+	// connection's deadlines.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// DenialsPerMinute and DenialBurst are each client address's budget of
+	// refused (401/403) requests (defaults 60 and 20); beyond it they are
+	// answered 429. Requests with valid credentials are never limited.
+	DenialsPerMinute float64 `yaml:"denials_per_minute"`
+	DenialBurst      int     `yaml:"denial_burst"`
 }
 
 // History store drivers.
@@ -249,6 +274,7 @@ func (c *Config) applyEnv() {
 	set(&c.Worker.HostID, "THEMIS_HOST_ID")
 	set(&c.Worker.MetricsListen, "THEMIS_WORKER_METRICS_LISTEN")
 	c.applyOperationsEnv()
+	c.API.applyServerEnv()
 }
 
 // ApplyDefaults fills unset fields with the defaults; Load calls
@@ -289,6 +315,7 @@ func (c *Config) ApplyDefaults() {
 	if c.API.MaxBodyBytes == 0 {
 		c.API.MaxBodyBytes = 1 << 20
 	}
+	c.API.applyServerDefaults()
 	if c.Drill.StartApprovalTimeout == 0 {
 		c.Drill.StartApprovalTimeout = Duration(24 * time.Hour)
 	}
@@ -370,10 +397,16 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("config: api.audit_sink must be file or history, got %q", c.API.AuditSink)
 	}
+	if err := c.API.validateServer(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Targets {
 		if t.Name == "" {
 			return fmt.Errorf("config: targets[%d]: name is required", i)
+		}
+		if !ValidTargetName(t.Name) {
+			return fmt.Errorf("config: targets[%d]: name %q must be 1–64 letters, digits, _ or -, starting with a letter or digit (it is used in paths and ids)", i, clipText(t.Name, 80))
 		}
 		if seen[t.Name] {
 			return fmt.Errorf("config: target %q is defined twice", t.Name)
@@ -419,6 +452,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ValidTargetName is domain.ValidTargetName: the configuration refuses
+// other target names.
+func ValidTargetName(name string) bool { return domain.ValidTargetName(name) }
+
+func clipText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // HasTarget reports whether name is a configured target.

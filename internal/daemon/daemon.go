@@ -6,10 +6,8 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -256,37 +254,11 @@ func Handler(svc *starter.Service, cfg *config.Config, tel *telemetry.Provider, 
 	mux.Handle("/", api.New(svc, api.Options{
 		Drills: svc, Info: svc, Audit: alog, Authenticator: authn.Middleware(),
 		MaxBodyBytes: cfg.API.MaxBodyBytes, Logger: logger, Version: starter.Version,
+		Denials: api.DenialLimit{PerMinute: cfg.API.DenialsPerMinute, Burst: cfg.API.DenialBurst},
 	}))
 	// One server span per request; the Temporal client's tracing
 	// interceptor continues the trace into the workflow and its activities.
 	return otelhttp.NewHandler(mux, "themis-api", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 		return r.Method + " " + r.URL.Path
 	})), nil
-}
-
-// ServeHTTP listens on addr until ctx is done, then drains in-flight
-// requests for up to 10 seconds. ready, when not nil, receives the bound
-// address once listening.
-func ServeHTTP(ctx context.Context, addr string, h http.Handler, ready func(string)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

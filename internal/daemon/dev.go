@@ -51,6 +51,13 @@ func EnsureDevToken(cfg *config.Config) (string, error) {
 		return "", nil
 	}
 	path := DevTokenFile(cfg)
+	// An existing file keeps its token but not wider permissions than 0600
+	// (it may have been created by hand, copied, or by an older version).
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", fmt.Errorf("narrow dev token permissions: %w", err)
+		}
+	}
 	raw, err := os.ReadFile(path)
 	token := strings.TrimSpace(string(raw))
 	if err != nil || token == "" {

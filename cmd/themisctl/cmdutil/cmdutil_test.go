@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -315,5 +317,69 @@ accent: é<&>
 	_ = json.Unmarshal(again, &roundTrip)
 	if !reflect.DeepEqual(roundTrip, fromJSON) {
 		t.Fatalf("yaml %v\njson %v", roundTrip, fromJSON)
+	}
+}
+
+// The token comes from --token-file, $THEMIS_TOKEN_FILE or $THEMIS_TOKEN;
+// --token still works but warns that it shows in ps.
+func TestFactoryTokenSources(t *testing.T) {
+	var got string
+	srv := apitest.NewServer(t, nil, api.Options{Authenticator: func(c *gin.Context) {
+		got = c.GetHeader("Authorization")
+		api.SetPrincipal(c, "x")
+		c.Next()
+	}})
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("  from-file \nsecond line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	envFile := filepath.Join(dir, "env-token")
+	if err := os.WriteFile(envFile, []byte("from-env-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, flag, flagFile string
+		env                  map[string]string
+		want                 string
+		warn                 bool
+	}{
+		{"flag file", "", file, map[string]string{cmdutil.EnvToken: "from-env"}, "Bearer from-file", false},
+		{"env file", "", "", map[string]string{cmdutil.EnvTokenFile: envFile, cmdutil.EnvToken: "from-env"}, "Bearer from-env-file", false},
+		{"env", "", "", map[string]string{cmdutil.EnvToken: "from-env"}, "Bearer from-env", false},
+		{"deprecated flag", "from-flag", file, nil, "Bearer from-flag", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got = ""
+			ios, _, _, errOut := cmdutil.TestStreams(false)
+			f := cmdutil.NewFactory(ios, "1.0")
+			f.APIURL, f.Token, f.TokenFile = srv.URL, tc.flag, tc.flagFile
+			f.Getenv = func(k string) string { return tc.env[k] }
+			c, err := f.APIClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Status(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("Authorization %q, want %q", got, tc.want)
+			}
+			if warned := strings.Contains(errOut.String(), "ps"); warned != tc.warn {
+				t.Fatalf("warning %t: %q", warned, errOut.String())
+			}
+		})
+	}
+	// A missing or empty token file is a usage error.
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, nil, 0o600)
+	for _, f := range []string{filepath.Join(dir, "missing"), empty} {
+		ios, _, _, _ := cmdutil.TestStreams(false)
+		fac := cmdutil.NewFactory(ios, "1.0")
+		fac.APIURL, fac.TokenFile = srv.URL, f
+		fac.Getenv = func(string) string { return "" }
+		if _, err := fac.APIClient(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Fatalf("%s: %v", f, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +20,8 @@ import (
 const (
 	EnvAPIURL = "THEMIS_API_URL"
 	EnvToken  = "THEMIS_TOKEN"
+	// EnvTokenFile names a file holding the token (first line; kept 0600).
+	EnvTokenFile = "THEMIS_TOKEN_FILE"
 )
 
 // Factory hands commands their dependencies. Nothing is dialled or built
@@ -33,9 +36,13 @@ type Factory struct {
 	// APIURL is the --api-url flag; empty means $THEMIS_API_URL, then
 	// client.DefaultBaseURL (http://127.0.0.1:8080).
 	APIURL string
-	// Token is the --token flag; empty means $THEMIS_TOKEN (no token when
-	// both are empty).
+	// Token is the --token flag (deprecated: a flag's value shows in ps
+	// and shell history); empty means --token-file, then $THEMIS_TOKEN_FILE,
+	// then $THEMIS_TOKEN (no token when all are empty).
 	Token string
+	// TokenFile is the --token-file flag: a file whose first line is the
+	// token.
+	TokenFile string
 	// Version is themisctl's version, sent in the User-Agent.
 	Version string
 	// HTTPClient is used by the default APIClient. Optional: defaulted to
@@ -50,6 +57,7 @@ type Factory struct {
 	once      sync.Once
 	apiClient *client.Client
 	apiErr    error
+	warned    bool
 }
 
 // NewFactory returns the factory of the themisctl client commands. Bind
@@ -65,7 +73,8 @@ func NewFactory(ios *IOStreams, version string) *Factory {
 // environment at run time, so the token never appears in --help.
 func (f *Factory) AddConnectionFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.APIURL, "api-url", "", "Themis API base URL (env "+EnvAPIURL+", default "+client.DefaultBaseURL+")")
-	fs.StringVar(&f.Token, "token", "", "API bearer token (env "+EnvToken+")")
+	fs.StringVar(&f.Token, "token", "", "API bearer token; deprecated: it shows in ps and shell history, use --token-file or env "+EnvToken)
+	fs.StringVar(&f.TokenFile, "token-file", "", "file holding the API bearer token (env "+EnvTokenFile+")")
 }
 
 // ResolvedAPIURL is the URL the client talks to: flag, environment, default.
@@ -79,17 +88,43 @@ func (f *Factory) ResolvedAPIURL() string {
 	return client.DefaultBaseURL
 }
 
-// resolvedToken is the bearer token: flag, environment, then — only for an
-// API on loopback — the local dev admin token `themisctl dev` keeps in
-// <data dir>/dev-token ($THEMIS_DATA_DIR, default .data).
-func (f *Factory) resolvedToken() string {
+// resolvedToken is the bearer token: --token (deprecated, with a warning
+// on stderr), --token-file, $THEMIS_TOKEN_FILE, $THEMIS_TOKEN, then — only
+// for an API on loopback — the local dev admin token `themisctl dev` keeps
+// in <data dir>/dev-token ($THEMIS_DATA_DIR, default .data). A token file
+// that cannot be read is an error.
+func (f *Factory) resolvedToken() (string, error) {
 	if f.Token != "" {
-		return f.Token
+		if !f.warned && f.IOStreams != nil && f.IOStreams.ErrOut != nil {
+			f.warned = true
+			fmt.Fprintf(f.IOStreams.ErrOut, "warning: --token shows in ps and shell history; use --token-file or %s / %s\n", EnvTokenFile, EnvToken)
+		}
+		return f.Token, nil
+	}
+	for _, file := range []string{f.TokenFile, f.getenv(EnvTokenFile)} {
+		if file != "" {
+			return ReadTokenFile(file)
+		}
 	}
 	if v := f.getenv(EnvToken); v != "" {
-		return v
+		return v, nil
 	}
-	return f.devToken()
+	return f.devToken(), nil
+}
+
+// ReadTokenFile returns the first line of file, trimmed: the token. An
+// empty file is an error.
+func ReadTokenFile(file string) (string, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", FlagErrorf("read the token file: %v", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	tok := strings.TrimSpace(line)
+	if tok == "" {
+		return "", FlagErrorf("the token file %s is empty", file)
+	}
+	return tok, nil
 }
 
 func (f *Factory) devToken() string {
@@ -128,7 +163,12 @@ func (f *Factory) Interval() time.Duration {
 
 func (f *Factory) defaultAPIClient() (*client.Client, error) {
 	f.once.Do(func() {
-		c, err := client.New(f.ResolvedAPIURL(), f.resolvedToken(), f.HTTPClient)
+		tok, err := f.resolvedToken()
+		if err != nil {
+			f.apiErr = err
+			return
+		}
+		c, err := client.New(f.ResolvedAPIURL(), tok, f.HTTPClient)
 		if err != nil {
 			f.apiErr = FlagErrorf("%v (set --api-url or %s)", err, EnvAPIURL)
 			return

@@ -187,7 +187,7 @@ func runParts(ctx context.Context, c client.Client, cfg *config.Config, tel *tel
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return daemon.ServeHTTP(gctx, cfg.API.Listen, h, ready) })
+		g.Go(func() error { return daemon.ServeAPI(gctx, cfg, h, ready) })
 	}
 	return g.Wait()
 }
