@@ -18,8 +18,9 @@ import (
 // Limits of GET /jobs.
 const (
 	DefaultJobLimit = 50
-	// MaxJobLimit caps a page: each job listed costs a describe call to
-	// Temporal; larger limits are 400.
+	// MaxJobLimit caps a page (each is copied out of the read model per
+	// request, and pages past its window are read from the history store);
+	// larger limits are 400.
 	MaxJobLimit      = 200
 	maxPageTokenLen  = 4096
 	maxJobIDLen      = 255
