@@ -108,11 +108,12 @@ func (m *readModel) Run(ctx context.Context) {
 	}
 }
 
-// fresh returns once the model is fresh enough to answer a list: at once
-// when it was refreshed within the last interval; after starting a
-// refresh in the background when it is older; after waiting for a
-// refresh when it was never loaded or is older than three intervals (no
-// background loop runs, or Temporal is slow). Concurrent callers share
+// fresh returns once the model can answer a list: at once when it was
+// refreshed within the last interval; after starting a refresh in the
+// background when it is older (the answer's as_of_ms says how old it is);
+// after waiting for a refresh only when it was never loaded, or is older
+// than staleLimit (no refresh loop runs and the replica was idle). So a
+// slow refresh under load never holds a request. Concurrent callers share
 // one refresh.
 func (m *readModel) fresh(ctx context.Context) error {
 	m.mu.RLock()
@@ -128,7 +129,7 @@ func (m *readModel) fresh(ctx context.Context) error {
 		defer cancel()
 		return nil, m.refresh(ctx)
 	})
-	if loaded && age < 3*m.interval {
+	if loaded && age < m.staleLimit() {
 		return nil
 	}
 	select {
@@ -148,6 +149,10 @@ func (m *readModel) fresh(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// staleLimit is the age past which a list waits for a refresh: ten
+// intervals, at least 10 s.
+func (m *readModel) staleLimit() time.Duration { return max(10*m.interval, 10*time.Second) }
 
 // refresh reads Temporal (and the history store) once.
 func (m *readModel) refresh(ctx context.Context) error {
