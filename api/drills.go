@@ -30,6 +30,10 @@ type DrillList struct {
 	Count  int            `json:"count"`
 	// AsOfMs is when the listed data was read from Temporal (Unix ms).
 	AsOfMs int64 `json:"as_of_ms"`
+	// Revision identifies the data the answer was built from: two answers
+	// of equal non-zero revision to equal requests are equal, so the
+	// gateway may reuse the encoded body. Zero: unknown. Not sent.
+	Revision uint64 `json:"-"`
 }
 
 // DrillStartRequest is the optional body of POST /drills.
@@ -259,7 +263,7 @@ func (h *handler) listDrills(c *gin.Context) {
 	for i, d := range drills {
 		out[i] = wireDrill(d)
 	}
-	c.JSON(http.StatusOK, DrillList{Drills: out, Count: len(out), AsOfMs: list.AsOfMs})
+	h.lists.respond(c, list.Revision, DrillList{Drills: out, Count: len(out), AsOfMs: list.AsOfMs})
 }
 
 func (h *handler) getDrill(c *gin.Context) {

@@ -137,7 +137,7 @@ func (h *handler) listJobs(c *gin.Context) {
 	}
 	page.Jobs = jobs
 	page.Count = len(page.Jobs)
-	c.JSON(http.StatusOK, page)
+	h.lists.respond(c, page.Revision, page)
 }
 
 func (h *handler) getJob(c *gin.Context) {

@@ -21,6 +21,10 @@ type ScheduleList struct {
 	Count     int               `json:"count"`
 	// AsOfMs is when the listed data was read from Temporal (Unix ms).
 	AsOfMs int64 `json:"as_of_ms"`
+	// Revision identifies the data the answer was built from: two answers
+	// of equal non-zero revision to equal requests are equal, so the
+	// gateway may reuse the encoded body. Zero: unknown. Not sent.
+	Revision uint64 `json:"-"`
 }
 
 // Deleted is the body of DELETE /schedules/{id}.
@@ -84,7 +88,7 @@ func (h *handler) listSchedules(c *gin.Context) {
 	for i, s := range list.Schedules {
 		out[i] = wireSchedule(s)
 	}
-	c.JSON(http.StatusOK, ScheduleList{Schedules: out, Count: len(out), AsOfMs: list.AsOfMs})
+	h.lists.respond(c, list.Revision, ScheduleList{Schedules: out, Count: len(out), AsOfMs: list.AsOfMs})
 }
 
 func (h *handler) getSchedule(c *gin.Context) {

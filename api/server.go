@@ -92,6 +92,8 @@ type handler struct {
 	audit  auditState
 	// denials counts refused requests per client address.
 	denials *denials
+	// lists caches encoded list answers per read-model revision.
+	lists listCache
 }
 
 // operation describes one endpoint under BasePath for the authenticator

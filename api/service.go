@@ -67,6 +67,10 @@ type JobPage struct {
 	NextPageToken string       `json:"next_page_token"`
 	// AsOfMs is when the listed data was read from Temporal (Unix ms).
 	AsOfMs int64 `json:"as_of_ms"`
+	// Revision identifies the data the answer was built from: two answers
+	// of equal non-zero revision to equal requests are equal, so the
+	// gateway may reuse the encoded body. Zero: unknown. Not sent.
+	Revision uint64 `json:"-"`
 }
 
 // Status is the body of GET /status.

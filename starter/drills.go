@@ -150,9 +150,9 @@ func (s *Service) ListDrills(ctx context.Context, limit int) (api.DrillList, err
 	if err := s.rm.fresh(ctx); err != nil {
 		return api.DrillList{}, err
 	}
-	drills, asOf := s.rm.drillList()
+	drills, asOf, rev := s.rm.drillList()
 	drills = drills[:min(len(drills), limit)]
-	return api.DrillList{Drills: drills, Count: len(drills), AsOfMs: asOf.UnixMilli()}, nil
+	return api.DrillList{Drills: drills, Count: len(drills), AsOfMs: asOf.UnixMilli(), Revision: rev}, nil
 }
 
 // decideTimeout bounds how long DecideDrill waits for the drill's worker

@@ -320,12 +320,12 @@ func (s *Service) ListJobs(ctx context.Context, f api.JobFilter) (api.JobPage, e
 	if err := s.rm.fresh(ctx); err != nil {
 		return api.JobPage{}, err
 	}
-	window, asOf := s.rm.jobList()
+	window, asOf, rev := s.rm.jobList()
 	match := func(j domain.Job) bool {
 		return (f.ScheduleID == "" || j.ScheduleID == f.ScheduleID) &&
 			(!f.ActiveOnly || !j.State.Terminal()) && (f.State == "" || j.State == f.State)
 	}
-	page := api.JobPage{Jobs: []domain.Job{}, AsOfMs: asOf.UnixMilli()}
+	page := api.JobPage{Jobs: []domain.Job{}, AsOfMs: asOf.UnixMilli(), Revision: rev}
 	more := false
 	for _, j := range window {
 		if !match(j) || (after != nil && !after.precedes(j)) {

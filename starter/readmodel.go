@@ -70,6 +70,9 @@ type readModel struct {
 	deleted map[string]time.Time
 	asOf    time.Time
 	loaded  bool
+	// rev counts the changes of the model's data (each refresh and each
+	// write-through); the gateway caches encoded answers per revision.
+	rev uint64
 }
 
 // schedEntry is one schedule of the read model: its description, when it
@@ -168,6 +171,7 @@ func (m *readModel) refresh(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.asOf, m.loaded = start, true
+	m.rev++
 	m.mu.Unlock()
 	return nil
 }
@@ -560,6 +564,7 @@ func (m *readModel) listExecutions(ctx context.Context, query string, limit int)
 func (m *readModel) putSchedule(sc domain.Schedule) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.rev++
 	delete(m.deleted, sc.ID)
 	e := &schedEntry{sc: sc, describedAt: m.s.opts.Now()}
 	if cur, ok := m.schedules[sc.ID]; ok {
@@ -575,6 +580,7 @@ func (m *readModel) putSchedule(sc domain.Schedule) {
 func (m *readModel) removeSchedule(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.rev++
 	delete(m.schedules, id)
 	m.deleted[id] = m.s.opts.Now()
 }
@@ -583,6 +589,7 @@ func (m *readModel) removeSchedule(id string) {
 func (m *readModel) putJob(j domain.Job) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.rev++
 	// Readers hold the old slice: build a new one.
 	jobs := slices.DeleteFunc(slices.Clone(m.jobs), func(o domain.Job) bool { return o.ID == j.ID })
 	jobs = append(jobs, j)
@@ -604,6 +611,7 @@ func (m *readModel) recent(startedMs int64) bool {
 func (m *readModel) putDrill(d domain.Drill) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.rev++
 	drills := slices.DeleteFunc(slices.Clone(m.drills), func(o domain.Drill) bool { return o.ID == d.ID })
 	drills = append([]domain.Drill{d}, drills...)
 	sort.SliceStable(drills, func(a, b int) bool { return drills[a].StartedAtMs > drills[b].StartedAtMs })
@@ -614,24 +622,24 @@ func (m *readModel) putDrill(d domain.Drill) {
 // snapshot copies of the model's lists, with the time of the refresh they
 // come from.
 
-func (m *readModel) scheduleList() ([]domain.Schedule, time.Time) {
+func (m *readModel) scheduleList() ([]domain.Schedule, time.Time, uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]domain.Schedule, 0, len(m.schedules))
 	for _, e := range m.schedules {
 		out = append(out, e.sc)
 	}
-	return out, m.asOf
+	return out, m.asOf, m.rev
 }
 
-func (m *readModel) jobList() ([]domain.Job, time.Time) {
+func (m *readModel) jobList() ([]domain.Job, time.Time, uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.jobs, m.asOf // replaced, never modified in place
+	return m.jobs, m.asOf, m.rev // replaced, never modified in place
 }
 
-func (m *readModel) drillList() ([]domain.Drill, time.Time) {
+func (m *readModel) drillList() ([]domain.Drill, time.Time, uint64) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.drills, m.asOf
+	return m.drills, m.asOf, m.rev
 }

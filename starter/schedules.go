@@ -421,9 +421,9 @@ func (s *Service) ListSchedules(ctx context.Context) (api.ScheduleList, error) {
 	if err := s.rm.fresh(ctx); err != nil {
 		return api.ScheduleList{}, err
 	}
-	res, asOf := s.rm.scheduleList()
+	res, asOf, rev := s.rm.scheduleList()
 	sort.Slice(res, func(i, j int) bool { return res[i].Name < res[j].Name })
-	return api.ScheduleList{Schedules: res, Count: len(res), AsOfMs: asOf.UnixMilli()}, nil
+	return api.ScheduleList{Schedules: res, Count: len(res), AsOfMs: asOf.UnixMilli(), Revision: rev}, nil
 }
 
 // checkNameFree returns domain.ErrConflict when another schedule than

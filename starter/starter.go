@@ -175,14 +175,14 @@ func (s *Service) Status(ctx context.Context) (api.Status, error) {
 	if err := s.rm.fresh(ctx); err != nil {
 		return st, err
 	}
-	scheds, asOf := s.rm.scheduleList()
+	scheds, asOf, _ := s.rm.scheduleList()
 	st.Schedules, st.AsOfMs = len(scheds), asOf.UnixMilli()
 	for _, sc := range scheds {
 		if sc.Enabled {
 			st.EnabledSchedules++
 		}
 	}
-	jobs, _ := s.rm.jobList()
+	jobs, _, _ := s.rm.jobList()
 	for _, j := range jobs {
 		if !j.State.Terminal() {
 			st.ActiveJobs++
