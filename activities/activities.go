@@ -11,6 +11,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/internal/telemetry"
 )
@@ -30,6 +31,10 @@ type Activities struct {
 	// SDK's replay-safe metrics handler (themis_jobs_total,
 	// themis_tasks_total, themis_jobs_triggered_total).
 	Metrics *telemetry.Metrics
+	// Audit is the audit log (api.audit_sink) where drill decisions sent
+	// outside the API (signals and Updates from the Temporal UI or CLI) are
+	// recorded. Optional: without it they are in the drill report only.
+	Audit audit.Sink
 	// HeartbeatInterval is how often a running task heartbeats even when its
 	// driver reports nothing new (a long VACUUM of one table, say).
 	// Optional: defaulted to 5s.

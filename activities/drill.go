@@ -260,5 +260,14 @@ func (a *Activities) SaveDrillReport(ctx context.Context, in DrillReportInput) e
 	if err != nil {
 		return fmt.Errorf("encode drill report %s: %w", in.DrillID, err)
 	}
-	return store.SaveDrillReport(ctx, in.DrillID, in.Target, raw)
+	if err := store.SaveDrillReport(ctx, in.DrillID, in.Target, raw); err != nil {
+		return err
+	}
+	// The report keeps every decision with its channel; the audit log
+	// gets those the API did not see. A failure there is logged, never
+	// fatal to the drill.
+	if err := a.auditDrillDecisions(ctx, in.Report); err != nil {
+		activity.GetLogger(ctx).Warn("drill decisions not audited", "drill_id", in.DrillID, "error", err)
+	}
+	return nil
 }

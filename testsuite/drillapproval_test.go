@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,21 @@ func TestDrillApprovalsByUpdateAndSignal(t *testing.T) {
 	require.Equal(t, domain.ChannelSignal, done.Refused[0].Channel)
 	require.Contains(t, done.Refused[0].Reason, "not awaiting an approval")
 	e.assertNothingLeft(done)
+
+	// Every decision is in the audit log with its channel: the API's by the
+	// gateway, the signals' by the worker when it saved the report.
+	log, err := admin.Audit(ctx, time.UnixMilli(done.StartedAtMs), 0)
+	require.NoError(t, err)
+	var decisions []string
+	for _, ev := range log.Events {
+		if ev.Resource == "drill/"+d.ID && (ev.Action == "drill.approve" || ev.Action == "drill.reject") {
+			decisions = append(decisions, ev.Principal+" "+ev.Outcome+" "+ev.Detail)
+		}
+	}
+	joined := strings.Join(decisions, "\n")
+	require.Contains(t, joined, "bob success channel=signal step=complete", "audit: %s", joined)
+	require.Contains(t, joined, "mallory failure channel=signal step=complete", "audit: %s", joined)
+	require.Contains(t, joined, "channel=api", "audit: %s", joined)
 
 	// After the end: refused, 409.
 	_, err = admin.ApproveDrill(ctx, d.ID, domain.ApprovalComplete, "after the end")

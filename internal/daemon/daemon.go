@@ -77,8 +77,16 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 		hist.Close()
 		return nil, err
 	}
+	// Drill decisions sent outside the API are audited by the worker into
+	// the same log (api.audit_sink). Without one the drill report still
+	// keeps them.
+	sink, err := openAudit(cfg, hist)
+	if err != nil {
+		slog.Warn("audit log not available to the worker; drill decisions sent outside the API are in the drill report only", "error", err)
+		sink = nil
+	}
 	return &WorkerDeps{
-		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics},
+		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics, Audit: sink},
 		History:    hist,
 		Registry:   reg,
 	}, nil
@@ -220,7 +228,7 @@ type HandlerOptions struct {
 
 // openAudit opens the audit sink the config names: a JSON-lines file per
 // API process, or the shared history store (one log for every replica).
-func openAudit(cfg *config.Config, hist *history.Store) (api.AuditLog, error) {
+func openAudit(cfg *config.Config, hist *history.Store) (audit.Sink, error) {
 	if cfg.API.AuditSink != "history" {
 		return audit.Open(cfg.API.AuditLog)
 	}
