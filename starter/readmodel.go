@@ -39,6 +39,11 @@ const (
 	// whose final record is fetched. New and changed schedules are always
 	// described.
 	readModelRevisits = 20
+	// readModelItemTimeout bounds one per-item read of a refresh (a
+	// describe, a query of a workflow whose worker is slow or gone): an
+	// item that does not answer keeps its last state, and the refresh
+	// goes on.
+	readModelItemTimeout = 2 * time.Second
 )
 
 // readModel is this API replica's view of the schedules, the newest jobs
@@ -241,7 +246,9 @@ func (m *readModel) refreshSchedules(ctx context.Context) error {
 	for i, id := range describe {
 		g.Go(func() error {
 			at := m.s.opts.Now()
-			desc, err := m.s.describe(gctx, id)
+			ictx, cancel := context.WithTimeout(gctx, readModelItemTimeout)
+			defer cancel()
+			desc, err := m.s.describe(ictx, id)
 			if errors.Is(err, domain.ErrNotFound) {
 				missing[i] = true
 				return nil
@@ -376,7 +383,9 @@ func (m *readModel) refreshJobs(ctx context.Context) error {
 	g.SetLimit(8)
 	for i, e := range toRead {
 		g.Go(func() error {
-			if j, ok := m.readJob(gctx, e); ok {
+			ictx, cancel := context.WithTimeout(gctx, readModelItemTimeout)
+			defer cancel()
+			if j, ok := m.readJob(ictx, e); ok {
 				read[i] = &j
 			}
 			return nil
@@ -482,7 +491,9 @@ func (m *readModel) refreshDrills(ctx context.Context) error {
 	g.SetLimit(8)
 	for i, e := range toRead {
 		g.Go(func() error {
-			if d, err := m.s.GetDrill(gctx, e.GetExecution().GetWorkflowId()); err == nil {
+			ictx, cancel := context.WithTimeout(gctx, readModelItemTimeout)
+			defer cancel()
+			if d, err := m.s.GetDrill(ictx, e.GetExecution().GetWorkflowId()); err == nil {
 				read[i] = &d
 			}
 			return nil
