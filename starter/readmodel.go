@@ -345,7 +345,9 @@ func (m *readModel) applyNewestRunsLocked() {
 // workflow) is read for at most readModelRevisits of them, the least
 // recently read first; a finished job's record is read once.
 func (m *readModel) refreshJobs(ctx context.Context) error {
-	base := fmt.Sprintf("WorkflowType = '%s'", workflows.MaintenanceWorkflowName)
+	// This deployment's jobs: its task queue (another deployment may share
+	// the namespace).
+	base := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", workflows.MaintenanceWorkflowName, m.s.opts.TaskQueue)
 	running, err := m.listExecutions(ctx, base+" AND ExecutionStatus = 'Running'", readModelJobWindow)
 	if err != nil {
 		return fmt.Errorf("list running jobs: %w", err)
@@ -378,33 +380,11 @@ func (m *readModel) refreshJobs(ctx context.Context) error {
 	}
 	m.mu.RUnlock()
 
-	read := make([]*domain.Job, len(toRead))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, e := range toRead {
-		g.Go(func() error {
-			ictx, cancel := context.WithTimeout(gctx, readModelItemTimeout)
-			defer cancel()
-			if j, ok := m.readJob(ictx, e); ok {
-				read[i] = &j
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
+	read := readEach(ctx, toRead, m.readJob)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, e := range toRead {
-		if read[i] == nil {
-			continue
-		}
-		if e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			m.runningJobs[read[i].ID] = *read[i]
-		} else {
-			m.finishedJobs[read[i].ID] = *read[i]
-		}
-	}
+	fileReads(toRead, read, m.runningJobs, m.finishedJobs)
 	jobs := make([]domain.Job, 0, len(infos))
 	keep := map[string]bool{}
 	for _, e := range infos {
@@ -440,6 +420,43 @@ func (m *readModel) refreshJobs(ctx context.Context) error {
 	return nil
 }
 
+// readEach reads each execution of toRead with read, at most 8 at a time,
+// each bounded by readModelItemTimeout; the result of one that did not
+// answer is nil.
+func readEach[T any](ctx context.Context, toRead []*workflowpb.WorkflowExecutionInfo,
+	read func(context.Context, *workflowpb.WorkflowExecutionInfo) (T, bool)) []*T {
+	out := make([]*T, len(toRead))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, e := range toRead {
+		g.Go(func() error {
+			ictx, cancel := context.WithTimeout(ctx, readModelItemTimeout)
+			defer cancel()
+			if v, ok := read(ictx, e); ok {
+				out[i] = &v
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+// fileReads keeps what readEach read: a running execution's state in
+// running, a closed one's (final) in finished, by workflow id.
+func fileReads[T any](toRead []*workflowpb.WorkflowExecutionInfo, read []*T, running, finished map[string]T) {
+	for i, e := range toRead {
+		if read[i] == nil {
+			continue
+		}
+		if e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			running[e.GetExecution().GetWorkflowId()] = *read[i]
+		} else {
+			finished[e.GetExecution().GetWorkflowId()] = *read[i]
+		}
+	}
+}
+
 // readJob reads one job in full: a finished one from the history store
 // when it holds the record, otherwise (and a running one always) from
 // Temporal.
@@ -473,7 +490,7 @@ func sortJobs(jobs []domain.Job) {
 // refreshDrills reads the newest drills (one visibility call); running
 // drills are queried (at most readModelRevisits), a finished drill once.
 func (m *readModel) refreshDrills(ctx context.Context) error {
-	infos, err := m.listExecutions(ctx, fmt.Sprintf("WorkflowType = '%s'", workflows.DrillWorkflowName), readModelDrillWindow)
+	infos, err := m.listExecutions(ctx, fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", workflows.DrillWorkflowName, m.s.opts.TaskQueue), readModelDrillWindow)
 	if err != nil {
 		return fmt.Errorf("list drills: %w", err)
 	}
@@ -486,33 +503,14 @@ func (m *readModel) refreshDrills(ctx context.Context) error {
 		}
 	}
 	m.mu.RUnlock()
-	read := make([]*domain.Drill, len(toRead))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, e := range toRead {
-		g.Go(func() error {
-			ictx, cancel := context.WithTimeout(gctx, readModelItemTimeout)
-			defer cancel()
-			if d, err := m.s.GetDrill(ictx, e.GetExecution().GetWorkflowId()); err == nil {
-				read[i] = &d
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
+	read := readEach(ctx, toRead, func(ctx context.Context, e *workflowpb.WorkflowExecutionInfo) (domain.Drill, bool) {
+		d, err := m.s.GetDrill(ctx, e.GetExecution().GetWorkflowId())
+		return d, err == nil
+	})
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, e := range toRead {
-		if read[i] == nil {
-			continue
-		}
-		if e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			m.runningDrills[read[i].ID] = *read[i]
-		} else {
-			m.finishedDrills[read[i].ID] = *read[i]
-		}
-	}
+	fileReads(toRead, read, m.runningDrills, m.finishedDrills)
 	keep := map[string]bool{}
 	drills := make([]domain.Drill, 0, len(infos))
 	for _, e := range infos {

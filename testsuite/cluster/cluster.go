@@ -324,6 +324,9 @@ func (c *Cluster) writeConfig() {
 			"name": PGTarget, "driver": "postgres", "dsn": c.Primary.DSN(PGDatabase),
 			"replica_dsns": []string{c.Replica.DSN(PGDatabase)},
 			"quota_bytes":  int64(10) << 30, "rto_objective": "5m", "rpo_objective": "5s",
+			// The integrity checks need amcheck, which the throwaway
+			// cluster does not have until a task creates it.
+			"allow_create_extension": true,
 		}
 		if c.opts.MaxHeavyTasks > 0 {
 			pg["max_heavy_tasks"] = c.opts.MaxHeavyTasks
