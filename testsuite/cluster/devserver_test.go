@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestDevServerRestartMidJob(t *testing.T) {
 		Tasks: []domain.TaskType{domain.TaskQuotaCheck, domain.TaskMetricsCollection},
 	})
 	desc := "patched before the restart"
-	c.CreateSchedule(1, apiclient.ScheduleInput{
+	other := c.CreateSchedule(1, apiclient.ScheduleInput{
 		Name: "Restart disabled", Target: PGTarget, Description: &desc,
 		Tasks: []domain.TaskType{domain.TaskConsistencyCheck},
 	})
@@ -35,9 +36,19 @@ func TestDevServerRestartMidJob(t *testing.T) {
 		Name: "Restart job", Target: PGTarget, Tasks: []domain.TaskType{domain.TaskMVCCCleanup},
 		TaskOptions: map[domain.TaskType]domain.TaskOptions{domain.TaskMVCCCleanup: {"parallelism": 1}},
 	})
-	list, err := c.APIs[0].ListSchedules(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// api-1 lists api-2's write after its read model's next refresh.
+	var list []domain.Schedule
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		if list, err = c.APIs[0].ListSchedules(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(list, func(s domain.Schedule) bool { return s.ID == other.ID }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("api-1 does not list %s, created through api-2, after 30 s", other.ID)
+		}
 	}
 	stored := map[string]string{}
 	for _, s := range list {

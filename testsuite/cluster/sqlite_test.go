@@ -21,19 +21,34 @@ func TestSQLiteDemoHealthyAndWeeklySucceeds(t *testing.T) {
 	ctx := context.Background()
 
 	// Both API processes raced to install the defaults: each exactly once.
-	scheds, err := c.APIs[1].ListSchedules(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]int{}
+	// api-2's list shows api-1's writes after its read model's next
+	// refresh, so it is read until every default is there (or 30 s).
+	defaults := domain.DefaultSchedules(DemoTarget, "sqlite", func(domain.TaskType) bool { return true })
+	var byName map[string]int
 	var weekly domain.Schedule
-	for _, s := range scheds {
-		byName[s.Name]++
-		if s.Name == "Weekly Maintenance" {
-			weekly = s
+	var scheds []domain.Schedule
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		scheds, err = c.APIs[1].ListSchedules(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName = map[string]int{}
+		for _, s := range scheds {
+			byName[s.Name]++
+			if s.Name == "Weekly Maintenance" {
+				weekly = s
+			}
+		}
+		all := true
+		for _, d := range defaults {
+			all = all && byName[d.Spec.Name] > 0
+		}
+		if all || time.Now().After(deadline) {
+			break
 		}
 	}
-	for _, d := range domain.DefaultSchedules(DemoTarget, "sqlite", func(domain.TaskType) bool { return true }) {
+	for _, d := range defaults {
 		if byName[d.Spec.Name] != 1 {
 			t.Errorf("default schedule %q exists %d times after two API processes started, want once", d.Spec.Name, byName[d.Spec.Name])
 		}
