@@ -400,21 +400,7 @@ func (m *readModel) refreshJobs(ctx context.Context) error {
 		}
 		jobs = append(jobs, j)
 	}
-	for id, j := range m.runningJobs {
-		if keep[id] {
-			continue
-		}
-		if m.recent(j.StartedAtMs) {
-			jobs = append(jobs, j) // started here; visibility has not shown it yet
-		} else {
-			delete(m.runningJobs, id)
-		}
-	}
-	for id := range m.finishedJobs {
-		if !keep[id] {
-			delete(m.finishedJobs, id)
-		}
-	}
+	jobs = append(jobs, dropUnlisted(m, keep, m.runningJobs, m.finishedJobs, func(j domain.Job) int64 { return j.StartedAtMs })...)
 	sortJobs(jobs)
 	m.jobs = jobs
 	return nil
@@ -529,21 +515,7 @@ func (m *readModel) refreshDrills(ctx context.Context) error {
 		}
 		drills = append(drills, d)
 	}
-	for id, d := range m.runningDrills {
-		if keep[id] {
-			continue
-		}
-		if m.recent(d.StartedAtMs) {
-			drills = append(drills, d) // started here; visibility has not shown it yet
-		} else {
-			delete(m.runningDrills, id)
-		}
-	}
-	for id := range m.finishedDrills {
-		if !keep[id] {
-			delete(m.finishedDrills, id)
-		}
-	}
+	drills = append(drills, dropUnlisted(m, keep, m.runningDrills, m.finishedDrills, func(d domain.Drill) int64 { return d.StartedAtMs })...)
 	sort.SliceStable(drills, func(a, b int) bool { return drills[a].StartedAtMs > drills[b].StartedAtMs })
 	m.drills = drills
 	return nil
@@ -608,6 +580,29 @@ func (m *readModel) putJob(j domain.Job) {
 	if e, ok := m.schedules[j.ScheduleID]; ok && j.StartedAtMs >= e.sc.LastRunMs {
 		e.sc.LastJobID, e.sc.LastRunMs, e.sc.LastRunState = j.ID, j.StartedAtMs, j.State
 	}
+}
+
+// dropUnlisted forgets the running and finished items the lists no
+// longer show (not in keep), except a running one started here less than
+// 30 s ago: visibility lags behind a start, so it is returned to be listed
+// still.
+func dropUnlisted[T any](m *readModel, keep map[string]bool, running, finished map[string]T, started func(T) int64) []T {
+	var still []T
+	for id, v := range running {
+		switch {
+		case keep[id]:
+		case m.recent(started(v)):
+			still = append(still, v)
+		default:
+			delete(running, id)
+		}
+	}
+	for id := range finished {
+		if !keep[id] {
+			delete(finished, id)
+		}
+	}
+	return still
 }
 
 // recent reports whether a job or drill started at startedMs may still be
