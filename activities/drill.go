@@ -19,6 +19,10 @@ type DrillTargetInput struct {
 	// ScratchHost, for clean-up, is the host that has the scratch instance:
 	// clean-up on another host (that host is gone) removes only the canary.
 	ScratchHost string `json:"scratch_host,omitempty"`
+	// Strategy and FailureAt, for the restore, are the drill's strategy
+	// ("" = the target's) and its simulated failure instant.
+	Strategy  string    `json:"strategy,omitempty"`
+	FailureAt time.Time `json:"failure_at,omitzero"`
 }
 
 // CanaryInput runs the canary writer for a fixed time.
@@ -164,7 +168,7 @@ func (a *Activities) DrillRestore(ctx context.Context, in DrillTargetInput) (Res
 	hb := newHeartbeater(ctx, int(activity.GetInfo(ctx).Attempt), Heartbeat{})
 	stop := hb.keepAlive(a.heartbeatInterval())
 	defer stop()
-	s, err := dr.DrillRestore(ctx, t, a.History, in.DrillID, hb.report)
+	s, err := dr.DrillRestore(ctx, t, a.History, driver.DrillRestoreRequest{DrillID: in.DrillID, Strategy: in.Strategy, FailureAt: in.FailureAt}, hb.report)
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()

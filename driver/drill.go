@@ -22,9 +22,10 @@ type Driller interface {
 	// CanaryCleanup removes the canary table from the target.
 	CanaryCleanup(ctx context.Context, t Target, drillID string) error
 	// DrillRestore restores the target into an isolated scratch instance as
-	// it was at the failure instant (the canary has stopped by then) and
-	// returns how to reach it. It heartbeats through progress.
-	DrillRestore(ctx context.Context, t Target, h History, drillID string, progress ProgressFunc) (Scratch, error)
+	// it was at the failure instant (the canary has stopped by then) by the
+	// request's strategy, and returns how to reach it and what it restored.
+	// It heartbeats through progress.
+	DrillRestore(ctx context.Context, t Target, h History, req DrillRestoreRequest, progress ProgressFunc) (Scratch, error)
 	// DrillVerify checks the scratch instance (integrity, row counts, the
 	// newest canary row) and that it accepts queries.
 	DrillVerify(ctx context.Context, t Target, s Scratch) (DrillVerification, error)
@@ -43,6 +44,28 @@ type DrillPreflight struct {
 	Notes            string `json:"notes"`
 }
 
+// Drill strategies (docs/DR_DRILL.md): how a drill restores the target.
+const (
+	// StrategyBackupRestore restores the latest verified backup (postgres:
+	// base backup plus archived WAL replayed to the failure instant).
+	StrategyBackupRestore = "backup_restore"
+	// StrategyReplicaClone copies the standby (or primary) at drill time and
+	// promotes the copy in isolation (postgres only).
+	StrategyReplicaClone = "replica_clone"
+)
+
+// DrillRestoreRequest is what a drill asks DrillRestore to do.
+type DrillRestoreRequest struct {
+	DrillID string `json:"drill_id"`
+	// Strategy is StrategyBackupRestore or StrategyReplicaClone; "" means
+	// the target's configured strategy (Target.DrillStrategy), and without
+	// one the driver's default.
+	Strategy string `json:"strategy,omitempty"`
+	// FailureAt is the simulated failure instant: the restore replays no
+	// further than it.
+	FailureAt time.Time `json:"failure_at"`
+}
+
 // Scratch locates a restored scratch instance. It holds no secrets: scratch
 // instances are reachable only through a private socket directory or file.
 type Scratch struct {
@@ -54,6 +77,20 @@ type Scratch struct {
 	Location string `json:"location"`
 	// RestoredFrom says what was restored (backup file, base backup + WAL).
 	RestoredFrom string `json:"restored_from"`
+	// Strategy is the strategy the restore used.
+	Strategy string `json:"strategy,omitempty"`
+	// BackupID and BackupAt name the backup restored (backup_restore).
+	BackupID string    `json:"backup_id,omitempty"`
+	BackupAt time.Time `json:"backup_at,omitzero"`
+	// WALRange is the first and last WAL segment replayed ("" when none).
+	WALRange string `json:"wal_range,omitempty"`
+	// RestoredBytes is the size of the data copied into the scratch
+	// instance, WALBytes the archived WAL replayed; the durations time each
+	// phase, so rates are bytes / duration.
+	RestoredBytes int64 `json:"restored_bytes,omitempty"`
+	WALBytes      int64 `json:"wal_bytes,omitempty"`
+	CopyMs        int64 `json:"copy_ms,omitempty"`
+	ReplayMs      int64 `json:"replay_ms,omitempty"`
 }
 
 // DrillVerification is what the verify step found in the scratch instance.

@@ -76,6 +76,10 @@ type Target struct {
 	// WALArchiveDir is where archive_command writes WAL segments (postgres):
 	// backup_verification checks the WAL chain there when set.
 	WALArchiveDir string
+	// DrillStrategy is the target's default drill strategy
+	// (StrategyBackupRestore or StrategyReplicaClone); "" lets the driver
+	// choose (backup_restore where a verified backup exists).
+	DrillStrategy string
 }
 
 // Progress is one heartbeat: how far the task is, what it is doing, and the

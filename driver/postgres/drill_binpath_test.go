@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/postgres/pgbin"
 )
 
@@ -27,7 +28,7 @@ func TestDrillCleanupRunsOnlyConfiguredBinaries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const id = "binpath"
-	s, err := e.d.DrillRestore(ctx, e.target, nil, id, nil)
+	s, err := e.d.DrillRestore(ctx, e.target, nil, driver.DrillRestoreRequest{DrillID: id}, nil)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}

@@ -22,7 +22,8 @@ var lsnEndRE = regexp.MustCompile(`end point: ([0-9A-Fa-f]+/[0-9A-Fa-f]+)`)
 // returned as it is (started again if it had stopped); anything an
 // unfinished attempt left is removed first. A failed or cancelled restore
 // removes what it made.
-func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.History, drillID string, progress driver.ProgressFunc) (driver.Scratch, error) {
+func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.History, req driver.DrillRestoreRequest, progress driver.ProgressFunc) (driver.Scratch, error) {
+	drillID := req.DrillID
 	p, err := drillPathsOf(t, drillID)
 	if err != nil {
 		return driver.Scratch{}, err

@@ -178,7 +178,7 @@ func TestDrill(t *testing.T) {
 		if permanentKind(err) != driver.KindMisconfigured {
 			t.Errorf("canary write on the standby: %v, want Misconfigured", err)
 		}
-		_, err = e.d.DrillRestore(context.Background(), st, nil, "x", nil)
+		_, err = e.d.DrillRestore(context.Background(), st, nil, driver.DrillRestoreRequest{DrillID: "x"}, nil)
 		if permanentKind(err) != driver.KindMisconfigured {
 			t.Errorf("restore with the standby as target: %v, want Misconfigured", err)
 		}
@@ -210,7 +210,7 @@ func TestDrill(t *testing.T) {
 
 		rec := &recorder{}
 		start := time.Now()
-		s, err := e.d.DrillRestore(ctx, e.target, e.history, id, rec.report)
+		s, err := e.d.DrillRestore(ctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id}, rec.report)
 		restoreTook := time.Since(start)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
@@ -249,7 +249,7 @@ func TestDrill(t *testing.T) {
 
 		// A retried restore returns the running instance.
 		start = time.Now()
-		again, err := e.d.DrillRestore(ctx, e.target, e.history, id, nil)
+		again, err := e.d.DrillRestore(ctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id}, nil)
 		if err != nil || again != s {
 			t.Errorf("restore again: %+v %v, want %+v", again, err, s)
 		}
@@ -342,7 +342,7 @@ func TestDrill(t *testing.T) {
 		}
 
 		start := time.Now()
-		s, err := e.d.DrillRestore(ctx, e.target, e.history, id, nil)
+		s, err := e.d.DrillRestore(ctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id}, nil)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}
@@ -398,7 +398,7 @@ func TestDrill(t *testing.T) {
 				}
 			}
 			start := time.Now()
-			_, err := e.d.DrillRestore(ctx, e.target, nil, id, progress)
+			_, err := e.d.DrillRestore(ctx, e.target, nil, driver.DrillRestoreRequest{DrillID: id}, progress)
 			t.Logf("restore cancelled %s into %s: %v after %s", stage, dirAtCancel, err, time.Since(start).Round(time.Millisecond))
 			if !errors.Is(err, context.Canceled) || dirAtCancel == "" {
 				t.Fatalf("restore: %v (directory at cancellation %q), want context.Canceled mid-way", err, dirAtCancel)
@@ -419,7 +419,7 @@ func TestDrill(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		const id = "stale-pid"
-		s, err := e.d.DrillRestore(ctx, e.target, nil, id, nil)
+		s, err := e.d.DrillRestore(ctx, e.target, nil, driver.DrillRestoreRequest{DrillID: id}, nil)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}
@@ -459,7 +459,7 @@ func TestDrill(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		const id = "abandoned"
-		s, err := e.d.DrillRestore(ctx, e.target, nil, id, nil)
+		s, err := e.d.DrillRestore(ctx, e.target, nil, driver.DrillRestoreRequest{DrillID: id}, nil)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}
@@ -487,7 +487,7 @@ func TestDrill(t *testing.T) {
 		de.primary.WaitCaughtUp(t, de.standby)
 		de.standby.CorruptIndexPage(t, "shop", "public.seed_1_customer_idx")
 		const id = "corrupt"
-		s, err := e.d.DrillRestore(ctx, e.target, nil, id, nil)
+		s, err := e.d.DrillRestore(ctx, e.target, nil, driver.DrillRestoreRequest{DrillID: id}, nil)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}
@@ -552,7 +552,7 @@ func TestDrillLongScratchDir(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const id = "long"
-	s, err := e.d.DrillRestore(ctx, e.target, nil, id, nil)
+	s, err := e.d.DrillRestore(ctx, e.target, nil, driver.DrillRestoreRequest{DrillID: id}, nil)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}

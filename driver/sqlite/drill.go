@@ -303,7 +303,8 @@ func (d *Driver) CanaryCleanup(ctx context.Context, t driver.Target, drillID str
 // the drill's verified backup of the live file and copies it into the
 // drill's scratch directory. A restored copy left by an earlier attempt
 // that opens is returned as it is.
-func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.History, drillID string, progress driver.ProgressFunc) (driver.Scratch, error) {
+func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.History, req driver.DrillRestoreRequest, progress driver.ProgressFunc) (driver.Scratch, error) {
+	drillID := req.DrillID
 	p, err := pathsOf(t, drillID)
 	if err != nil {
 		return driver.Scratch{}, err

@@ -124,7 +124,7 @@ func TestDrillFullSequence(t *testing.T) {
 	last := h.writeCanary(id, 5, 50*time.Millisecond)
 
 	hb := &heartbeats{}
-	s, err := h.d.DrillRestore(ctx, h.target, h.hist, id, hb.record)
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, hb.record)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestDrillFullSequence(t *testing.T) {
 
 	// A retried restore finds the copy and neither takes nor records another.
 	hb2 := &heartbeats{}
-	s2, err := h.d.DrillRestore(ctx, h.target, h.hist, id, hb2.record)
+	s2, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, hb2.record)
 	if err != nil || s2 != s {
 		t.Errorf("second restore = %+v, %v", s2, err)
 	}
@@ -299,7 +299,7 @@ func TestDrillCleanupAfterInterruptedRestore(t *testing.T) {
 					cancel()
 				}
 			}
-			_, err := h.d.DrillRestore(ctx, h.target, h.hist, id, progress)
+			_, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, progress)
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted restore: err = %v, want context.Canceled", err)
 			}
@@ -331,7 +331,7 @@ func TestDrillRestoreResumesFromItsBackup(t *testing.T) {
 	h.writeCanary(id, 3, 0)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err := h.d.DrillRestore(cctx, h.target, h.hist, id, func(p driver.Progress) {
+	_, err := h.d.DrillRestore(cctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, func(p driver.Progress) {
 		if strings.HasPrefix(p.Note, "copy the backup") {
 			cancel()
 		}
@@ -345,7 +345,7 @@ func TestDrillRestoreResumesFromItsBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	hb := &heartbeats{}
-	s, err := h.d.DrillRestore(ctx, h.target, h.hist, id, hb.record)
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, hb.record)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestDrillVerifyReportsCorruption(t *testing.T) {
 			h := newDrillHarness(t)
 			const id = "drill-corrupt"
 			h.writeCanary(id, 1, 0)
-			s, err := h.d.DrillRestore(ctx, h.target, h.hist, id, nil)
+			s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -459,7 +459,7 @@ func TestDrillPreflightRefusals(t *testing.T) {
 	}
 
 	// A verified backup on record is named in the notes.
-	if _, err := h.d.DrillRestore(ctx, h.target, h.hist, "x", nil); err != nil {
+	if _, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: "x"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	pre, err := h.d.DrillPreflight(ctx, h.target, h.hist)
@@ -515,7 +515,7 @@ func TestDrillNamesStayInsideTheirDirectories(t *testing.T) {
 	// A hostile id still runs a whole drill inside the scratch directory.
 	const id = "../../etc/passwd"
 	h.writeCanary(id, 2, 0)
-	s, err := h.d.DrillRestore(ctx, h.target, h.hist, id, nil)
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
