@@ -11,6 +11,7 @@ import (
 
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/commandlog"
 	"github.com/themis-maintenance/themis/internal/audit"
 	"github.com/themis-maintenance/themis/internal/history"
 	"github.com/themis-maintenance/themis/internal/telemetry"
@@ -78,6 +79,11 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 	stop := hb.keepAlive(a.heartbeatInterval())
 	defer stop()
 
+	// Every statement the driver runs goes to the command log.
+	cmdlog := a.commandRecorder(in, attempt)
+	ctx = commandlog.WithRecorder(ctx, cmdlog)
+	defer a.flushCommands(ctx, cmdlog)
+
 	res, err := driver.Run(ctx, drv, driver.Request{
 		Target: target, Task: in.Task, Options: in.Options,
 		Checkpoint: resume.Checkpoint, Progress: hb.report,
@@ -106,6 +112,27 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		Summary: res.Summary, Details: res.Details, Alerts: res.Alerts, Attempt: attempt,
 		StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
 	}, nil
+}
+
+// commandRecorder returns the Recorder of one task attempt, writing to the
+// history store when it keeps a command log (nil otherwise: nothing is
+// recorded).
+func (a *Activities) commandRecorder(in TaskInput, attempt int) *commandlog.Recorder {
+	sink, ok := a.History.(commandlog.Sink)
+	if !ok {
+		return nil
+	}
+	return commandlog.NewRecorder(commandlog.Meta{
+		JobID: in.JobID, ScheduleID: in.ScheduleID, Target: in.Target, Task: string(in.Task), Attempt: attempt,
+	}, sink)
+}
+
+// flushCommands writes what is left of a task's command log; like the task
+// record, a history-store hiccup is logged, not returned.
+func (a *Activities) flushCommands(ctx context.Context, rec *commandlog.Recorder) {
+	if err := rec.Flush(context.WithoutCancel(ctx)); err != nil {
+		activity.GetLogger(ctx).Warn("record the task's command log in history failed", "error", err)
+	}
 }
 
 func (a *Activities) heartbeatInterval() time.Duration {

@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -243,5 +244,8 @@ func wireJob(j domain.Job) domain.Job {
 		}
 	}
 	j.Tasks = tasks
+	if j.ID != "" {
+		j.CommandsURL = BasePath + "/commands?job_id=" + url.QueryEscape(j.ID)
+	}
 	return j
 }

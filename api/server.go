@@ -46,6 +46,9 @@ type Options struct {
 	// Drills serves /drills. Optional: when nil, the drill endpoints
 	// answer 503 (code unavailable).
 	Drills DrillService
+	// Commands serves GET /commands (the command log). Optional: when nil,
+	// it answers 503 (code unavailable).
+	Commands CommandService
 	// Info serves /health, /task-types and /targets. Optional: when nil,
 	// those endpoints answer 503 (code unavailable).
 	Info InfoService
@@ -84,12 +87,13 @@ type Options struct {
 }
 
 type handler struct {
-	svc    Service
-	drills DrillService
-	info   InfoService
-	opts   Options
-	log    *slog.Logger
-	audit  auditState
+	svc      Service
+	drills   DrillService
+	commands CommandService
+	info     InfoService
+	opts     Options
+	log      *slog.Logger
+	audit    auditState
 	// denials counts refused requests per client address.
 	denials *denials
 	// lists caches encoded list answers per read-model revision.
@@ -131,7 +135,7 @@ func New(svc Service, opts Options) http.Handler {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 2 * time.Second
 	}
-	h := &handler{svc: svc, drills: opts.Drills, info: opts.Info, opts: opts, log: opts.Logger}
+	h := &handler{svc: svc, drills: opts.Drills, commands: opts.Commands, info: opts.Info, opts: opts, log: opts.Logger}
 	h.denials = newDenials(opts.Denials, h.writeDenialSummary)
 
 	e := gin.New()
@@ -186,6 +190,7 @@ func New(svc Service, opts Options) http.Handler {
 
 	read("/jobs", "job.list", "", "jobs", h.listJobs)
 	read("/jobs/:id", "job.get", "job", "", h.getJob)
+	read("/commands", "command.list", "", "commands", h.listCommands)
 	write(http.MethodPost, "/jobs/:id/cancel", ScopeWrite, "job.cancel", "job", "", h.cancelJob)
 
 	write(http.MethodPost, "/drills", ScopeAdmin, "drill.start", "", "drills", h.startDrill)

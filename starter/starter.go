@@ -15,6 +15,7 @@ import (
 
 	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver/commandlog"
 	"github.com/themis-maintenance/themis/health"
 	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/history"
@@ -91,6 +92,8 @@ type Records interface {
 	// DrillReport returns a drill's last saved report; the error wraps
 	// domain.ErrNotFound when the store has none.
 	DrillReport(ctx context.Context, id string) (history.DrillReportEntry, error)
+	// ListCommands returns command-log rows, newest first.
+	ListCommands(ctx context.Context, f history.CommandFilter) ([]commandlog.Command, error)
 }
 
 // Service implements api.Service on a Temporal client.

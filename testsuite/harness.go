@@ -99,6 +99,9 @@ type EnvOptions struct {
 	// DrillCleanupDelay slows the SQLite driver's drill clean-up, so a
 	// test sees a drill between its settled outcome and its end.
 	DrillCleanupDelay time.Duration
+	// CommandLog serves GET /commands (and retained jobs) from the worker's
+	// history store.
+	CommandLog bool
 }
 
 // slowCleanupDriver is the SQLite driver with a pause before each drill
@@ -185,14 +188,18 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 	if err != nil {
 		t.Fatalf("health probes: %v", err)
 	}
-	svc := starter.New(c, starter.Options{
+	sopts := starter.Options{
 		Namespace: "default", TaskQueue: queue, Address: srv.FrontendHostPort(),
 		Targets: cfg.TargetInfos(), DefaultTarget: "demo", HeartbeatTimeout: opts.HeartbeatTimeout,
 		DrillCanaryInterval: 100 * time.Millisecond, DrillCanaryDuration: 2 * time.Second,
 		DrillStartApprovalTimeout: opts.ApprovalTimeout, DrillCompleteApprovalTimeout: opts.ApprovalTimeout,
 		Capabilities: deps.Registry.Capabilities(), HealthProbes: probes,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if opts.CommandLog {
+		sopts.Records = deps.History
+	}
+	svc := starter.New(c, sopts)
 	e := &Env{T: t, Client: c, Config: cfg, Service: svc, Deps: deps, Slow: slow, TaskQueue: queue, tokens: tokens}
 	e.StartWorker()
 	t.Cleanup(e.StopWorker)

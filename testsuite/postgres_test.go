@@ -2,6 +2,10 @@ package testsuite
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/themis-maintenance/themis/api"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
@@ -29,7 +34,7 @@ func pgEnv(t *testing.T) (*Env, *pgcluster.Cluster, *pgcluster.Cluster) {
 		QuotaBytes: 1 << 30, BackupDir: backups, ScratchDir: scratch,
 		RTOObjective: config.Duration(5 * time.Minute), RPOObjective: config.Duration(5 * time.Second),
 		AllowCreateExtension: true, // consistency_check needs amcheck, off by default
-	}}})
+	}}, CommandLog: true})
 	return e, primary, standby
 }
 
@@ -67,6 +72,47 @@ func TestWeeklyJobOnPostgres(t *testing.T) {
 	}
 	require.Equal(t, domain.StateSucceeded, job.State, job.ErrorMessage)
 	require.Zero(t, primary.DeadTuples(t, "postgres", "public.seed_1"), "mvcc_cleanup removed the dead tuples")
+
+	// The command log holds the job's statements, linked from the job.
+	req, err := http.NewRequest(http.MethodGet, e.API.URL+api.BasePath+"/jobs/"+url.PathEscape(job.ID), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.Token(api.ScopeRead))
+	var wire domain.Job
+	getJSON(t, req, &wire)
+	require.Equal(t, api.BasePath+"/commands?job_id="+url.QueryEscape(job.ID), wire.CommandsURL)
+	req, err = http.NewRequest(http.MethodGet, e.API.URL+wire.CommandsURL+"&limit=1000", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.Token(api.ScopeRead))
+	var page api.CommandPage
+	getJSON(t, req, &page)
+	byTask := map[string]int{}
+	vacuumed := false
+	for _, c := range page.Commands {
+		require.Equal(t, job.ID, c.JobID)
+		require.Equal(t, "orders", c.Target)
+		require.GreaterOrEqual(t, c.EndMs, c.StartMs)
+		byTask[c.Task]++
+		if c.Task == string(domain.TaskMVCCCleanup) && c.Operation == "VACUUM" && c.Object == "public.seed_1" {
+			vacuumed = true
+		}
+	}
+	t.Logf("command log of %s: %d statements by task %v", job.ID, page.Count, byTask)
+	require.True(t, vacuumed, "a VACUUM of public.seed_1 is in the command log")
+	for _, task := range spec.Tasks {
+		require.NotZero(t, byTask[string(task)], "task %s has statements in the command log", task)
+	}
+}
+
+// getJSON sends req and decodes its 200 answer.
+func getJSON(t *testing.T, req *http.Request, v any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.NoError(t, json.Unmarshal(body, v))
 }
 
 // A whole DR drill against PostgreSQL: restore from a fresh base backup of

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel"
@@ -24,6 +25,14 @@ type sqlTracer struct{ target string }
 
 type sqlSpanKey struct{}
 
+// sqlStatement is what TraceQueryStart leaves for TraceQueryEnd.
+type sqlStatement struct {
+	span  trace.Span
+	sql   string
+	op    string
+	start time.Time
+}
+
 func (t sqlTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	op := sqlOperation(data.SQL)
 	stmt := data.SQL
@@ -43,21 +52,22 @@ func (t sqlTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx
 	}
 	ctx, span := otel.Tracer("github.com/themis-maintenance/themis/driver/postgres").Start(ctx, "sql "+op,
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	return context.WithValue(ctx, sqlSpanKey{}, span)
+	return context.WithValue(ctx, sqlSpanKey{}, &sqlStatement{span: span, sql: data.SQL, op: op, start: time.Now()})
 }
 
-func (sqlTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
-	span, ok := ctx.Value(sqlSpanKey{}).(trace.Span)
+func (t sqlTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	st, ok := ctx.Value(sqlSpanKey{}).(*sqlStatement)
 	if !ok {
 		return
 	}
 	if data.Err != nil {
-		span.RecordError(data.Err)
-		span.SetStatus(codes.Error, data.Err.Error())
+		st.span.RecordError(data.Err)
+		st.span.SetStatus(codes.Error, data.Err.Error())
 	} else {
-		span.SetAttributes(attribute.Int64("db.rows_affected", data.CommandTag.RowsAffected()))
+		st.span.SetAttributes(attribute.Int64("db.rows_affected", data.CommandTag.RowsAffected()))
 	}
-	span.End()
+	st.span.End()
+	recordCommand(ctx, t.target, st, data)
 }
 
 // sqlOperation is the statement's leading keyword(s), upper-cased: SELECT,

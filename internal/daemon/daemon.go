@@ -260,7 +260,7 @@ func Handler(svc *starter.Service, cfg *config.Config, tel *telemetry.Provider, 
 		mux.Handle("GET /metrics", tel.Handler())
 	}
 	mux.Handle("/", api.New(svc, api.Options{
-		Drills: svc, Info: svc, Audit: alog, Authenticator: authn.Middleware(),
+		Drills: svc, Commands: svc, Info: svc, Audit: alog, Authenticator: authn.Middleware(),
 		MaxBodyBytes: cfg.API.MaxBodyBytes, Logger: logger, Version: starter.Version,
 		Denials: api.DenialLimit{PerMinute: cfg.API.DenialsPerMinute, Burst: cfg.API.DenialBurst},
 	}))

@@ -14,6 +14,7 @@ type PruneResult struct {
 	TaskResults  int64 `json:"task_results"` // job records included
 	DrillReports int64 `json:"drill_reports"`
 	Backups      int64 `json:"backups"`
+	Commands     int64 `json:"commands"`
 }
 
 // Prune applies retention. A zero cutoff leaves its kind of rows alone.
@@ -21,7 +22,8 @@ type PruneResult struct {
 //   - Samples taken before sampleCutoff go (and the RecordSamplesOnce keys
 //     recorded before it).
 //   - Task results and job records (task "job") of tasks and jobs that
-//     finished before jobCutoff go.
+//     finished before jobCutoff go, and so do command-log rows of
+//     statements that finished before it.
 //   - Drill reports last updated before jobCutoff go, except the newest
 //     report of each target, which is kept whatever its age: it is the
 //     evidence that the target's backups were last shown to restore.
@@ -60,6 +62,9 @@ func (s *Store) Prune(ctx context.Context, sampleCutoff, jobCutoff time.Time) (P
 		return r, nil
 	}
 	if err := del(&r.TaskResults, "task results", `DELETE FROM task_results WHERE finished_at_ms < ?`, jobCutoff); err != nil {
+		return r, err
+	}
+	if err := del(&r.Commands, "commands", `DELETE FROM commands WHERE finished_at_ms < ?`, jobCutoff); err != nil {
 		return r, err
 	}
 	if err := del(&r.DrillReports, "drill reports", `DELETE FROM drill_reports WHERE updated_at_ms < ?
@@ -107,7 +112,7 @@ func (s *Store) RunRetention(ctx context.Context, sampleRetention, jobRetention,
 				log.Warn("history retention failed; retrying at the next tick", "error", err)
 			case r != PruneResult{}:
 				log.Info("history retention pruned rows", "samples", r.Samples, "task_results", r.TaskResults,
-					"drill_reports", r.DrillReports, "backups", r.Backups)
+					"drill_reports", r.DrillReports, "backups", r.Backups, "commands", r.Commands)
 			}
 		}
 		select {

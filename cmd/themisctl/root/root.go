@@ -16,6 +16,7 @@ import (
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/cmd/themisctl/drill"
 	"github.com/themis-maintenance/themis/cmd/themisctl/health"
+	"github.com/themis-maintenance/themis/cmd/themisctl/history"
 	"github.com/themis-maintenance/themis/cmd/themisctl/info"
 	"github.com/themis-maintenance/themis/cmd/themisctl/job"
 	"github.com/themis-maintenance/themis/cmd/themisctl/schedule"
@@ -50,7 +51,7 @@ powershell.`,
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f), drill.NewCmdDrill(f), health.NewCmdHealth(f, nil), info.NewCmdStatus(f, nil), info.NewCmdTaskTypes(f, nil), info.NewCmdTargets(f, nil),
-		audit.NewCmdAudit(f, nil), token.NewCmdToken(f)} {
+		audit.NewCmdAudit(f, nil), history.NewCmdHistory(f, nil), token.NewCmdToken(f)} {
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}
