@@ -170,6 +170,7 @@ var fieldKinds = map[string]string{
 	"window_start_hour":    "an integer 0–23",
 	"window_end_hour":      "an integer 0–23",
 	"halt_on_task_failure": "a boolean",
+	"task_dependencies":    "an array of {task_type, depends_on} objects",
 	"force":                "a boolean",
 	"wait":                 "a duration string (e.g. \"30s\")",
 }

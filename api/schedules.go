@@ -308,6 +308,14 @@ func wireSchedule(s domain.Schedule) domain.Schedule {
 	if s.TaskOptions == nil {
 		s.TaskOptions = map[domain.TaskType]domain.TaskOptions{}
 	}
+	deps := make([]domain.TaskDependency, len(s.TaskDependencies))
+	for i, d := range s.TaskDependencies {
+		if d.DependsOn == nil {
+			d.DependsOn = []domain.TaskType{}
+		}
+		deps[i] = d
+	}
+	s.TaskDependencies = deps
 	return s
 }
 

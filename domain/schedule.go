@@ -48,6 +48,10 @@ type ScheduleSpec struct {
 	WindowStartHour   int                      `json:"window_start_hour"`
 	WindowEndHour     int                      `json:"window_end_hour"`
 	HaltOnTaskFailure bool                     `json:"halt_on_task_failure"`
+	// TaskDependencies, when given, make the tasks a dependency graph:
+	// a task starts once its prerequisites have succeeded, tasks with no
+	// path between them run in parallel. Empty: the tasks run in order.
+	TaskDependencies []TaskDependency `json:"task_dependencies"`
 }
 
 // TaskOptions are the parameters of one task type, keyed by option name.
@@ -88,6 +92,8 @@ func NewScheduleSpec(defaultTarget string) ScheduleSpec {
 		EnforceWindow:   true,
 		WindowStartHour: 2,
 		WindowEndHour:   6,
+
+		TaskDependencies: []TaskDependency{},
 	}
 }
 
@@ -301,7 +307,7 @@ func (s *ScheduleSpec) validateTasks() error {
 			opts[k] = nv
 		}
 	}
-	return nil
+	return s.validateDependencies()
 }
 
 // check validates v against the spec and returns it in canonical form

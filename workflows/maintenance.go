@@ -27,8 +27,9 @@ type MaintenanceInput struct {
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
 }
 
-// MaintenanceWorkflow runs one job: window check, then each task in order as
-// its own activity, honouring halt_on_task_failure. A job with a failed task
+// MaintenanceWorkflow runs one job: window check, then each task as its own
+// activity — in order, or as the dependency graph of task_dependencies
+// (jobrun.go) — honouring halt_on_task_failure. A job with a failed task
 // ends with the workflow failed; a cancelled job ends cancelled.
 func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job, error) {
 	info := workflow.GetInfo(ctx)
@@ -50,103 +51,22 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		return job, nil
 	}
 
+	r := &jobRun{in: in, job: &job, logger: logger}
 	// Version 1: heavy tasks take a slot of the target's lock first.
-	slots := workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
+	r.slots = workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
 	// Version 1: task states are kept in the progress memo.
-	memo := workflow.GetVersion(ctx, progressMemoChange, workflow.DefaultVersion, 1) >= 1
-	var deadline *time.Time
+	r.memo = workflow.GetVersion(ctx, progressMemoChange, workflow.DefaultVersion, 1) >= 1
 
 	job.State = domain.StateRunning
 	setState(ctx, domain.StateRunning)
-	halted := false
-	note := ""
-	for i, t := range in.Spec.Tasks {
-		task := &job.Tasks[i]
-		if halted {
-			task.State = domain.StateSkipped
-			task.ResultSummary = "skipped: an earlier task failed and halt_on_task_failure is set"
-			continue
-		}
-		if note != "" {
-			task.State = domain.StateSkipped
-			task.ResultSummary = "skipped: " + note
-			continue
-		}
-		if ctx.Err() != nil {
-			task.State = domain.StateCancelled
-			continue
-		}
-		var slot *targetSlot
-		if slots && needsSlot(t) {
-			if deadline == nil {
-				d := windowDeadline(ctx, in)
-				deadline = &d
-			}
-			var err error
-			slot, err = waitForSlot(ctx, in, &job, i, *deadline)
-			switch {
-			case err == nil:
-			case isWindowClosed(err):
-				note = fmt.Sprintf("the maintenance window closed at %s while waiting for target %s (held by %s)",
-					deadline.UTC().Format(time.RFC3339), in.Spec.Target, orNone(slot.lastHolders()))
-				task.State = domain.StateSkipped
-				task.ResultSummary = "skipped: " + note
-				continue
-			case temporal.IsCanceledError(err) || ctx.Err() != nil:
-				task.State = domain.StateCancelled
-				task.ErrorMessage = "cancelled while waiting for the target"
-				continue
-			default:
-				task.State = domain.StateFailed
-				task.ErrorMessage = taskErrorMessage(err)
-				halted = in.Spec.HaltOnTaskFailure
-				continue
-			}
-		}
-		workflow.SetCurrentDetails(ctx, fmt.Sprintf("Running task %d/%d: **%s** on `%s`", i+1, len(in.Spec.Tasks), t.Title(), in.Spec.Target))
-		task.State = domain.StateRunning
-		task.StartedAtMs = workflow.Now(ctx).UnixMilli()
-		upsertProgress(ctx, memo, job)
-		out, err := runTask(ctx, in, job.ID, t, i)
-		task.FinishedAtMs = workflow.Now(ctx).UnixMilli()
-		slot.release(ctx, "task "+string(t)+" done")
-		switch {
-		case err == nil:
-			task.State = domain.StateSucceeded
-			task.Attempt = out.Attempt
-			task.ProgressPct = 100
-			task.ResultSummary = out.Summary
-			task.Details = out.Details
-			if len(out.Alerts) > 0 {
-				if task.Details == nil {
-					task.Details = map[string]any{}
-				}
-				task.Details["alerts"] = out.Alerts
-			}
-		case temporal.IsCanceledError(err) || ctx.Err() != nil:
-			task.State = domain.StateCancelled
-			task.ErrorMessage = "cancelled while running"
-		default:
-			task.State = domain.StateFailed
-			task.ErrorMessage = taskErrorMessage(err)
-			task.Attempt = failedAttempt(err)
-			logger.Warn("task failed", "task", t, "error", err)
-			if in.Spec.HaltOnTaskFailure {
-				halted = true
-			}
-		}
-		if slot != nil && slot.queued {
-			if task.Details == nil {
-				task.Details = map[string]any{}
-			}
-			task.Details["waited_for_target_ms"] = slot.waited.Milliseconds()
-		}
-		job.ProgressPct = float64(i+1) * 100 / float64(len(in.Spec.Tasks))
-		if ctx.Err() == nil {
-			upsertProgress(ctx, memo, job)
-		}
+	// Version 1: task_dependencies make the tasks a graph (only schedules
+	// that have dependencies ask, so older runs replay unchanged).
+	if in.Spec.HasTaskGraph() && workflow.GetVersion(ctx, taskGraphChange, workflow.DefaultVersion, 1) >= 1 {
+		r.runGraph(ctx)
+	} else {
+		r.runInOrder(ctx)
 	}
-	finish(ctx, &job, note)
+	finish(ctx, &job, r.note)
 	switch job.State {
 	case domain.StateCancelled:
 		return job, temporal.NewCanceledError(job.ResultSummary)

@@ -140,6 +140,7 @@ type ScheduleInput struct {
 	WindowStartHour   *int                                   `json:"window_start_hour,omitempty"`
 	WindowEndHour     *int                                   `json:"window_end_hour,omitempty"`
 	HaltOnTaskFailure *bool                                  `json:"halt_on_task_failure,omitempty"`
+	TaskDependencies  []domain.TaskDependency                `json:"task_dependencies,omitempty"`
 }
 
 // Status returns GET /status.

@@ -31,7 +31,7 @@ type CreateOptions struct {
 }
 
 // specFlags are the flags that describe the schedule (exclusive with --file).
-var specFlags = []string{"name", "description", "target", "tasks", "frequency", "cron", "timezone", "window", "halt", "disabled", "enforce-window"}
+var specFlags = []string{"name", "description", "target", "tasks", "frequency", "cron", "timezone", "window", "halt", "disabled", "enforce-window", "depends-on"}
 
 // NewCmdCreate returns `schedule create`. runF replaces createRun in tests.
 func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions) error) *cobra.Command {
@@ -111,6 +111,13 @@ func buildInput(changed func(string) bool, v specValues, disabled bool) (client.
 	}
 	if changed("halt") {
 		in.HaltOnTaskFailure = &v.halt
+	}
+	if changed("depends-on") {
+		deps, err := v.dependencies()
+		if err != nil {
+			return in, err
+		}
+		in.TaskDependencies = deps
 	}
 	if changed("disabled") {
 		enabled := !disabled

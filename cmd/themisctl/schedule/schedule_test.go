@@ -176,6 +176,15 @@ func TestCreateArgs(t *testing.T) {
 	if in := o.Input; in.Frequency != "" || in.Enabled != nil || in.WindowStartHour != nil || in.Description != nil || in.EnforceWindow != nil || in.HaltOnTaskFailure != nil {
 		t.Fatalf("unset flags were sent: %+v", in)
 	}
+	o, err = createArgs(t, "--name", "Graph", "--tasks", "metrics_collection,quota_check,mvcc_cleanup",
+		"--depends-on", "quota_check=metrics_collection", "--depends-on", "mvcc_cleanup = metrics_collection, quota_check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := o.Input.TaskDependencies; len(d) != 2 || d[0].TaskType != "quota_check" || !slices.Equal(d[0].DependsOn, []domain.TaskType{"metrics_collection"}) ||
+		d[1].TaskType != "mvcc_cleanup" || !slices.Equal(d[1].DependsOn, []domain.TaskType{"metrics_collection", "quota_check"}) {
+		t.Fatalf("dependencies %+v", d)
+	}
 	if o, err = createArgs(t, "--file", "-"); err != nil || o.File != "-" {
 		t.Fatalf("file: %v %+v", err, o)
 	}
@@ -188,6 +197,8 @@ func TestCreateArgs(t *testing.T) {
 		{"--file", "spec.json", "--name", "x"},
 		{"--name", "x", "--tasks", "quota_check", "-o", "xml"},
 		{"--name", "x", "--tasks", "quota_check", "extra"},
+		{"--name", "x", "--tasks", "quota_check", "--depends-on", "quota_check"},
+		{"--name", "x", "--tasks", "quota_check", "--depends-on", "=quota_check"},
 	} {
 		if _, err := createArgs(t, bad...); !isFlagError(err) {
 			t.Errorf("%v: err %v, want a usage error", bad, err)

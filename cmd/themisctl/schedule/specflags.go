@@ -1,13 +1,20 @@
 package schedule
 
-import "github.com/spf13/pflag"
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
+	"github.com/themis-maintenance/themis/domain"
+)
 
 // specValues are the flags that describe a schedule, shared by `schedule
 // create` and `schedule update`. On create an unset flag takes the server's
 // default; on update it keeps the schedule's current value.
 type specValues struct {
 	name, description, target, frequency, cron, timezone, window string
-	tasks                                                        []string
+	tasks, dependsOn                                             []string
 	halt, enforce                                                bool
 }
 
@@ -30,5 +37,31 @@ func (v *specValues) register(fl *pflag.FlagSet, update bool) {
 	fl.StringVar(&v.timezone, "timezone", "", "IANA time zone of the cron and window"+orDefault(" (default UTC)", ""))
 	fl.StringVar(&v.window, "window", "", "maintenance window START-END in hours, end exclusive ("+orDefault("default 2-6; ", "")+"22-4 wraps midnight)")
 	fl.BoolVar(&v.halt, "halt", false, "skip the remaining tasks after a task fails"+orDefault("", " (--halt=false to go on)"))
+	fl.StringArrayVar(&v.dependsOn, "depends-on", nil, "TASK=PRE[,PRE...]: TASK starts after its prerequisites succeeded; tasks with no path between\n"+
+		"them run in parallel (repeat for each task"+orDefault("", "; replaces the list, \"none\" clears it")+")")
 	fl.BoolVar(&v.enforce, "enforce-window", true, "skip runs outside the window (--enforce-window=false to run any time)")
+}
+
+// dependencies parses the --depends-on values into task_dependencies; the
+// single value "none" is the empty list.
+func (v *specValues) dependencies() ([]domain.TaskDependency, error) {
+	out := []domain.TaskDependency{}
+	if len(v.dependsOn) == 1 && strings.TrimSpace(v.dependsOn[0]) == "none" {
+		return out, nil
+	}
+	for _, d := range v.dependsOn {
+		task, pre, ok := strings.Cut(d, "=")
+		task = strings.TrimSpace(task)
+		if !ok || task == "" || strings.TrimSpace(pre) == "" {
+			return nil, cmdutil.FlagErrorf("invalid --depends-on %q: want TASK=PRE[,PRE...] (e.g. quota_check=metrics_collection)", d)
+		}
+		dep := domain.TaskDependency{TaskType: domain.TaskType(task), DependsOn: []domain.TaskType{}}
+		for _, p := range strings.Split(pre, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				dep.DependsOn = append(dep.DependsOn, domain.TaskType(p))
+			}
+		}
+		out = append(out, dep)
+	}
+	return out, nil
 }

@@ -134,6 +134,13 @@ func patchFromFlags(fl *pflag.FlagSet, v specValues, enabled bool) (map[string]a
 		}
 		patch["tasks"] = list
 	}
+	if fl.Changed("depends-on") {
+		deps, err := v.dependencies()
+		if err != nil {
+			return nil, err
+		}
+		patch["task_dependencies"] = deps
+	}
 	if fl.Changed("window") {
 		start, end, err := parseWindow(v.window)
 		if err != nil {
