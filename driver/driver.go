@@ -80,6 +80,9 @@ type Target struct {
 	// (StrategyBackupRestore or StrategyReplicaClone); "" lets the driver
 	// choose (backup_restore where a verified backup exists).
 	DrillStrategy string
+	// Blackouts are the periods when no scheduled maintenance starts on
+	// the target (docs/TARGETS.md).
+	Blackouts []domain.Blackout
 }
 
 // Progress is one heartbeat: how far the task is, what it is doing, and the

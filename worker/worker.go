@@ -40,6 +40,7 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 		workflows.DrillPreflightActivity:  acts.DrillPreflight,
 		workflows.DrillCanaryActivity:     acts.DrillCanary,
 		workflows.SaveDrillReportActivity: acts.SaveDrillReport,
+		workflows.CheckBlackoutActivity:   acts.CheckBlackout,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -51,6 +51,31 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		return job, nil
 	}
 
+	// Version 1: a scheduled run that starts inside one of the target's
+	// blackouts is skipped (a forced run goes through: the API lets only
+	// admins force, and audits it).
+	if !in.Forced && workflow.GetVersion(ctx, blackoutChange, workflow.DefaultVersion, 1) >= 1 {
+		w, err := activeBlackout(ctx, in)
+		if err != nil {
+			job.State, job.ErrorMessage = domain.StateFailed, "blackout check failed: "+taskErrorMessage(err)
+			for i := range job.Tasks {
+				job.Tasks[i].State = domain.StateSkipped
+			}
+			finish(ctx, &job, "")
+			return job, temporal.NewNonRetryableApplicationError(job.ErrorMessage, JobFailedErrorType, nil, job)
+		}
+		if w != nil {
+			job.State = domain.StateSkipped
+			job.ResultSummary = "skipped: " + w.String() + "; no task ran"
+			for i := range job.Tasks {
+				job.Tasks[i].State = domain.StateSkipped
+				job.Tasks[i].ResultSummary = "skipped: " + w.String()
+			}
+			finish(ctx, &job, "")
+			return job, nil
+		}
+	}
+
 	r := &jobRun{in: in, job: &job, logger: logger}
 	// Version 1: heavy tasks take a slot of the target's lock first.
 	r.slots = workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
@@ -74,6 +99,25 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 		return job, temporal.NewNonRetryableApplicationError(job.ErrorMessage, JobFailedErrorType, nil, job)
 	}
 	return job, nil
+}
+
+// blackoutChange versions the blackout check of scheduled runs.
+const blackoutChange = "target-blackouts"
+
+// activeBlackout asks a worker whether a blackout of the target is in force
+// at the job's start; nil when none is.
+func activeBlackout(ctx workflow.Context, in MaintenanceInput) (*domain.BlackoutWindow, error) {
+	actx := workflow.WithActivityOptions(ctx, shortActivityOptions("Check the blackouts of "+in.Spec.Target))
+	var res activities.BlackoutResult
+	if err := workflow.ExecuteActivity(actx, CheckBlackoutActivity, activities.BlackoutInput{
+		Target: in.Spec.Target, AtMs: workflow.GetInfo(ctx).WorkflowStartTime.UnixMilli(),
+	}).Get(actx, &res); err != nil {
+		return nil, err
+	}
+	if !res.Active {
+		return nil, nil
+	}
+	return &res.Window, nil
 }
 
 // targetSlotsChange versions the heavy-task slots (GetVersion).

@@ -25,6 +25,8 @@ type fakeTasks struct {
 	behave   map[domain.TaskType]func(ctx context.Context, attempt int32) (activities.TaskOutput, error)
 	recorded []domain.Job
 	lock     *freeLock
+	// blackouts of the target, as a worker's configuration has them.
+	blackouts []domain.Blackout
 }
 
 func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
@@ -47,6 +49,12 @@ func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
 		f.mu.Unlock()
 		return nil
 	}, activity.RegisterOptions{Name: RecordJobActivity})
+	env.RegisterActivityWithOptions(func(ctx context.Context, in activities.BlackoutInput) (activities.BlackoutResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		w, ok := domain.ActiveBlackout(f.blackouts, time.UnixMilli(in.AtMs))
+		return activities.BlackoutResult{Active: ok, Window: w}, nil
+	}, activity.RegisterOptions{Name: CheckBlackoutActivity})
 }
 
 func input(tasks ...domain.TaskType) MaintenanceInput {

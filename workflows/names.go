@@ -15,6 +15,9 @@ const (
 	ProgressQuery = "progress"
 	// RecordJobActivity stores a finished job in the history store.
 	RecordJobActivity = "record_job"
+	// CheckBlackoutActivity asks the worker whether a blackout of the
+	// target is in force (scheduled runs only).
+	CheckBlackoutActivity = "check_blackout"
 	// JobFailedErrorType is the application error type of a failed job.
 	JobFailedErrorType = "JobFailed"
 )
