@@ -60,7 +60,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       jobID,
-		TaskQueue:                s.opts.TaskQueue,
+		TaskQueue:                s.queueOf(sc.Target),
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
