@@ -3,9 +3,13 @@ package daemon
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
+
+	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/health"
 	"github.com/themis-maintenance/themis/internal/config"
@@ -149,5 +153,33 @@ func TestWorkerDepsServeTheirGroups(t *testing.T) {
 	defer deps.Close()
 	if strings.Join(deps.Served, ",") != "plain" {
 		t.Errorf("ungrouped worker serves %v", deps.Served)
+	}
+}
+
+// A grouped worker runs one SDK worker per group queue, each with its host
+// queue under the group's queue, and a workflows-only one on the base
+// queue; an ungrouped worker runs one on the base queue.
+func TestNewWorkersPerQueue(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := groupedConfig(t, "za", "zb")
+	cfg.Worker.HostID = "h1"
+	var got []string
+	for _, w := range NewWorkers(c, cfg, &activities.Activities{}) {
+		got = append(got, w.Queue+" host="+w.Host.Queue)
+	}
+	if want := []string{"q-group-za host=q-group-za@h1", "q-group-zb host=q-group-zb@h1", "q host="}; !slices.Equal(got, want) {
+		t.Errorf("grouped workers %v, want %v", got, want)
+	}
+	cfg = groupedConfig(t)
+	cfg.Worker.HostID = "h1"
+	got = nil
+	for _, w := range NewWorkers(c, cfg, &activities.Activities{}) {
+		got = append(got, w.Queue+" host="+w.Host.Queue)
+	}
+	if want := []string{"q host=q@h1"}; !slices.Equal(got, want) {
+		t.Errorf("ungrouped workers %v, want %v", got, want)
 	}
 }

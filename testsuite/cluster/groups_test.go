@@ -14,6 +14,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/themis-maintenance/themis/api"
 	apiclient "github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/health"
@@ -146,6 +147,29 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	ranOn(t, c, queued.ID, queueB, workerB, true)
 	t.Logf("zone b's job waited for its worker and ended %s after the worker was started again", time.Since(restarted).Round(time.Millisecond))
 
+	// The read model lists the jobs of every group's queue (TaskQueue IN
+	// (...)), read from visibility by a fresh service; one that knows the
+	// base queue only lists none of them.
+	configured := map[string]string{targetA: "zone-a", targetB: "zone-b", targetC: "zone-c"}
+	for _, view := range []struct {
+		svc  *starter.Service
+		want bool
+	}{{groupService(c, configured), true}, {groupService(c, map[string]string{targetA: "", targetB: "", targetC: ""}), false}} {
+		page, err := view.svc.ListJobs(ctx, api.JobFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, j := range page.Jobs {
+			ids = append(ids, j.ID)
+		}
+		for _, id := range []string{jobA.ID, jobB.ID, queued.ID} {
+			if slices.Contains(ids, id) != view.want {
+				t.Errorf("job %s listed: %t, want %t (listed %v)", id, !view.want, view.want, ids)
+			}
+		}
+	}
+
 	// Schedules follow their target to another group: a service that
 	// sees zone-b-db in zone a moves its Schedule, and one with the
 	// configured groups moves it back; zone a's Schedule stays.
@@ -157,7 +181,7 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	if got := scheduleQueue(t, c, scB.ID); got != queueA {
 		t.Errorf("after the move schedule %s starts on %s, want %s", scB.ID, got, queueA)
 	}
-	back := groupService(c, map[string]string{targetA: "zone-a", targetB: "zone-b", targetC: "zone-c"})
+	back := groupService(c, configured)
 	if res, err := back.ReconcileScheduleQueues(ctx); err != nil || !slices.Equal(res.Moved, []string{scB.ID}) {
 		t.Fatalf("reconcile back: %+v %v", res, err)
 	}
