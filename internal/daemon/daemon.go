@@ -178,8 +178,8 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *W
 		}
 	}
 	slog.Info("worker polling", "task_queues", WorkerQueues(cfg), "target_groups", cfg.Worker.TargetGroups, "targets", deps.Served)
-	if len(deps.Served) == 0 {
-		slog.Warn("this worker serves no target: no target is ungrouped, so it runs claims only; give it worker.target_groups to run maintenance")
+	if len(deps.Served) == 0 && len(cfg.Targets) > 0 {
+		slog.Warn("this ungrouped worker serves no target (every target has a group): it runs claims only; give it worker.target_groups to run maintenance")
 	}
 	if deps.History != nil {
 		go deps.History.RunRetention(ctx, time.Duration(cfg.History.SampleRetention), time.Duration(cfg.History.JobRetention), time.Hour)
