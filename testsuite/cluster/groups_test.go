@@ -135,8 +135,13 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	if n := len(startedBy(t, c, queued.ID)); n != 0 {
 		t.Fatalf("job %s of zone b was picked up (%d workflow or activity tasks) while zone b's worker was stopped", queued.ID, n)
 	}
-	if job, err := c.APIs[0].GetJob(ctx, queued.ID); err != nil || job.State.Terminal() {
+	// Read at once from visibility: no query waits for a worker.
+	asked := time.Now()
+	if job, err := c.APIs[0].GetJob(ctx, queued.ID); err != nil || job.State != domain.StatePending || len(job.Tasks) != len(tasks) {
 		t.Fatalf("job %s while zone b's worker is stopped: %v %+v", queued.ID, err, job)
+	}
+	if took := time.Since(asked); took > 3*time.Second {
+		t.Errorf("GET /jobs/%s of a job no worker has run took %s", queued.ID, took)
 	}
 	restarted := time.Now()
 	c.StartWorker(workerB)
