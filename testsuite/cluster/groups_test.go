@@ -125,6 +125,17 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 		ranOn(t, c, lock, run.queue, run.worker, false)
 	}
 
+	// A drill of zone a runs meanwhile: on zone a's queue, its verify and
+	// clean-up on the queue of zone a's restoring host.
+	drill, err := c.APIs[0].StartDrill(ctx, targetA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDrill(t, c, drill.ID, func(d domain.Drill) bool { return d.Awaiting == domain.ApprovalStart || d.FinishedAtMs > 0 })
+	if _, err := c.APIs[0].ApproveDrill(ctx, drill.ID, domain.ApprovalStart, "go"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Zone b's worker stops: a run of zone b waits, untouched by the others.
 	c.StopWorker(workerB)
 	queued, err := c.APIs[0].RunSchedule(ctx, scB.ID, true)
@@ -151,6 +162,24 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	}
 	ranOn(t, c, queued.ID, queueB, workerB, true)
 	t.Logf("zone b's job waited for its worker and ended %s after the worker was started again", time.Since(restarted).Round(time.Millisecond))
+
+	waitDrill(t, c, drill.ID, func(d domain.Drill) bool { return d.Awaiting == domain.ApprovalComplete || d.FinishedAtMs > 0 })
+	if _, err := c.APIs[0].ApproveDrill(ctx, drill.ID, domain.ApprovalComplete, "checked"); err != nil {
+		t.Fatal(err)
+	}
+	if d := waitDrill(t, c, drill.ID, func(d domain.Drill) bool { return d.FinishedAtMs > 0 }); d.State != domain.DrillPassed {
+		t.Errorf("drill of %s: %s (%s)", targetA, d.State, d.Reason)
+	}
+	ranOn(t, c, drill.ID, queueA, workerA, true)
+	onHost := 0
+	for _, ts := range startedBy(t, c, drill.ID) {
+		if ts.queue == queueA+"@"+c.HostIDs[workerA] {
+			onHost++
+		}
+	}
+	if onHost == 0 {
+		t.Errorf("drill %s: no step ran on zone a's host queue %s@%s", drill.ID, queueA, c.HostIDs[workerA])
+	}
 
 	// The read model lists the jobs of every group's queue (TaskQueue IN
 	// (...)), read from visibility by a fresh service; one that knows the
@@ -324,4 +353,23 @@ func waitJobOrDump(t *testing.T, c *Cluster, id string, timeout time.Duration, o
 	}
 	t.Fatalf("job %s did not end within %s", id, timeout)
 	return domain.Job{}
+}
+
+// waitDrill polls drill id until cond holds (2 minutes at most).
+func waitDrill(t *testing.T, c *Cluster, id string, cond func(domain.Drill) bool) domain.Drill {
+	t.Helper()
+	var last domain.Drill
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		d, err := c.APIs[0].GetDrill(ctx, id)
+		cancel()
+		if err == nil {
+			last = d
+			if cond(d) {
+				return d
+			}
+		}
+	}
+	t.Fatalf("drill %s: condition not met within 2 min; last state %s step %s awaiting %q", id, last.State, last.Step, last.Awaiting)
+	return last
 }
