@@ -207,6 +207,10 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	// Schedules follow their target to another group: a service that
 	// sees zone-b-db in zone a moves its Schedule, and one with the
 	// configured groups moves it back; zone a's Schedule stays.
+	before, err := c.TemporalSchedule(scB.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	moved := groupService(c, map[string]string{targetA: "zone-a", targetB: "zone-a", targetC: "zone-c"})
 	res, err := moved.ReconcileScheduleQueues(ctx)
 	if err != nil || !slices.Equal(res.Moved, []string{scB.ID}) || len(res.Failed) != 0 {
@@ -223,6 +227,15 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 		if got := scheduleQueue(t, c, id); got != want {
 			t.Errorf("after reconciling back schedule %s starts on %s, want %s", id, got, want)
 		}
+	}
+	// Only the queue changed.
+	after, err := c.TemporalSchedule(scB.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Spec.Name != before.Spec.Name || after.Spec.Target != targetB || !slices.Equal(after.Spec.Tasks, before.Spec.Tasks) ||
+		after.Paused != before.Paused || !slices.Equal(after.Crons, before.Crons) {
+		t.Errorf("schedule %s changed beyond its queue: %+v, was %+v", scB.ID, after, before)
 	}
 }
 
