@@ -142,7 +142,9 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second)
+	// Workers poll continuously: a wrong pickup would happen within
+	// milliseconds.
+	time.Sleep(3 * time.Second)
 	if n := len(startedBy(t, c, queued.ID)); n != 0 {
 		t.Fatalf("job %s of zone b was picked up (%d workflow or activity tasks) while zone b's worker was stopped", queued.ID, n)
 	}
