@@ -37,7 +37,7 @@ func (s *Service) StartDrill(ctx context.Context, target, principal string) (dom
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ManualDrillID(target, now.UnixMilli()),
-		TaskQueue:                s.opts.TaskQueue,
+		TaskQueue:                s.queueOf(target),
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.TargetKey.ValueSet(target)),
 		StaticSummary:            fmt.Sprintf("DR drill of %s — requested by %s", target, principal),

@@ -60,7 +60,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       jobID,
-		TaskQueue:                s.opts.TaskQueue,
+		TaskQueue:                s.queueOf(sc.Target),
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
@@ -168,7 +168,12 @@ func (s *Service) describeJob(ctx context.Context, id string) (domain.Job, error
 			return rec, nil
 		}
 	}
-	if !hasMemo || job.State.Terminal() {
+	// A job no worker has run yet (its target group's workers are down or
+	// busy: no workflow task completed, history of at most 3 events) has
+	// nothing to answer a query with, and the query would wait for a
+	// worker; visibility and the memo say it is pending, with its tasks.
+	notRunYet := info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING && info.GetHistoryLength() <= 3
+	if (!hasMemo || job.State.Terminal()) && !notRunYet {
 		var queried domain.Job
 		if v, qerr := s.c.QueryWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.ProgressQuery); qerr == nil && v.Get(&queried) == nil {
 			queried.UIURL = job.UIURL

@@ -345,9 +345,9 @@ func (m *readModel) applyNewestRunsLocked() {
 // workflow) is read for at most readModelRevisits of them, the least
 // recently read first; a finished job's record is read once.
 func (m *readModel) refreshJobs(ctx context.Context) error {
-	// This deployment's jobs: its task queue (another deployment may share
-	// the namespace).
-	base := fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", workflows.MaintenanceWorkflowName, m.s.opts.TaskQueue)
+	// This deployment's jobs: its task queues, the base queue and every
+	// target group's (another deployment may share the namespace).
+	base := fmt.Sprintf("WorkflowType = '%s' AND %s", workflows.MaintenanceWorkflowName, m.s.queueFilter())
 	running, err := m.listExecutions(ctx, base+" AND ExecutionStatus = 'Running'", readModelJobWindow)
 	if err != nil {
 		return fmt.Errorf("list running jobs: %w", err)
@@ -476,7 +476,7 @@ func sortJobs(jobs []domain.Job) {
 // refreshDrills reads the newest drills (one visibility call); running
 // drills are queried (at most readModelRevisits), a finished drill once.
 func (m *readModel) refreshDrills(ctx context.Context) error {
-	infos, err := m.listExecutions(ctx, fmt.Sprintf("WorkflowType = '%s' AND TaskQueue = '%s'", workflows.DrillWorkflowName, m.s.opts.TaskQueue), readModelDrillWindow)
+	infos, err := m.listExecutions(ctx, fmt.Sprintf("WorkflowType = '%s' AND %s", workflows.DrillWorkflowName, m.s.queueFilter()), readModelDrillWindow)
 	if err != nil {
 		return fmt.Errorf("list drills: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	schedulepb "go.temporal.io/api/schedule/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/api/serviceerror"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -242,7 +243,7 @@ func (s *Service) action(id string, spec domain.ScheduleSpec, m meta) *client.Sc
 	return &client.ScheduleWorkflowAction{
 		ID:        workflows.ScheduledJobIDPrefix(id),
 		Workflow:  workflows.MaintenanceWorkflowName,
-		TaskQueue: s.opts.TaskQueue,
+		TaskQueue: s.queueOf(spec.Target),
 		Args: []any{workflows.MaintenanceInput{
 			ScheduleID: id, ScheduleName: spec.Name, Spec: spec, TriggeredBy: "schedule",
 		}},
@@ -626,8 +627,10 @@ func (s *Service) confirmWrite(ctx context.Context, id string, sentToken []byte,
 // updateRequest is the full-replacement update of the Schedule described by
 // desc: the new entry in its action (input, memo, search attributes, UI
 // summary), the cron spec, and the paused state, sent with desc's conflict
-// token. Everything else (policies, the action's workflow id, task queue
-// and headers) is kept as described.
+// token. The action's task queue is the target's (its group's queue: a
+// schedule moved to another target, or whose target changed group, starts
+// its next job where that target's workers poll). Everything else
+// (policies, the action's workflow id and headers) is kept as described.
 func (s *Service) updateRequest(id string, desc *workflowservice.DescribeScheduleResponse, spec domain.ScheduleSpec, wasEnabled bool, m meta) (*workflowservice.UpdateScheduleRequest, error) {
 	sched, ok := proto.Clone(desc.GetSchedule()).(*schedulepb.Schedule)
 	if !ok || sched.GetAction().GetStartWorkflow() == nil {
@@ -647,6 +650,7 @@ func (s *Service) updateRequest(id string, desc *workflowservice.DescribeSchedul
 		}
 	}
 	act.Memo = memo
+	act.TaskQueue = &taskqueuepb.TaskQueue{Name: s.queueOf(spec.Target), Kind: enums.TASK_QUEUE_KIND_NORMAL}
 	if act.SearchAttributes, err = keywordSearchAttributes(map[string]string{
 		workflows.ScheduleIDKey.GetName(): id, workflows.TargetKey.GetName(): spec.Target}); err != nil {
 		return nil, err

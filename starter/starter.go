@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -34,7 +35,9 @@ type Options struct {
 	Address string
 	// UIURL is the Temporal UI base URL for job links; optional.
 	UIURL string
-	// Targets are the configured targets (names and drivers only are used).
+	// Targets are the configured targets (names, drivers and groups are
+	// used: a grouped target's jobs and drills start on its group's task
+	// queue, see queues.go).
 	Targets       []config.TargetInfo
 	DefaultTarget string
 	Logger        *slog.Logger
@@ -108,6 +111,10 @@ type Service struct {
 	targets map[string]bool
 	// drivers maps target names to their driver names.
 	drivers map[string]string
+	// queues maps target names to their task queues (queues.go), and
+	// allQueues lists every queue of this deployment, the base first.
+	queues    map[string]string
+	allQueues []string
 
 	// probes are this service's health probes; health runs them and
 	// those of health.Default, and caches their signals for GET /health.
@@ -136,7 +143,8 @@ func New(c client.Client, opts Options) *Service {
 	if opts.HealthProbes == nil {
 		opts.HealthProbes = health.NewRegistry()
 	}
-	s := &Service{c: c, opts: opts, targets: map[string]bool{}, drivers: map[string]string{}, probes: opts.HealthProbes}
+	s := &Service{c: c, opts: opts, targets: map[string]bool{}, drivers: map[string]string{}, probes: opts.HealthProbes,
+		queues: map[string]string{}, allQueues: []string{opts.TaskQueue}}
 	s.health = health.NewRunner(health.RunnerOptions{
 		Interval: opts.HealthProbeInterval, Timeout: opts.HealthProbeTimeout, Logger: opts.Logger, Now: opts.Now,
 	}, opts.HealthProbes, health.Default)
@@ -144,7 +152,13 @@ func New(c client.Client, opts Options) *Service {
 	for _, t := range opts.Targets {
 		s.targets[t.Name] = true
 		s.drivers[t.Name] = t.Driver
+		q := config.GroupQueue(opts.TaskQueue, t.Group)
+		s.queues[t.Name] = q
+		if !slices.Contains(s.allQueues, q) {
+			s.allQueues = append(s.allQueues, q)
+		}
 	}
+	slices.Sort(s.allQueues[1:])
 	return s
 }
 

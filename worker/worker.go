@@ -88,6 +88,13 @@ type Options struct {
 	MaxConcurrentWorkflowTasks int
 	ActivityPollers            int
 	WorkflowPollers            int
+	// WorkflowsOnly polls the task queue for workflow tasks only: no
+	// activity runs on this worker and no host queue is polled. A grouped
+	// worker (config worker.target_groups) polls the base queue so, which
+	// keeps claims and the workflow code of ungrouped targets running
+	// while their activities stay with the ungrouped workers
+	// (docs/TARGETS.md, Target groups).
+	WorkflowsOnly bool
 }
 
 // HostQueue is the task queue polled only by the workers of host hostID.
@@ -118,7 +125,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opts Op
 		hostID, _ = os.Hostname()
 	}
 	var host activities.Host
-	if hostID != "" && hostID != "-" {
+	if hostID != "" && hostID != "-" && !opts.WorkflowsOnly {
 		host = activities.Host{ID: hostID, Queue: HostQueue(taskQueue, hostID)}
 	}
 	sdkOpts := func() sdkworker.Options {
@@ -138,7 +145,12 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opts Op
 			MaxConcurrentWorkflowTaskPollers:       opts.WorkflowPollers,
 		}
 	}
-	w := &Worker{Worker: sdkworker.New(c, taskQueue, sdkOpts()), Host: host}
+	mainOpts := sdkOpts()
+	if opts.WorkflowsOnly {
+		mainOpts.LocalActivityWorkerOnly = true
+		acts = nil
+	}
+	w := &Worker{Worker: sdkworker.New(c, taskQueue, mainOpts), Host: host}
 	Register(w.Worker, acts)
 	if host.Queue != "" && acts != nil {
 		ho := sdkOpts()

@@ -23,3 +23,16 @@ func TestNewPollsSharedAndHostQueues(t *testing.T) {
 		t.Fatalf(`host id "-" polls no host queue: %+v`, w.Host)
 	}
 }
+
+// A workflows-only worker (a grouped worker's poller of the base queue)
+// runs no activity and polls no host queue.
+func TestNewWorkflowsOnly(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New(c, "themis", &activities.Activities{}, Options{HostID: "db-1", WorkflowsOnly: true})
+	if w.host != nil || w.Host.Queue != "" {
+		t.Fatalf("a workflows-only worker polls a host queue: %+v", w.Host)
+	}
+}

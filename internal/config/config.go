@@ -54,6 +54,12 @@ type WorkerConfig struct {
 	// MetricsListen is where `themisctl worker` serves /metrics
 	// (default 127.0.0.1:9464; "off" serves none).
 	MetricsListen string `yaml:"metrics_listen"`
+	// TargetGroups are the target groups this worker serves
+	// (internal/config/groups.go; $THEMIS_WORKER_TARGET_GROUPS,
+	// comma-separated): it polls each group's task queue and opens only
+	// those groups' targets. Empty: an ungrouped worker, which polls the
+	// base task queue and opens only the targets without a group.
+	TargetGroups []string `yaml:"target_groups"`
 	// Worker tuning (internal/config/operations.go): zero takes the
 	// Temporal SDK's defaults.
 	WorkerTuning `yaml:",inline"`
@@ -165,6 +171,11 @@ type TargetConfig struct {
 	// restores) may run on this target at once across the whole cluster
 	// (default 1).
 	MaxHeavyTasks int `yaml:"max_heavy_tasks"`
+	// Group puts the target in a target group (a zone): its jobs and drills
+	// run on the group's own task queue, served only by the workers whose
+	// worker.target_groups name the group (internal/config/groups.go,
+	// docs/TARGETS.md). Empty: the base task queue.
+	Group string `yaml:"group"`
 
 	// Secrets and production safety of PostgreSQL targets (docs/TARGETS.md).
 	// ReplicaDSNEnvs and ReplicaDSNFiles give standbys' connection strings
@@ -274,6 +285,7 @@ func (c *Config) applyEnv() {
 	set(&c.Worker.HostID, "THEMIS_HOST_ID")
 	set(&c.Worker.MetricsListen, "THEMIS_WORKER_METRICS_LISTEN")
 	c.applyOperationsEnv()
+	c.applyGroupsEnv()
 	c.API.applyServerEnv()
 }
 
@@ -443,6 +455,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: target %q: quota_bytes must not be negative", t.Name)
 		}
 	}
+	if err := c.validateGroups(); err != nil {
+		return err
+	}
 	if c.DefaultTarget != "" && len(c.Targets) > 0 && !seen[c.DefaultTarget] {
 		return fmt.Errorf("config: default_target %q is not a configured target", c.DefaultTarget)
 	}
@@ -480,34 +495,44 @@ func (c *Config) HasTarget(name string) bool {
 func (c *Config) ResolveTargets() ([]driver.Target, error) {
 	out := make([]driver.Target, 0, len(c.Targets))
 	for _, t := range c.Targets {
-		dsn := t.DSN
-		switch {
-		case t.DSNEnv != "":
-			v, ok := os.LookupEnv(t.DSNEnv)
-			if !ok || v == "" {
-				return nil, fmt.Errorf("target %s: environment variable %s is not set", t.Name, t.DSNEnv)
-			}
-			dsn = v
-		case t.DSNFile != "":
-			raw, err := os.ReadFile(t.DSNFile)
-			if err != nil {
-				return nil, fmt.Errorf("target %s: read dsn_file: %w", t.Name, err)
-			}
-			dsn = strings.TrimSpace(string(raw))
-		}
-		replicas, err := t.replicaDSNs()
+		rt, err := t.Resolve()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, driver.Target{
-			Name: t.Name, Driver: t.Driver, DSN: dsn, ReplicaDSNs: replicas,
-			AllowCreateExtension: t.AllowCreateExtension, ExtensionSchema: t.ExtensionSchema, WALArchiveDir: t.WALArchiveDir,
-			QuotaBytes: t.QuotaBytes, BackupDir: t.BackupDir, ScratchDir: t.ScratchDir,
-			RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective),
-			BinDir: t.BinDir, OSUser: t.OSUser, MaxHeavyTasks: t.MaxHeavyTasks,
-		})
+		out = append(out, rt)
 	}
 	return out, nil
+}
+
+// Resolve returns the target with its DSNs read from the config,
+// environment or file. Errors name the target and the source, never the DSN.
+func (t TargetConfig) Resolve() (driver.Target, error) {
+	dsn := t.DSN
+	switch {
+	case t.DSNEnv != "":
+		v, ok := os.LookupEnv(t.DSNEnv)
+		if !ok || v == "" {
+			return driver.Target{}, fmt.Errorf("target %s: environment variable %s is not set", t.Name, t.DSNEnv)
+		}
+		dsn = v
+	case t.DSNFile != "":
+		raw, err := os.ReadFile(t.DSNFile)
+		if err != nil {
+			return driver.Target{}, fmt.Errorf("target %s: read dsn_file: %w", t.Name, err)
+		}
+		dsn = strings.TrimSpace(string(raw))
+	}
+	replicas, err := t.replicaDSNs()
+	if err != nil {
+		return driver.Target{}, err
+	}
+	return driver.Target{
+		Name: t.Name, Driver: t.Driver, DSN: dsn, ReplicaDSNs: replicas,
+		AllowCreateExtension: t.AllowCreateExtension, ExtensionSchema: t.ExtensionSchema, WALArchiveDir: t.WALArchiveDir,
+		QuotaBytes: t.QuotaBytes, BackupDir: t.BackupDir, ScratchDir: t.ScratchDir,
+		RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective),
+		BinDir: t.BinDir, OSUser: t.OSUser, MaxHeavyTasks: t.MaxHeavyTasks,
+	}, nil
 }
 
 // replicaDSNs returns replica_dsns, then the values of replica_dsn_envs,
@@ -566,6 +591,9 @@ type TargetInfo struct {
 	RPOObjectiveMs int64  `json:"rpo_objective_ms"`
 	BackupDir      string `json:"backup_dir"`
 	Default        bool   `json:"default"`
+	// Group is the target's group ("": none); its workflows run on
+	// GroupQueue(temporal.task_queue, Group).
+	Group string `json:"group,omitempty"`
 }
 
 // TargetInfos lists the targets without secrets.
@@ -576,7 +604,7 @@ func (c *Config) TargetInfos() []TargetInfo {
 			Name: t.Name, Driver: t.Driver, QuotaBytes: t.QuotaBytes,
 			RTOObjectiveMs: time.Duration(t.RTOObjective).Milliseconds(),
 			RPOObjectiveMs: time.Duration(t.RPOObjective).Milliseconds(),
-			BackupDir:      t.BackupDir, Default: t.Name == c.DefaultTarget,
+			BackupDir:      t.BackupDir, Default: t.Name == c.DefaultTarget, Group: t.Group,
 		})
 	}
 	return out

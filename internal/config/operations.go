@@ -24,7 +24,8 @@ type LogConfig struct {
 }
 
 // WorkerTuning are the Temporal worker options of worker.* (zero: the
-// SDK's defaults).
+// SDK's defaults). They apply to each task queue a worker serves (a worker
+// of two target groups runs two SDK workers, internal/config/groups.go).
 type WorkerTuning struct {
 	// MaxConcurrentActivities bounds the tasks one worker runs at once
 	// (SDK default 1000; maintenance tasks are heavy, so set it low).

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -35,9 +36,15 @@ func Drivers() []driver.Driver {
 
 // WorkerDeps are the dependencies of the task activities.
 type WorkerDeps struct {
+	// Activities run against the targets this worker serves only
+	// (config.Serves: its groups' targets, or the ungrouped ones).
 	Activities *activities.Activities
 	History    *history.Store
-	Registry   *driver.Registry
+	// Registry holds every target this process could resolve (the API's
+	// capabilities and target health probes); Served the targets of
+	// Activities.
+	Registry *driver.Registry
+	Served   []string
 }
 
 // Close releases the drivers' connections and the history store.
@@ -53,16 +60,42 @@ func (d *WorkerDeps) Close() error {
 
 // NewWorkerDeps resolves targets, opens the history store and builds the
 // activities. drivers overrides Drivers() when not nil (tests slow a driver).
+//
+// The targets this worker serves (worker.target_groups, config.Serves) must
+// resolve; another target whose DSN this process cannot read (a zone's
+// secret mounted only on that zone's workers) is left out with a log line.
+// The activities see the served targets only: a task for any other target
+// fails as "not configured on this worker" without touching its database.
 func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []driver.Driver) (*WorkerDeps, error) {
-	targets, err := cfg.ResolveTargets()
-	if err != nil {
-		return nil, err
+	var all, served []driver.Target
+	var servedNames []string
+	for _, tc := range cfg.Targets {
+		t, err := tc.Resolve()
+		switch {
+		case err != nil && cfg.Serves(tc):
+			return nil, err
+		case err != nil:
+			slog.Info("target not opened by this process: it is outside this worker's target groups and its DSN is not readable here",
+				"target", tc.Name, "group", tc.Group, "reason", err.Error())
+			continue
+		}
+		all = append(all, t)
+		if cfg.Serves(tc) {
+			served = append(served, t)
+			servedNames = append(servedNames, tc.Name)
+		}
 	}
 	if drivers == nil {
 		drivers = Drivers()
 	}
-	reg, err := driver.NewRegistry(drivers, targets)
+	reg, err := driver.NewRegistry(drivers, all)
 	if err != nil {
+		return nil, err
+	}
+	// Same drivers (and connection pools), fewer targets.
+	servedReg, err := driver.NewRegistry(drivers, served)
+	if err != nil {
+		reg.Close()
 		return nil, err
 	}
 	hist, err := OpenHistory(context.Background(), cfg)
@@ -86,9 +119,10 @@ func NewWorkerDeps(cfg *config.Config, metrics *telemetry.Metrics, drivers []dri
 		sink = nil
 	}
 	return &WorkerDeps{
-		Activities: &activities.Activities{Registry: reg, History: hist, Metrics: metrics, Audit: sink},
+		Activities: &activities.Activities{Registry: servedReg, History: hist, Metrics: metrics, Audit: sink},
 		History:    hist,
 		Registry:   reg,
+		Served:     servedNames,
 	}, nil
 }
 
@@ -127,21 +161,78 @@ func OpenHistory(ctx context.Context, cfg *config.Config) (*history.Store, error
 	return hist, nil
 }
 
-// RunWorker polls the task queue and this host's queue (worker.host_id:
-// scratch-instance steps stay on the host that created the instance) until
-// ctx is done, then stops gracefully. It also applies the history store's
-// retention (safe on every worker: pruning is idempotent).
+// RunWorker polls this worker's task queues until ctx is done, then stops
+// gracefully: the base queue for an ungrouped worker; for a grouped worker
+// (worker.target_groups) each group's queue, plus the base queue for
+// workflow tasks only (claims, and the workflow code of ungrouped targets,
+// whose activities stay with the ungrouped workers). Each served queue
+// comes with its host queue (worker.host_id: scratch-instance steps stay
+// on the host that created the instance). It also applies the history
+// store's retention (safe on every worker: pruning is idempotent).
 func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, deps *WorkerDeps) error {
-	w := worker.New(c, cfg.Temporal.TaskQueue, deps.Activities, WorkerOptions(cfg))
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	ws := NewWorkers(c, cfg, deps.Activities)
+	for i, w := range ws {
+		if err := w.Start(); err != nil {
+			stopWorkers(ws[:i])
+			return fmt.Errorf("start worker on task queue %s: %w", w.Queue, err)
+		}
+	}
+	slog.Info("worker polling", "task_queues", WorkerQueues(cfg), "target_groups", cfg.Worker.TargetGroups, "targets", deps.Served)
+	if len(deps.Served) == 0 && len(cfg.Targets) > 0 {
+		slog.Warn("this ungrouped worker serves no target (every target has a group): it runs claims only; give it worker.target_groups to run maintenance")
 	}
 	if deps.History != nil {
 		go deps.History.RunRetention(ctx, time.Duration(cfg.History.SampleRetention), time.Duration(cfg.History.JobRetention), time.Hour)
 	}
 	<-ctx.Done()
-	w.Stop()
+	stopWorkers(ws)
 	return nil
+}
+
+// QueueWorker is one SDK worker (with its host queue) of a worker process.
+type QueueWorker struct {
+	*worker.Worker
+	Queue string
+}
+
+// NewWorkers creates the workers of RunWorker, not started.
+func NewWorkers(c client.Client, cfg *config.Config, acts *activities.Activities) []QueueWorker {
+	opts := WorkerOptions(cfg)
+	var out []QueueWorker
+	for _, q := range cfg.WorkerQueues() {
+		out = append(out, QueueWorker{Worker: worker.New(c, q, acts, opts), Queue: q})
+	}
+	if cfg.Grouped() {
+		wo := opts
+		wo.WorkflowsOnly = true
+		out = append(out, QueueWorker{Worker: worker.New(c, cfg.Temporal.TaskQueue, nil, wo), Queue: cfg.Temporal.TaskQueue})
+	}
+	return out
+}
+
+// WorkerQueues names the task queues a worker process polls, as its
+// /healthz lists them: the served queues, then "<base> (workflows only)"
+// for a grouped worker.
+func WorkerQueues(cfg *config.Config) []string {
+	out := cfg.WorkerQueues()
+	if cfg.Grouped() {
+		out = append(out, cfg.Temporal.TaskQueue+" (workflows only)")
+	}
+	return out
+}
+
+// stopWorkers stops ws at once (each lets its running tasks finish up to
+// worker.stop_timeout).
+func stopWorkers(ws []QueueWorker) {
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.Stop()
+		}()
+	}
+	wg.Wait()
 }
 
 // WorkerOptions are the worker options of the config (worker.host_id and
@@ -200,7 +291,30 @@ func NewService(ctx context.Context, c client.Client, cfg *config.Config, metric
 			return nil, err
 		}
 	}
+	// Schedules whose target joined, left or changed group start their next
+	// job on the target's queue (in the background: one describe per
+	// schedule).
+	go reconcileScheduleQueues(ctx, svc, logger)
 	return svc, nil
+}
+
+func reconcileScheduleQueues(ctx context.Context, svc *starter.Service, logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	res, err := svc.ReconcileScheduleQueues(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.Warn("schedules not checked against their targets' task queues; the next start checks again", "error", err)
+		}
+		return
+	}
+	if len(res.Moved) > 0 {
+		logger.Info("schedules moved to their target's task queue (target group changed)", "schedules", res.Moved)
+	}
+	for id, reason := range res.Failed {
+		logger.Warn("schedule not moved to its target's task queue; the next start tries again", "schedule_id", id, "error", reason)
+	}
 }
 
 // ObserveHealth exports maintenance_health_status from svc's cached health

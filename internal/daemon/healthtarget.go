@@ -22,8 +22,13 @@ const (
 func targetProbe(name string, reg *driver.Registry, hist driver.History) health.ProbeFunc {
 	return func(ctx context.Context) health.Signal {
 		t, d, err := reg.Lookup(name)
+		if err != nil {
+			// Its DSN is not readable by this process (a target group's
+			// secret mounted on that group's workers only).
+			return health.Signal{Status: health.Degraded, Message: "this process cannot open the target (its DSN is not readable here); no probe"}
+		}
 		prober, ok := d.(driver.Prober)
-		if err != nil || !ok {
+		if !ok {
 			return health.Signal{Status: health.Degraded, Message: "no probe available for this target"}
 		}
 		th, err := prober.Probe(ctx, t, hist)

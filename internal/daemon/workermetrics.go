@@ -21,11 +21,15 @@ const MetricsListenOff = "off"
 
 // WorkerHealth is the body of a worker's /healthz and /readyz.
 type WorkerHealth struct {
-	Status    string `json:"status"`
-	Version   string `json:"version"`
-	HostID    string `json:"host_id"`
-	TaskQueue string `json:"task_queue"`
-	Detail    string `json:"detail,omitempty"`
+	Status  string `json:"status"`
+	Version string `json:"version"`
+	HostID  string `json:"host_id"`
+	// TaskQueue is the base task queue; TaskQueues every queue this worker
+	// polls (WorkerQueues) and TargetGroups its worker.target_groups.
+	TaskQueue    string   `json:"task_queue"`
+	TaskQueues   []string `json:"task_queues"`
+	TargetGroups []string `json:"target_groups,omitempty"`
+	Detail       string   `json:"detail,omitempty"`
 }
 
 // WorkerHandler serves a worker process's own endpoints: GET /metrics (the
@@ -37,7 +41,8 @@ func WorkerHandler(cfg *config.Config, tel *telemetry.Provider, c client.Client)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.Handler())
 	health := func(status string) WorkerHealth {
-		return WorkerHealth{Status: status, Version: starter.Version, HostID: cfg.Worker.HostID, TaskQueue: cfg.Temporal.TaskQueue}
+		return WorkerHealth{Status: status, Version: starter.Version, HostID: cfg.Worker.HostID, TaskQueue: cfg.Temporal.TaskQueue,
+			TaskQueues: WorkerQueues(cfg), TargetGroups: cfg.Worker.TargetGroups}
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeHealth(w, http.StatusOK, health("ok"))

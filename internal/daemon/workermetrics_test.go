@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,18 @@ func TestWorkerHandler(t *testing.T) {
 	var body WorkerHealth
 	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Status != "ok" || body.HostID != "h1" || body.TaskQueue != "q" {
 		t.Errorf("/healthz = %d %s", rec.Code, rec.Body)
+	}
+	if !slices.Equal(body.TaskQueues, []string{"q"}) || body.TargetGroups != nil {
+		t.Errorf("/healthz queues of an ungrouped worker: %+v", body)
+	}
+	gcfg := &config.Config{Temporal: config.TemporalConfig{TaskQueue: "q"},
+		Worker: config.WorkerConfig{HostID: "h1", TargetGroups: []string{"za", "zb"}}}
+	rec = httptest.NewRecorder()
+	WorkerHandler(gcfg, tel, unreachableClient(t)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	body = WorkerHealth{}
+	if json.Unmarshal(rec.Body.Bytes(), &body) != nil || !slices.Equal(body.TaskQueues, []string{"q-group-za", "q-group-zb", "q (workflows only)"}) ||
+		!slices.Equal(body.TargetGroups, []string{"za", "zb"}) {
+		t.Errorf("/healthz of a grouped worker: %s", rec.Body)
 	}
 	if rec = get("/readyz"); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"unavailable"`) {
 		t.Errorf("/readyz without Temporal = %d %s, want 503", rec.Code, rec.Body)

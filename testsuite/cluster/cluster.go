@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	apiclient "github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/driver/sqlite"
 	"github.com/themis-maintenance/themis/internal/auth"
+	"github.com/themis-maintenance/themis/internal/config"
 	"github.com/themis-maintenance/themis/internal/devserver"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 	"github.com/themis-maintenance/themis/workflows"
@@ -61,6 +63,13 @@ type Options struct {
 	MaxHeavyTasks int
 	// DrillApprovalTimeout bounds both drill approvals (default 10 min).
 	DrillApprovalTimeout time.Duration
+	// GroupedTargets adds SQLite targets (each a seeded demo database) in
+	// target groups: target name → group (docs/TARGETS.md, Target groups).
+	GroupedTargets map[string]string
+	// WorkerGroups, when set, makes len(WorkerGroups) workers (Workers is
+	// ignored), worker i serving target groups WorkerGroups[i]
+	// ($THEMIS_WORKER_TARGET_GROUPS; nil: an ungrouped worker).
+	WorkerGroups [][]string
 }
 
 // Cluster is a running cluster. Its methods fail the test on error.
@@ -152,6 +161,9 @@ func Start(t *testing.T, opts Options) *Cluster {
 	if testing.Short() {
 		t.Skip("multi-process cluster tests are skipped with -short")
 	}
+	if opts.WorkerGroups != nil {
+		opts.Workers = len(opts.WorkerGroups)
+	}
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
@@ -189,6 +201,11 @@ func Start(t *testing.T, opts Options) *Cluster {
 	c.DemoDB = filepath.Join(dir, "demo.db")
 	if err := sqlite.SeedDemo(context.Background(), c.DemoDB); err != nil {
 		t.Fatalf("cluster: seed demo db: %v", err)
+	}
+	for name := range opts.GroupedTargets {
+		if err := sqlite.SeedDemo(context.Background(), c.TargetDB(name)); err != nil {
+			t.Fatalf("cluster: seed %s db: %v", name, err)
+		}
 	}
 	tok, err := auth.NewToken()
 	if err != nil {
@@ -265,9 +282,13 @@ func Start(t *testing.T, opts Options) *Cluster {
 		maddr := fmt.Sprintf("127.0.0.1:%d", mp)
 		c.HostIDs = append(c.HostIDs, host)
 		c.MetricsAddrs = append(c.MetricsAddrs, maddr)
-		c.workers = append(c.workers, c.newProc("worker-"+host, bin, []string{"worker", "--config", c.ConfigPath}, []string{
+		env := []string{
 			"THEMIS_HOST_ID=" + host, "THEMIS_WORKER_METRICS_LISTEN=" + maddr, "THEMIS_DATA_DIR=" + c.hostDir(host),
-		}))
+		}
+		if opts.WorkerGroups != nil && len(opts.WorkerGroups[i]) > 0 {
+			env = append(env, "THEMIS_WORKER_TARGET_GROUPS="+strings.Join(opts.WorkerGroups[i], ","))
+		}
+		c.workers = append(c.workers, c.newProc("worker-"+host, bin, []string{"worker", "--config", c.ConfigPath}, env))
 	}
 	for i := range c.workers {
 		c.StartWorker(i)
@@ -309,6 +330,18 @@ func (c *Cluster) hostDir(name string) string {
 // HostDir is the data directory of process name ("host-a", "api-1", ...).
 func (c *Cluster) HostDir(name string) string { return filepath.Join(c.Dir, "hosts", name) }
 
+// TargetDB is the SQLite database file of a target of GroupedTargets.
+func (c *Cluster) TargetDB(name string) string { return filepath.Join(c.Dir, name+".db") }
+
+// WorkerQueue is the task queue whose activity pollers show worker i is up:
+// its first target group's queue, or the base queue.
+func (c *Cluster) WorkerQueue(i int) string {
+	if c.opts.WorkerGroups != nil && len(c.opts.WorkerGroups[i]) > 0 {
+		return config.GroupQueue(TaskQueue, c.opts.WorkerGroups[i][0])
+	}
+	return TaskQueue
+}
+
 // ScratchDir is where host keeps scratch instances of target.
 func (c *Cluster) ScratchDir(host, target string) string {
 	return filepath.Join(c.HostDir(host), "scratch", target)
@@ -332,6 +365,17 @@ func (c *Cluster) writeConfig() {
 			pg["max_heavy_tasks"] = c.opts.MaxHeavyTasks
 		}
 		targets = append(targets, pg)
+	}
+	names := make([]string, 0, len(c.opts.GroupedTargets))
+	for name := range c.opts.GroupedTargets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		targets = append(targets, map[string]any{
+			"name": name, "driver": "sqlite", "dsn": c.TargetDB(name), "group": c.opts.GroupedTargets[name],
+			"quota_bytes": 1 << 30,
+		})
 	}
 	history := map[string]any{}
 	if c.opts.HistoryOnPostgres {
@@ -513,10 +557,11 @@ func (c *Cluster) StopWorker(i int) {
 }
 
 // StartWorker (re)starts worker i with its host id and waits until it polls
-// the task queue.
+// the task queue (a grouped worker: its first group's queue).
 func (c *Cluster) StartWorker(i int) {
 	c.T.Helper()
 	p := c.workers[i]
+	queue := c.WorkerQueue(i)
 	c.startProc(p)
 	prefix := strconv.Itoa(p.Pid()) + "@"
 	deadline := time.Now().Add(60 * time.Second)
@@ -525,7 +570,7 @@ func (c *Cluster) StartWorker(i int) {
 			c.T.Fatalf("cluster: %s exited at start:\n%s", p.Name, p.tail(40))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		resp, err := c.Temporal.DescribeTaskQueue(ctx, TaskQueue, enums.TASK_QUEUE_TYPE_ACTIVITY)
+		resp, err := c.Temporal.DescribeTaskQueue(ctx, queue, enums.TASK_QUEUE_TYPE_ACTIVITY)
 		cancel()
 		if err == nil {
 			for _, pl := range resp.GetPollers() {
@@ -536,7 +581,7 @@ func (c *Cluster) StartWorker(i int) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	c.T.Fatalf("cluster: %s does not poll task queue %s within 60s:\n%s", p.Name, TaskQueue, p.tail(40))
+	c.T.Fatalf("cluster: %s does not poll task queue %s within 60s:\n%s", p.Name, queue, p.tail(40))
 }
 
 // WorkerOfIdentity maps a Temporal worker identity ("<pid>@host@queue")
