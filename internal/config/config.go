@@ -192,6 +192,12 @@ type TargetConfig struct {
 	// WALArchiveDir is the directory archive_command copies WAL segments
 	// into; backup_verification checks the WAL chain there when it is set.
 	WALArchiveDir string `yaml:"wal_archive_dir"`
+	// DrillStrategy is how the target's drills restore (backup_restore or
+	// replica_clone, docs/DR_DRILL.md); empty: the driver's default.
+	DrillStrategy string `yaml:"drill_strategy"`
+	// Blackouts are periods when no scheduled maintenance starts on the
+	// target (blackouts.go).
+	Blackouts []BlackoutConfig `yaml:"blackouts"`
 }
 
 // AuthConfig lists API tokens, stored as SHA-256 hex digests only.
@@ -454,6 +460,9 @@ func (c *Config) Validate() error {
 		if t.QuotaBytes < 0 {
 			return fmt.Errorf("config: target %q: quota_bytes must not be negative", t.Name)
 		}
+		if err := t.validateTargetExtras(); err != nil {
+			return err
+		}
 	}
 	if err := c.validateGroups(); err != nil {
 		return err
@@ -532,6 +541,7 @@ func (t TargetConfig) Resolve() (driver.Target, error) {
 		QuotaBytes: t.QuotaBytes, BackupDir: t.BackupDir, ScratchDir: t.ScratchDir,
 		RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective),
 		BinDir: t.BinDir, OSUser: t.OSUser, MaxHeavyTasks: t.MaxHeavyTasks,
+		DrillStrategy: t.DrillStrategy, Blackouts: t.blackouts(),
 	}, nil
 }
 
@@ -594,6 +604,9 @@ type TargetInfo struct {
 	// Group is the target's group ("": none); its workflows run on
 	// GroupQueue(temporal.task_queue, Group).
 	Group string `json:"group,omitempty"`
+	// Blackouts are the target's blackouts (the starter skips them in
+	// next_run_ms; forcing a run inside one needs the admin scope).
+	Blackouts []domain.Blackout `json:"-"`
 }
 
 // TargetInfos lists the targets without secrets.
@@ -605,6 +618,7 @@ func (c *Config) TargetInfos() []TargetInfo {
 			RTOObjectiveMs: time.Duration(t.RTOObjective).Milliseconds(),
 			RPOObjectiveMs: time.Duration(t.RPOObjective).Milliseconds(),
 			BackupDir:      t.BackupDir, Default: t.Name == c.DefaultTarget, Group: t.Group,
+			Blackouts: t.blackouts(),
 		})
 	}
 	return out
