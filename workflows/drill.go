@@ -282,8 +282,13 @@ func (r *drillRun) steps() error {
 	r.d.RestoredFrom, r.d.Scratch = scratch.RestoredFrom, scratch.Location
 	r.noteRestore(scratch)
 
+	verifySummary := "Verify: integrity, row counts, newest canary row, serving queries"
+	if r.oneClock {
+		// The timeline shows activity summaries: say what was restored.
+		verifySummary += " of " + restoreDetail(res)
+	}
 	var v driver.DrillVerification
-	if err := r.step("verify", "Verify: integrity, row counts, newest canary row, serving queries", 2*time.Hour, r.heartbeat(),
+	if err := r.step("verify", verifySummary, 2*time.Hour, r.heartbeat(),
 		func(actx workflow.Context) error {
 			return workflow.ExecuteActivity(r.onHostQueue(actx), DrillVerifyActivity, activities.VerifyInput{Target: r.in.Target, Scratch: scratch}).Get(actx, &v)
 		}, func() string {

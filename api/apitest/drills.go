@@ -60,7 +60,14 @@ func (f *Fake) Drill(id string) (domain.Drill, bool) {
 }
 
 // StartDrill implements api.DrillService.
-func (f *Fake) StartDrill(_ context.Context, target, principal string) (domain.Drill, error) {
+func (f *Fake) StartDrill(ctx context.Context, target, principal string) (domain.Drill, error) {
+	return f.StartDrillRequest(ctx, api.DrillStartRequest{Target: target}, principal)
+}
+
+// StartDrillRequest implements api.DrillRequestStarter: the drill records
+// the requested strategy.
+func (f *Fake) StartDrillRequest(_ context.Context, req api.DrillStartRequest, principal string) (domain.Drill, error) {
+	target := req.Target
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(MethodStartDrill); err != nil {
@@ -76,7 +83,7 @@ func (f *Fake) StartDrill(_ context.Context, target, principal string) (domain.D
 	d := domain.Drill{
 		ID: workflows.ManualDrillID(target, now), RunID: fmt.Sprintf("drill-run-%d", now), Target: target,
 		State: domain.DrillRunning, Step: "preflight", RequestedBy: principal, StartedAtMs: now,
-		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}, Strategy: req.Strategy,
 	}
 	d.UIURL = fakeUIURL + "/namespaces/default/workflows/" + d.ID + "/" + d.RunID + "/history"
 	f.drills[d.ID] = d
