@@ -45,7 +45,7 @@ func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *StartOptions) e
 			"exits 1.",
 		Example: `  themisctl drill start --target orders --wait-step
   themisctl drill start --target orders --strategy replica_clone`,
-		Args:    cmdutil.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cmdutil.CheckOutput(opts.Output); err != nil {
 				return err
