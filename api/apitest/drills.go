@@ -234,6 +234,13 @@ func (f *Fake) measureLocked(d *domain.Drill) {
 	d.Passed = d.RTOMs <= d.RTOObjectiveMs && d.RPOMs <= d.RPOObjectiveMs
 	add("measure", 0, fmt.Sprintf("RTO %d ms (objective %d), RPO %d ms (objective %d)", d.RTOMs, d.RTOObjectiveMs, d.RPOMs, d.RPOObjectiveMs))
 	d.RestoredFrom, d.Scratch = "backup-1", "scratch/"+d.ID
+	if d.Strategy == "" {
+		d.Strategy = domain.DrillStrategyBackupRestore
+	}
+	d.BackupID, d.BackupAtMs = "backup-1", d.FailureAtMs-f.drillRPOMs
+	d.RestoredBytes, d.CopyMs = 200_000_000, f.drillRTOMs/2
+	d.RestoreMBps = domain.MBPerSecond(d.RestoredBytes, d.CopyMs)
+	d.RPOBasis, d.ClockSource = domain.RPOBasisBackup, "host fake-host"
 	f.clock = max(f.clock, t)
 	d.State, d.Step, d.Awaiting = domain.DrillAwaiting, "await_complete", domain.ApprovalComplete
 }
