@@ -38,6 +38,7 @@ func TestDrillApprovalsByUpdateAndSignal(t *testing.T) {
 	admin, err := client.New(e.API.URL, e.Token(api.ScopeAdmin), nil)
 	require.NoError(t, err)
 
+	e.verifiedBackup("demo")
 	d, err := admin.StartDrill(ctx, "demo")
 	require.NoError(t, err)
 	// Before any wait began: the API's approval is refused at once, and a
@@ -57,6 +58,7 @@ func TestDrillApprovalsByUpdateAndSignal(t *testing.T) {
 	_, err = admin.ApproveDrill(ctx, d.ID, domain.ApprovalComplete, "wrong step")
 	requireConflict(t, err, `awaiting approval "start", not "complete"`)
 
+	e.verifiedBackup("demo") // a fresh one: the RPO is its age at the failure instant
 	approved, err := admin.ApproveDrill(ctx, d.ID, domain.ApprovalStart, "go")
 	require.NoError(t, err)
 	require.NotEqual(t, domain.DrillAwaiting, approved.State, "the answer is the drill after the approval")
@@ -135,6 +137,7 @@ func TestDrillWaitLongPoll(t *testing.T) {
 	ctx := context.Background()
 	admin, err := client.New(e.API.URL, e.Token(api.ScopeAdmin), nil)
 	require.NoError(t, err)
+	e.verifiedBackup("demo")
 	d, err := admin.StartDrill(ctx, "demo")
 	require.NoError(t, err)
 	waiting := followUntil(t, admin, d.ID, domain.DrillAwaiting)
