@@ -292,6 +292,9 @@ func (r *drillRun) steps() error {
 		func(actx workflow.Context) error {
 			return workflow.ExecuteActivity(r.onHostQueue(actx), DrillVerifyActivity, activities.VerifyInput{Target: r.in.Target, Scratch: scratch}).Get(actx, &v)
 		}, func() string {
+			if v.NewestCanaryAt.IsZero() {
+				return fmt.Sprintf("integrity ok=%t, %d tables, no canary row (written after the restored backup)%s", v.IntegrityOK, v.Tables, onHost(r.host))
+			}
 			return fmt.Sprintf("integrity ok=%t, %d tables, %d canary rows, newest %s%s", v.IntegrityOK, v.Tables, v.CanaryRows, v.NewestCanaryAt.UTC().Format(time.RFC3339Nano), onHost(r.host))
 		}); err != nil {
 		return err
