@@ -34,12 +34,17 @@ type CanaryInput struct {
 }
 
 // CanaryResult reports the canary rows written and the simulated failure
-// instant: the moment the writer stopped, just after its last commit.
+// instant: the moment the writer stopped, just after its last commit, read
+// from the clock of Host. The drill restores and verifies on that host, so
+// the failure and serving instants come from one clock.
 type CanaryResult struct {
 	Rows         int64     `json:"rows"`
 	LastWriteAt  time.Time `json:"last_write_at"`
 	FailureAt    time.Time `json:"failure_at"`
 	FirstWriteAt time.Time `json:"first_write_at"`
+	// Host is the host whose clock stamped the rows and FailureAt (zero
+	// when the worker polls no host queue).
+	Host Host `json:"host,omitzero"`
 }
 
 // VerifyInput asks for verification of a scratch instance.
@@ -86,11 +91,16 @@ type DrillPreflightResult struct {
 	RPOObjective time.Duration `json:"rpo_objective"`
 }
 
-// DrillPreflight checks the target, the restore source and scratch space.
+// DrillPreflight checks the target, the restore source and scratch space
+// for the drill's strategy: in.Strategy, when set, replaces the target's
+// (the driver reads it from Target.DrillStrategy).
 func (a *Activities) DrillPreflight(ctx context.Context, in DrillTargetInput) (DrillPreflightResult, error) {
 	t, dr, err := a.driller(in.Target)
 	if err != nil {
 		return DrillPreflightResult{}, err
+	}
+	if in.Strategy != "" {
+		t.DrillStrategy = in.Strategy
 	}
 	res, err := dr.DrillPreflight(ctx, t, a.History)
 	if err != nil {
@@ -146,6 +156,7 @@ func (a *Activities) DrillCanary(ctx context.Context, in CanaryInput) (CanaryRes
 		}
 	}
 	res.FailureAt = time.Now()
+	res.Host = HostOf(ctx)
 	return res, nil
 }
 

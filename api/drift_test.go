@@ -87,7 +87,6 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 	check("HealthReport", api.HealthReport{})
 	check("AuditList", api.AuditList{})
 	check("AuditEvent", audit.Event{})
-	check("DrillStartRequest", api.DrillStartRequest{})
 	check("DrillAbortRequest", api.DrillAbortRequest{})
 	// Types with omitempty fields: every field documented, the always
 	// present ones required.
@@ -101,7 +100,9 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 			t.Errorf("schema %s requires %v, the Go type always has %v", schema, r, want)
 		}
 	}
-	checkOptional("Drill", domain.Drill{JobID: "j"}, domain.Drill{})
+	checkOptional("Drill", domain.Drill{JobID: "j", Strategy: "s", BackupID: "b", BackupAtMs: 1, WALRange: "w", RestoredBytes: 1,
+		WALBytes: 1, CopyMs: 1, ReplayMs: 1, RestoreMBps: 1, ReplayMBps: 1, RPOBasis: "canary", ClockSource: "c"}, domain.Drill{})
+	check("DrillStartRequest", api.DrillStartRequest{Strategy: "s"}) // every field optional: the body is
 	checkOptional("HealthSignal", api.HealthSignal{Details: map[string]any{"x": 1}}, api.HealthSignal{})
 	one := 1.0
 	checkOptional("OptionInfo", api.OptionInfo{Min: &one, Max: &one, Values: []string{"a"}, Default: 1, EngineDefaults: map[string]any{"sqlite": 2}, AdminOnly: true, WriterMin: &one, WriterMax: &one}, api.OptionInfo{})

@@ -40,6 +40,10 @@ type DrillList struct {
 type DrillStartRequest struct {
 	// Target is the target to drill; empty means the default target.
 	Target string `json:"target"`
+	// Strategy is how the drill restores (domain.DrillStrategies:
+	// backup_restore, replica_clone); empty means the target's
+	// drill.strategy, else the driver's default.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // DrillDecision is the body of POST /drills/{id}/approve and /reject.
@@ -191,25 +195,47 @@ func checkText(field, s string) error {
 
 func (h *handler) startDrill(c *gin.Context) {
 	var req DrillStartRequest
-	if !h.optionalObject(c, map[string]bool{"target": true}, &req) {
+	if !h.optionalObject(c, map[string]bool{"target": true, "strategy": true}, &req) {
 		return
 	}
 	req.Target = strings.TrimSpace(req.Target)
-	noteAudit(c, "", "target="+strconv.Quote(clip(req.Target, 100)))
+	req.Strategy = strings.TrimSpace(req.Strategy)
+	audit := "target=" + strconv.Quote(clip(req.Target, 100))
+	if req.Strategy != "" {
+		audit += " strategy=" + strconv.Quote(clip(req.Strategy, 100))
+	}
+	noteAudit(c, "", audit)
 	if req.Target != "" && !h.svc.TargetKnown(req.Target) {
 		abortWithError(c, badRequest(CodeValidationFailed, "target", "unknown target %q", clip(req.Target, 100)))
+		return
+	}
+	if err := domain.ValidateDrillStrategy(req.Strategy); err != nil {
+		abortWithError(c, badRequest(CodeValidationFailed, "strategy", "unknown drill strategy %q: want %s, or none for the target's",
+			clip(req.Strategy, 100), strings.Join(domain.DrillStrategies(), " or ")))
 		return
 	}
 	ds, ok := h.drillService(c)
 	if !ok {
 		return
 	}
-	d, err := ds.StartDrill(c.Request.Context(), req.Target, Principal(c))
+	var d domain.Drill
+	var err error
+	if rs, ok := ds.(DrillRequestStarter); ok {
+		d, err = rs.StartDrillRequest(c.Request.Context(), req, Principal(c))
+	} else if req.Strategy != "" {
+		err = errNotConfigured("this server's drill service cannot choose a drill strategy: start the drill without one (the target's drill.strategy applies)")
+	} else {
+		d, err = ds.StartDrill(c.Request.Context(), req.Target, Principal(c))
+	}
 	if err != nil {
 		abortWithError(c, err)
 		return
 	}
-	noteAudit(c, "drill/"+d.ID, "target="+d.Target)
+	audit = "target=" + d.Target
+	if req.Strategy != "" {
+		audit += " strategy=" + req.Strategy
+	}
+	noteAudit(c, "drill/"+d.ID, audit)
 	c.Header("Location", BasePath+"/drills/"+url.PathEscape(d.ID))
 	c.JSON(http.StatusAccepted, wireDrill(d))
 }

@@ -209,3 +209,41 @@ func TestDrillWaitAndDecisionAudit(t *testing.T) {
 		t.Errorf("approval audited as %+v; drill %+v", ev, d.Approvals)
 	}
 }
+
+// POST /drills takes a strategy: a known one reaches the drill service, an
+// unknown one (or a non-string) is 400 on field strategy.
+func TestDrillStartStrategy(t *testing.T) {
+	e := newEnv(t)
+	d := e.req(http.MethodPost, base+"/drills", `{"target":"orders","strategy":"replica_clone"}`).ok(http.StatusAccepted).drill()
+	if d.Strategy != domain.DrillStrategyReplicaClone {
+		t.Fatalf("started %+v", d)
+	}
+	d = e.req(http.MethodPost, base+"/drills", `{"strategy":""}`).ok(http.StatusAccepted).drill()
+	if d.Strategy != "" {
+		t.Fatalf("started %+v", d)
+	}
+	for _, body := range []string{`{"strategy":"pitr"}`, `{"strategy":"Backup_Restore"}`, `{"target":"orders","strategy":"replica-clone"}`} {
+		p := e.req(http.MethodPost, base+"/drills", body).problem(http.StatusBadRequest, api.CodeValidationFailed)
+		if p.Field != "strategy" || !strings.Contains(p.Detail, "backup_restore or replica_clone") {
+			t.Errorf("%s: %+v", body, p)
+		}
+	}
+	if r := e.req(http.MethodPost, base+"/drills", `{"strategy":7}`); r.Status != http.StatusBadRequest {
+		t.Errorf("a number as strategy: %d %s", r.Status, r.Body)
+	}
+	if c := e.fake.Counts(); c.DrillStarts != 2 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+// A drill service that cannot take a strategy refuses a request naming one
+// instead of running another strategy; without one it starts the drill.
+func TestDrillStartStrategyNeedsAStarter(t *testing.T) {
+	other := apitest.NewFake()
+	e := newEnvWith(t, api.Options{Drills: struct{ api.DrillService }{other}})
+	e.req(http.MethodPost, base+"/drills", `{"strategy":"backup_restore"}`).problem(http.StatusServiceUnavailable, api.CodeUnavailable)
+	e.req(http.MethodPost, base+"/drills", `{"target":"orders"}`).ok(http.StatusAccepted)
+	if c := other.Counts(); c.DrillStarts != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+}

@@ -111,6 +111,18 @@ type DrillService interface {
 	AbortDrill(ctx context.Context, id, reason, principal string) (domain.Drill, error)
 }
 
+// DrillRequestStarter is implemented by drill services that start a drill
+// from the whole start request, its strategy included (package starter
+// passes it on as workflows.DrillInput.Strategy). The gateway uses it when
+// the service has it; a service without it cannot honour a strategy, and a
+// request naming one is refused rather than run by another strategy.
+type DrillRequestStarter interface {
+	// StartDrillRequest starts a drill on req.Target (empty: the default
+	// target) by req.Strategy (empty: the target's), validated by the
+	// gateway (domain.ValidateDrillStrategy).
+	StartDrillRequest(ctx context.Context, req DrillStartRequest, principal string) (domain.Drill, error)
+}
+
 // InfoService answers the read-only catalogue endpoints.
 type InfoService interface {
 	// Health returns the cached health report (never blocks on probes).

@@ -82,6 +82,45 @@ type Drill struct {
 	Scratch      string     `json:"scratch"`
 	CleanedUp    bool       `json:"cleaned_up"`
 	UIURL        string     `json:"ui_url"`
+
+	// What the restore used and how fast it went (docs/DR_DRILL.md):
+	// the strategy, the backup restored (id and time), the WAL segments
+	// replayed, the bytes copied and replayed, and their rates in MB/s
+	// (10^6 bytes a second; 0 when the phase did not run or took no time).
+	Strategy      string  `json:"strategy,omitempty"`
+	BackupID      string  `json:"backup_id,omitempty"`
+	BackupAtMs    int64   `json:"backup_at_ms,omitempty"`
+	WALRange      string  `json:"wal_range,omitempty"`
+	RestoredBytes int64   `json:"restored_bytes,omitempty"`
+	WALBytes      int64   `json:"wal_bytes,omitempty"`
+	CopyMs        int64   `json:"copy_ms,omitempty"`
+	ReplayMs      int64   `json:"replay_ms,omitempty"`
+	RestoreMBps   float64 `json:"restore_mb_per_s,omitempty"`
+	ReplayMBps    float64 `json:"replay_mb_per_s,omitempty"`
+	// RPOBasis is what the recovery point was: RPOBasisCanary (the newest
+	// canary row found in the restored instance) or RPOBasisBackup (the
+	// restored backup's time, later than any canary row it holds).
+	RPOBasis string `json:"rpo_basis,omitempty"`
+	// ClockSource says whose clock gave the failure and serving instants:
+	// "host <id>" when the canary, restore and verify ran on that one
+	// host, "workers" when they could not be pinned to one host (a worker
+	// without a host queue; two clocks may then bend the RTO).
+	ClockSource string `json:"clock_source,omitempty"`
+}
+
+// RPO bases (Drill.RPOBasis).
+const (
+	RPOBasisCanary = "canary"
+	RPOBasisBackup = "backup"
+)
+
+// MBPerSecond is bytes over ms as MB/s (10^6 bytes a second), 0 when
+// either is not positive.
+func MBPerSecond(bytes, ms int64) float64 {
+	if bytes <= 0 || ms <= 0 {
+		return 0
+	}
+	return float64(bytes) / 1e6 / (float64(ms) / 1000)
 }
 
 // DrillStep is one step of a drill with its timing.

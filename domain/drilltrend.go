@@ -19,6 +19,13 @@ type DrillTrendPoint struct {
 	RPOMet       bool   `json:"rpo_met"`
 	RestoredFrom string `json:"restored_from"`
 	Reason       string `json:"reason"`
+	// Strategy, the restore and WAL replay rates (MB/s) and the age of the
+	// restored backup at the failure instant (ms; 0 when no backup was
+	// restored), from the drill's report.
+	Strategy    string  `json:"strategy,omitempty"`
+	RestoreMBps float64 `json:"restore_mb_per_s,omitempty"`
+	ReplayMBps  float64 `json:"replay_mb_per_s,omitempty"`
+	BackupAgeMs int64   `json:"backup_age_ms,omitempty"`
 }
 
 // DrillTrend is a target's drills, oldest first, with a summary.
@@ -48,7 +55,16 @@ func TrendPoint(d Drill) DrillTrendPoint {
 		RTOMet:       d.Measured && (d.RTOObjectiveMs == 0 || d.RTOMs <= d.RTOObjectiveMs),
 		RPOMet:       d.Measured && (d.RPOObjectiveMs == 0 || d.RPOMs <= d.RPOObjectiveMs),
 		RestoredFrom: d.RestoredFrom, Reason: d.Reason,
+		Strategy: d.Strategy, RestoreMBps: d.RestoreMBps, ReplayMBps: d.ReplayMBps, BackupAgeMs: backupAge(d),
 	}
+}
+
+// backupAge is the age of d's restored backup at its failure instant.
+func backupAge(d Drill) int64 {
+	if d.BackupAtMs <= 0 || d.FailureAtMs <= 0 {
+		return 0
+	}
+	return max(0, d.FailureAtMs-d.BackupAtMs)
 }
 
 // NewDrillTrend summarises points (any order) into target's trend, oldest

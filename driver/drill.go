@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"regexp"
 	"time"
+
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // Driller is implemented by drivers that can take part in a disaster-recovery
@@ -48,10 +50,10 @@ type DrillPreflight struct {
 const (
 	// StrategyBackupRestore restores the latest verified backup (postgres:
 	// base backup plus archived WAL replayed to the failure instant).
-	StrategyBackupRestore = "backup_restore"
+	StrategyBackupRestore = domain.DrillStrategyBackupRestore
 	// StrategyReplicaClone copies the standby (or primary) at drill time and
 	// promotes the copy in isolation (postgres only).
-	StrategyReplicaClone = "replica_clone"
+	StrategyReplicaClone = domain.DrillStrategyReplicaClone
 )
 
 // DrillRestoreRequest is what a drill asks DrillRestore to do.
@@ -165,4 +167,16 @@ func DrillName(drillID string) (string, error) {
 		s += "-" + hex.EncodeToString(sum[:4])
 	}
 	return DrillDirPrefix + s, nil
+}
+
+// DrillStrategyFor is the strategy a restore runs: req.Strategy, else the
+// target's (t.DrillStrategy), else def (the driver's default).
+func DrillStrategyFor(req DrillRestoreRequest, t Target, def string) string {
+	switch {
+	case req.Strategy != "":
+		return req.Strategy
+	case t.DrillStrategy != "":
+		return t.DrillStrategy
+	}
+	return def
 }

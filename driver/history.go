@@ -46,3 +46,39 @@ type History interface {
 	// when there is none.
 	LatestBackup(ctx context.Context, target string) (rec BackupRecord, ok bool, err error)
 }
+
+// BackupLister is implemented by history stores that list a target's
+// backup records, newest first, removed ones included (RemovedAt set);
+// internal/history.Store does.
+type BackupLister interface {
+	Backups(ctx context.Context, target string, verifiedOnly bool, limit int) ([]BackupRecord, error)
+}
+
+// LatestBackupBefore returns target's newest verified backup, whose file is
+// still there, taken at or before at (a zero at: the newest). A drill
+// restores it: a backup taken after the simulated failure would restore
+// data a real disaster had lost. When the newest backup is later than at
+// and h cannot list older ones (it is no BackupLister), ok is false.
+func LatestBackupBefore(ctx context.Context, h History, target string, at time.Time) (rec BackupRecord, ok bool, err error) {
+	if h == nil {
+		return BackupRecord{}, false, nil
+	}
+	rec, ok, err = h.LatestBackup(ctx, target)
+	if err != nil || !ok || at.IsZero() || !rec.TakenAt.After(at) {
+		return rec, ok, err
+	}
+	lister, isLister := h.(BackupLister)
+	if !isLister {
+		return BackupRecord{}, false, nil
+	}
+	recs, err := lister.Backups(ctx, target, true, 0)
+	if err != nil {
+		return BackupRecord{}, false, err
+	}
+	for _, r := range recs {
+		if r.Verified && r.RemovedAt == nil && !r.TakenAt.After(at) {
+			return r, true, nil
+		}
+	}
+	return BackupRecord{}, false, nil
+}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/themis-maintenance/themis/domain"
@@ -50,11 +49,30 @@ func (e *Env) assertNothingLeft(d domain.Drill) {
 	}
 }
 
+// verifiedBackup runs backup_verification on target with the worker's
+// driver and history store, as the monthly job does, and returns the
+// verified backup it recorded: a SQLite drill restores the latest one.
+func (e *Env) verifiedBackup(target string) driver.BackupRecord {
+	e.T.Helper()
+	ctx := context.Background()
+	t, d, err := e.Deps.Registry.Lookup(target)
+	require.NoError(e.T, err)
+	_, err = d.Run(ctx, driver.Request{Target: t, Task: domain.TaskBackupVerification, History: e.Deps.History, JobID: "test-backup", Attempt: 1})
+	require.NoError(e.T, err, "backup_verification of %s", target)
+	rec, ok, err := e.Deps.History.LatestBackup(ctx, target)
+	require.NoError(e.T, err)
+	require.True(e.T, ok, "a verified backup of %s on record", target)
+	return rec
+}
+
 // The whole drill on the SQLite target: approvals through the service the
-// API uses, real canary, restore, verification and measurement.
+// API uses, real canary, restore of the latest verified backup,
+// verification and measurement. The RPO is the age of that backup at the
+// failure instant; the failure and serving instants come from one host.
 func TestDrillOnSQLitePasses(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
+	e.verifiedBackup("demo") // preflight wants one
 	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
@@ -62,6 +80,8 @@ func TestDrillOnSQLitePasses(t *testing.T) {
 	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalComplete, "too early", "alice")
 	require.True(t, errors.Is(err, domain.ErrConflict), "approving a step not awaited is a conflict: %v", err)
 
+	// The newest backup before the failure instant is the one restored.
+	backup := e.verifiedBackup("demo")
 	_, err = e.Service.DecideDrill(ctx, d.ID, true, domain.ApprovalStart, "go", "alice")
 	require.NoError(t, err)
 	mid := e.waitDrill(d.ID, 2*time.Minute, awaiting(domain.ApprovalComplete))
@@ -76,29 +96,31 @@ func TestDrillOnSQLitePasses(t *testing.T) {
 	}
 	require.Equal(t, domain.DrillPassed, done.State, done.Reason)
 	require.Greater(t, done.RTOMs, int64(0))
-	require.GreaterOrEqual(t, done.RPOMs, int64(0))
-	require.LessOrEqual(t, done.RPOMs, int64(100+50), "RPO is at most one canary interval plus scheduling slack")
 	require.Greater(t, done.CanaryRows, int64(10))
 	require.Len(t, done.Approvals, 2)
 	e.assertNothingLeft(done)
 
-	// The drill took and verified its own backup, and its clean-up deleted
-	// the file: it stays on record as removed, and the latest verified
-	// backup (what the health probe reports) is one whose file exists.
-	backups, err := e.Deps.History.Backups(ctx, "demo", true, 0)
+	// The restore took the latest verified backup, taken before the canary:
+	// no canary row in the copy, RPO = its age at the failure instant.
+	require.Equal(t, domain.DrillStrategyBackupRestore, done.Strategy)
+	require.Equal(t, filepath.Base(backup.Path), done.BackupID)
+	require.Equal(t, backup.Path, done.RestoredFrom)
+	require.Equal(t, backup.TakenAt.UnixMilli(), done.BackupAtMs)
+	require.Zero(t, done.NewestCanaryMs, "the canary rows came after the backup")
+	require.Equal(t, domain.RPOBasisBackup, done.RPOBasis)
+	require.Equal(t, done.FailureAtMs-done.BackupAtMs, done.RPOMs, "RPO is the backup's age at the failure instant")
+	require.Positive(t, done.RestoredBytes)
+	require.Positive(t, done.RestoreMBps)
+	host, _ := os.Hostname()
+	require.Equal(t, "host "+host, done.ClockSource, "canary, restore and verify on one host")
+
+	// The drill took no backup of its own, and the one it restored is
+	// still there.
+	backups, err := e.Deps.History.Backups(ctx, "demo", false, 0)
 	require.NoError(t, err)
-	var drillBackup *driver.BackupRecord
-	for i := range backups {
-		if backups[i].Details["drill_id"] == d.ID {
-			drillBackup = &backups[i]
-		}
-	}
-	require.NotNil(t, drillBackup, "the drill's backup is on record: %+v", backups)
-	require.NotNil(t, drillBackup.RemovedAt, "the drill's deleted backup is marked removed")
-	if latest, ok, err := e.Deps.History.LatestBackup(ctx, "demo"); assert.NoError(t, err) && ok {
-		_, statErr := os.Stat(latest.Path)
-		assert.NoError(t, statErr, "the latest verified backup exists")
-	}
+	require.Len(t, backups, 2, "the two backup_verification runs only: %+v", backups)
+	_, statErr := os.Stat(backup.Path)
+	require.NoError(t, statErr, "the restored backup is kept")
 
 	// The report is stored by the drill's last step, just after it shows finished.
 	require.Eventually(t, func() bool {
@@ -111,6 +133,7 @@ func TestDrillOnSQLitePasses(t *testing.T) {
 func TestDrillRejectedAtStartCleansUp(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
+	e.verifiedBackup("demo")
 	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))
@@ -125,6 +148,7 @@ func TestDrillRejectedAtStartCleansUp(t *testing.T) {
 func TestDrillApprovalTimeoutAborts(t *testing.T) {
 	e := NewEnv(t, EnvOptions{ApprovalTimeout: 2 * time.Second})
 	ctx := context.Background()
+	e.verifiedBackup("demo")
 	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	done := e.waitDrill(d.ID, time.Minute, finished)
@@ -136,6 +160,7 @@ func TestDrillApprovalTimeoutAborts(t *testing.T) {
 func TestDrillAbortedAfterRestoreCleansUp(t *testing.T) {
 	e := NewEnv(t, EnvOptions{})
 	ctx := context.Background()
+	e.verifiedBackup("demo")
 	d, err := e.Service.StartDrill(ctx, "demo", "alice")
 	require.NoError(t, err)
 	e.waitDrill(d.ID, time.Minute, awaiting(domain.ApprovalStart))

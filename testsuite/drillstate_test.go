@@ -19,6 +19,7 @@ func TestDrillFinalOnlyOnceEnded(t *testing.T) {
 	e := NewEnv(t, EnvOptions{DrillCleanupDelay: 3 * time.Second})
 	ctx := context.Background()
 	read, admin := e.Token(api.ScopeRead), e.Token(api.ScopeAdmin)
+	e.verifiedBackup("demo")
 	d, err := e.Service.StartDrill(ctx, "demo", "test")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

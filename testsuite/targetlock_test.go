@@ -148,6 +148,7 @@ func TestDrillStaysOnItsHost(t *testing.T) {
 	ws := e.hostWorkers(log, 0, hosts...)
 	ctx := context.Background()
 
+	e.verifiedBackup("demo") // preflight wants one
 	drill := func(name string, restart bool) {
 		id := fmt.Sprintf("drill-host-%s-%d", name, time.Now().UnixNano())
 		_, err := e.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: e.TaskQueue}, workflows.DrillWorkflowName, workflows.DrillInput{
@@ -156,6 +157,7 @@ func TestDrillStaysOnItsHost(t *testing.T) {
 		})
 		require.NoError(t, err)
 		e.waitDrill(id, time.Minute, awaiting(domain.ApprovalStart))
+		e.verifiedBackup("demo") // the drill restores it: RPO is its age at the failure instant
 		_, err = e.Service.DecideDrill(ctx, id, true, domain.ApprovalStart, "go", "test")
 		require.NoError(t, err)
 		mid := e.waitDrill(id, 2*time.Minute, awaiting(domain.ApprovalComplete))
@@ -163,8 +165,10 @@ func TestDrillStaysOnItsHost(t *testing.T) {
 		for _, s := range mid.Steps {
 			if s.Name == "restore" {
 				_, host, _ = strings.Cut(s.Detail, " on host ")
+				host, _, _ = strings.Cut(host, ";")
 			}
 		}
+		require.Equal(t, "host "+host, mid.ClockSource, "the canary ran on the restoring host")
 		require.Contains(t, hosts, host, "the restore step names its host: %+v", mid.Steps)
 		ws[host].Stop()
 		_, err = e.Service.DecideDrill(ctx, id, true, domain.ApprovalComplete, "ok", "test")

@@ -41,6 +41,17 @@ const (
 // the scratch instance (GetVersion).
 const drillSlotsAndHostChange = "drill-target-slot-and-host-queue"
 
+// drillOneClockChange versions running the restore and verify on the host
+// of the canary writer, so that the failure instant (canary) and the
+// serving instant (verify) are read from one host's clock, and passing the
+// strategy and failure instant to the restore (GetVersion).
+const drillOneClockChange = "drill-one-clock"
+
+// drillBackupTimeRPOChange versions the recovery point of a restored
+// backup: the later of the newest canary row found and the backup's time,
+// instead of failing a drill whose copy holds no canary row (GetVersion).
+const drillBackupTimeRPOChange = "drill-rpo-backup-time"
+
 // DrillInput starts a drill.
 type DrillInput struct {
 	Target      string `json:"target"`
@@ -60,6 +71,9 @@ type DrillInput struct {
 	// scratch instance to poll its queue (a restarting worker comes back
 	// within it; past it the host is taken as gone). Zero: DefaultHostTimeout.
 	HostTimeout time.Duration `json:"host_timeout,omitempty"`
+	// Strategy is the drill strategy (domain.DrillStrategies): "" takes
+	// the target's drill.strategy, else the driver's default.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // ApprovalSignal approves or rejects the awaited step; it is the argument
@@ -98,6 +112,12 @@ type drillRun struct {
 	wake    workflow.Channel
 	// ending: the steps are over, clean-up and report run.
 	ending bool
+	// oneClock: canary, restore and verify on one host's queue
+	// (drillOneClockChange).
+	oneClock bool
+	// backupTimeRPO: a restored backup's time bounds the RPO
+	// (drillBackupTimeRPOChange).
+	backupTimeRPO bool
 }
 
 // DrillWorkflow runs a disaster-recovery drill: preflight → approval
@@ -115,12 +135,21 @@ func DrillWorkflow(ctx workflow.Context, in DrillInput) (domain.Drill, error) {
 		StartedAtMs:    workflow.Now(ctx).UnixMilli(),
 		RTOObjectiveMs: r.in.RTOObjective.Milliseconds(), RPOObjectiveMs: r.in.RPOObjective.Milliseconds(),
 		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}, Refused: []domain.Approval{},
+		Strategy: in.Strategy,
 	}
 	if err := workflow.SetQueryHandler(ctx, DrillStateQuery, func() (domain.Drill, error) { return r.d, nil }); err != nil {
 		return r.d, err
 	}
+	if err := domain.ValidateDrillStrategy(in.Strategy); err != nil {
+		// Nothing was touched: no clean-up, no report.
+		r.d.State, r.d.Reason = domain.DrillFailed, err.Error()
+		r.d.FinishedAtMs = workflow.Now(ctx).UnixMilli()
+		return r.d, temporal.NewNonRetryableApplicationError("drill failed: "+err.Error(), driver.KindInvalidInput, nil, r.d)
+	}
 	r.v1 = workflow.GetVersion(ctx, drillSlotsAndHostChange, workflow.DefaultVersion, 1) >= 1
 	r.v2 = workflow.GetVersion(ctx, drillApprovalUpdates, workflow.DefaultVersion, 1) >= 1
+	r.oneClock = workflow.GetVersion(ctx, drillOneClockChange, workflow.DefaultVersion, 1) >= 1
+	r.backupTimeRPO = workflow.GetVersion(ctx, drillBackupTimeRPOChange, workflow.DefaultVersion, 1) >= 1
 	if err := r.setupApprovals(ctx); err != nil {
 		return r.d, err
 	}
@@ -171,7 +200,7 @@ func withDrillDefaults(in DrillInput) DrillInput {
 // steps runs the drill up to (not including) clean-up. It returns nil when
 // the drill got through both approvals; the state says whether it passed.
 func (r *drillRun) steps() error {
-	target := activities.DrillTargetInput{DrillID: r.d.ID, Target: r.in.Target}
+	target := activities.DrillTargetInput{DrillID: r.d.ID, Target: r.in.Target, Strategy: r.in.Strategy}
 
 	var pre activities.DrillPreflightResult
 	if err := r.step("preflight", "Preflight: target healthy, restore source present, scratch space free", 10*time.Minute, 0,
@@ -211,6 +240,18 @@ func (r *drillRun) steps() error {
 	r.d.CanaryRows = canary.Rows
 	r.d.FailureAtMs = canary.FailureAt.UnixMilli()
 	failureAt := canary.FailureAt
+	restoreIn := target
+	if r.oneClock {
+		// The canary's host stamped the failure instant: restore and
+		// verify run there, so the serving instant is read on its clock.
+		restoreIn.FailureAt = failureAt
+		if canary.Host.Queue != "" {
+			r.host = canary.Host
+			r.d.ClockSource = "host " + canary.Host.ID
+		} else {
+			r.d.ClockSource = "workers"
+		}
+	}
 
 	// The restore is heavy: it holds a slot of the target's lock until the
 	// restored copy is verified.
@@ -226,8 +267,11 @@ func (r *drillRun) steps() error {
 	var res activities.RestoreResult
 	if err := r.step("restore", "Restore into an isolated scratch instance", 6*time.Hour, r.heartbeat(),
 		func(actx workflow.Context) error {
-			return workflow.ExecuteActivity(actx, DrillRestoreActivity, target).Get(actx, &res)
-		}, func() string { return fmt.Sprintf("%s from %s%s", res.Location, res.RestoredFrom, onHost(res.Host)) }); err != nil {
+			if r.oneClock {
+				actx = r.onHostQueue(actx)
+			}
+			return workflow.ExecuteActivity(actx, DrillRestoreActivity, restoreIn).Get(actx, &res)
+		}, func() string { return restoreDetail(res) }); err != nil {
 		return err
 	}
 	scratch := res.Scratch
@@ -236,12 +280,21 @@ func (r *drillRun) steps() error {
 		r.host = res.Host
 	}
 	r.d.RestoredFrom, r.d.Scratch = scratch.RestoredFrom, scratch.Location
+	r.noteRestore(scratch)
 
+	verifySummary := "Verify: integrity, row counts, newest canary row, serving queries"
+	if r.oneClock {
+		// The timeline shows activity summaries: say what was restored.
+		verifySummary += " of " + restoreDetail(res)
+	}
 	var v driver.DrillVerification
-	if err := r.step("verify", "Verify: integrity, row counts, newest canary row, serving queries", 2*time.Hour, r.heartbeat(),
+	if err := r.step("verify", verifySummary, 2*time.Hour, r.heartbeat(),
 		func(actx workflow.Context) error {
 			return workflow.ExecuteActivity(r.onHostQueue(actx), DrillVerifyActivity, activities.VerifyInput{Target: r.in.Target, Scratch: scratch}).Get(actx, &v)
 		}, func() string {
+			if v.NewestCanaryAt.IsZero() {
+				return fmt.Sprintf("integrity ok=%t, %d tables, no canary row (written after the restored backup)%s", v.IntegrityOK, v.Tables, onHost(r.host))
+			}
 			return fmt.Sprintf("integrity ok=%t, %d tables, %d canary rows, newest %s%s", v.IntegrityOK, v.Tables, v.CanaryRows, v.NewestCanaryAt.UTC().Format(time.RFC3339Nano), onHost(r.host))
 		}); err != nil {
 		return err
@@ -252,31 +305,109 @@ func (r *drillRun) steps() error {
 		return nil
 	}
 
-	if !r.measure(failureAt, v) {
+	if !r.measure(failureAt, scratch, v) {
 		return errDrillStopped
 	}
 
 	return r.await(domain.ApprovalComplete, r.in.CompleteApprovalTimeout)
 }
 
+// noteRestore copies what the restore used and how fast it went into the
+// report.
+func (r *drillRun) noteRestore(s driver.Scratch) {
+	if s.Strategy != "" {
+		r.d.Strategy = s.Strategy
+	}
+	r.d.BackupID, r.d.WALRange = s.BackupID, s.WALRange
+	if !s.BackupAt.IsZero() {
+		r.d.BackupAtMs = s.BackupAt.UnixMilli()
+	}
+	r.d.RestoredBytes, r.d.WALBytes, r.d.CopyMs, r.d.ReplayMs = s.RestoredBytes, s.WALBytes, s.CopyMs, s.ReplayMs
+	r.d.RestoreMBps = domain.MBPerSecond(s.RestoredBytes, s.CopyMs)
+	r.d.ReplayMBps = domain.MBPerSecond(s.WALBytes, s.ReplayMs)
+}
+
+// restoreDetail is the restore step's line in the report and the timeline:
+// where, by which strategy, from which backup and WAL, how much how fast.
+func restoreDetail(res activities.RestoreResult) string {
+	s := res.Scratch
+	out := fmt.Sprintf("%s from %s%s", s.Location, s.RestoredFrom, onHost(res.Host))
+	if s.Strategy != "" {
+		out += "; strategy " + s.Strategy
+	}
+	if s.BackupID != "" {
+		out += "; backup " + s.BackupID
+		if !s.BackupAt.IsZero() {
+			out += " taken " + s.BackupAt.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	if s.WALRange != "" {
+		out += "; WAL " + s.WALRange
+	}
+	if s.RestoredBytes > 0 {
+		out += fmt.Sprintf("; restored %.1f MB in %d ms (%.1f MB/s)", float64(s.RestoredBytes)/1e6, s.CopyMs, domain.MBPerSecond(s.RestoredBytes, s.CopyMs))
+	}
+	if s.WALBytes > 0 {
+		out += fmt.Sprintf("; replayed %.1f MB of WAL in %d ms (%.1f MB/s)", float64(s.WALBytes)/1e6, s.ReplayMs, domain.MBPerSecond(s.WALBytes, s.ReplayMs))
+	}
+	return out
+}
+
+// recoveryPoint is the newest instant whose data the restored instance is
+// known to hold: the newest canary row found in it, or, for a restored
+// backup (backupTimeRPO), the backup's time when that is later (a backup
+// taken before the canary started holds no canary row at all). Zero when
+// neither is known.
+func (r *drillRun) recoveryPoint(s driver.Scratch, v driver.DrillVerification) (time.Time, string) {
+	var at time.Time
+	basis := ""
+	if v.CanaryRows > 0 && !v.NewestCanaryAt.IsZero() {
+		at, basis = v.NewestCanaryAt, domain.RPOBasisCanary
+	}
+	if r.backupTimeRPO && !s.BackupAt.IsZero() && s.BackupAt.After(at) {
+		at, basis = s.BackupAt, domain.RPOBasisBackup
+	}
+	return at, basis
+}
+
 // measure computes RPO and RTO; it is its own (instant) step so that the
 // timeline shows the figures.
-func (r *drillRun) measure(failureAt time.Time, v driver.DrillVerification) bool {
+func (r *drillRun) measure(failureAt time.Time, s driver.Scratch, v driver.DrillVerification) bool {
 	now := workflow.Now(r.ctx).UnixMilli()
 	r.d.VerifiedAtMs = v.ServingAt.UnixMilli()
-	if v.CanaryRows == 0 || v.NewestCanaryAt.IsZero() {
+	point, basis := r.recoveryPoint(s, v)
+	if point.IsZero() {
 		r.d.State, r.d.Reason = domain.DrillFailed, "no canary row in the restored instance: RPO cannot be measured"
+		if r.backupTimeRPO {
+			r.d.Reason = "no canary row in the restored instance and no backup time: RPO cannot be measured"
+		}
 		r.addStep("measure", domain.StepFailed, now, now, r.d.Reason)
 		return false
 	}
-	r.d.NewestCanaryMs = v.NewestCanaryAt.UnixMilli()
-	r.d.RPOMs = max(0, failureAt.Sub(v.NewestCanaryAt).Milliseconds())
+	if !v.NewestCanaryAt.IsZero() {
+		r.d.NewestCanaryMs = v.NewestCanaryAt.UnixMilli()
+	}
+	if r.backupTimeRPO {
+		r.d.RPOBasis = basis
+	}
+	r.d.RPOMs = max(0, failureAt.Sub(point).Milliseconds())
 	r.d.RTOMs = max(0, v.ServingAt.Sub(failureAt).Milliseconds())
 	r.d.Measured = true
 	rtoOK, rpoOK := r.d.RTOMs <= r.d.RTOObjectiveMs, r.d.RPOMs <= r.d.RPOObjectiveMs
 	r.d.Passed = rtoOK && rpoOK
 	detail := fmt.Sprintf("RTO %d ms (objective %d ms, met=%t); RPO %d ms (objective %d ms, met=%t)",
 		r.d.RTOMs, r.d.RTOObjectiveMs, rtoOK, r.d.RPOMs, r.d.RPOObjectiveMs, rpoOK)
+	if r.backupTimeRPO {
+		switch basis {
+		case domain.RPOBasisBackup:
+			detail += "; recovery point: the restored backup's time " + point.UTC().Format(time.RFC3339Nano)
+		default:
+			detail += "; recovery point: the newest canary row restored, " + point.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	if r.d.ClockSource != "" {
+		detail += "; failure and serving instants from the clock of " + r.d.ClockSource
+	}
 	r.addStep("measure", domain.StepSucceeded, now, now, detail)
 	workflow.SetCurrentDetails(r.ctx, "**Measured** "+detail)
 	return true
@@ -378,6 +509,9 @@ func (r *drillRun) onHostQueue(ctx workflow.Context) workflow.Context {
 }
 
 func (r *drillRun) unreachable() string {
+	if r.scratch == nil && r.oneClock {
+		return fmt.Sprintf("could not reach host %s (its clock marked the failure instant: the restore runs there) within %s", r.host.ID, r.in.HostTimeout)
+	}
 	return fmt.Sprintf("could not reach host %s (it has the scratch instance) within %s", r.host.ID, r.in.HostTimeout)
 }
 

@@ -33,7 +33,33 @@ type fakeDrill struct {
 	newestAt     time.Time
 	servingAt    time.Time
 	rpoObjective time.Duration
-	host         activities.Host
+	// host is the host of a restore on the shared queue.
+	host activities.Host
+	// canaryHost is the host the canary reports; skew is each queue's
+	// clock error (a host queue's, or the shared queue's worker's): the
+	// instants the fakes report are read on the clock of their queue.
+	canaryHost activities.Host
+	skew       map[string]time.Duration
+	// noCanaryRows: the restored copy holds no canary row (a backup taken
+	// before the canary); scratch adds to the restore's result.
+	noCanaryRows bool
+	scratch      driver.Scratch
+	// inputs are the preflight's and the restore's inputs.
+	inputs map[string]activities.DrillTargetInput
+}
+
+// clock is the skew of the clock of the queue ctx's activity runs on.
+func (f *fakeDrill) clock(ctx context.Context) time.Duration {
+	return f.skew[activity.GetInfo(ctx).TaskQueue]
+}
+
+func (f *fakeDrill) input(step string, in activities.DrillTargetInput) {
+	f.mu.Lock()
+	if f.inputs == nil {
+		f.inputs = map[string]activities.DrillTargetInput{}
+	}
+	f.inputs[step] = in
+	f.mu.Unlock()
 }
 
 func (f *fakeDrill) called(name string) {
@@ -69,6 +95,7 @@ func (f *fakeDrill) register(env *testsuite.TestWorkflowEnvironment) {
 	reg := func(name string, fn any) { env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name}) }
 	reg(DrillPreflightActivity, func(ctx context.Context, in activities.DrillTargetInput) (activities.DrillPreflightResult, error) {
 		f.called("preflight")
+		f.input("preflight", in)
 		return activities.DrillPreflightResult{
 			DrillPreflight: driver.DrillPreflight{Healthy: true, Source: "backup-1.db", ScratchDir: "/tmp/x", ScratchFreeBytes: 1 << 30},
 			RTOObjective:   5 * time.Minute, RPOObjective: f.rpoObjective,
@@ -76,25 +103,35 @@ func (f *fakeDrill) register(env *testsuite.TestWorkflowEnvironment) {
 	})
 	reg(DrillCanaryActivity, func(ctx context.Context, in activities.CanaryInput) (activities.CanaryResult, error) {
 		f.called("canary")
-		return activities.CanaryResult{Rows: 10, LastWriteAt: f.newestAt, FailureAt: f.failureAt}, nil
+		skew := f.skew[f.canaryHost.Queue]
+		return activities.CanaryResult{Rows: 10, LastWriteAt: f.newestAt.Add(skew), FailureAt: f.failureAt.Add(skew), Host: f.canaryHost}, nil
 	})
 	reg(DrillRestoreActivity, func(ctx context.Context, in activities.DrillTargetInput) (activities.RestoreResult, error) {
 		f.called("restore")
+		f.input("restore", in)
 		if err := f.block(ctx, "restore"); err != nil {
 			return activities.RestoreResult{}, err
 		}
-		return activities.RestoreResult{
-			Scratch: driver.Scratch{DrillID: in.DrillID, Dir: "/tmp/x/" + in.DrillID, Location: "file /tmp/x/restored.db", RestoredFrom: "backup-1.db"},
-			Host:    f.host,
-		}, nil
+		host := f.host
+		if q := activity.GetInfo(ctx).TaskQueue; f.canaryHost.Queue != "" && q == f.canaryHost.Queue {
+			host = f.canaryHost
+		}
+		sc := f.scratch
+		sc.DrillID, sc.Dir, sc.Location, sc.RestoredFrom = in.DrillID, "/tmp/x/"+in.DrillID, "file /tmp/x/restored.db", "backup-1.db"
+		return activities.RestoreResult{Scratch: sc, Host: host}, nil
 	})
 	reg(DrillVerifyActivity, func(ctx context.Context, in activities.VerifyInput) (driver.DrillVerification, error) {
 		f.called("verify")
 		if f.failVerify {
 			return driver.DrillVerification{}, temporal.NewNonRetryableApplicationError("restored copy is corrupt", driver.KindVerificationFailed, nil)
 		}
-		return driver.DrillVerification{IntegrityOK: !f.badVerify, Problems: problems(f.badVerify), Tables: 4,
-			CanaryRows: 10, NewestCanaryAt: f.newestAt, ServingAt: f.servingAt}, nil
+		skew := f.clock(ctx)
+		v := driver.DrillVerification{IntegrityOK: !f.badVerify, Problems: problems(f.badVerify), Tables: 4,
+			CanaryRows: 10, NewestCanaryAt: f.newestAt.Add(f.skew[f.canaryHost.Queue]), ServingAt: f.servingAt.Add(skew)}
+		if f.noCanaryRows {
+			v.CanaryRows, v.NewestCanaryAt = 0, time.Time{}
+		}
+		return v, nil
 	})
 	reg(DrillCleanupActivity, func(ctx context.Context, in activities.DrillTargetInput) (driver.DrillCleanupReport, error) {
 		f.mu.Lock()

@@ -60,7 +60,14 @@ func (f *Fake) Drill(id string) (domain.Drill, bool) {
 }
 
 // StartDrill implements api.DrillService.
-func (f *Fake) StartDrill(_ context.Context, target, principal string) (domain.Drill, error) {
+func (f *Fake) StartDrill(ctx context.Context, target, principal string) (domain.Drill, error) {
+	return f.StartDrillRequest(ctx, api.DrillStartRequest{Target: target}, principal)
+}
+
+// StartDrillRequest implements api.DrillRequestStarter: the drill records
+// the requested strategy.
+func (f *Fake) StartDrillRequest(_ context.Context, req api.DrillStartRequest, principal string) (domain.Drill, error) {
+	target := req.Target
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(MethodStartDrill); err != nil {
@@ -76,7 +83,7 @@ func (f *Fake) StartDrill(_ context.Context, target, principal string) (domain.D
 	d := domain.Drill{
 		ID: workflows.ManualDrillID(target, now), RunID: fmt.Sprintf("drill-run-%d", now), Target: target,
 		State: domain.DrillRunning, Step: "preflight", RequestedBy: principal, StartedAtMs: now,
-		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}, Strategy: req.Strategy,
 	}
 	d.UIURL = fakeUIURL + "/namespaces/default/workflows/" + d.ID + "/" + d.RunID + "/history"
 	f.drills[d.ID] = d
@@ -227,6 +234,13 @@ func (f *Fake) measureLocked(d *domain.Drill) {
 	d.Passed = d.RTOMs <= d.RTOObjectiveMs && d.RPOMs <= d.RPOObjectiveMs
 	add("measure", 0, fmt.Sprintf("RTO %d ms (objective %d), RPO %d ms (objective %d)", d.RTOMs, d.RTOObjectiveMs, d.RPOMs, d.RPOObjectiveMs))
 	d.RestoredFrom, d.Scratch = "backup-1", "scratch/"+d.ID
+	if d.Strategy == "" {
+		d.Strategy = domain.DrillStrategyBackupRestore
+	}
+	d.BackupID, d.BackupAtMs = "backup-1", d.FailureAtMs-f.drillRPOMs
+	d.RestoredBytes, d.CopyMs = 200_000_000, f.drillRTOMs/2
+	d.RestoreMBps = domain.MBPerSecond(d.RestoredBytes, d.CopyMs)
+	d.RPOBasis, d.ClockSource = domain.RPOBasisBackup, "host fake-host"
 	f.clock = max(f.clock, t)
 	d.State, d.Step, d.Awaiting = domain.DrillAwaiting, "await_complete", domain.ApprovalComplete
 }

@@ -110,9 +110,10 @@ type Fake struct {
 }
 
 var (
-	_ api.Service      = (*Fake)(nil)
-	_ api.DrillService = (*Fake)(nil)
-	_ api.InfoService  = (*Fake)(nil)
+	_ api.Service             = (*Fake)(nil)
+	_ api.DrillService        = (*Fake)(nil)
+	_ api.DrillRequestStarter = (*Fake)(nil)
+	_ api.InfoService         = (*Fake)(nil)
 )
 
 // Targets of the fake: "orders" on PostgreSQL (the default) and

@@ -305,10 +305,17 @@ func (c *Client) Targets(ctx context.Context) ([]api.TargetInfo, error) {
 // StartDrill starts a DR drill on target ("" = the default target). It
 // needs the admin scope.
 func (c *Client) StartDrill(ctx context.Context, target string) (domain.Drill, error) {
+	return c.StartDrillRequest(ctx, api.DrillStartRequest{Target: target})
+}
+
+// StartDrillRequest starts a DR drill as req says: its target ("" = the
+// default target) and strategy ("" = the target's). It needs the admin
+// scope.
+func (c *Client) StartDrillRequest(ctx context.Context, req api.DrillStartRequest) (domain.Drill, error) {
 	var out domain.Drill
 	var body any
-	if target != "" {
-		body = api.DrillStartRequest{Target: target}
+	if req != (api.DrillStartRequest{}) {
+		body = req
 	}
 	err := c.do(ctx, http.MethodPost, "/drills", nil, body, &out)
 	return out, err

@@ -32,14 +32,15 @@
 // counterpart and fail with an error wrapping driver.ErrNotSupported.
 //
 // disaster_recovery_drill is not a Run task: the drill workflow drives the
-// driver through driver.Driller (drill.go). SQLite has no WAL archive, so the
-// restore takes a verified VACUUM INTO backup of the live file once the
-// canary has stopped (<backup_dir>/<target>-drill-<id>.db, recorded in the
-// history store with method "drill") and copies it into
-// <scratch_dir>/drill-<id>/restored.db; verification opens that copy
-// read-only. The canary table themis_drill_canary is the drill's only write
-// to the database; clean-up removes it with the scratch directory and the
-// drill's backup.
+// driver through driver.Driller (drill.go). SQLite has no WAL archive and no
+// replica, so its one strategy is backup_restore: the restore copies the
+// latest verified backup that backup_verification recorded in the history
+// store, taken at or before the failure instant, into
+// <scratch_dir>/drill-<id>/restored.db (never a copy made for the drill);
+// verification opens that copy read-only. No such backup fails preflight and
+// restore with a Misconfigured error that says to run backup_verification.
+// The canary table themis_drill_canary is the drill's only write to the
+// database; clean-up removes it and the scratch directory, never the backup.
 //
 // Every per-relation loop heartbeats a checkpoint (the relations done so far
 // and their results) and a retried attempt resumes from it. Long single

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,18 +12,19 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 )
 
-// The DR drill on SQLite. SQLite keeps no WAL archive, so "restore the
-// latest backup" means: once the canary writer has stopped (the simulated
-// failure instant), take a fresh backup of the live file with the code path
-// of backup_verification (VACUUM INTO a .partial, verify, rename) into the
-// backup directory as <target>-drill-<id>.db, record it in the history
-// store, and copy it into <scratch_dir>/drill-<id>/restored.db. The restored
-// copy is a plain file nothing else uses: the "scratch instance". The only
-// write the drill makes to production is the canary table.
+// The DR drill on SQLite. SQLite keeps no WAL archive, so the only
+// strategy is backup_restore: the restore copies the latest verified backup
+// on record in the history store (backup_verification writes them, VACUUM
+// INTO then verified, into the backup directory) taken at or before the
+// failure instant into <scratch_dir>/drill-<id>/restored.db. It never
+// takes a copy of its own: a disaster would leave only the backups made
+// before it, so the drill's RPO is the age of that backup at the failure
+// instant (docs/DR_DRILL.md). The restored copy is a plain file nothing
+// else uses: the "scratch instance". The only write the drill makes to
+// production is the canary table.
 
 var _ driver.Driller = (*Driver)(nil)
 
@@ -37,6 +39,7 @@ const canaryDDL = `CREATE TABLE IF NOT EXISTS ` + canaryTable + ` (
 
 const (
 	restoredName     = "restored.db"
+	restoreRecord    = "restore.json"
 	drillDirPrefix   = driver.DrillDirPrefix
 	copyChunk        = 1 << 20
 	copyReportPeriod = time.Second
@@ -51,8 +54,12 @@ type drillPaths struct {
 	scratchRoot string // the target's scratch directory
 	dir         string // <scratchRoot>/drill-<id>
 	restored    string // <dir>/restored.db
+	record      string // <dir>/restore.json: what the restore restored
 	backupDir   string // the target's backup directory
-	backup      string // <backupDir>/<target>-drill-<id>.db
+	// backup is <backupDir>/<target>-drill-<id>.db, the backup drills
+	// took of their own before they restored backup_verification's: the
+	// clean-up still removes one left by such a drill.
+	backup string
 }
 
 func pathsOf(t driver.Target, drillID string) (drillPaths, error) {
@@ -67,6 +74,7 @@ func pathsOf(t driver.Target, drillID string) (drillPaths, error) {
 	if p.scratchRoot != "" {
 		p.dir = filepath.Join(p.scratchRoot, name)
 		p.restored = filepath.Join(p.dir, restoredName)
+		p.record = filepath.Join(p.dir, restoreRecord)
 	}
 	if t.BackupDir != "" {
 		if p.backupDir, err = filepath.Abs(t.BackupDir); err != nil {
@@ -84,16 +92,59 @@ func pathsOf(t driver.Target, drillID string) (drillPaths, error) {
 	return p, nil
 }
 
-// needDirs fails with Misconfigured unless the target has both a backup and
-// a scratch directory, which a restore needs.
-func (p drillPaths) needDirs(t driver.Target) error {
-	if p.backupDir == "" {
-		return driver.Permanentf(driver.KindMisconfigured, "target %s has no backup_dir: the drill restores from a backup written there", t.Name)
-	}
+// needScratch fails with Misconfigured unless the target has a scratch
+// directory (its own, or one under backup_dir), which a restore needs.
+func (p drillPaths) needScratch(t driver.Target) error {
 	if p.scratchRoot == "" {
-		return driver.Permanentf(driver.KindMisconfigured, "target %s has no scratch_dir", t.Name)
+		return driver.Permanentf(driver.KindMisconfigured, "target %s has neither scratch_dir nor backup_dir: the drill restores into a scratch directory", t.Name)
 	}
 	return nil
+}
+
+// drillStrategy is the strategy of a SQLite drill: backup_restore, the
+// only one (SQLite has no replica to clone).
+func drillStrategy(req driver.DrillRestoreRequest, t driver.Target) (string, error) {
+	s := driver.DrillStrategyFor(req, t, driver.StrategyBackupRestore)
+	switch s {
+	case driver.StrategyBackupRestore:
+		return s, nil
+	case driver.StrategyReplicaClone:
+		return "", driver.Permanentf(driver.KindNotSupported,
+			"drill strategy %q is not supported by driver sqlite (target %s): SQLite has no replica to clone; use %q, which restores the latest verified backup",
+			s, t.Name, driver.StrategyBackupRestore)
+	}
+	return "", driver.Permanentf(driver.KindInvalidInput, "target %s: unknown drill strategy %q (driver sqlite supports %q)", t.Name, s, driver.StrategyBackupRestore)
+}
+
+// restoreSource returns the backup a drill of t restores: the newest
+// verified backup on record taken at or before failureAt (zero: the
+// newest), whose file is still there. None is a Misconfigured error that
+// says to run backup_verification.
+func restoreSource(ctx context.Context, t driver.Target, h driver.History, failureAt time.Time) (driver.BackupRecord, os.FileInfo, error) {
+	if h == nil {
+		return driver.BackupRecord{}, nil, driver.Permanentf(driver.KindMisconfigured,
+			"target %s: no history store: the drill restores the latest verified backup recorded there by backup_verification", t.Name)
+	}
+	rec, ok, err := driver.LatestBackupBefore(ctx, h, t.Name, failureAt)
+	if err != nil {
+		return rec, nil, fmt.Errorf("latest verified backup of %s: %w", t.Name, err)
+	}
+	if !ok {
+		when := ""
+		if !failureAt.IsZero() {
+			when = " taken before the failure instant " + failureAt.UTC().Format(time.RFC3339Nano)
+		}
+		return rec, nil, driver.Permanentf(driver.KindMisconfigured,
+			"target %s has no verified backup on record%s: run backup_verification first (the drill restores the latest verified backup, never a copy made for the drill)",
+			t.Name, when)
+	}
+	fi, err := os.Stat(rec.Path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return rec, nil, driver.Permanentf(driver.KindMisconfigured,
+			"target %s: the latest verified backup %s (taken %s) is not a readable file (%v): run backup_verification again",
+			t.Name, rec.Path, rec.TakenAt.UTC().Format(time.RFC3339), err)
+	}
+	return rec, fi, nil
 }
 
 // strictlyInside reports whether path lies below root (root itself excluded).
@@ -102,11 +153,17 @@ func strictlyInside(root, path string) bool {
 	return err == nil && rel != "." && filepath.IsLocal(rel)
 }
 
-// DrillPreflight implements driver.Driller: the database file exists and
-// passes PRAGMA quick_check, the backup and scratch directories exist (they
-// are created) and the scratch file system has room for the restore.
+// DrillPreflight implements driver.Driller: the strategy is backup_restore
+// (t.DrillStrategy, the drill's or the target's), the database file exists
+// and passes PRAGMA quick_check, a verified backup is on record and its file
+// is there, the scratch directory exists (it is created) and has room for a
+// copy of that backup.
 func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.History) (driver.DrillPreflight, error) {
 	var out driver.DrillPreflight
+	strategy, err := drillStrategy(driver.DrillRestoreRequest{}, t)
+	if err != nil {
+		return out, err
+	}
 	db, err := d.open(ctx, t, d.opts.BusyTimeout)
 	if err != nil {
 		return out, d.classify(ctx, err)
@@ -125,68 +182,31 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 	if err != nil {
 		return out, err
 	}
-	if err := p.needDirs(t); err != nil {
+	if err := p.needScratch(t); err != nil {
 		return out, err
 	}
-	for _, dir := range []string{p.backupDir, p.scratchRoot} {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return out, fmt.Errorf("create %s: %w", dir, err)
-		}
-	}
-	out.ScratchDir = p.scratchRoot
-
-	usage, err := readDiskUsage(t.DSN)
+	rec, fi, err := restoreSource(ctx, t, h, time.Time{})
 	if err != nil {
 		return out, err
 	}
-	size := usage.File + usage.WAL
-	// One copy in the backup directory, one in the scratch directory.
-	out.NeededBytes = 2 * size
-	scratchFree, scratchDev, err := freeSpace(p.scratchRoot)
+	if err := os.MkdirAll(p.scratchRoot, 0o750); err != nil {
+		return out, fmt.Errorf("create %s: %w", p.scratchRoot, err)
+	}
+	out.ScratchDir = p.scratchRoot
+	out.NeededBytes = fi.Size()
+	scratchFree, _, err := freeSpace(p.scratchRoot)
 	if err != nil {
 		return out, err
 	}
 	out.ScratchFreeBytes = scratchFree
-	backupFree, backupDev, err := freeSpace(p.backupDir)
-	if err != nil {
-		return out, err
+	if scratchFree < out.NeededBytes {
+		return out, driver.Permanentf(driver.KindMisconfigured,
+			"target %s: not enough space for the drill in %s: %s free, %s needed (a copy of the backup %s)",
+			t.Name, p.scratchRoot, humanBytes(scratchFree), humanBytes(out.NeededBytes), filepath.Base(rec.Path))
 	}
-	space := fmt.Sprintf("needs %s (the backup and the restored copy of %s of database + WAL); %s free in the scratch directory",
-		humanBytes(out.NeededBytes), humanBytes(size), humanBytes(scratchFree))
-	if scratchDev == backupDev {
-		if scratchFree < out.NeededBytes {
-			return out, driver.Permanentf(driver.KindMisconfigured,
-				"target %s: not enough space for the drill in %s: %s free, %s needed (backup + restored copy on the same file system)",
-				t.Name, p.scratchRoot, humanBytes(scratchFree), humanBytes(out.NeededBytes))
-		}
-	} else {
-		space += fmt.Sprintf(", %s in the backup directory (another file system)", humanBytes(backupFree))
-		if scratchFree < size || backupFree < size {
-			return out, driver.Permanentf(driver.KindMisconfigured,
-				"target %s: not enough space for the drill: %s free for the restored copy in %s, %s for the backup in %s; %s needed in each",
-				t.Name, humanBytes(scratchFree), p.scratchRoot, humanBytes(backupFree), p.backupDir, humanBytes(size))
-		}
-	}
-
-	out.Source = fmt.Sprintf("latest backup file: a VACUUM INTO backup of %s taken and verified at the failure instant into %s (SQLite keeps no WAL archive)",
-		t.Name, p.backupDir)
-	newest := "no history store configured: the drill's backup will not be recorded"
-	if h != nil {
-		rec, ok, err := h.LatestBackup(ctx, t.Name)
-		switch {
-		case err != nil:
-			newest = fmt.Sprintf("history store unavailable (%v)", err)
-		case !ok:
-			newest = "no verified backup on record yet"
-		default:
-			newest = fmt.Sprintf("newest verified backup on record: %s (%s, taken %s)",
-				rec.Path, humanBytes(rec.Bytes), rec.TakenAt.UTC().Format(time.RFC3339))
-			if _, err := os.Stat(rec.Path); err != nil {
-				newest += ", file no longer present"
-			}
-		}
-	}
-	out.Notes = fmt.Sprintf("quick_check ok; %s; %s", newest, space)
+	out.Source = fmt.Sprintf("%s: the latest verified backup %s (%s, taken %s by %s); the restore takes the newest verified backup taken before the failure instant",
+		strategy, rec.Path, humanBytes(fi.Size()), rec.TakenAt.UTC().Format(time.RFC3339), rec.Method)
+	out.Notes = fmt.Sprintf("quick_check ok; needs %s in the scratch directory, %s free", humanBytes(out.NeededBytes), humanBytes(scratchFree))
 	return out, nil
 }
 
@@ -299,113 +319,95 @@ func (d *Driver) CanaryCleanup(ctx context.Context, t driver.Target, drillID str
 	return d.classify(ctx, err)
 }
 
-// DrillRestore implements driver.Driller. It takes (or, on a retry, reuses)
-// the drill's verified backup of the live file and copies it into the
-// drill's scratch directory. A restored copy left by an earlier attempt
-// that opens is returned as it is.
+// DrillRestore implements driver.Driller: it copies the latest verified
+// backup taken at or before req.FailureAt into the drill's scratch
+// directory and records what it restored next to it (restore.json), so a
+// retry finds a finished restore and returns it as it was.
 func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.History, req driver.DrillRestoreRequest, progress driver.ProgressFunc) (driver.Scratch, error) {
-	drillID := req.DrillID
-	p, err := pathsOf(t, drillID)
+	report := func(pct float64, note string) {
+		if progress != nil {
+			progress(driver.Progress{Pct: pct, Note: note})
+		}
+	}
+	strategy, err := drillStrategy(req, t)
 	if err != nil {
 		return driver.Scratch{}, err
 	}
-	if err := p.needDirs(t); err != nil {
+	p, err := pathsOf(t, req.DrillID)
+	if err != nil {
 		return driver.Scratch{}, err
 	}
-	scratch := driver.Scratch{
-		DrillID: drillID, Dir: p.dir, Location: "sqlite file " + p.restored, RestoredFrom: p.backup,
+	if err := p.needScratch(t); err != nil {
+		return driver.Scratch{}, err
 	}
-	if d.opensReadOnly(ctx, p.restored) {
-		if progress != nil {
-			progress(driver.Progress{Pct: 100, Note: "restored copy already in place"})
-		}
-		return scratch, nil
+	if s, ok := d.restoredBefore(ctx, p, req.DrillID); ok {
+		report(100, "restored copy already in place (from "+s.BackupID+")")
+		return s, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return driver.Scratch{}, err
 	}
-
-	db, err := d.open(ctx, t, d.opts.BusyTimeout)
+	rec, _, err := restoreSource(ctx, t, h, req.FailureAt)
 	if err != nil {
-		return driver.Scratch{}, d.classify(ctx, err)
-	}
-	defer db.Close()
-	r := &run{
-		d:          d,
-		req:        driver.Request{Target: t, Task: domain.TaskDisasterRecoveryDrill, History: h, Progress: progress},
-		db:         db,
-		progressFn: progress,
-	}
-	if err := os.MkdirAll(p.backupDir, 0o750); err != nil {
-		return driver.Scratch{}, fmt.Errorf("create backup dir: %w", err)
-	}
-	if err := d.drillBackup(ctx, r, h, p, drillID); err != nil {
-		return driver.Scratch{}, d.classify(ctx, err)
-	}
-	if err := r.pause(ctx); err != nil {
 		return driver.Scratch{}, err
 	}
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return driver.Scratch{}, fmt.Errorf("create drill scratch dir: %w", err)
 	}
-	r.progress(96, "copy the backup into "+p.dir, nil)
-	if err := copyFile(ctx, p.backup, p.restored, func(done, total int64) {
-		pct := 96.0
+	backupID := filepath.Base(rec.Path)
+	report(0, "copy the verified backup "+backupID+" into "+p.dir)
+	began := time.Now()
+	var copied int64
+	err = copyFile(ctx, rec.Path, p.restored, func(done, total int64) {
+		copied = done
+		pct := 0.0
 		if total > 0 {
-			pct += 3 * float64(done) / float64(total)
+			pct = 99 * float64(done) / float64(total)
 		}
-		r.progress(pct, fmt.Sprintf("copy the backup into the scratch directory: %s of %s", humanBytes(done), humanBytes(total)), nil)
-	}); err != nil {
+		report(pct, fmt.Sprintf("copy the backup %s into the scratch directory: %s of %s", backupID, humanBytes(done), humanBytes(total)))
+	})
+	copyMs := time.Since(began).Milliseconds()
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return driver.Scratch{}, ctxErr
 		}
-		return driver.Scratch{}, fmt.Errorf("restore into scratch: %w", err)
+		return driver.Scratch{}, fmt.Errorf("restore %s into scratch: %w", rec.Path, err)
 	}
 	if !d.opensReadOnly(ctx, p.restored) {
 		if err := ctx.Err(); err != nil {
 			return driver.Scratch{}, err
 		}
-		return driver.Scratch{}, fmt.Errorf("restored copy %s does not open", p.restored)
+		return driver.Scratch{}, driver.Permanentf(driver.KindVerificationFailed, "restored copy %s of backup %s does not open", p.restored, rec.Path)
 	}
-	r.progress(100, "restored into "+p.restored, nil)
-	return scratch, nil
+	s := driver.Scratch{
+		DrillID: req.DrillID, Dir: p.dir, Location: "sqlite file " + p.restored, RestoredFrom: rec.Path,
+		Strategy: strategy, BackupID: backupID, BackupAt: rec.TakenAt.UTC(),
+		RestoredBytes: copied, CopyMs: max(copyMs, 1),
+	}
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return driver.Scratch{}, fmt.Errorf("encode restore record: %w", err)
+	}
+	if err := os.WriteFile(p.record, raw, 0o600); err != nil {
+		return driver.Scratch{}, fmt.Errorf("write restore record: %w", err)
+	}
+	report(100, fmt.Sprintf("restored %s (%s, taken %s) into %s", backupID, humanBytes(copied), s.BackupAt.Format(time.RFC3339), p.restored))
+	return s, nil
 }
 
-// drillBackup makes sure p.backup is a verified backup of the live database
-// recorded in the history store: a backup left by an earlier attempt is
-// reused (it is the closest to the failure instant), otherwise one is taken
-// and verified as backup_verification does.
-func (d *Driver) drillBackup(ctx context.Context, r *run, h driver.History, p drillPaths, drillID string) error {
-	t := r.target()
-	if fi, err := os.Stat(p.backup); err == nil {
-		r.progress(95, "reuse the drill's verified backup "+filepath.Base(p.backup), nil)
-		if h == nil {
-			return nil
-		}
-		// The attempt that renamed it may have died before recording it.
-		if rec, ok, err := h.LatestBackup(ctx, t.Name); err == nil && ok && rec.Path == p.backup {
-			return nil
-		}
-		return h.RecordBackup(ctx, driver.BackupRecord{
-			Target: t.Name, Path: p.backup, Method: "drill", TakenAt: fi.ModTime().UTC(), Verified: true, Bytes: fi.Size(),
-			Details: map[string]any{"path": p.backup, "mechanism": "VACUUM INTO", "drill_id": drillID, "resumed": true},
-		})
-	}
-	takenAt := time.Now().UTC().Truncate(time.Millisecond)
-	cp, err := takeBackupAs(ctx, r, p.backup, takenAt)
+// restoredBefore returns what an earlier attempt of this drill restored
+// when its restored copy and record are both in place and the copy opens.
+func (d *Driver) restoredBefore(ctx context.Context, p drillPaths, drillID string) (driver.Scratch, bool) {
+	raw, err := os.ReadFile(p.record)
 	if err != nil {
-		return err
+		return driver.Scratch{}, false
 	}
-	details := map[string]any{
-		"path":        cp.Final,
-		"mechanism":   "VACUUM INTO",
-		"taken_at_ms": cp.TakenAtMs,
-		"tables":      len(cp.SourceRows),
-		"source_rows": cp.SourceRows,
-		"drill_id":    drillID,
+	var s driver.Scratch
+	if json.Unmarshal(raw, &s) != nil || s.DrillID != drillID || !d.opensReadOnly(ctx, p.restored) {
+		return driver.Scratch{}, false
 	}
-	_, err = commitBackup(ctx, r, h, &cp, "drill", true, details)
-	return err
+	s.Dir = p.dir
+	return s, true
 }
 
 // opensReadOnly reports whether path is a database file that opens and

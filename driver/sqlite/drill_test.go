@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/internal/history"
 )
@@ -103,62 +105,107 @@ func (h *drillHarness) drillLeftovers() []string {
 	return out
 }
 
+// backup runs backup_verification and returns the verified backup it
+// recorded.
+func (h *drillHarness) backup() driver.BackupRecord {
+	h.t.Helper()
+	h.run(domain.TaskBackupVerification, nil)
+	rec, ok, err := h.hist.LatestBackup(context.Background(), h.target.Name)
+	if err != nil || !ok {
+		h.t.Fatalf("no verified backup after backup_verification: %v", err)
+	}
+	return rec
+}
+
+// addEvent inserts one row into the source's events table.
+func (h *drillHarness) addEvent() {
+	h.t.Helper()
+	db := rawDB(h.t, h.target.DSN)
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO events (kind, subject, payload, created_at) VALUES ('after', 'backup', 'x', 0)`); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// The drill restores the latest verified backup, not a copy of the live
+// file: rows written after that backup (canary and application rows) are
+// not in the restored copy, and the scratch reports that backup.
 func TestDrillFullSequence(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newDrillHarness(t)
 	const id = "drill-demo-1767225600000"
+
+	// No verified backup yet: preflight and restore both say what to do.
+	for name, err := range map[string]error{
+		"preflight": func() error { _, err := h.d.DrillPreflight(ctx, h.target, h.hist); return err }(),
+		"restore": func() error {
+			_, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: time.Now()}, nil)
+			return err
+		}(),
+	} {
+		if permanentKind(err) != driver.KindMisconfigured || !strings.Contains(fmt.Sprint(err), "no verified backup") ||
+			!strings.Contains(fmt.Sprint(err), "run backup_verification first") {
+			t.Errorf("%s without a verified backup: %v", name, err)
+		}
+	}
+	if left := h.drillLeftovers(); len(left) != 0 {
+		t.Errorf("a refused restore left %v", left)
+	}
+
 	before := sourceCounts(t, h.target.DSN)
+	rec := h.backup()
+	fi, err := os.Stat(rec.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	pre, err := h.d.DrillPreflight(ctx, h.target, h.hist)
 	if err != nil {
 		t.Fatal(err)
 	}
-	usage, _ := readDiskUsage(h.target.DSN)
 	if !pre.Healthy || pre.ScratchDir != h.target.ScratchDir || !fileExists(pre.ScratchDir) ||
-		pre.NeededBytes != 2*(usage.File+usage.WAL) || pre.ScratchFreeBytes < pre.NeededBytes ||
-		!strings.Contains(pre.Source, "latest backup file") || !strings.Contains(pre.Notes, "no verified backup on record") {
+		pre.NeededBytes != fi.Size() || pre.ScratchFreeBytes < pre.NeededBytes ||
+		!strings.Contains(pre.Source, rec.Path) || !strings.Contains(pre.Source, "backup_restore") {
 		t.Errorf("preflight = %+v", pre)
 	}
 
-	last := h.writeCanary(id, 5, 50*time.Millisecond)
+	// Writes after the backup: the canary, and an application row.
+	h.writeCanary(id, 5, 50*time.Millisecond)
+	h.addEvent()
+	failureAt := time.Now()
 
 	hb := &heartbeats{}
-	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, hb.record)
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: failureAt}, hb.record)
 	if err != nil {
 		t.Fatal(err)
 	}
 	restored := filepath.Join(h.target.ScratchDir, "drill-"+id, restoredName)
-	backup := filepath.Join(h.target.BackupDir, "demo-drill-"+id+".db")
 	if s.DrillID != id || s.Dir != filepath.Dir(restored) || s.Location != "sqlite file "+restored ||
-		s.RestoredFrom != backup || s.Port != 0 {
-		t.Errorf("scratch = %+v", s)
+		s.RestoredFrom != rec.Path || s.Port != 0 || s.Strategy != driver.StrategyBackupRestore ||
+		s.BackupID != filepath.Base(rec.Path) || !s.BackupAt.Equal(rec.TakenAt) ||
+		s.RestoredBytes != fi.Size() || s.CopyMs <= 0 || s.WALRange != "" || s.WALBytes != 0 {
+		t.Errorf("scratch = %+v, backup %+v", s, rec)
 	}
-	if !fileExists(restored) || !fileExists(backup) || fileExists(backup+partialSuffix) || fileExists(restored+partialSuffix) {
+	if !fileExists(restored) || fileExists(restored+partialSuffix) {
 		t.Errorf("files after restore: %v", h.drillLeftovers())
 	}
 	notes := strings.Join(hb.notes(), "\n")
-	for _, want := range []string{"VACUUM INTO", "integrity_check of the copy", "verify rows of", "copy the backup", "restored into"} {
-		if !strings.Contains(notes, want) {
-			t.Errorf("no heartbeat %q in\n%s", want, notes)
-		}
-	}
-	rec, ok, err := h.hist.LatestBackup(ctx, "demo")
-	if err != nil || !ok || rec.Path != backup || rec.Method != "drill" || !rec.Verified || rec.Bytes == 0 || rec.Details["drill_id"] != id {
-		t.Errorf("latest backup = %+v, %v, %v", rec, ok, err)
-	}
-
-	// A retried restore finds the copy and neither takes nor records another.
-	hb2 := &heartbeats{}
-	s2, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, hb2.record)
-	if err != nil || s2 != s {
-		t.Errorf("second restore = %+v, %v", s2, err)
-	}
-	if strings.Contains(strings.Join(hb2.notes(), "\n"), "VACUUM INTO") {
-		t.Error("second restore took another backup")
+	if strings.Contains(notes, "VACUUM INTO") || !strings.Contains(notes, "copy the verified backup "+s.BackupID) {
+		t.Errorf("heartbeats:\n%s", notes)
 	}
 	if all, _ := h.store.Backups(ctx, "demo", false, 0); len(all) != 1 {
-		t.Errorf("%d backup records, want 1", len(all))
+		t.Errorf("%d backup records, want 1 (the drill takes no backup of its own)", len(all))
+	}
+
+	// A retried restore finds the copy and copies nothing again.
+	hb2 := &heartbeats{}
+	s2, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: failureAt}, hb2.record)
+	if err != nil || s2.BackupID != s.BackupID || !s2.BackupAt.Equal(s.BackupAt) || s2.RestoredBytes != s.RestoredBytes || s2.Dir != s.Dir {
+		t.Errorf("second restore = %+v, %v", s2, err)
+	}
+	if !strings.Contains(strings.Join(hb2.notes(), "\n"), "already in place") {
+		t.Errorf("second restore copied again: %q", hb2.notes())
 	}
 
 	start := time.Now()
@@ -166,32 +213,28 @@ func TestDrillFullSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !v.IntegrityOK || len(v.Problems) != 0 || v.CanaryRows != 5 || v.Tables != len(before) {
-		t.Errorf("verification = %+v", v)
-	}
-	if !v.NewestCanaryAt.Equal(last) || v.NewestCanaryAt.UnixNano() != last.UnixNano() {
-		t.Errorf("newest canary %s, last write %s", v.NewestCanaryAt.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano))
+	if !v.IntegrityOK || len(v.Problems) != 0 || v.CanaryRows != 0 || !v.NewestCanaryAt.IsZero() || v.Tables != len(before) {
+		t.Errorf("verification = %+v (the canary rows came after the backup)", v)
 	}
 	if v.ServingAt.Before(start) || v.ServingAt.After(time.Now()) {
 		t.Errorf("serving at %s, verify started %s", v.ServingAt, start)
 	}
-	if len(v.RowCounts) != len(before) {
-		t.Errorf("row counts %v, source %v", v.RowCounts, before)
-	}
 	for tbl, n := range before {
 		if v.RowCounts[tbl] != n {
-			t.Errorf("restored %s has %d rows, source %d", tbl, v.RowCounts[tbl], n)
+			t.Errorf("restored %s has %d rows, %d at backup time", tbl, v.RowCounts[tbl], n)
 		}
 	}
+	if now := sourceCounts(t, h.target.DSN); now["events"] != before["events"]+1 {
+		t.Errorf("source events %d, want %d", now["events"], before["events"]+1)
+	}
 
-	// Clean-up as the activity does it: scratch and backup, then canary.
+	// Clean-up removes the scratch directory, never the backup it restored.
 	rep, err := h.d.DrillCleanup(ctx, h.target, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Removed) != 2 || !strings.Contains(strings.Join(rep.Removed, "\n"), s.Dir) ||
-		!strings.Contains(strings.Join(rep.Removed, "\n"), backup) {
-		t.Errorf("removed %v", rep.Removed)
+	if len(rep.Removed) != 1 || !strings.Contains(rep.Removed[0], s.Dir) || len(rep.RemovedBackups) != 0 {
+		t.Errorf("removed %v (backups %v)", rep.Removed, rep.RemovedBackups)
 	}
 	if err := h.d.CanaryCleanup(ctx, h.target, id); err != nil {
 		t.Fatal(err)
@@ -199,20 +242,11 @@ func TestDrillFullSequence(t *testing.T) {
 	if left := h.drillLeftovers(); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}
-	if !fileExists(h.target.ScratchDir) {
-		t.Error("the scratch directory itself was removed")
+	if !fileExists(rec.Path) || !fileExists(h.target.ScratchDir) {
+		t.Error("clean-up removed the restored backup or the scratch directory itself")
 	}
 	if hasCanaryTable(t, h.target.DSN) {
 		t.Error("canary table left in the source")
-	}
-	after := sourceCounts(t, h.target.DSN)
-	if len(after) != len(before) {
-		t.Errorf("source tables %v, before %v", after, before)
-	}
-	for tbl, n := range before {
-		if after[tbl] != n {
-			t.Errorf("source %s has %d rows after the drill, %d before", tbl, after[tbl], n)
-		}
 	}
 
 	// Clean-up again: nothing left, success.
@@ -220,14 +254,83 @@ func TestDrillFullSequence(t *testing.T) {
 	if err != nil || len(rep.Removed) != 0 {
 		t.Errorf("second clean-up = %v, %v", rep.Removed, err)
 	}
-	if err := h.d.CanaryCleanup(ctx, h.target, id); err != nil {
-		t.Errorf("second canary clean-up: %v", err)
+}
+
+// A backup taken after the failure instant is never restored: the drill
+// takes the newest verified backup from before it.
+func TestDrillRestoresTheBackupBeforeTheFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newDrillHarness(t)
+	const id = "drill-before"
+	first := h.backup()
+	h.writeCanary(id, 3, 0)
+	time.Sleep(5 * time.Millisecond)
+	failureAt := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	second := h.backup() // holds the canary rows: written after the failure
+	if second.Path == first.Path || !second.TakenAt.After(failureAt) {
+		t.Fatalf("backups %+v and %+v", first, second)
+	}
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: failureAt}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RestoredFrom != first.Path || !s.BackupAt.Equal(first.TakenAt) {
+		t.Errorf("restored %s (at %s), want %s (at %s)", s.RestoredFrom, s.BackupAt, first.Path, first.TakenAt)
+	}
+	v, err := h.d.DrillVerify(ctx, h.target, s)
+	if err != nil || v.CanaryRows != 0 {
+		t.Errorf("verify = %+v, %v", v, err)
 	}
 
-	// The next preflight notes that the recorded backup is gone.
-	pre, err = h.d.DrillPreflight(ctx, h.target, h.hist)
-	if err != nil || !strings.Contains(pre.Notes, "no longer present") {
-		t.Errorf("preflight after a drill = %+v, %v", pre, err)
+	// A failure instant before every backup: none to restore.
+	_, err = h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: "drill-early", FailureAt: first.TakenAt.Add(-time.Second)}, nil)
+	if permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "before the failure instant") {
+		t.Errorf("restore before every backup: %v", err)
+	}
+
+	// A drill without a failure instant (preflight, say) sees the newest.
+	pre, err := h.d.DrillPreflight(ctx, h.target, h.hist)
+	if err != nil || !strings.Contains(pre.Source, second.Path) {
+		t.Errorf("preflight = %+v, %v", pre, err)
+	}
+}
+
+// SQLite has no replica: replica_clone is refused by name, whether the
+// drill or the target asks for it; an unknown strategy is bad input.
+func TestDrillStrategies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newDrillHarness(t)
+	h.backup()
+	clone := h.target
+	clone.DrillStrategy = driver.StrategyReplicaClone
+	if _, err := h.d.DrillPreflight(ctx, clone, h.hist); permanentKind(err) != driver.KindNotSupported ||
+		!strings.Contains(err.Error(), `"replica_clone"`) || !strings.Contains(err.Error(), "sqlite") {
+		t.Errorf("preflight with replica_clone: %v", err)
+	}
+	for _, tc := range []struct {
+		target   driver.Target
+		strategy string
+		kind     string
+	}{
+		{h.target, driver.StrategyReplicaClone, driver.KindNotSupported},
+		{clone, "", driver.KindNotSupported},
+		{h.target, "pitr", driver.KindInvalidInput},
+	} {
+		_, err := h.d.DrillRestore(ctx, tc.target, h.hist, driver.DrillRestoreRequest{DrillID: "drill-s", Strategy: tc.strategy, FailureAt: time.Now()}, nil)
+		if permanentKind(err) != tc.kind {
+			t.Errorf("restore by %q (target's %q): %v, want %s", tc.strategy, tc.target.DrillStrategy, err, tc.kind)
+		}
+	}
+	// The drill's strategy wins over the target's.
+	s, err := h.d.DrillRestore(ctx, clone, h.hist, driver.DrillRestoreRequest{DrillID: "drill-s", Strategy: driver.StrategyBackupRestore, FailureAt: time.Now()}, nil)
+	if err != nil || s.Strategy != driver.StrategyBackupRestore {
+		t.Errorf("restore by backup_restore = %+v, %v", s, err)
+	}
+	if left := h.drillLeftovers(); len(left) != 1 {
+		t.Errorf("leftovers %v, want the one restore", left)
 	}
 }
 
@@ -275,89 +378,71 @@ func TestDrillCanaryIsIdempotentAndPerDrill(t *testing.T) {
 
 func TestDrillCleanupAfterInterruptedRestore(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name, cancelAt string
-		leftover       func(h *drillHarness, id string) string // must exist after the interruption
-	}{
-		{"while verifying the backup", "verify rows of", func(h *drillHarness, id string) string {
-			return filepath.Join(h.target.BackupDir, "demo-drill-"+id+".db"+partialSuffix)
-		}},
-		{"while copying into scratch", "copy the backup", func(h *drillHarness, id string) string {
-			return filepath.Join(h.target.ScratchDir, "drill-"+id)
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h := newDrillHarness(t)
-			h.d.Delay = 20 * time.Millisecond // a pause before each step, where cancellation is seen
-			const id = "drill-interrupted"
-			h.writeCanary(id, 2, 0)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			progress := func(p driver.Progress) {
-				if strings.HasPrefix(p.Note, tc.cancelAt) {
-					cancel()
-				}
-			}
-			_, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, progress)
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("interrupted restore: err = %v, want context.Canceled", err)
-			}
-			if p := tc.leftover(h, id); !fileExists(p) {
-				t.Fatalf("%s not there after the interruption (leftovers %v): the test interrupts too late", p, h.drillLeftovers())
-			}
-			rep, err := h.d.DrillCleanup(context.Background(), h.target, id)
-			if err != nil || len(rep.Removed) == 0 {
-				t.Errorf("clean-up = %v, %v", rep.Removed, err)
-			}
-			if err := h.d.CanaryCleanup(context.Background(), h.target, id); err != nil {
-				t.Fatal(err)
-			}
-			if left := h.drillLeftovers(); len(left) != 0 {
-				t.Errorf("left behind: %v", left)
-			}
-			if hasCanaryTable(t, h.target.DSN) {
-				t.Error("canary table left in the source")
-			}
-		})
+	h := newDrillHarness(t)
+	const id = "drill-interrupted"
+	h.backup()
+	h.writeCanary(id, 2, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := func(p driver.Progress) {
+		if strings.HasPrefix(p.Note, "copy the verified backup") {
+			cancel()
+		}
+	}
+	_, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: time.Now()}, progress)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted restore: err = %v, want context.Canceled", err)
+	}
+	if p := filepath.Join(h.target.ScratchDir, "drill-"+id); !fileExists(p) {
+		t.Fatalf("%s not there after the interruption (leftovers %v): the test interrupts too late", p, h.drillLeftovers())
+	}
+	rep, err := h.d.DrillCleanup(context.Background(), h.target, id)
+	if err != nil || len(rep.Removed) == 0 {
+		t.Errorf("clean-up = %v, %v", rep.Removed, err)
+	}
+	if err := h.d.CanaryCleanup(context.Background(), h.target, id); err != nil {
+		t.Fatal(err)
+	}
+	if left := h.drillLeftovers(); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if hasCanaryTable(t, h.target.DSN) {
+		t.Error("canary table left in the source")
 	}
 }
 
-func TestDrillRestoreResumesFromItsBackup(t *testing.T) {
+// A retry after an interrupted copy restores the same backup, even when a
+// newer one was taken meanwhile (after the failure instant).
+func TestDrillRestoreRetryRestoresTheSameBackup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newDrillHarness(t)
 	const id = "drill-resume"
-	h.writeCanary(id, 3, 0)
+	rec := h.backup()
+	failureAt := time.Now()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	_, err := h.d.DrillRestore(cctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, func(p driver.Progress) {
-		if strings.HasPrefix(p.Note, "copy the backup") {
+	_, err := h.d.DrillRestore(cctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: failureAt}, func(p driver.Progress) {
+		if strings.HasPrefix(p.Note, "copy the verified backup") {
 			cancel()
 		}
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	// More canary rows after the failure instant must not reach the copy:
-	// the retry restores the backup taken by the first attempt.
-	if err := h.d.CanaryWrite(ctx, h.target, id, 4, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	hb := &heartbeats{}
-	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, hb.record)
+	time.Sleep(5 * time.Millisecond)
+	h.writeCanary(id, 1, 0)
+	h.backup()
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: failureAt}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(strings.Join(hb.notes(), "\n"), "VACUUM INTO") {
-		t.Error("retry took a new backup instead of reusing the verified one")
+	if s.RestoredFrom != rec.Path {
+		t.Errorf("retry restored %s, want %s", s.RestoredFrom, rec.Path)
 	}
 	v, err := h.d.DrillVerify(ctx, h.target, s)
-	if err != nil || !v.IntegrityOK || v.CanaryRows != 3 {
+	if err != nil || !v.IntegrityOK || v.CanaryRows != 0 {
 		t.Errorf("verify = %+v, %v", v, err)
-	}
-	if all, _ := h.store.Backups(ctx, "demo", false, 0); len(all) != 1 {
-		t.Errorf("%d backup records, want 1", len(all))
 	}
 	if _, err := h.d.DrillCleanup(ctx, h.target, id); err != nil {
 		t.Fatal(err)
@@ -400,7 +485,8 @@ func TestDrillVerifyReportsCorruption(t *testing.T) {
 			h := newDrillHarness(t)
 			const id = "drill-corrupt"
 			h.writeCanary(id, 1, 0)
-			s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, nil)
+			h.backup()
+			s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: time.Now()}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -437,10 +523,13 @@ func TestDrillPreflightRefusals(t *testing.T) {
 		t.Error("preflight created the missing database")
 	}
 
-	noBackups := h.target
-	noBackups.BackupDir = ""
-	if _, err := h.d.DrillPreflight(ctx, noBackups, h.hist); permanentKind(err) != driver.KindMisconfigured {
-		t.Errorf("no backup_dir: err = %v, want Misconfigured", err)
+	noDirs := h.target
+	noDirs.BackupDir, noDirs.ScratchDir = "", ""
+	if _, err := h.d.DrillPreflight(ctx, noDirs, h.hist); permanentKind(err) != driver.KindMisconfigured {
+		t.Errorf("no backup_dir nor scratch_dir: err = %v, want Misconfigured", err)
+	}
+	if _, err := h.d.DrillPreflight(ctx, h.target, nil); permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "history store") {
+		t.Errorf("no history store: err = %v, want Misconfigured", err)
 	}
 
 	unsafe := h.target
@@ -458,13 +547,13 @@ func TestDrillPreflightRefusals(t *testing.T) {
 		t.Errorf("not a database: err = %v, want IntegrityViolation", err)
 	}
 
-	// A verified backup on record is named in the notes.
-	if _, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: "x"}, nil); err != nil {
+	// A verified backup whose file is gone is refused by name.
+	rec := (&drillHarness{harness: h.harness}).backup()
+	if err := os.Remove(rec.Path); err != nil {
 		t.Fatal(err)
 	}
-	pre, err := h.d.DrillPreflight(ctx, h.target, h.hist)
-	if err != nil || !strings.Contains(pre.Notes, "demo-drill-x.db") {
-		t.Errorf("preflight = %+v, %v", pre, err)
+	if _, err := h.d.DrillPreflight(ctx, h.target, h.hist); permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), rec.Path) {
+		t.Errorf("backup file gone: err = %v, want Misconfigured naming it", err)
 	}
 }
 
@@ -515,7 +604,8 @@ func TestDrillNamesStayInsideTheirDirectories(t *testing.T) {
 	// A hostile id still runs a whole drill inside the scratch directory.
 	const id = "../../etc/passwd"
 	h.writeCanary(id, 2, 0)
-	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id}, nil)
+	h.backup()
+	s, err := h.d.DrillRestore(ctx, h.target, h.hist, driver.DrillRestoreRequest{DrillID: id, FailureAt: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

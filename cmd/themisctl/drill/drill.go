@@ -130,6 +130,10 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 			{"rpo_ms", fmt.Sprint(d.RPOMs)}, {"rpo_objective_ms", fmt.Sprint(d.RPOObjectiveMs)},
 			{"measured", fmt.Sprint(d.Measured)}, {"passed", fmt.Sprint(d.Passed)}, {"reason", oneLine(d.Reason)},
 			{"cleaned_up", fmt.Sprint(d.CleanedUp)}, {"ui_url", d.UIURL},
+			{"strategy", d.Strategy}, {"backup_id", d.BackupID}, {"backup_at", cmdutil.FormatTime(d.BackupAtMs, false)},
+			{"wal_range", d.WALRange}, {"restored_bytes", fmt.Sprint(d.RestoredBytes)}, {"wal_bytes", fmt.Sprint(d.WALBytes)},
+			{"restore_mb_per_s", fmt.Sprintf("%.1f", d.RestoreMBps)}, {"replay_mb_per_s", fmt.Sprintf("%.1f", d.ReplayMBps)},
+			{"rpo_basis", d.RPOBasis}, {"clock_source", d.ClockSource},
 		}
 		for _, p := range kv {
 			fmt.Fprintf(w, "%s\t%s\n", p[0], p[1])
@@ -164,6 +168,7 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 	if d.Scratch != "" {
 		fmt.Fprintf(w, "  Scratch:      %s (cleaned up: %s)\n", d.Scratch, cmdutil.YesNo(d.CleanedUp))
 	}
+	writeRestore(w, d)
 	if d.UIURL != "" {
 		fmt.Fprintf(w, "  Temporal UI:  %s\n", d.UIURL)
 	}
@@ -199,6 +204,46 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 		fmt.Fprintf(w, "\n%s\n", h)
 	}
 }
+
+// writeRestore prints what the restore used (strategy, backup, WAL) and
+// how fast it went, and whose clock measured the RTO.
+func writeRestore(w io.Writer, d domain.Drill) {
+	if d.Strategy != "" {
+		fmt.Fprintf(w, "  Strategy:     %s\n", d.Strategy)
+	}
+	if d.BackupID != "" {
+		line := d.BackupID
+		if d.BackupAtMs != 0 {
+			line += " taken " + cmdutil.FormatTime(d.BackupAtMs, true)
+			if d.FailureAtMs > d.BackupAtMs {
+				line += fmt.Sprintf(" (%s before the failure instant)", cmdutil.FormatDuration(d.FailureAtMs-d.BackupAtMs))
+			}
+		}
+		fmt.Fprintf(w, "  Backup:       %s\n", line)
+	}
+	if d.WALRange != "" {
+		fmt.Fprintf(w, "  WAL:          %s\n", d.WALRange)
+	}
+	if d.RestoredBytes > 0 {
+		fmt.Fprintf(w, "  Restored:     %s in %s (%.1f MB/s)\n", mb(d.RestoredBytes), fmtMs(d.CopyMs), d.RestoreMBps)
+	}
+	if d.WALBytes > 0 {
+		fmt.Fprintf(w, "  WAL replayed: %s in %s (%.1f MB/s)\n", mb(d.WALBytes), fmtMs(d.ReplayMs), d.ReplayMBps)
+	}
+	if d.RPOBasis != "" {
+		basis := "the newest canary row restored"
+		if d.RPOBasis == domain.RPOBasisBackup {
+			basis = "the restored backup's time"
+		}
+		fmt.Fprintf(w, "  RPO from:     %s\n", basis)
+	}
+	if d.ClockSource != "" {
+		fmt.Fprintf(w, "  Clock:        %s\n", d.ClockSource)
+	}
+}
+
+// mb formats bytes in MB (10^6 bytes).
+func mb(bytes int64) string { return fmt.Sprintf("%.1f MB", float64(bytes)/1e6) }
 
 func clip(s string, n int) string {
 	r := []rune(s)

@@ -93,7 +93,10 @@ func TestStartArgs(t *testing.T) {
 	if err := execute(NewCmdStart(argvFactory(), capture)); err != nil || got.Target != "" || got.WaitStep {
 		t.Fatalf("defaults %v %+v", err, got)
 	}
-	for _, bad := range [][]string{{"orders"}, {"-o", "xml"}, {"--wait"}} {
+	if err := execute(NewCmdStart(argvFactory(), capture), "--strategy", "replica_clone"); err != nil || got.Strategy != domain.DrillStrategyReplicaClone {
+		t.Fatalf("--strategy %v %+v", err, got)
+	}
+	for _, bad := range [][]string{{"orders"}, {"-o", "xml"}, {"--wait"}, {"--strategy", "pitr"}} {
 		if err := execute(NewCmdStart(argvFactory(), capture), bad...); !isUsage(err) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}
@@ -111,6 +114,15 @@ func TestStartRun(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("lacks %q:\n%s", want, out)
 			}
+		}
+	})
+	t.Run("strategy", func(t *testing.T) {
+		e := newTEnv(t, true)
+		if err := startRun(ctx, &StartOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Target: "orders", Strategy: "replica_clone", Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		if out := e.out.String(); !strings.Contains(out, "Strategy: replica_clone") {
+			t.Errorf("out:\n%s", out)
 		}
 	})
 	t.Run("piped", func(t *testing.T) {
@@ -260,7 +272,9 @@ func TestGetRun(t *testing.T) {
 		out := e.out.String()
 		for _, want := range []string{"Drill " + d.ID, "⏸ awaiting approval complete", "RTO:          20m0s (objective 15m0s) ✗ missed",
 			"RPO:          30s (objective 1m0s) ✓ met", "Passed:       no", "STEP", "preflight", "restore", "15m0s", "await_start",
-			"APPROVAL", "alice", "CHG-7", "--step complete"} {
+			"APPROVAL", "alice", "CHG-7", "--step complete",
+			"Strategy:     backup_restore", "Backup:       backup-1 taken ", "(30s before the failure instant)",
+			"Restored:     200.0 MB in 10m0s (0.3 MB/s)", "RPO from:     the restored backup's time", "Clock:        host fake-host"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("lacks %q:\n%s", want, out)
 			}

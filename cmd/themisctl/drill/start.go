@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,7 @@ type StartOptions struct {
 	Interval  time.Duration
 
 	Target   string
+	Strategy string
 	WaitStep bool
 	Output   string
 }
@@ -35,14 +37,21 @@ func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *StartOptions) e
 		Use:   "start",
 		Short: "Start a DR drill",
 		Long: "Start a disaster-recovery drill on --target (default: the configured default target).\n\n" +
+			"--strategy chooses how it restores: backup_restore (the latest verified backup, on PostgreSQL\n" +
+			"with archived WAL replayed to the failure instant) or replica_clone (a copy of the standby,\n" +
+			"PostgreSQL only); without it the target's drill.strategy applies.\n\n" +
 			"With --wait-step the command follows the drill until it awaits an approval (or ends) and\n" +
 			"prints the command that answers it; a drill that ends before that (e.g. a failed preflight)\n" +
 			"exits 1.",
-		Example: `  themisctl drill start --target orders --wait-step`,
-		Args:    cmdutil.NoArgs,
+		Example: `  themisctl drill start --target orders --wait-step
+  themisctl drill start --target orders --strategy replica_clone`,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cmdutil.CheckOutput(opts.Output); err != nil {
 				return err
+			}
+			if err := domain.ValidateDrillStrategy(opts.Strategy); err != nil {
+				return cmdutil.FlagErrorf("--strategy: %s", strings.TrimPrefix(err.Error(), "strategy: "))
 			}
 			opts.Interval = f.Interval()
 			if runF != nil {
@@ -52,6 +61,8 @@ func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *StartOptions) e
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Target, "target", "t", "", "target to drill (default: the configured default target)")
+	cmd.Flags().StringVar(&opts.Strategy, "strategy", "", "how the drill restores: "+strings.Join(domain.DrillStrategies(), " or ")+" (default: the target's drill.strategy)")
+	_ = cmd.RegisterFlagCompletionFunc("strategy", cobra.FixedCompletions(domain.DrillStrategies(), cobra.ShellCompDirectiveNoFileComp))
 	cmd.Flags().BoolVarP(&opts.WaitStep, "wait-step", "w", false, "wait until the drill awaits an approval (or ends)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
@@ -62,7 +73,7 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	if err != nil {
 		return err
 	}
-	d, err := c.StartDrill(ctx, opts.Target)
+	d, err := c.StartDrillRequest(ctx, api.DrillStartRequest{Target: opts.Target, Strategy: opts.Strategy})
 	if err != nil {
 		return err
 	}
@@ -71,6 +82,9 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	case structured:
 	case tty:
 		fmt.Fprintf(opts.IO.Out, "✓ Started drill %s on target %s\n", d.ID, d.Target)
+		if d.Strategy != "" {
+			fmt.Fprintf(opts.IO.Out, "  Strategy: %s\n", d.Strategy)
+		}
 		if d.UIURL != "" {
 			fmt.Fprintf(opts.IO.Out, "  Temporal UI: %s\n", d.UIURL)
 		}

@@ -74,23 +74,29 @@ func trendRun(ctx context.Context, opts *TrendOptions) error {
 	}
 	tp := cmdutil.NewTablePrinter(opts.IO)
 	if !tty {
-		tp.AddHeader("DRILL", "STARTED", "STATE", "RTO_MS", "RTO_OBJECTIVE_MS", "RTO_MET", "RPO_MS", "RPO_OBJECTIVE_MS", "RPO_MET")
+		tp.AddHeader("DRILL", "STARTED", "STATE", "RTO_MS", "RTO_OBJECTIVE_MS", "RTO_MET", "RPO_MS", "RPO_OBJECTIVE_MS", "RPO_MET",
+			"STRATEGY", "RESTORE_MB_PER_S", "BACKUP_AGE_MS")
 		for _, p := range tr.Points {
 			tp.AddRow(p.DrillID, fmt.Sprint(p.StartedAtMs), string(p.State), fmt.Sprint(p.RTOMs), fmt.Sprint(p.RTOObjectiveMs),
-				fmt.Sprint(p.RTOMet), fmt.Sprint(p.RPOMs), fmt.Sprint(p.RPOObjectiveMs), fmt.Sprint(p.RPOMet))
+				fmt.Sprint(p.RTOMet), fmt.Sprint(p.RPOMs), fmt.Sprint(p.RPOObjectiveMs), fmt.Sprint(p.RPOMet),
+				p.Strategy, fmt.Sprintf("%.1f", p.RestoreMBps), fmt.Sprint(p.BackupAgeMs))
 		}
 		return tp.Render()
 	}
 	rtoScale := max(tr.RTOMaxMs, tr.RTOObjectiveMs)
 	rpoScale := max(tr.RPOMaxMs, tr.RPOObjectiveMs)
-	tp.AddHeader("STARTED", "STATE", "RTO", "", "RPO", "")
+	tp.AddHeader("STARTED", "STATE", "RTO", "", "RPO", "", "STRATEGY", "RESTORE")
 	for _, p := range tr.Points {
+		strategy, rate := orDash(p.Strategy), "-"
+		if p.RestoreMBps > 0 {
+			rate = fmt.Sprintf("%.1f MB/s", p.RestoreMBps)
+		}
 		rto, rpo, rtoBar, rpoBar := "-", "-", "", ""
 		if p.Measured {
 			rto, rpo = metLabel(p.RTOMs, p.RTOMet), metLabel(p.RPOMs, p.RPOMet)
 			rtoBar, rpoBar = bar(p.RTOMs, p.RTOObjectiveMs, rtoScale), bar(p.RPOMs, p.RPOObjectiveMs, rpoScale)
 		}
-		tp.AddRow(cmdutil.FormatTime(p.StartedAtMs, true), string(p.State), rto, rtoBar, rpo, rpoBar)
+		tp.AddRow(cmdutil.FormatTime(p.StartedAtMs, true), string(p.State), rto, rtoBar, rpo, rpoBar, strategy, rate)
 	}
 	if err := tp.Render(); err != nil {
 		return err
@@ -126,4 +132,11 @@ func metLabel(ms int64, met bool) string {
 		return "✓ " + fmtMs(ms)
 	}
 	return "✗ " + fmtMs(ms)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -11,14 +11,15 @@ import (
 func TestTrend(t *testing.T) {
 	e := newTEnv(t, true)
 	e.srv.Fake.SeedDrill(domain.Drill{ID: "drill-orders-1", Target: "orders", State: domain.DrillPassed, StartedAtMs: 1000,
-		Measured: true, Passed: true, RTOMs: 30_000, RPOMs: 2_000, RTOObjectiveMs: 60_000, RPOObjectiveMs: 5_000})
+		Measured: true, Passed: true, RTOMs: 30_000, RPOMs: 2_000, RTOObjectiveMs: 60_000, RPOObjectiveMs: 5_000,
+		Strategy: domain.DrillStrategyBackupRestore, RestoreMBps: 123.4})
 	e.srv.Fake.SeedDrill(domain.Drill{ID: "drill-orders-2", Target: "orders", State: domain.DrillFailed, StartedAtMs: 2000,
 		Measured: true, RTOMs: 90_000, RPOMs: 1_000, RTOObjectiveMs: 60_000, RPOObjectiveMs: 5_000})
 	if err := execute(NewCmdTrend(e.f, nil), "orders"); err != nil {
 		t.Fatal(err)
 	}
 	out := e.out.String()
-	for _, want := range []string{"✓ 30s", "✗ 1m30s", "|", "█", "2 drill(s), 2 measured, 1 passed"} {
+	for _, want := range []string{"✓ 30s", "✗ 1m30s", "|", "█", "2 drill(s), 2 measured, 1 passed", "backup_restore", "123.4 MB/s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trend output lacks %q:\n%s", want, out)
 		}
