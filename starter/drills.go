@@ -22,6 +22,16 @@ import (
 // the configured approval timeouts. It returns the drill in its first state
 // (running, preflight).
 func (s *Service) StartDrill(ctx context.Context, target, principal string) (domain.Drill, error) {
+	return s.StartDrillRequest(ctx, api.DrillStartRequest{Target: target}, principal)
+}
+
+// StartDrillRequest starts a DR drill as StartDrill does, by the request's
+// strategy (empty: the target's drill.strategy, else the driver's).
+func (s *Service) StartDrillRequest(ctx context.Context, req api.DrillStartRequest, principal string) (domain.Drill, error) {
+	if err := domain.ValidateDrillStrategy(req.Strategy); err != nil {
+		return domain.Drill{}, err
+	}
+	target := req.Target
 	if target == "" {
 		target = s.opts.DefaultTarget
 	}
@@ -33,7 +43,7 @@ func (s *Service) StartDrill(ctx context.Context, target, principal string) (dom
 		Target: target, RequestedBy: principal,
 		StartApprovalTimeout: s.opts.DrillStartApprovalTimeout, CompleteApprovalTimeout: s.opts.DrillCompleteApprovalTimeout,
 		CanaryInterval: s.opts.DrillCanaryInterval, CanaryDuration: s.opts.DrillCanaryDuration,
-		HeartbeatTimeout: s.opts.HeartbeatTimeout,
+		HeartbeatTimeout: s.opts.HeartbeatTimeout, Strategy: req.Strategy,
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.ManualDrillID(target, now.UnixMilli()),
@@ -51,7 +61,7 @@ func (s *Service) StartDrill(ctx context.Context, target, principal string) (dom
 	d := domain.Drill{
 		ID: run.GetID(), RunID: run.GetRunID(), Target: target, State: domain.DrillRunning, Step: "preflight",
 		RequestedBy: principal, StartedAtMs: now.UnixMilli(), UIURL: s.uiURL(run.GetID(), run.GetRunID()),
-		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{},
+		Steps: []domain.DrillStep{}, Approvals: []domain.Approval{}, Strategy: req.Strategy,
 	}
 	s.rm.putDrill(d)
 	return d, nil

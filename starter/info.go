@@ -10,8 +10,9 @@ import (
 )
 
 var (
-	_ api.DrillService = (*Service)(nil)
-	_ api.InfoService  = (*Service)(nil)
+	_ api.DrillService        = (*Service)(nil)
+	_ api.InfoService         = (*Service)(nil)
+	_ api.DrillRequestStarter = (*Service)(nil)
 )
 
 // TaskTypes lists the task types with the drivers that support them.

@@ -35,7 +35,7 @@ func (t TargetConfig) blackouts() []domain.Blackout {
 	return out
 }
 
-// validateTargetExtras checks a target's blackouts and drill strategy.
+// validateTargetExtras checks a target's blackouts and drill.strategy.
 func (t TargetConfig) validateTargetExtras() error {
 	names := map[string]bool{}
 	for i, b := range t.Blackouts {
@@ -47,14 +47,16 @@ func (t TargetConfig) validateTargetExtras() error {
 		}
 		names[b.Name] = true
 	}
-	switch t.DrillStrategy {
-	case "", driver.StrategyBackupRestore, driver.StrategyReplicaClone:
-	default:
-		return fmt.Errorf("config: target %q: drill_strategy must be %s or %s, got %q",
-			t.Name, driver.StrategyBackupRestore, driver.StrategyReplicaClone, t.DrillStrategy)
+	if err := domain.ValidateDrillStrategy(t.Drill.Strategy); err != nil {
+		return fmt.Errorf("config: target %q: drill.%w", t.Name, err)
 	}
-	if t.DrillStrategy == driver.StrategyReplicaClone && t.Driver == "sqlite" {
-		return fmt.Errorf("config: target %q: drill_strategy replica_clone needs a postgres target (sqlite restores its latest verified backup)", t.Name)
+	if t.Drill.Strategy == driver.StrategyReplicaClone && t.Driver == "sqlite" {
+		return fmt.Errorf("config: target %q: drill.strategy replica_clone is not supported by driver sqlite (it has no replica); use backup_restore", t.Name)
 	}
 	return nil
+}
+
+// TargetDrillConfig is targets[].drill.
+type TargetDrillConfig struct {
+	Strategy string `yaml:"strategy"`
 }

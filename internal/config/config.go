@@ -192,9 +192,10 @@ type TargetConfig struct {
 	// WALArchiveDir is the directory archive_command copies WAL segments
 	// into; backup_verification checks the WAL chain there when it is set.
 	WALArchiveDir string `yaml:"wal_archive_dir"`
-	// DrillStrategy is how the target's drills restore (backup_restore or
-	// replica_clone, docs/DR_DRILL.md); empty: the driver's default.
-	DrillStrategy string `yaml:"drill_strategy"`
+	// Drill sets the target's drills: drill.strategy is how they restore
+	// (backup_restore or replica_clone, docs/DR_DRILL.md); empty: the
+	// driver's default.
+	Drill TargetDrillConfig `yaml:"drill"`
 	// Blackouts are periods when no scheduled maintenance starts on the
 	// target (blackouts.go).
 	Blackouts []BlackoutConfig `yaml:"blackouts"`
@@ -541,7 +542,7 @@ func (t TargetConfig) Resolve() (driver.Target, error) {
 		QuotaBytes: t.QuotaBytes, BackupDir: t.BackupDir, ScratchDir: t.ScratchDir,
 		RTOObjective: time.Duration(t.RTOObjective), RPOObjective: time.Duration(t.RPOObjective),
 		BinDir: t.BinDir, OSUser: t.OSUser, MaxHeavyTasks: t.MaxHeavyTasks,
-		DrillStrategy: t.DrillStrategy, Blackouts: t.blackouts(),
+		DrillStrategy: t.Drill.Strategy, Blackouts: t.blackouts(),
 	}, nil
 }
 
