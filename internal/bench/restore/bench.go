@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
@@ -141,27 +145,44 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	rep.ArchivedAfterBackup = dirSize(c.ArchiveDir) - archivedBefore
 
+	// The floor before, between and after the restores; the median is the
+	// floor (a shared machine's disk varies from minute to minute).
 	data := filepath.Join(rec.Path, "data")
-	floor1, err := b.floor(ctx, data)
-	if err != nil {
-		return nil, err
-	}
-	for _, strategy := range []string{driver.StrategyBackupRestore, driver.StrategyReplicaClone} {
-		row, err := b.restore(ctx, strategy)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", strategy, err)
+	var floors []Row
+	for _, strategy := range []string{"", driver.StrategyBackupRestore, driver.StrategyReplicaClone, ""} {
+		if strategy == "" {
+			f, err := b.floor(ctx, data)
+			if err != nil {
+				return nil, err
+			}
+			floors = append(floors, f)
+			if len(floors) == 1 {
+				continue
+			}
+		} else {
+			row, err := b.restore(ctx, strategy)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", strategy, err)
+			}
+			rep.Rows = append(rep.Rows, row)
+			if strategy == driver.StrategyBackupRestore {
+				f, err := b.floor(ctx, data)
+				if err != nil {
+					return nil, err
+				}
+				floors = append(floors, f)
+			}
 		}
-		rep.Rows = append(rep.Rows, row)
 	}
-	floor2, err := b.floor(ctx, data)
-	if err != nil {
-		return nil, err
+	sorted := slices.Clone(floors)
+	slices.SortFunc(sorted, func(a, b Row) int { return cmp.Compare(a.RestoreSec, b.RestoreSec) })
+	rep.Floor = sorted[len(sorted)/2]
+	times := make([]string, len(floors))
+	for i, f := range floors {
+		times[i] = fmt.Sprintf("%.2f s", f.RestoreSec)
 	}
-	rep.Floor = floor1
-	if floor2.RestoreSec < floor1.RestoreSec {
-		rep.Floor = floor2
-	}
-	rep.Floor.Source = fmt.Sprintf("cp -a of the base backup's data directory (best of 2: %.2f s, %.2f s)", floor1.RestoreSec, floor2.RestoreSec)
+	rep.Floor.Source = "cp -a of the base backup's data directory into the scratch directory; median of " + strings.Join(times, ", ") +
+		" (before, between and after the restores)"
 	for i := range rep.Rows {
 		rep.Rows[i].FloorRatio = rep.Rows[i].RestoreSec / rep.Floor.RestoreSec
 		rep.Rows[i].CopyFloorRatio = rep.Rows[i].CopySec / rep.Floor.RestoreSec
@@ -210,6 +231,7 @@ func (b *bench) floor(ctx context.Context, data string) (Row, error) {
 	}
 	_ = os.RemoveAll(dst)
 	defer os.RemoveAll(dst)
+	syscall.Sync() // no earlier side's dirty pages are written back during this one
 	start := time.Now()
 	if out, err := exec.CommandContext(ctx, "cp", "-a", data, dst).CombinedOutput(); err != nil {
 		return Row{}, fmt.Errorf("cp -a: %w: %s", err, out)
@@ -256,6 +278,7 @@ func (b *bench) restore(ctx context.Context, strategy string) (Row, error) {
 		}
 	}
 	b.logf("%s: DrillRestore", strategy)
+	syscall.Sync()
 	start := time.Now()
 	s, err := b.d.DrillRestore(ctx, b.t, b.h, driver.DrillRestoreRequest{DrillID: id, Strategy: strategy, FailureAt: failureAt}, nil)
 	if err != nil {

@@ -19,15 +19,17 @@
 //     without one), promoted.
 //
 // The floor is a plain `cp -a` of the base backup's data directory into
-// the same scratch directory (the same disk), timed in the same run. Each
+// the same scratch directory (the same disk), timed in the same run before,
+// between and after the restores (the median counts; every side starts
+// after a sync, so no earlier side's writeback competes with it). Each
 // row gives the restore time (DrillRestore's wall time, and its copy and
 // replay parts from driver.Scratch), the bytes restored and WAL bytes
 // replayed, the rate (restored bytes / restore time) and the ratio of the
 // restore time to the floor's, plus the drill's RTO (failure instant →
 // verified and serving) and RPO (failure instant − newest canary row).
 //
-// Nothing is synced to disk by either side (pg_basebackup --no-sync, the
-// driver's copy and cp -a alike), and on a machine with more memory than
+// No side syncs what it wrote (pg_basebackup --no-sync, the driver's copy
+// and cp -a alike), and on a machine with more memory than
 // data every side reads from the page cache: the floor is the copy speed
 // of this machine's file system, which is what a restore competes with.
 package restore
