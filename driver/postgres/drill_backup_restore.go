@@ -39,6 +39,7 @@ func (r *run) restoreFromBackup(ctx context.Context, p drillPaths, drillID strin
 	m.MaxPrepared = max(m.MaxPrepared, bb.Meta.MaxPrepared)
 
 	var notes []string
+	archived := 0 // segments the WAL-chain check found in the archive
 	if t.WALArchiveDir != "" {
 		r.progress(2, "checking the WAL chain from base backup "+bb.ID+" in "+t.WALArchiveDir, nil)
 		wc, err := r.checkWALChain(ctx, t.WALArchiveDir, bb.Data)
@@ -50,6 +51,7 @@ func (r *run) restoreFromBackup(ctx context.Context, p drillPaths, drillID strin
 				"backup_restore of %s from base backup %s cannot replay to the failure instant: %s", t.Name, bb.ID, wc.summary())
 		}
 		notes = append(notes, wc.summary())
+		archived = wc.Present
 	}
 
 	if err := os.MkdirAll(p.root, 0o755); err != nil {
@@ -139,7 +141,22 @@ func (r *run) restoreFromBackup(ctx context.Context, p drillPaths, drillID strin
 		return driver.Scratch{}, err
 	}
 	if b, err := os.ReadFile(inst.LogFile); err == nil {
-		if rl := parseRecoveryLog(string(b)); rl.Stopped != "" {
+		rl := parseRecoveryLog(string(b))
+		if archived > 0 && len(rl.Restored) == 0 {
+			// The archive holds the backup's own segments, yet none was
+			// restored: restore_command cannot read it.
+			why := "no restore_command error logged"
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "cp: ") {
+					why = strings.TrimSpace(line)
+					break
+				}
+			}
+			return driver.Scratch{}, driver.Permanentf(driver.KindMisconfigured,
+				"backup_restore of %s: the scratch instance restored no segment from wal_archive_dir %s, which holds %d it needs (can OS user %s read it?): %s",
+				t.Name, t.WALArchiveDir, archived, osUserName(env.user), why)
+		}
+		if rl.Stopped != "" {
 			notes = append(notes, rl.Stopped)
 		}
 	}

@@ -2,10 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,6 +178,49 @@ func TestDrillBackupRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertNothingLeft(t, s.Dir, s.Port)
+	})
+
+	// Cancelled while the copy replays: nothing is left once cleaned up.
+	t.Run("cancelled during replay", func(t *testing.T) {
+		const id = "cancel-replay"
+		cctx, cancelRestore := context.WithCancel(ctx)
+		defer cancelRestore()
+		var once sync.Once
+		progress := func(p driver.Progress) {
+			if strings.HasPrefix(p.Note, "starting the scratch instance") {
+				once.Do(func() { time.AfterFunc(100*time.Millisecond, cancelRestore) })
+			}
+		}
+		_, err := e.d.DrillRestore(cctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id, FailureAt: time.Now()}, progress)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("restore: %v, want context.Canceled", err)
+		}
+		if _, err := e.d.DrillCleanup(ctx, e.target, id); err != nil {
+			t.Fatalf("cleanup: %v", err)
+		}
+		assertNothingLeft(t, filepath.Join(e.target.ScratchDir, "drill-"+id), 0)
+	})
+
+	// An archive the server's account cannot read (this process can, as
+	// root, so the WAL-chain check passes) is a misconfiguration, not a
+	// restore that silently stops at the backup.
+	t.Run("archive unreadable by the server", func(t *testing.T) {
+		if os.Geteuid() != 0 || e.target.OSUser == "" {
+			t.Skip("needs root running the server as another account")
+		}
+		const id = "unreadable"
+		if err := os.Chmod(de.primary.ArchiveDir, 0); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.d.DrillRestore(ctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id, FailureAt: time.Now()}, nil)
+		if cerr := os.Chmod(de.primary.ArchiveDir, 0o700); cerr != nil {
+			t.Fatal(cerr)
+		}
+		t.Log(err)
+		if permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "restored no segment") {
+			t.Fatalf("restore from an unreadable archive: %v, want Misconfigured", err)
+		}
+		assertNothingLeft(t, filepath.Join(e.target.ScratchDir, "drill-"+id), 0)
 	})
 
 	// Last: it breaks the archive.
