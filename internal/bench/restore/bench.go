@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -145,44 +144,36 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	rep.ArchivedAfterBackup = dirSize(c.ArchiveDir) - archivedBefore
 
-	// The floor before, between and after the restores; the median is the
-	// floor (a shared machine's disk varies from minute to minute).
+	// Config.Runs rounds of the floor and both strategies, the order
+	// rotating each round; each side's median counts (a shared machine's
+	// disk and CPUs vary from minute to minute).
 	data := filepath.Join(rec.Path, "data")
-	var floors []Row
-	for _, strategy := range []string{"", driver.StrategyBackupRestore, driver.StrategyReplicaClone, ""} {
-		if strategy == "" {
-			f, err := b.floor(ctx, data)
+	sides := []string{floorSide, driver.StrategyBackupRestore, driver.StrategyReplicaClone}
+	per := map[string][]Row{}
+	for run := 0; run < cfg.Runs; run++ {
+		for i := range sides {
+			side := sides[(i+run)%len(sides)]
+			var row Row
+			if side == floorSide {
+				row, err = b.floor(ctx, data)
+			} else {
+				row, err = b.restore(ctx, side, run)
+			}
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s (run %d): %w", side, run+1, err)
 			}
-			floors = append(floors, f)
-			if len(floors) == 1 {
-				continue
-			}
-		} else {
-			row, err := b.restore(ctx, strategy)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", strategy, err)
-			}
-			rep.Rows = append(rep.Rows, row)
-			if strategy == driver.StrategyBackupRestore {
-				f, err := b.floor(ctx, data)
-				if err != nil {
-					return nil, err
-				}
-				floors = append(floors, f)
-			}
+			per[side] = append(per[side], row)
 		}
 	}
-	sorted := slices.Clone(floors)
-	slices.SortFunc(sorted, func(a, b Row) int { return cmp.Compare(a.RestoreSec, b.RestoreSec) })
-	rep.Floor = sorted[len(sorted)/2]
-	times := make([]string, len(floors))
-	for i, f := range floors {
-		times[i] = fmt.Sprintf("%.2f s", f.RestoreSec)
+	for _, side := range sides {
+		row := median(per[side])
+		if side == floorSide {
+			row.Source = "cp -a of the base backup's data directory into the scratch directory"
+			rep.Floor = row
+		} else {
+			rep.Rows = append(rep.Rows, row)
+		}
 	}
-	rep.Floor.Source = "cp -a of the base backup's data directory into the scratch directory; median of " + strings.Join(times, ", ") +
-		" (before, between and after the restores)"
 	for i := range rep.Rows {
 		rep.Rows[i].FloorRatio = rep.Rows[i].RestoreSec / rep.Floor.RestoreSec
 		rep.Rows[i].CopyFloorRatio = rep.Rows[i].CopySec / rep.Floor.RestoreSec
@@ -239,13 +230,28 @@ func (b *bench) floor(ctx context.Context, data string) (Row, error) {
 	sec := time.Since(start).Seconds()
 	n := dirSize(dst)
 	b.logf("floor: cp -a of %s in %.2f s", humanBytes(n), sec)
-	return Row{Name: "floor: cp -a", RestoreSec: sec, CopySec: sec, RestoredBytes: n, RateMiBs: mibs(n, sec)}, nil
+	return Row{Name: floorSide, RestoreSec: sec, CopySec: sec, RestoredBytes: n, RateMiBs: mibs(n, sec)}, nil
+}
+
+// floorSide names the floor among the sides.
+const floorSide = "floor: cp -a"
+
+// median is the row with the median restore time, with every run's time.
+func median(rows []Row) Row {
+	sorted := slices.Clone(rows)
+	slices.SortFunc(sorted, func(a, b Row) int { return cmp.Compare(a.RestoreSec, b.RestoreSec) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Runs = nil
+	for _, r := range rows {
+		m.Runs = append(m.Runs, r.RestoreSec)
+	}
+	return m
 }
 
 // restore runs one drill's restore by strategy: canary rows, the failure
 // instant, DrillRestore, DrillVerify, clean-up.
-func (b *bench) restore(ctx context.Context, strategy string) (Row, error) {
-	id := "bench-" + strategy
+func (b *bench) restore(ctx context.Context, strategy string, run int) (Row, error) {
+	id := fmt.Sprintf("bench-%s-%d", strategy, run+1)
 	row := Row{Name: strategy}
 	const rows = 5
 	for seq := int64(1); seq <= rows; seq++ {

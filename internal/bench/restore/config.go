@@ -13,6 +13,9 @@ type Config struct {
 	// WriteSeconds is how long pgbench writes after the base backup (the
 	// WAL backup_restore replays). Optional: 20 s.
 	WriteSeconds int
+	// Runs is how many times each side (the floor, each strategy) is
+	// measured; the median counts. Optional: 3.
+	Runs int
 	// Standby gives the primary a streaming standby, the replica_clone
 	// source (without one the primary is copied).
 	Standby bool
@@ -37,6 +40,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteSeconds <= 0 {
 		c.WriteSeconds = 20
+	}
+	if c.Runs <= 0 {
+		c.Runs = 3
 	}
 	if c.Log == nil {
 		c.Log = io.Discard

@@ -19,9 +19,10 @@
 //     without one), promoted.
 //
 // The floor is a plain `cp -a` of the base backup's data directory into
-// the same scratch directory (the same disk), timed in the same run before,
-// between and after the restores (the median counts; every side starts
-// after a sync, so no earlier side's writeback competes with it). Each
+// the same scratch directory (the same disk), timed in the same run. The
+// floor and both strategies are measured Config.Runs times, in rounds
+// whose order rotates; each side's median run counts, and every side
+// starts after a sync, so no earlier side's writeback competes with it. Each
 // row gives the restore time (DrillRestore's wall time, and its copy and
 // replay parts from driver.Scratch), the bytes restored and WAL bytes
 // replayed, the rate (restored bytes / restore time) and the ratio of the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -46,6 +47,8 @@ type Row struct {
 	RTOSec         *float64 `json:"rto_s,omitempty"`
 	RPOMs          *float64 `json:"rpo_ms,omitempty"`
 	Check          string   `json:"check,omitempty"`
+	// Runs are every run's restore time (the row is the median run's).
+	Runs []float64 `json:"runs_s,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -86,6 +89,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintln(w)
 	for _, row := range append([]Row{r.Floor}, r.Rows...) {
 		fmt.Fprintf(w, "%s: %s", row.Name, row.Source)
+		if len(row.Runs) > 1 {
+			fmt.Fprintf(w, "; runs %s s (the median's row shown)", joinSeconds(row.Runs))
+		}
 		if row.WALRange != "" {
 			fmt.Fprintf(w, "; WAL %s", row.WALRange)
 		}
@@ -97,6 +103,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "\nrestore s: DrillRestore's wall time (copy + replay + start-up and checks); × floor: restore s / the floor's time;\n"+
 		"RTO: failure instant → verified (amcheck, row counts) and serving; RPO: failure instant − newest restored canary row. Total %.0f s.\n", r.TotalSeconds)
 	return err
+}
+
+func joinSeconds(v []float64) string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = fmt.Sprintf("%.2f", f)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // humanBytes formats a byte count with binary units.
