@@ -86,6 +86,17 @@ func TestDrillBackupRestore(t *testing.T) {
 		t.Errorf("preflight %+v", pre)
 	}
 
+	// A wal_archive_dir that is not there: preflight and restore refuse.
+	noArchive := e.target
+	noArchive.WALArchiveDir = filepath.Join(de.primary.Root, "no-such-archive")
+	if _, err := e.d.DrillPreflight(ctx, noArchive, e.history); permanentKind(err) != driver.KindMisconfigured || !strings.Contains(err.Error(), "wal_archive_dir") {
+		t.Errorf("preflight with a missing archive: %v, want Misconfigured naming wal_archive_dir", err)
+	}
+	if _, err := e.d.DrillRestore(ctx, noArchive, e.history, driver.DrillRestoreRequest{DrillID: "no-archive", FailureAt: time.Now()}, nil); permanentKind(err) != driver.KindMisconfigured {
+		t.Errorf("restore with a missing archive: %v, want Misconfigured", err)
+	}
+	assertNothingLeft(t, filepath.Join(e.target.ScratchDir, "drill-no-archive"), 0)
+
 	t.Run("to the failure instant", func(t *testing.T) {
 		const id = "pitr"
 		lastAt := writeCanaries(t, e, id, 1, 10)
