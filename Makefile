@@ -7,7 +7,7 @@ GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 VERSION              ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test fuzz test-cluster unit lint build temporal-cli bench bench-go bench-pg clean record-histories
+.PHONY: run test fuzz test-cluster unit lint build temporal-cli bench bench-go bench-pg bench-restore clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -92,6 +92,12 @@ bench-go: temporal-cli
 ## database (default 200 tables, 1 GB, -j 2); prints a table with each pair's time and ratio
 bench-pg:
 	go run ./internal/bench/pgbench/cmd/bench-pg $(BENCH_PG_ARGS)
+
+## bench-restore: the DR drill's restore by each strategy (backup_restore, replica_clone) of a generated
+## database (BENCH_RESTORE_SIZE, default 1GB) beside a plain cp -a of the same data directory (the floor);
+## BENCH_RESTORE_SIZE=100MB for a quick run, BENCH_RESTORE_ARGS for more flags (-h)
+bench-restore:
+	go run ./internal/bench/restore/cmd/bench-restore -size $(or $(BENCH_RESTORE_SIZE),1GB) $(BENCH_RESTORE_ARGS)
 
 clean:
 	rm -rf bin .data

@@ -126,34 +126,58 @@
 //
 // # DR drills (driver.Driller)
 //
+//   - Strategies (docs/DR_DRILL.md, "PostgreSQL strategies"; drill_strategy.go):
+//     the request's, else Target.DrillStrategy, else backup_restore when a
+//     verified pg_basebackup backup taken before the failure instant exists
+//     (the history store's newest verified backup, else the newest verified
+//     marker in backup_dir), else replica_clone. Scratch.RestoredFrom ends
+//     with the strategy and why it was chosen.
 //   - DrillPreflight (read-only): the target must be the primary (a standby
 //     is Misconfigured: the canary is written there); wal_level,
-//     archive_mode and the archiver's state are noted; the restore source
-//     is the first Target.ReplicaDSNs standby that is reachable, in
-//     recovery and able to serve pg_basebackup (wal senders, REPLICATION),
-//     else the primary; binaries must match the server's major version;
-//     the scratch directory needs 1.5 × the size of the cluster's
-//     databases free (statfs).
+//     archive_mode and the archiver's state are noted; the strategy is
+//     chosen and its source checked: for backup_restore the base backup,
+//     a readable Target.WALArchiveDir and its WAL chain from that backup
+//     (a gap is VerificationFailed); for replica_clone the first
+//     Target.ReplicaDSNs standby that is reachable, in recovery and able to
+//     serve pg_basebackup (wal senders, REPLICATION), else the primary;
+//     binaries must match the server's major version; the scratch
+//     directory needs 1.5 × the size of the cluster's databases free
+//     (statfs).
 //   - CanaryWrite: CREATE TABLE IF NOT EXISTS public.themis_drill_canary
 //     (drill_id, seq, written_at timestamptz) and INSERT ... ON CONFLICT DO
 //     NOTHING, autocommit, lock_timeout 5 s: the only write a drill makes
 //     to production. CanaryCleanup deletes the drill's rows and drops the
 //     table once it is empty, in one transaction (ACCESS EXCLUSIVE on the
 //     canary table only).
-//   - DrillRestore: a fresh pg_basebackup -X stream of the source into
-//     <scratch_dir>/drill-<sanitised id>/data (tablespaces mapped inside),
-//     started with a configuration of its own (archive_mode off, no WAL
-//     senders, no primary_conninfo, no TCP listener: only a Unix socket in
-//     a directory private to the server's OS account, trusted) in archive
-//     recovery that stops at the copy's consistent point (recovery_target
-//     = 'immediate') and promotes; so a copy of a standby holds what the
-//     standby had
-//     replayed, and a lagging standby shows as a real RPO. When the copy's
-//     WAL ends exactly at that point, it is recovered to the end of its WAL
-//     (the same point). Keyed by the drill id: a marker file records state,
-//     port and source; a restored instance is returned as it is, an
-//     unfinished attempt's leftovers are removed first, and a failed or
-//     cancelled restore removes what it made.
+//   - DrillRestore by replica_clone: a fresh pg_basebackup -X stream of the
+//     source into <scratch_dir>/drill-<sanitised id>/data (tablespaces
+//     mapped inside), started with a configuration of its own (archive_mode
+//     off, no WAL senders, no primary_conninfo, no TCP listener: only a
+//     Unix socket in a directory private to the server's OS account,
+//     trusted) in archive recovery that stops at the copy's consistent
+//     point (recovery_target = 'immediate') and promotes; so a copy of a
+//     standby holds what the standby had replayed, and a lagging standby
+//     shows as a real RPO. When the copy's WAL ends exactly at that point,
+//     it is recovered to the end of its WAL (the same point).
+//   - DrillRestore by backup_restore (drill_backup_restore.go): the WAL
+//     chain from the chosen base backup to the server's current segment is
+//     checked first (a gap is a permanent VerificationFailed naming the
+//     missing range, before anything is made); the backup's data directory
+//     is copied into the drill's directory and started like a clone, but
+//     with restore_command copying from Target.WALArchiveDir,
+//     recovery_target_timeline = latest and recovery_target_time = the
+//     failure instant (inclusive, then promote); without a WAL archive it
+//     stops at the backup's consistent point. An archive holding no commit
+//     after the failure instant makes PostgreSQL refuse the unreached
+//     target: the copy is then recovered to the end of the archive (the
+//     same data).
+//   - Both record RestoredBytes and CopyMs (the copy), ReplayMs (start-up,
+//     replay, promotion), and from the scratch server's log WALBytes (redo
+//     start to redo end) and WALRange (the first and last segment
+//     replayed). The restore is keyed by the drill id: a marker file
+//     records state, port, source and these figures; a restored instance is
+//     returned as it is, an unfinished attempt's leftovers are removed
+//     first, and a failed or cancelled restore removes what it made.
 //   - DrillVerify: in the scratch instance only, amcheck (bt_index_check
 //     with heapallindexed on every btree index, verify_heapam on 14+), row
 //     counts of every table (the canary table apart), the drill's canary

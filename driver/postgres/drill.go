@@ -15,7 +15,10 @@ import (
 //
 // The canary table public.themis_drill_canary on the target (which must be
 // the primary) is the drill's only write to production. Once the canary
-// writer has stopped (the simulated failure instant), DrillRestore takes a
+// writer has stopped (the simulated failure instant), DrillRestore restores
+// by one of two strategies (drill_strategy.go). backup_restore copies the
+// newest verified base backup and replays the WAL archive up to the failure
+// instant (drill_backup_restore.go). replica_clone takes a
 // fresh pg_basebackup -X stream of a standby listed in Target.ReplicaDSNs
 // (the first one reachable that is in recovery and serves WAL senders), or
 // of the primary when none is, into <scratch>/drill-<id>/data. The copy is
@@ -32,8 +35,11 @@ import (
 // removes drill directories whose marker is older than drillStaleAfter.
 //
 // The steps, one file each: drill_preflight.go (DrillPreflight),
-// drill_canary.go (CanaryWrite, CanaryCleanup), drill_source.go (choosing
-// the standby or primary to copy), drill_restore.go (DrillRestore),
+// drill_canary.go (CanaryWrite, CanaryCleanup), drill_strategy.go (the
+// strategy and base backup), drill_source.go (choosing the standby or
+// primary to copy), drill_restore.go (DrillRestore, replica_clone),
+// drill_backup_restore.go (backup_restore), drill_replayed.go (what the
+// restored instance replayed, from its log),
 // drill_scratch.go (reaching and restarting the restored instance),
 // drill_verify.go (DrillVerify) and drill_cleanup.go (DrillCleanup); the
 // drill's directories are in drill_paths.go and its marker file in

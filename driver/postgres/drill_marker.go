@@ -26,6 +26,16 @@ type drillMeta struct {
 	Superuser   string    `json:"superuser"`
 	BinDir      string    `json:"bin_dir"`
 	MaxPrepared int       `json:"max_prepared_transactions"`
+	// What the restore did (driver.Scratch's fields of the same names).
+	Strategy      string    `json:"strategy,omitempty"`
+	RestoredFrom  string    `json:"restored_from,omitempty"`
+	BackupID      string    `json:"backup_id,omitempty"`
+	BackupAt      time.Time `json:"backup_at,omitzero"`
+	WALRange      string    `json:"wal_range,omitempty"`
+	RestoredBytes int64     `json:"restored_bytes,omitempty"`
+	WALBytes      int64     `json:"wal_bytes,omitempty"`
+	CopyMs        int64     `json:"copy_ms,omitempty"`
+	ReplayMs      int64     `json:"replay_ms,omitempty"`
 }
 
 func readDrillMeta(p drillPaths) (drillMeta, error) {
@@ -66,9 +76,20 @@ func (m drillMeta) location() string {
 }
 
 func (m drillMeta) scratch(p drillPaths) driver.Scratch {
+	from := m.RestoredFrom
+	if from == "" { // a marker written before strategies existed
+		from = fmt.Sprintf("pg_basebackup of %s at %s", m.Source, m.LSN)
+	}
+	strategy := m.Strategy
+	if strategy == "" {
+		strategy = driver.StrategyReplicaClone
+	}
 	return driver.Scratch{
 		DrillID: m.DrillID, Dir: p.dir, Port: m.Port,
 		Location:     m.location(),
-		RestoredFrom: fmt.Sprintf("pg_basebackup of %s at %s", m.Source, m.LSN),
+		RestoredFrom: from,
+		Strategy:     strategy,
+		BackupID:     m.BackupID, BackupAt: m.BackupAt, WALRange: m.WALRange,
+		RestoredBytes: m.RestoredBytes, WALBytes: m.WALBytes, CopyMs: m.CopyMs, ReplayMs: m.ReplayMs,
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -10,11 +11,14 @@ import (
 )
 
 // DrillPreflight implements driver.Driller: the target is reachable and a
-// primary, its WAL and archiving settings are noted, a restore source is
-// chosen (a standby from ReplicaDSNs when one can serve pg_basebackup,
-// else the primary), the binaries match the server, and the scratch
-// directory has scratchSpaceFactor × the size of the cluster's databases
-// free. Read-only.
+// primary, its WAL and archiving settings are noted, the strategy is
+// chosen as DrillRestore would without a requested one (planDrill) and its
+// source checked: backup_restore needs a verified base backup, a readable
+// wal_archive_dir when one is set and a WAL chain without a gap from that
+// backup; replica_clone a standby from ReplicaDSNs that can serve
+// pg_basebackup, else the primary. The binaries must match the server,
+// and the scratch directory have scratchSpaceFactor × the size of the
+// cluster's databases free. Read-only.
 func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.History) (driver.DrillPreflight, error) {
 	var out driver.DrillPreflight
 	r, err := d.drillRun(ctx, t, nil)
@@ -49,7 +53,7 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 	wal := fmt.Sprintf("wal_level %s, archive_mode %s", walLevel, archiveMode)
 	switch {
 	case archiveMode == "off":
-		wal += " (no WAL archive: the drill restores from a fresh base backup only)"
+		wal += " (no WAL archive: backup_restore can only recover a base backup to its consistent point)"
 	case archiveCommand == "" || archiveCommand == "(disabled)":
 		wal += ", archive_command not set"
 	case lastArchived != nil && lastArchivedAge != nil:
@@ -59,15 +63,47 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 	}
 	notes = append(notes, wal)
 
-	src, srcNotes, err := r.chooseSource(ctx)
+	plan, err := planDrill(ctx, t, h, "", time.Time{})
 	if err != nil {
 		return out, err
 	}
-	out.Source = "fresh pg_basebackup -X stream of " + src.String()
-	if src.Role == "primary" && len(t.ReplicaDSNs) == 0 {
-		srcNotes = append(srcNotes, "no replica_dsns configured: the primary is the restore source")
+	notes = append(notes, fmt.Sprintf("strategy %s (%s)", plan.Strategy, plan.Why))
+	notes = append(notes, plan.Notes...)
+	var how string
+	if plan.Strategy == driver.StrategyBackupRestore {
+		bb := plan.Backup
+		out.Source = "verified base backup " + bb.String()
+		how = "a copy of that base backup"
+		if t.WALArchiveDir == "" {
+			out.Source += " recovered to its consistent point (no wal_archive_dir: the RPO is the backup's age)"
+			how += " recovered to its consistent point"
+		} else {
+			if fi, err := os.Stat(t.WALArchiveDir); err != nil || !fi.IsDir() {
+				return out, driver.Permanentf(driver.KindMisconfigured, "target %s: wal_archive_dir %s is not a readable directory (%v)", t.Name, t.WALArchiveDir, err)
+			}
+			out.Source += " + archived WAL from " + t.WALArchiveDir + " replayed to the failure instant"
+			how += " with the archived WAL replayed to the failure instant (recovery_target_time)"
+			wc, err := r.checkWALChain(ctx, t.WALArchiveDir, bb.Data)
+			if err != nil {
+				return out, err
+			}
+			if wc.Status == walChainFailure {
+				return out, driver.Permanentf(driver.KindVerificationFailed, "target %s: backup_restore from base backup %s cannot replay to the failure instant: %s", t.Name, bb.ID, wc.summary())
+			}
+			notes = append(notes, wc.summary())
+		}
+	} else {
+		src, srcNotes, err := r.chooseSource(ctx)
+		if err != nil {
+			return out, err
+		}
+		out.Source = "fresh pg_basebackup -X stream of " + src.String()
+		if src.Role == "primary" && len(t.ReplicaDSNs) == 0 {
+			srcNotes = append(srcNotes, "no replica_dsns configured: the primary is the restore source")
+		}
+		notes = append(notes, srcNotes...)
+		how = out.Source + ", recovered to the backup's consistent point"
 	}
-	notes = append(notes, srcNotes...)
 
 	env, err := r.backupEnv(ctx, methodBasebackup)
 	if err != nil {
@@ -82,20 +118,10 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 	space := sc.space()
 	notes = append(notes, fmt.Sprintf(
 		"plan: canary rows in %s on the primary; after the simulated failure, %s into %s/<drill>/data with PostgreSQL %d binaries in %s, "+
-			"recovered to the backup's consistent point and promoted, started with archiving off, no upstream and no TCP listener "+
+			"promoted, started with archiving off, no upstream and no TCP listener "+
 			"(reachable only through a Unix socket in a directory private to OS user %s); "+
 			"verified with amcheck, row counts and the newest canary row; then stopped and removed",
-		canaryTable, out.Source, p.root, env.major, env.binDir, osUserName(env.user)), space)
-	if h != nil {
-		rec, ok, err := h.LatestBackup(ctx, t.Name)
-		switch {
-		case err != nil:
-			notes = append(notes, fmt.Sprintf("history store unavailable (%v)", err))
-		case ok:
-			notes = append(notes, fmt.Sprintf("newest verified backup on record: %s (%s, taken %s); the drill takes a fresh one instead",
-				rec.Path, rec.Method, rec.TakenAt.UTC().Format(time.RFC3339)))
-		}
-	}
+		canaryTable, how, p.root, env.major, env.binDir, osUserName(env.user)), space)
 	out.Notes = strings.Join(notes, "; ")
 	return out, nil
 }

@@ -15,10 +15,13 @@ import (
 
 var lsnEndRE = regexp.MustCompile(`end point: ([0-9A-Fa-f]+/[0-9A-Fa-f]+)`)
 
-// DrillRestore implements driver.Driller. See the package comment above:
-// a fresh pg_basebackup of the chosen source into the drill's directory,
+// DrillRestore implements driver.Driller. The request's strategy (else the
+// target's, else the default, see planDrill) picks how: replica_clone is a
+// fresh pg_basebackup of the chosen source into the drill's directory,
 // started as an isolated instance recovered to the backup's consistent
-// point and promoted. A drill whose instance is already restored is
+// point and promoted; backup_restore copies the newest verified base
+// backup and replays the target's WAL archive up to the failure instant
+// (drill_backup_restore.go). A drill whose instance is already restored is
 // returned as it is (started again if it had stopped); anything an
 // unfinished attempt left is removed first. A failed or cancelled restore
 // removes what it made.
@@ -60,6 +63,15 @@ func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.His
 		}
 		r.progress(5, "the existing scratch instance does not serve ("+err.Error()+"); restoring again", nil)
 	}
+	failureAt := req.FailureAt
+	if failureAt.IsZero() {
+		failureAt = time.Now()
+	}
+	plan, err := planDrill(ctx, t, h, req.Strategy, failureAt)
+	if err != nil {
+		return driver.Scratch{}, err
+	}
+	r.progress(1, fmt.Sprintf("strategy %s (%s)", plan.Strategy, plan.Why), nil)
 	if _, err := os.Lstat(p.dir); err == nil {
 		if _, err := removeDrillDir(ctx, &env.local, p); err != nil {
 			return driver.Scratch{}, fmt.Errorf("remove what an earlier restore attempt left: %w", err)
@@ -74,7 +86,12 @@ func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.His
 			_, _ = removeDrillDir(cctx, &env.local, p)
 		}
 	}()
-	s, err := r.restoreDrill(ctx, p, drillID, env)
+	var s driver.Scratch
+	if plan.Strategy == driver.StrategyBackupRestore {
+		s, err = r.restoreFromBackup(ctx, p, drillID, env, plan, failureAt)
+	} else {
+		s, err = r.restoreDrill(ctx, p, drillID, env, plan)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return driver.Scratch{}, ctx.Err()
@@ -85,14 +102,13 @@ func (d *Driver) DrillRestore(ctx context.Context, t driver.Target, h driver.His
 	return s, nil
 }
 
-// restoreDrill does DrillRestore's work in the (absent) drill directory.
-func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, env backupEnv) (driver.Scratch, error) {
+// restoreDrill does DrillRestore's work by replica_clone in the (absent)
+// drill directory.
+func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, env backupEnv, plan drillPlan) (driver.Scratch, error) {
 	t := r.target()
-	m := drillMeta{Kind: drillKind, DrillID: drillID, Target: t.Name, State: drillRestoring, StartedAt: time.Now().UTC(),
-		Database: r.srv.Database, BinDir: env.binDir, SocketDir: p.socketDir(), OSUser: osUserName(env.user)}
-	if err := r.pool.QueryRow(ctx, `SELECT (SELECT rolname FROM pg_roles WHERE oid = 10), current_setting('max_prepared_transactions')::int`).
-		Scan(&m.Superuser, &m.MaxPrepared); err != nil {
-		return driver.Scratch{}, classify(ctx, err, "read source settings")
+	m, err := r.newDrillMeta(ctx, p, drillID, env, plan)
+	if err != nil {
+		return driver.Scratch{}, err
 	}
 	r.progress(2, "choosing the restore source", nil)
 	src, notes, err := r.chooseSource(ctx)
@@ -140,6 +156,7 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 	}
 	r.progress(5, note+" running", nil)
 	var out string
+	copyStart := time.Now()
 	err = r.during(5, note+" running", nil, func() error {
 		var err error
 		out, err = runner.RunGroup(ctx, "pg_basebackup", args...)
@@ -156,17 +173,21 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 		}
 		return driver.Scratch{}, fmt.Errorf("pg_basebackup of %s: %w", src.Name, err)
 	}
+	m.CopyMs = time.Since(copyStart).Milliseconds()
+	m.RestoredBytes = dirSize(p.data)
 	if mm := lsnEndRE.FindStringSubmatch(out); mm != nil {
 		m.LSN = mm[1]
 	} else {
 		m.LSN = "an unreported LSN"
 	}
+	m.RestoredFrom = fmt.Sprintf("pg_basebackup of %s at %s", m.Source, m.LSN)
 
 	r.progress(70, "starting the scratch instance (recovering to the backup's consistent point, then promoting)", nil)
 	removeRecoveryFiles(p.data)
 	inst := &pgbin.Instance{Runner: pgbin.Runner{BinDir: env.binDir, User: env.user}, DataDir: p.data,
 		LogFile: filepath.Join(p.dir, "server.log"), Host: m.SocketDir, StartTimeout: time.Hour}
 	conf := scratchConf{SocketDir: m.SocketDir, MaxPrepared: m.MaxPrepared, ClusterName: clusterName(p.name)}
+	replayStart := time.Now()
 	m.Port, err = r.startRestoredCopy(ctx, inst, conf, env.user)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -184,6 +205,44 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 		}
 		return driver.Scratch{}, err
 	}
+	return r.finishDrill(ctx, p, m, plan, inst.LogFile, replayStart)
+}
+
+// newDrillMeta is the marker of a drill about to be restored by plan.
+func (r *run) newDrillMeta(ctx context.Context, p drillPaths, drillID string, env backupEnv, plan drillPlan) (drillMeta, error) {
+	t := r.target()
+	m := drillMeta{Kind: drillKind, DrillID: drillID, Target: t.Name, State: drillRestoring, StartedAt: time.Now().UTC(),
+		Database: r.srv.Database, BinDir: env.binDir, SocketDir: p.socketDir(), OSUser: osUserName(env.user),
+		Strategy: plan.Strategy}
+	if err := r.pool.QueryRow(ctx, `SELECT (SELECT rolname FROM pg_roles WHERE oid = 10), current_setting('max_prepared_transactions')::int`).
+		Scan(&m.Superuser, &m.MaxPrepared); err != nil {
+		return m, classify(ctx, err, "read source settings")
+	}
+	return m, nil
+}
+
+// finishDrill records what the promoted instance replayed (from its server
+// log: the WAL range and bytes, the replay time since replayStart), marks
+// the drill ready and returns its Scratch.
+func (r *run) finishDrill(ctx context.Context, p drillPaths, m drillMeta, plan drillPlan, logFile string, replayStart time.Time) (driver.Scratch, error) {
+	m.ReplayMs = time.Since(replayStart).Milliseconds()
+	// The segment size names the segments; without it (the primary does
+	// not answer now) only the bytes are reported.
+	var segSize int64
+	if err := r.pool.QueryRow(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'`).Scan(&segSize); err != nil {
+		if ctx.Err() != nil {
+			return driver.Scratch{}, ctx.Err()
+		}
+		segSize = 0
+	}
+	if b, err := os.ReadFile(logFile); err == nil {
+		rl := parseRecoveryLog(string(b))
+		m.WALRange, m.WALBytes = rl.walRange(p.data, uint64(segSize))
+		if rl.LastXact != "" {
+			m.RestoredFrom += "; last transaction replayed committed at " + rl.LastXact
+		}
+	}
+	m.RestoredFrom += fmt.Sprintf("; strategy %s (%s)", plan.Strategy, plan.Why)
 	m.State, m.ReadyAt = drillReady, time.Now().UTC()
 	if err := writeDrillMeta(p, m); err != nil {
 		return driver.Scratch{}, err

@@ -217,7 +217,8 @@ func TestDrill(t *testing.T) {
 		}
 		t.Logf("restore: %d ms, %s from %s (%d heartbeats)", restoreTook.Milliseconds(), s.Location, s.RestoredFrom, rec.count())
 		checkScratch(t, e, s, id)
-		if !strings.HasPrefix(s.RestoredFrom, "pg_basebackup of standby "+standbyName+" at ") || rec.count() == 0 {
+		if !strings.HasPrefix(s.RestoredFrom, "pg_basebackup of standby "+standbyName+" at ") || rec.count() == 0 ||
+			s.Strategy != driver.StrategyReplicaClone || !strings.Contains(s.RestoredFrom, "strategy replica_clone (the driver's default") {
 			t.Errorf("restored from %q with %d heartbeats", s.RestoredFrom, rec.count())
 		}
 
@@ -327,10 +328,12 @@ func TestDrill(t *testing.T) {
 		de.waitStandbyRows(t, id, 5)
 		newestReplayed := pgcluster.Scalar[time.Time](t, de.standby, "shop", `SELECT max(written_at) FROM public.themis_drill_canary WHERE drill_id = 'paused'`)
 		de.standby.Exec(t, "shop", `SELECT pg_wal_replay_pause()`)
+		pausedAt := time.Now()
 		defer de.standby.Exec(t, "shop", `SELECT pg_wal_replay_resume()`)
 		time.Sleep(canaryInterval)
 		lastAt := writeCanaries(t, e, id, 6, 10)
 		failureAt := time.Now()
+		pause := failureAt.Sub(pausedAt)
 		// The standby received the last rows but does not apply them.
 		time.Sleep(200 * time.Millisecond)
 		if n := canaryRows(t, de.standby, "shop", id); n != 5 {
@@ -342,11 +345,14 @@ func TestDrill(t *testing.T) {
 		}
 
 		start := time.Now()
-		s, err := e.d.DrillRestore(ctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id}, nil)
+		s, err := e.d.DrillRestore(ctx, e.target, e.history, driver.DrillRestoreRequest{DrillID: id, Strategy: driver.StrategyReplicaClone, FailureAt: failureAt}, nil)
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}
 		restoreTook := time.Since(start)
+		if s.Strategy != driver.StrategyReplicaClone || s.RestoredBytes <= 0 || s.CopyMs <= 0 || s.ReplayMs <= 0 || s.WALBytes <= 0 || s.WALRange == "" || s.BackupID != "" {
+			t.Errorf("scratch %+v should report a replica_clone with its bytes, times and WAL range", s)
+		}
 		defer e.d.DrillCleanup(context.Background(), e.target, id)
 		start = time.Now()
 		v, err := e.d.DrillVerify(ctx, e.target, s)
@@ -363,8 +369,8 @@ func TestDrill(t *testing.T) {
 		if v.CanaryRows != 5 || !v.NewestCanaryAt.Equal(newestReplayed) || !v.NewestCanaryAt.Before(lastAt) {
 			t.Errorf("restored %d canary rows, newest %s; want the 5 the standby replayed, newest %s", v.CanaryRows, v.NewestCanaryAt, newestReplayed)
 		}
-		if rpo < 5*canaryInterval || rto <= 0 {
-			t.Errorf("RPO %s should cover the 5 unreplayed writes (≥ %s); RTO %s", rpo, 5*canaryInterval, rto)
+		if rpo < 5*canaryInterval || rpo < pause || rto <= 0 {
+			t.Errorf("RPO %s should cover the 5 unreplayed writes (≥ %s) and the pause (%s); RTO %s", rpo, 5*canaryInterval, pause, rto)
 		}
 		if _, err := e.d.DrillCleanup(ctx, e.target, id); err != nil {
 			t.Fatal(err)

@@ -47,6 +47,16 @@ type scratchConf struct {
 	// record present in pg_wal: a copy of a standby then holds what the
 	// standby had replayed, not the WAL it had only received.
 	StopAtConsistency bool
+	// RestoreCommand, when set, lets that recovery read archived WAL
+	// (backup_restore: a copy from the target's WAL archive, which the
+	// scratch instance only reads: archive_mode stays off), following
+	// timelines to the newest (recovery_target_timeline = latest).
+	RestoreCommand string
+	// RecoveryTargetTime, when set, ends the recovery (and promotes) before
+	// the first transaction committed after it (recovery_target_time,
+	// inclusive). Without it and without StopAtConsistency, recovery
+	// replays every WAL record it can read.
+	RecoveryTargetTime string
 }
 
 // settings are the postgresql.conf settings of c: no TCP listener, no
@@ -63,13 +73,22 @@ func (c scratchConf) settings() map[string]string {
 		s["cluster_name"] = c.ClusterName
 	}
 	if c.Recover {
-		// No upstream and no archive: the WAL in pg_wal is all there is.
+		// No upstream; no archive unless RestoreCommand reads one.
 		s["primary_conninfo"] = ""
 		s["primary_slot_name"] = ""
 		s["restore_command"] = "false"
 		s["recovery_target_timeline"] = "current"
-		if c.StopAtConsistency {
+		if c.RestoreCommand != "" {
+			s["restore_command"] = c.RestoreCommand
+			s["recovery_target_timeline"] = "latest"
+		}
+		switch {
+		case c.StopAtConsistency:
 			s["recovery_target"] = "immediate"
+			s["recovery_target_action"] = "promote"
+		case c.RecoveryTargetTime != "":
+			s["recovery_target_time"] = c.RecoveryTargetTime
+			s["recovery_target_inclusive"] = "on"
 			s["recovery_target_action"] = "promote"
 		}
 	}
