@@ -83,7 +83,6 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 	check("Approval", domain.Approval{})
 	check("TaskTypeList", api.TaskTypeList{})
 	check("TargetList", api.TargetList{})
-	check("TargetInfo", api.TargetInfo{})
 	check("HealthReport", api.HealthReport{})
 	check("AuditList", api.AuditList{})
 	check("AuditEvent", audit.Event{})
@@ -100,6 +99,7 @@ func TestDocumentMatchesDomainTypes(t *testing.T) {
 			t.Errorf("schema %s requires %v, the Go type always has %v", schema, r, want)
 		}
 	}
+	checkOptional("TargetInfo", api.TargetInfo{Blackout: &api.BlackoutNow{}}, api.TargetInfo{})
 	checkOptional("Drill", domain.Drill{JobID: "j", Strategy: "s", BackupID: "b", BackupAtMs: 1, WALRange: "w", RestoredBytes: 1,
 		WALBytes: 1, CopyMs: 1, ReplayMs: 1, RestoreMBps: 1, ReplayMBps: 1, RPOBasis: "canary", ClockSource: "c"}, domain.Drill{})
 	check("DrillStartRequest", api.DrillStartRequest{Strategy: "s"}) // every field optional: the body is

@@ -231,4 +231,17 @@ type TargetInfo struct {
 	RTOObjectiveMs int64  `json:"rto_objective_ms"`
 	RPOObjectiveMs int64  `json:"rpo_objective_ms"`
 	Default        bool   `json:"default"`
+	// Group is the target's group ("" for none): its jobs run on that
+	// group's workers only.
+	Group string `json:"group"`
+	// Blackout is the blackout in force now, if any: scheduled runs are
+	// skipped until it ends.
+	Blackout *BlackoutNow `json:"blackout,omitempty"`
+}
+
+// BlackoutNow is a blackout in force.
+type BlackoutNow struct {
+	Name    string `json:"name"`
+	StartMs int64  `json:"start_ms"`
+	EndMs   int64  `json:"end_ms"`
 }

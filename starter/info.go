@@ -28,11 +28,16 @@ func (s *Service) TaskTypes() []api.TaskTypeInfo {
 // Targets lists the configured targets without secrets.
 func (s *Service) Targets() []api.TargetInfo {
 	out := make([]api.TargetInfo, 0, len(s.opts.Targets))
+	now := s.opts.Now()
 	for _, t := range s.opts.Targets {
-		out = append(out, api.TargetInfo{
+		ti := api.TargetInfo{
 			Name: t.Name, Driver: t.Driver, QuotaBytes: t.QuotaBytes,
-			RTOObjectiveMs: t.RTOObjectiveMs, RPOObjectiveMs: t.RPOObjectiveMs, Default: t.Default,
-		})
+			RTOObjectiveMs: t.RTOObjectiveMs, RPOObjectiveMs: t.RPOObjectiveMs, Default: t.Default, Group: t.Group,
+		}
+		if w, ok := domain.ActiveBlackout(t.Blackouts, now); ok {
+			ti.Blackout = &api.BlackoutNow{Name: w.Name, StartMs: w.Start.UnixMilli(), EndMs: w.End.UnixMilli()}
+		}
+		out = append(out, ti)
 	}
 	return out
 }

@@ -298,8 +298,8 @@ func (m *readModel) refreshSchedules(ctx context.Context) error {
 		// What the list shows is as fresh as the list.
 		e.sc.Enabled = !le.Paused
 		e.sc.NextRunMs = 0
-		if e.sc.Enabled && len(le.NextActionTimes) > 0 {
-			e.sc.NextRunMs = le.NextActionTimes[0].UnixMilli()
+		if e.sc.Enabled {
+			e.sc.NextRunMs = m.s.nextRunMs(e.sc.ScheduleSpec, le.NextActionTimes)
 		}
 		if n := len(le.RecentActions); n > 0 && le.RecentActions[n-1].StartWorkflowResult != nil {
 			ra := le.RecentActions[n-1]

@@ -348,8 +348,13 @@ func (s *Service) fromDescription(id string, desc *workflowservice.DescribeSched
 	}
 	// The Schedule's state is the truth: someone may pause it in the UI.
 	sc.Enabled = !desc.GetSchedule().GetState().GetPaused()
-	if next := desc.GetInfo().GetFutureActionTimes(); sc.Enabled && len(next) > 0 {
-		sc.NextRunMs = next[0].AsTime().UnixMilli()
+	if sc.Enabled {
+		next := desc.GetInfo().GetFutureActionTimes()
+		times := make([]time.Time, len(next))
+		for i, t := range next {
+			times[i] = t.AsTime()
+		}
+		sc.NextRunMs = s.nextRunMs(sc.ScheduleSpec, times)
 	}
 	return sc, nil
 }

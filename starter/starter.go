@@ -114,6 +114,8 @@ type Service struct {
 	// queues maps target names to their task queues (queues.go), and
 	// allQueues lists every queue of this deployment, the base first.
 	queues    map[string]string
+	// blackouts are the configured targets' blackouts (blackouts.go).
+	blackouts map[string][]domain.Blackout
 	allQueues []string
 
 	// probes are this service's health probes; health runs them and
@@ -144,7 +146,7 @@ func New(c client.Client, opts Options) *Service {
 		opts.HealthProbes = health.NewRegistry()
 	}
 	s := &Service{c: c, opts: opts, targets: map[string]bool{}, drivers: map[string]string{}, probes: opts.HealthProbes,
-		queues: map[string]string{}, allQueues: []string{opts.TaskQueue}}
+		queues: map[string]string{}, allQueues: []string{opts.TaskQueue}, blackouts: map[string][]domain.Blackout{}}
 	s.health = health.NewRunner(health.RunnerOptions{
 		Interval: opts.HealthProbeInterval, Timeout: opts.HealthProbeTimeout, Logger: opts.Logger, Now: opts.Now,
 	}, opts.HealthProbes, health.Default)
@@ -152,6 +154,7 @@ func New(c client.Client, opts Options) *Service {
 	for _, t := range opts.Targets {
 		s.targets[t.Name] = true
 		s.drivers[t.Name] = t.Driver
+		s.blackouts[t.Name] = t.Blackouts
 		q := config.GroupQueue(opts.TaskQueue, t.Group)
 		s.queues[t.Name] = q
 		if !slices.Contains(s.allQueues, q) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -173,13 +174,18 @@ func targetsRun(ctx context.Context, opts *Options) error {
 	}
 	tty := opts.IO.IsTTY
 	tp := cmdutil.NewTablePrinter(opts.IO)
-	tp.AddHeader("NAME", "DRIVER", "DEFAULT", "QUOTA", "RTO OBJECTIVE", "RPO OBJECTIVE")
+	tp.AddHeader("NAME", "DRIVER", "DEFAULT", "GROUP", "QUOTA", "RTO OBJECTIVE", "RPO OBJECTIVE", "BLACKOUT")
 	for _, t := range list {
 		quota, rto, rpo := fmt.Sprint(t.QuotaBytes), fmt.Sprint(t.RTOObjectiveMs), fmt.Sprint(t.RPOObjectiveMs)
+		group, blackout := t.Group, ""
+		if t.Blackout != nil {
+			blackout = t.Blackout.Name + " until " + time.UnixMilli(t.Blackout.EndMs).UTC().Format(time.RFC3339)
+		}
 		if tty {
 			quota, rto, rpo = formatBytes(t.QuotaBytes), cmdutil.FormatDuration(t.RTOObjectiveMs), cmdutil.FormatDuration(t.RPOObjectiveMs)
+			group, blackout = orDash(group), orDash(blackout)
 		}
-		tp.AddRow(t.Name, t.Driver, cmdutil.YesNo(t.Default), quota, rto, rpo)
+		tp.AddRow(t.Name, t.Driver, cmdutil.YesNo(t.Default), group, quota, rto, rpo, blackout)
 	}
 	return tp.Render()
 }
@@ -199,4 +205,11 @@ func formatBytes(n int64) string {
 		return fmt.Sprintf("%d %s", int64(v), units[i])
 	}
 	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -140,7 +140,7 @@ func TestTargets(t *testing.T) {
 	}
 	out, err = run(t, false, "table", targetsRun, nil)
 	f := strings.Split(strings.Split(out, "\n")[0], "\t")
-	if err != nil || len(f) != 6 || f[0] != "orders" || f[1] != "postgres" || f[2] != "yes" || f[3] != "10737418240" {
+	if err != nil || len(f) != 8 || f[0] != "orders" || f[1] != "postgres" || f[2] != "yes" || f[3] != "" || f[4] != "10737418240" || f[7] != "" {
 		t.Fatalf("piped %v %q", err, f)
 	}
 	var l api.TargetList
