@@ -113,7 +113,7 @@ type Service struct {
 	drivers map[string]string
 	// queues maps target names to their task queues (queues.go), and
 	// allQueues lists every queue of this deployment, the base first.
-	queues    map[string]string
+	queues map[string]string
 	// blackouts are the configured targets' blackouts (blackouts.go).
 	blackouts map[string][]domain.Blackout
 	allQueues []string
