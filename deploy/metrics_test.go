@@ -47,7 +47,8 @@ func emitted(t *testing.T) map[string][]string {
 	// Every gauge field set: the figures struct's pointer fields.
 	for _, f := range []**float64{&all.RunwayDays, &all.SizeBytes, &all.QuotaBytes, &all.BackupAgeSeconds, &all.ReplicaLagSeconds,
 		&all.TransactionIDAge, &all.DrillRTOSeconds, &all.DrillRPOSeconds, &all.DrillRTOObjective, &all.DrillRPOObjective,
-		&all.DrillPassed, &all.DrillFinishedUnixSeconds} {
+		&all.DrillPassed, &all.DrillFinishedUnixSeconds, &all.DrillRestoreBytesPerSecond, &all.DrillReplayBytesPerSecond,
+		&all.DrillBackupAgeSeconds} {
 		*f = &one
 	}
 	if err := p.Metrics.ObserveTargets(func(context.Context) ([]telemetry.TargetFigures, error) {

@@ -123,6 +123,15 @@ func readFigures(ctx context.Context, store FiguresStore, targets []TargetObject
 			}
 			f.DrillPassed = ptr(passed)
 			f.DrillFinishedUnixSeconds = ptr(float64(d.FinishedAtMs) / 1000)
+			if d.CopyMs > 0 && d.RestoredBytes > 0 {
+				f.DrillRestoreBytesPerSecond = ptr(float64(d.RestoredBytes) * 1000 / float64(d.CopyMs))
+			}
+			if d.ReplayMs > 0 && d.WALBytes > 0 {
+				f.DrillReplayBytesPerSecond = ptr(float64(d.WALBytes) * 1000 / float64(d.ReplayMs))
+			}
+			if d.BackupAtMs > 0 && d.FailureAtMs >= d.BackupAtMs {
+				f.DrillBackupAgeSeconds = ptr(float64(d.FailureAtMs-d.BackupAtMs) / 1000)
+			}
 		}
 		out = append(out, f)
 	}

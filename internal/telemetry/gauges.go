@@ -26,6 +26,9 @@ const (
 	DrillRPOObjectiveMetric = "maintenance_drill_rpo_objective_seconds"
 	DrillPassedMetric       = "maintenance_drill_passed"
 	DrillFinishedMetric     = "maintenance_drill_finished_timestamp_seconds"
+	DrillRestoreRateMetric  = "maintenance_drill_restore_bytes_per_second"
+	DrillReplayRateMetric   = "maintenance_drill_replay_bytes_per_second"
+	DrillBackupAgeMetric    = "maintenance_drill_backup_age_seconds"
 	HealthStatusMetric      = "maintenance_health_status"
 )
 
@@ -54,6 +57,10 @@ type TargetFigures struct {
 	DrillRTOSeconds, DrillRPOSeconds      *float64
 	DrillRTOObjective, DrillRPOObjective  *float64
 	DrillPassed, DrillFinishedUnixSeconds *float64
+	// DrillRestoreBytesPerSecond and DrillReplayBytesPerSecond are the
+	// newest drill's copy and WAL-replay rates; DrillBackupAgeSeconds the
+	// age of the backup it restored at its failure instant.
+	DrillRestoreBytesPerSecond, DrillReplayBytesPerSecond, DrillBackupAgeSeconds *float64
 }
 
 // ModuleHealth is one health module's current status ("healthy",
@@ -94,6 +101,9 @@ func (m *Metrics) observeTargets(figures func(context.Context) ([]TargetFigures,
 		{name: DrillRPOObjectiveMetric, desc: "Recovery point objective of the target, in seconds", value: func(f TargetFigures) *float64 { return f.DrillRPOObjective }},
 		{name: DrillPassedMetric, desc: "1 when the newest finished DR drill passed, else 0", value: func(f TargetFigures) *float64 { return f.DrillPassed }},
 		{name: DrillFinishedMetric, desc: "When the newest DR drill finished, Unix seconds", value: func(f TargetFigures) *float64 { return f.DrillFinishedUnixSeconds }},
+		{name: DrillRestoreRateMetric, desc: "Copy rate of the newest DR drill's restore, bytes a second", value: func(f TargetFigures) *float64 { return f.DrillRestoreBytesPerSecond }},
+		{name: DrillReplayRateMetric, desc: "WAL replay rate of the newest DR drill's restore, bytes a second", value: func(f TargetFigures) *float64 { return f.DrillReplayBytesPerSecond }},
+		{name: DrillBackupAgeMetric, desc: "Age of the backup the newest DR drill restored, at its failure instant, in seconds", value: func(f TargetFigures) *float64 { return f.DrillBackupAgeSeconds }},
 	}
 	insts := make([]metric.Observable, 0, len(gauges))
 	var errs []error

@@ -88,7 +88,9 @@ func TestTargetGaugesFromHistory(t *testing.T) {
 	must(store.RecordTaskResult(ctx, history.TaskRecord{JobID: "j1", Target: "pg", Task: domain.TaskCapacityTrendAnalysis, State: domain.StateSucceeded,
 		StartedAt: now.Add(-time.Hour), FinishedAt: now.Add(-time.Hour), Details: map[string]any{"runway_days": 21.5}}))
 	report, _ := json.Marshal(domain.Drill{ID: "d1", Target: "pg", State: domain.DrillPassed, Measured: true, Passed: true,
-		RTOMs: 90_000, RPOMs: 4_000, RTOObjectiveMs: 900_000, RPOObjectiveMs: 300_000, FinishedAtMs: now.UnixMilli()})
+		RTOMs: 90_000, RPOMs: 4_000, RTOObjectiveMs: 900_000, RPOObjectiveMs: 300_000, FinishedAtMs: now.UnixMilli(),
+		RestoredBytes: 400e6, CopyMs: 2000, WALBytes: 30e6, ReplayMs: 3000, BackupAtMs: now.UnixMilli() - 3_600_000 - 60_000,
+		FailureAtMs: now.UnixMilli() - 60_000})
 	must(store.SaveDrillReport(ctx, "d1", "pg", report))
 
 	p, err := Setup("themis-test")
@@ -107,6 +109,7 @@ func TestTargetGaugesFromHistory(t *testing.T) {
 	for name, want := range map[string]float64{
 		RunwayDaysMetric: 21.5, SizeBytesMetric: 850, QuotaBytesMetric: 1000, ReplicaLagMetric: 2.5, TransactionIDAgeMetric: 12345,
 		DrillRTOMetric: 90, DrillRPOMetric: 4, DrillRTOObjectiveMetric: 600, DrillRPOObjectiveMetric: 300, DrillPassedMetric: 1,
+		DrillRestoreRateMetric: 200e6, DrillReplayRateMetric: 10e6, DrillBackupAgeMetric: 3600,
 	} {
 		if got := value(t, body, name, pg); got != want {
 			t.Errorf("%s{target=pg} = %v, want %v", name, got, want)
