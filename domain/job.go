@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 // JobState is the state of a job or of one task in it (docs/MAINTENANCE_SCHEDULE.md).
 type JobState string
 
@@ -68,6 +70,9 @@ type TaskRun struct {
 	ResultSummary string         `json:"result_summary"`
 	ErrorMessage  string         `json:"error_message"`
 	Details       map[string]any `json:"details"`
+	// PredictedMs is what the task is expected to take: the median of its
+	// recent successful runs on the target (0: no run to go by).
+	PredictedMs int64 `json:"predicted_ms"`
 }
 
 // Alert levels raised by tasks.
@@ -82,4 +87,31 @@ type Alert struct {
 	Level   string `json:"level"`
 	Subject string `json:"subject"`
 	Message string `json:"message"`
+}
+
+// Remaining estimates how much longer an active job runs from its tasks'
+// predicted durations: each pending task's prediction plus what a running
+// task has left of its own (at least nothing). Tasks run in order, so this
+// is an upper bound for a job whose tasks run in parallel. ok is false when
+// the job has ended or a task still to run has no prediction.
+func (j Job) Remaining(now time.Time) (d time.Duration, ok bool) {
+	if j.State.Terminal() {
+		return 0, false
+	}
+	for _, t := range j.Tasks {
+		switch t.State {
+		case StatePending, StateWaiting:
+			if t.PredictedMs <= 0 {
+				return 0, false
+			}
+			d += time.Duration(t.PredictedMs) * time.Millisecond
+		case StateRunning:
+			if t.PredictedMs <= 0 {
+				return 0, false
+			}
+			ran := now.Sub(time.UnixMilli(t.StartedAtMs))
+			d += max(0, time.Duration(t.PredictedMs)*time.Millisecond-ran)
+		}
+	}
+	return d, true
 }

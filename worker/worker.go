@@ -37,10 +37,11 @@ func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterActivityWithOptions(acts.GoneHolders, activity.RegisterOptions{Name: workflows.GoneHoldersActivity})
 	registerScratchActivities(r, acts)
 	for name, fn := range map[string]any{
-		workflows.DrillPreflightActivity:  acts.DrillPreflight,
-		workflows.DrillCanaryActivity:     acts.DrillCanary,
-		workflows.SaveDrillReportActivity: acts.SaveDrillReport,
-		workflows.CheckBlackoutActivity:   acts.CheckBlackout,
+		workflows.DrillPreflightActivity:   acts.DrillPreflight,
+		workflows.DrillCanaryActivity:      acts.DrillCanary,
+		workflows.SaveDrillReportActivity:  acts.SaveDrillReport,
+		workflows.CheckBlackoutActivity:    acts.CheckBlackout,
+		workflows.PredictDurationsActivity: acts.PredictDurations,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/domain"
 )
 
@@ -33,6 +34,51 @@ type jobRun struct {
 	// graph: tasks run as a dependency graph; running lists those running.
 	graph   bool
 	running []int
+	// fitWindow: a task predicted not to end before the window closes is
+	// skipped (scheduled runs of a schedule with an enforced window).
+	fitWindow bool
+}
+
+// predictionChange versions the duration prediction (GetVersion).
+const predictionChange = "task-duration-prediction"
+
+// predict asks the history store what each task is expected to take and
+// keeps it on the job (job watch shows an ETA from it); for a scheduled run
+// in an enforced window it also fixes the window's end, so a task that
+// would not fit is skipped instead of started. A failed prediction predicts
+// nothing.
+func (r *jobRun) predict(ctx workflow.Context) {
+	actx := workflow.WithActivityOptions(ctx, shortActivityOptions("Predict task durations from past runs"))
+	var out activities.PredictOutput
+	if err := workflow.ExecuteActivity(actx, PredictDurationsActivity, activities.PredictInput{
+		Target: r.in.Spec.Target, Tasks: r.in.Spec.Tasks,
+	}).Get(actx, &out); err != nil {
+		r.logger.Warn("task duration prediction failed; no ETA and no window fit check", "error", err)
+		return
+	}
+	for i, t := range r.in.Spec.Tasks {
+		r.job.Tasks[i].PredictedMs = out.Ms[t]
+	}
+	spec := r.in.Spec
+	if spec.EnforceWindow && !r.in.Forced && spec.WindowStartHour != spec.WindowEndHour {
+		d := windowDeadline(ctx, r.in)
+		r.deadline, r.fitWindow = &d, !d.IsZero()
+	}
+}
+
+// wontFit says why task i would not end before the window closes ("" when
+// it would, or nothing is known).
+func (r *jobRun) wontFit(ctx workflow.Context, i int) string {
+	p := r.job.Tasks[i].PredictedMs
+	if !r.fitWindow || p <= 0 {
+		return ""
+	}
+	left := r.deadline.Sub(workflow.Now(ctx))
+	if time.Duration(p)*time.Millisecond <= left {
+		return ""
+	}
+	return fmt.Sprintf("would not fit the window: predicted %s from past runs, %s left before it closes at %s",
+		(time.Duration(p) * time.Millisecond).Round(time.Second), max(0, left).Round(time.Second), r.deadline.UTC().Format(time.RFC3339))
 }
 
 // runInOrder runs the tasks one after another.
@@ -141,7 +187,12 @@ func (r *jobRun) notStarted(ctx workflow.Context, i int, blocked string) bool {
 		task.State = domain.StateSkipped
 		task.ResultSummary = "skipped: " + blocked
 	default:
-		return false
+		why := r.wontFit(ctx, i)
+		if why == "" {
+			return false
+		}
+		task.State = domain.StateSkipped
+		task.ResultSummary = "skipped: " + why
 	}
 	return true
 }

@@ -98,3 +98,29 @@ func TestTaskGraphFailedPrerequisiteSkipsItsDependents(t *testing.T) {
 	require.ElementsMatch(t, []domain.TaskType{domain.TaskMetricsCollection, domain.TaskFragmentationMonitoring}, f.calls)
 	require.Equal(t, "1 of 4 tasks succeeded, 2 skipped", job.ResultSummary)
 }
+
+func TestTaskPredictedNotToFitTheWindowIsSkipped(t *testing.T) {
+	env, f := newEnv(t, inWindowTime) // 03:00 UTC, window 02–06: 3 h left
+	f.predicted = map[domain.TaskType]int64{domain.TaskMVCCCleanup: (4 * time.Hour).Milliseconds(), domain.TaskQuotaCheck: 1500}
+	env.ExecuteWorkflow(MaintenanceWorkflowName, input(domain.TaskMVCCCleanup, domain.TaskQuotaCheck, domain.TaskMetricsCollection))
+	require.NoError(t, env.GetWorkflowError())
+	job := result(t, env)
+	require.Equal(t, domain.StateSucceeded, job.State)
+	require.Equal(t, domain.StateSkipped, job.Tasks[0].State)
+	require.Equal(t, "skipped: would not fit the window: predicted 4h0m0s from past runs, 3h0m0s left before it closes at 2026-11-22T06:00:00Z",
+		job.Tasks[0].ResultSummary)
+	require.Equal(t, int64(4*time.Hour/time.Millisecond), job.Tasks[0].PredictedMs)
+	require.Equal(t, domain.StateSucceeded, job.Tasks[1].State, "a shorter task still runs")
+	require.Equal(t, int64(1500), job.Tasks[1].PredictedMs)
+	require.Equal(t, domain.StateSucceeded, job.Tasks[2].State, "a task without a prediction runs")
+	require.Equal(t, []domain.TaskType{domain.TaskQuotaCheck, domain.TaskMetricsCollection}, f.calls)
+
+	// A forced run ignores the window, so the prediction skips nothing.
+	env, f = newEnv(t, inWindowTime)
+	f.predicted = map[domain.TaskType]int64{domain.TaskMVCCCleanup: (4 * time.Hour).Milliseconds()}
+	in := input(domain.TaskMVCCCleanup)
+	in.Forced = true
+	env.ExecuteWorkflow(MaintenanceWorkflowName, in)
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, domain.StateSucceeded, result(t, env).Tasks[0].State)
+}

@@ -82,6 +82,11 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 	// Version 1: task states are kept in the progress memo.
 	r.memo = workflow.GetVersion(ctx, progressMemoChange, workflow.DefaultVersion, 1) >= 1
 
+	// Version 1: predicted durations (ETA, window fit).
+	if workflow.GetVersion(ctx, predictionChange, workflow.DefaultVersion, 1) >= 1 {
+		r.predict(ctx)
+	}
+
 	job.State = domain.StateRunning
 	setState(ctx, domain.StateRunning)
 	// Version 1: task_dependencies make the tasks a graph (only schedules

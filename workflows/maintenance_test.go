@@ -27,6 +27,9 @@ type fakeTasks struct {
 	lock     *freeLock
 	// blackouts of the target, as a worker's configuration has them.
 	blackouts []domain.Blackout
+	// predicted are the tasks' expected durations (ms), as the history
+	// store would predict them.
+	predicted map[domain.TaskType]int64
 }
 
 func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
@@ -55,6 +58,11 @@ func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
 		w, ok := domain.ActiveBlackout(f.blackouts, time.UnixMilli(in.AtMs))
 		return activities.BlackoutResult{Active: ok, Window: w}, nil
 	}, activity.RegisterOptions{Name: CheckBlackoutActivity})
+	env.RegisterActivityWithOptions(func(ctx context.Context, in activities.PredictInput) (activities.PredictOutput, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return activities.PredictOutput{Ms: f.predicted}, nil
+	}, activity.RegisterOptions{Name: PredictDurationsActivity})
 }
 
 func input(tasks ...domain.TaskType) MaintenanceInput {

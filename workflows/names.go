@@ -18,6 +18,9 @@ const (
 	// CheckBlackoutActivity asks the worker whether a blackout of the
 	// target is in force (scheduled runs only).
 	CheckBlackoutActivity = "check_blackout"
+	// PredictDurationsActivity reads the tasks' expected durations from
+	// the history store.
+	PredictDurationsActivity = "predict_durations"
 	// JobFailedErrorType is the application error type of a failed job.
 	JobFailedErrorType = "JobFailed"
 )

@@ -28,6 +28,7 @@ type TaskProgress struct {
 	FinishedAtMs  int64           `json:"finished_at_ms,omitempty"`
 	ResultSummary string          `json:"result_summary,omitempty"`
 	ErrorMessage  string          `json:"error_message,omitempty"`
+	PredictedMs   int64           `json:"predicted_ms,omitempty"`
 }
 
 // JobProgress is the progress memo: the job's state and its tasks'.
@@ -43,7 +44,7 @@ func progressOf(job domain.Job) JobProgress {
 	for i, t := range job.Tasks {
 		p.Tasks[i] = TaskProgress{
 			TaskType: t.TaskType, State: t.State, Attempt: t.Attempt, StartedAtMs: t.StartedAtMs, FinishedAtMs: t.FinishedAtMs,
-			ResultSummary: clip(t.ResultSummary), ErrorMessage: clip(t.ErrorMessage),
+			ResultSummary: clip(t.ResultSummary), ErrorMessage: clip(t.ErrorMessage), PredictedMs: t.PredictedMs,
 		}
 	}
 	return p
@@ -76,7 +77,7 @@ func (p JobProgress) Apply(job *domain.Job) {
 	for i, t := range p.Tasks {
 		jt := &job.Tasks[i]
 		jt.State, jt.Attempt, jt.StartedAtMs, jt.FinishedAtMs = t.State, t.Attempt, t.StartedAtMs, t.FinishedAtMs
-		jt.ResultSummary, jt.ErrorMessage = t.ResultSummary, t.ErrorMessage
+		jt.ResultSummary, jt.ErrorMessage, jt.PredictedMs = t.ResultSummary, t.ErrorMessage, t.PredictedMs
 		if t.State.Terminal() {
 			jt.ProgressPct = 100
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/domain"
@@ -74,6 +75,9 @@ func writeJob(w io.Writer, j domain.Job, tty bool) int {
 	println("  Schedule:     %s (%s)", j.ScheduleName, j.ScheduleID)
 	println("  Target:       %s", j.Target)
 	println("  State:        %s  %s", stateLabel(j.State), progressBar(j.ProgressPct))
+	if left, ok := j.Remaining(time.Now()); ok {
+		println("  ETA:          about %s from now (from past runs of its tasks)", cmdutil.FormatDuration(left.Milliseconds()))
+	}
 	trig := j.TriggeredBy
 	if j.Forced {
 		trig += " (forced)"
@@ -148,6 +152,11 @@ func progressLine(j domain.Job) string {
 			fmt.Fprintf(&b, "\t%s %s", t.TaskType, cmdutil.FormatPct(t.ProgressPct))
 			break
 		}
+	}
+	if left, ok := j.Remaining(time.Now()); ok {
+		// Rounded to the minute, so the line changes (and is printed again)
+		// only when the estimate does.
+		fmt.Fprintf(&b, "\teta %s", cmdutil.FormatDuration(left.Round(time.Minute).Milliseconds()))
 	}
 	return b.String()
 }
