@@ -83,6 +83,7 @@ func NewCmdDev(out io.Writer) *cobra.Command {
 				}
 				fmt.Fprintf(out, "  Try:          bin/themisctl schedule list\n")
 				fmt.Fprintf(out, "                bin/themisctl schedule run \"Daily Maintenance\" --force --wait\n")
+				fmt.Fprintf(out, "                bin/themisctl schedule run \"Monthly Maintenance\" --force --wait   (a verified backup for the drill)\n")
 				fmt.Fprintf(out, "                bin/themisctl drill start --target %s\n", cfg.DefaultTarget)
 				fmt.Fprintf(out, "Press Ctrl-C to stop.\n\n")
 			})
