@@ -98,7 +98,7 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	if ctx.Err() != nil {
 		return driver.Result{}, ctx.Err()
 	}
-	bytes := dirSize(dir)
+	bytes := DirSize(dir)
 	rec := driver.BackupRecord{
 		Target: t.Name, Path: dir, Method: env.methodN, TakenAt: meta.TakenAt, Bytes: bytes,
 		Details: map[string]any{

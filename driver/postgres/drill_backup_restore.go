@@ -54,19 +54,10 @@ func (r *run) restoreFromBackup(ctx context.Context, p drillPaths, drillID strin
 		archived = wc.Present
 	}
 
-	if err := os.MkdirAll(p.root, 0o755); err != nil {
-		return driver.Scratch{}, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
-	}
-	if err := env.user.MkdirOwned(p.dir, 0o700); err != nil {
-		return driver.Scratch{}, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
-	}
-	if err := privateSocketDir(m.SocketDir, env.user); err != nil {
+	stopTouch, err := makeDrillDir(p, m, env)
+	if err != nil {
 		return driver.Scratch{}, err
 	}
-	if err := writeDrillMeta(p, m); err != nil {
-		return driver.Scratch{}, err
-	}
-	stopTouch := touchEvery(markerTouch, p.marker())
 	defer stopTouch()
 
 	note := "copying base backup " + bb.String()
@@ -85,7 +76,7 @@ func (r *run) restoreFromBackup(ctx context.Context, p drillPaths, drillID strin
 		return driver.Scratch{}, fmt.Errorf("copy base backup %s into the scratch directory: %w", bb.ID, err)
 	}
 	m.CopyMs = time.Since(copyStart).Milliseconds()
-	m.RestoredBytes = dirSize(p.data)
+	m.RestoredBytes = DirSize(p.data)
 	removeRecoveryFiles(p.data)
 
 	conf := scratchConf{SocketDir: m.SocketDir, MaxPrepared: m.MaxPrepared, ClusterName: clusterName(p.name), Recover: true}

@@ -117,21 +117,10 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 	}
 	m.Source = src.Role + " " + src.Name
 
-	if err := os.MkdirAll(p.root, 0o755); err != nil {
-		return driver.Scratch{}, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
-	}
-	// Private to the server's account: the socket lives here and the copy
-	// holds production data.
-	if err := env.user.MkdirOwned(p.dir, 0o700); err != nil {
-		return driver.Scratch{}, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
-	}
-	if err := privateSocketDir(m.SocketDir, env.user); err != nil {
+	stopTouch, err := makeDrillDir(p, m, env)
+	if err != nil {
 		return driver.Scratch{}, err
 	}
-	if err := writeDrillMeta(p, m); err != nil {
-		return driver.Scratch{}, err
-	}
-	stopTouch := touchEvery(markerTouch, p.marker())
 	defer stopTouch()
 
 	mappings, err := tablespaceMappings(ctx, r.pool.Query, filepath.Join(p.dir, "tblspc"))
@@ -174,7 +163,7 @@ func (r *run) restoreDrill(ctx context.Context, p drillPaths, drillID string, en
 		return driver.Scratch{}, fmt.Errorf("pg_basebackup of %s: %w", src.Name, err)
 	}
 	m.CopyMs = time.Since(copyStart).Milliseconds()
-	m.RestoredBytes = dirSize(p.data)
+	m.RestoredBytes = DirSize(p.data)
 	if mm := lsnEndRE.FindStringSubmatch(out); mm != nil {
 		m.LSN = mm[1]
 	} else {
@@ -285,4 +274,24 @@ func clusterName(name string) string {
 		s = s[:60]
 	}
 	return s
+}
+
+// makeDrillDir creates the drill's directory, private to the server's
+// account (the socket lives there and the copy holds production data),
+// with its socket directory and meta file, and keeps its marker fresh
+// until the returned stop is called.
+func makeDrillDir(p drillPaths, m drillMeta, env backupEnv) (stop func(), err error) {
+	if err := os.MkdirAll(p.root, 0o755); err != nil {
+		return nil, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
+	}
+	if err := env.user.MkdirOwned(p.dir, 0o700); err != nil {
+		return nil, driver.Permanent(driver.KindMisconfigured, fmt.Errorf("scratch_dir: %w", err))
+	}
+	if err := privateSocketDir(m.SocketDir, env.user); err != nil {
+		return nil, err
+	}
+	if err := writeDrillMeta(p, m); err != nil {
+		return nil, err
+	}
+	return touchEvery(markerTouch, p.marker()), nil
 }

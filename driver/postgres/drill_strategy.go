@@ -143,7 +143,7 @@ func findBaseBackup(ctx context.Context, t driver.Target, h driver.History, befo
 			continue
 		}
 		if bb, why := fits(dir); why == "" {
-			bb.Recorded, bb.Bytes = "backup_dir marker", dirSize(dir)
+			bb.Recorded, bb.Bytes = "backup_dir marker", DirSize(dir)
 			return bb, true, notes
 		}
 	}

@@ -155,7 +155,7 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 }
 
 // dirSize is the total size of the regular files under dir.
-func dirSize(dir string) int64 {
+func DirSize(dir string) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {

@@ -97,7 +97,7 @@ func auditRun(ctx context.Context, opts *Options) error {
 			case "denied":
 				outcome = "⊘ denied"
 			}
-			detail = clip(detail, 80)
+			detail = cmdutil.Clip(detail, 80)
 		}
 		tp.AddRow(at, principal, e.Action, e.Resource, outcome, strconv.Itoa(e.Status), detail, e.RequestID)
 	}
@@ -108,12 +108,4 @@ func auditRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "Older events were left out: raise --limit (now %d) or narrow --since.\n", opts.Limit)
 	}
 	return nil
-}
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

@@ -197,3 +197,12 @@ func YesNo(b bool) string {
 	}
 	return "no"
 }
+
+// Clip shortens s to at most n runes, ending a cut string with "…".
+func Clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

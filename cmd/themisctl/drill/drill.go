@@ -178,7 +178,7 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 		fmt.Fprintln(tw, "  STEP\tSTATE\tSTARTED\tDURATION\tDETAIL")
 		for _, s := range d.Steps {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Name, s.State, cmdutil.FormatTime(s.StartedAtMs, true),
-				fmtMs(s.DurationMs), clip(oneLine(s.Detail), 70))
+				fmtMs(s.DurationMs), cmdutil.Clip(oneLine(s.Detail), 70))
 		}
 		_ = tw.Flush()
 	}
@@ -187,7 +187,7 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "  APPROVAL\tDECISION\tBY\tVIA\tAT\tCOMMENT")
 		for _, a := range d.Approvals {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, a.Channel, cmdutil.FormatTime(a.AtMs, true), clip(oneLine(a.Comment), 60))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.Step, a.Decision, a.Approver, a.Channel, cmdutil.FormatTime(a.AtMs, true), cmdutil.Clip(oneLine(a.Comment), 60))
 		}
 		_ = tw.Flush()
 	}
@@ -196,7 +196,7 @@ func writeDrill(w io.Writer, d domain.Drill, tty bool) {
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "  REFUSED\tDECISION\tBY\tVIA\tAT\tWHY")
 		for _, a := range d.Refused {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", clip(a.Step, 20), a.Decision, a.Approver, a.Channel, cmdutil.FormatTime(a.AtMs, true), clip(oneLine(a.Reason), 70))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", cmdutil.Clip(a.Step, 20), a.Decision, a.Approver, a.Channel, cmdutil.FormatTime(a.AtMs, true), cmdutil.Clip(oneLine(a.Reason), 70))
 		}
 		_ = tw.Flush()
 	}
@@ -244,11 +244,3 @@ func writeRestore(w io.Writer, d domain.Drill) {
 
 // mb formats bytes in MB (10^6 bytes).
 func mb(bytes int64) string { return fmt.Sprintf("%.1f MB", float64(bytes)/1e6) }
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}

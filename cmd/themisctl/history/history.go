@@ -94,7 +94,7 @@ func historyRun(ctx context.Context, opts *Options) error {
 		dur, throttled := strconv.FormatInt(cm.DurationMs, 10), strconv.FormatInt(cm.ThrottledMs, 10)
 		if tty {
 			started = at.Format("2006-01-02 15:04:05")
-			stmt, errText = clip(stmt, 60), clip(errText, 40)
+			stmt, errText = cmdutil.Clip(stmt, 60), cmdutil.Clip(errText, 40)
 			dur = (time.Duration(cm.DurationMs) * time.Millisecond).String()
 			throttled = (time.Duration(cm.ThrottledMs) * time.Millisecond).String()
 		}
@@ -107,12 +107,4 @@ func historyRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "More statements: --page-token %s\n", page.NextPageToken)
 	}
 	return nil
-}
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

@@ -109,7 +109,7 @@ func writeJob(w io.Writer, j domain.Job, tty bool) int {
 			attempt = fmt.Sprint(t.Attempt)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", t.TaskType, stateLabel(t.State), cmdutil.FormatPct(t.ProgressPct),
-			attempt, cmdutil.FormatDuration(taskDuration(t)), clip(oneLine(firstNonEmpty(t.ErrorMessage, t.ResultSummary)), 60))
+			attempt, cmdutil.FormatDuration(taskDuration(t)), cmdutil.Clip(oneLine(firstNonEmpty(t.ErrorMessage, t.ResultSummary)), 60))
 		lines++
 	}
 	_ = tw.Flush()
@@ -133,14 +133,6 @@ func firstNonEmpty(ss ...string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
 
 // progressLine is the one-line summary that non-terminal watchers print
 // whenever it changes.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,14 +134,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	b.logf("%s (%.1f s)", res.Summary, rep.BackupSeconds)
 
 	b.logf("pgbench -T %d: writes after the backup, into the WAL archive", cfg.WriteSeconds)
-	archivedBefore := dirSize(c.ArchiveDir)
+	archivedBefore := postgres.DirSize(c.ArchiveDir)
 	if _, err := b.pgbench.Run(ctx, "pgbench", "-n", "-c", "2", "-j", "2", "-T", strconv.Itoa(cfg.WriteSeconds)); err != nil {
 		return nil, err
 	}
 	if _, err := b.switchAndArchive(ctx); err != nil {
 		return nil, err
 	}
-	rep.ArchivedAfterBackup = dirSize(c.ArchiveDir) - archivedBefore
+	rep.ArchivedAfterBackup = postgres.DirSize(c.ArchiveDir) - archivedBefore
 
 	// Config.Runs rounds of the floor and both strategies, the order
 	// rotating each round; each side's median counts (a shared machine's
@@ -228,7 +227,7 @@ func (b *bench) floor(ctx context.Context, data string) (Row, error) {
 		return Row{}, fmt.Errorf("cp -a: %w: %s", err, out)
 	}
 	sec := time.Since(start).Seconds()
-	n := dirSize(dst)
+	n := postgres.DirSize(dst)
 	b.logf("floor: cp -a of %s in %.2f s", humanBytes(n), sec)
 	return Row{Name: floorSide, RestoreSec: sec, CopySec: sec, RestoredBytes: n, RateMiBs: mibs(n, sec)}, nil
 }
@@ -316,19 +315,6 @@ func (b *bench) restore(ctx context.Context, strategy string, run int) (Row, err
 	return row, nil
 }
 
-// dirSize is the total size of the regular files under dir.
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
 
 func mibs(bytes int64, sec float64) float64 {
 	if sec <= 0 {
