@@ -315,7 +315,6 @@ func (b *bench) restore(ctx context.Context, strategy string, run int) (Row, err
 	return row, nil
 }
 
-
 func mibs(bytes int64, sec float64) float64 {
 	if sec <= 0 {
 		return 0
