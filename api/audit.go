@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,20 +250,14 @@ func (h *handler) readAudit(c *gin.Context) {
 
 // parseAuditQuery reads since (RFC 3339 or Unix milliseconds) and limit.
 func parseAuditQuery(c *gin.Context) (time.Time, int, error) {
-	q := c.Request.URL.Query()
+	params, err := queryParams(c)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
 	limit := DefaultAuditLimit
 	var since time.Time
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		vs := q[k]
-		if len(vs) > 1 {
-			return since, 0, badRequest(CodeInvalidParameter, clip(k, 100), "query parameter %s is given more than once", clip(k, 100))
-		}
-		v := vs[0]
+	for _, qp := range params {
+		k, v := qp.key, qp.value
 		switch k {
 		case "since":
 			t, err := parseSince(v)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,19 +58,13 @@ func parseCommandPageToken(s string) (int64, bool) {
 // parseCommandFilter reads the query of GET /commands; unknown and repeated
 // parameters are refused, as for GET /jobs.
 func (h *handler) parseCommandFilter(c *gin.Context) (CommandFilter, error) {
-	q := c.Request.URL.Query()
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
+	params, err := queryParams(c)
+	if err != nil {
+		return CommandFilter{}, err
 	}
-	slices.Sort(keys)
 	f := CommandFilter{Limit: DefaultCommandLimit}
-	for _, k := range keys {
-		vs := q[k]
-		if len(vs) > 1 {
-			return f, badRequest(CodeInvalidParameter, clip(k, 100), "query parameter %s is given more than once", clip(k, 100))
-		}
-		v := vs[0]
+	for _, qp := range params {
+		k, v := qp.key, qp.value
 		switch k {
 		case "target":
 			if !h.svc.TargetKnown(v) {

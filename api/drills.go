@@ -242,24 +242,19 @@ func (h *handler) startDrill(c *gin.Context) {
 
 // parseDrillLimit reads the query of GET /drills (limit only).
 func parseDrillLimit(c *gin.Context) (int, error) {
-	q := c.Request.URL.Query()
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
+	params, err := queryParams(c)
+	if err != nil {
+		return 0, err
 	}
-	slices.Sort(keys)
 	limit := DefaultDrillLimit
-	for _, k := range keys {
-		vs := q[k]
-		if len(vs) > 1 {
-			return 0, badRequest(CodeInvalidParameter, clip(k, 100), "query parameter %s is given more than once", clip(k, 100))
-		}
+	for _, qp := range params {
+		k, v := qp.key, qp.value
 		if k != "limit" {
 			return 0, badRequest(CodeInvalidParameter, clip(k, 100), "unknown query parameter %q (accepted: limit)", clip(k, 100))
 		}
-		n, err := strconv.Atoi(vs[0])
+		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxDrillLimit {
-			return 0, badRequest(CodeInvalidParameter, k, "limit must be an integer 1–%d, got %q", MaxDrillLimit, clip(vs[0], 100))
+			return 0, badRequest(CodeInvalidParameter, k, "limit must be an integer 1–%d, got %q", MaxDrillLimit, clip(v, 100))
 		}
 		limit = n
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,19 +49,13 @@ func jobID(c *gin.Context) (string, bool) {
 // parseJobFilter reads the query of GET /jobs. Unknown parameters and
 // repeated ones are refused so that a typo never silently widens a listing.
 func parseJobFilter(c *gin.Context) (JobFilter, error) {
-	q := c.Request.URL.Query()
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
+	params, err := queryParams(c)
+	if err != nil {
+		return JobFilter{}, err
 	}
-	slices.Sort(keys)
 	f := JobFilter{Limit: DefaultJobLimit}
-	for _, k := range keys {
-		vs := q[k]
-		if len(vs) > 1 {
-			return f, badRequest(CodeInvalidParameter, k, "query parameter %s is given more than once", clip(k, 100))
-		}
-		v := vs[0]
+	for _, qp := range params {
+		k, v := qp.key, qp.value
 		switch k {
 		case "active_only":
 			b, err := strconv.ParseBool(v)
