@@ -23,6 +23,8 @@ func TestContractRealService(t *testing.T) {
 	// driver capabilities, the built-in health probes); a first round of
 	// probes is done, as the daemon starts them.
 	e.Service.ProbeHealth(t.Context())
+	// The suite's drills restore the latest verified backup.
+	e.verifiedBackup("demo")
 
 	apitest.RunContract(t, apitest.Contract{
 		BaseURL: e.API.URL,

@@ -37,7 +37,7 @@ func BuiltinProbes(c client.Client, cfg *config.Config, reg *driver.Registry, hi
 	if err := add("workers", workersProbe(c, cfg)); err != nil {
 		return nil, err
 	}
-	if err := add("jobs", jobsProbe(c, ns)); err != nil {
+	if err := add("jobs", jobsProbe(c, ns, cfg.TaskQueues())); err != nil {
 		return nil, err
 	}
 	if hs, ok := hist.(*history.Store); ok && hs != nil {
@@ -261,15 +261,21 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// jobsProbe: any failed maintenance job in the last 24 hours makes it
-// degraded.
-func jobsProbe(c client.Client, namespace string) health.ProbeFunc {
+// jobsProbe: any failed maintenance job of this deployment (its task
+// queues: another deployment may share the namespace) in the last 24 hours
+// makes it degraded.
+func jobsProbe(c client.Client, namespace string, queues []string) health.ProbeFunc {
+	quoted := make([]string, len(queues))
+	for i, q := range queues {
+		quoted[i] = "'" + strings.ReplaceAll(q, "'", `\'`) + "'"
+	}
+	inQueues := "TaskQueue IN (" + strings.Join(quoted, ", ") + ")"
 	return func(ctx context.Context) health.Signal {
 		since := time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339)
 		resp, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
 			Namespace: namespace,
-			Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Failed' AND CloseTime > '%s'",
-				workflows.MaintenanceWorkflowName, since),
+			Query: fmt.Sprintf("WorkflowType = '%s' AND %s AND ExecutionStatus = 'Failed' AND CloseTime > '%s'",
+				workflows.MaintenanceWorkflowName, inQueues, since),
 		})
 		switch {
 		case err != nil:

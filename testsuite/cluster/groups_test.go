@@ -87,7 +87,9 @@ func TestTargetGroupsRunOnTheirZonesWorkers(t *testing.T) {
 	if !domain.TaskMVCCCleanup.Heavy() {
 		t.Fatal("mvcc_cleanup is not heavy any more: pick a heavy task so the target lock is exercised")
 	}
-	scA := c.CreateSchedule(0, apiclient.ScheduleInput{Name: "Zone A", Target: targetA, Tasks: tasks})
+	// Zone a's job also takes a verified backup: the drill below restores it.
+	scA := c.CreateSchedule(0, apiclient.ScheduleInput{Name: "Zone A", Target: targetA,
+		Tasks: append(slices.Clone(tasks), domain.TaskBackupVerification)})
 	scB := c.CreateSchedule(0, apiclient.ScheduleInput{Name: "Zone B", Target: targetB, Tasks: tasks})
 	for id, want := range map[string]string{scA.ID: queueA, scB.ID: queueB} {
 		if got := scheduleQueue(t, c, id); got != want {
