@@ -196,7 +196,7 @@ func (p *pacer) readNow(ctx context.Context) signal {
 	var blockMs float64
 	err := p.r.pool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM pg_stat_activity a
-		        WHERE a.state IS NOT NULL AND a.state NOT IN ('idle') AND a.backend_type = 'client backend'
+		        WHERE a.state = 'active' AND a.backend_type = 'client backend'
 		          AND a.pid <> pg_backend_pid() AND a.application_name <> $1),
 		       count(w.pid),
 		       coalesce(max(extract(epoch FROM now() - coalesce(w.state_change, w.query_start)) * 1000), 0)
@@ -300,41 +300,55 @@ func (p *pacer) replicaLag(ctx context.Context, dsn string) (int64, error) {
 
 // wait returns once no signal throttles, waiting (and heartbeating why)
 // while one does, and hibernating while a critical level is up. It returns
-// ctx.Err() when ctx is cancelled.
+// ctx.Err() when ctx is cancelled. One continuous wait of one kind is one
+// throttle event.
 func (p *pacer) wait(ctx context.Context) error {
 	if p == nil {
 		return ctx.Err()
 	}
+	kind := ""
+	defer func() {
+		if kind != "" {
+			p.end()
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		s := p.read(ctx)
+		var k, why string
+		var d time.Duration
 		switch {
 		case s.Critical:
-			if err := p.hibernate(ctx, s.CriticalReason); err != nil {
-				return err
-			}
+			k, why, d = "hibernated", s.CriticalReason, p.o.Hibernate
 		case s.Reason != "":
-			if err := p.pause(ctx, "throttled", s.Reason, throttlePoll); err != nil {
-				return err
-			}
+			k, why, d = "throttled", s.Reason, throttlePoll
 		default:
 			return nil
+		}
+		if k != kind {
+			if kind != "" {
+				p.end()
+			}
+			p.begin(k, why)
+			kind = k
+		}
+		if err := p.sleep(ctx, k, why, d); err != nil {
+			return err
 		}
 	}
 }
 
 // hibernate waits hibernate_s, heartbeating every throttlePoll.
 func (p *pacer) hibernate(ctx context.Context, why string) error {
-	return p.pause(ctx, "hibernated", why, p.o.Hibernate)
+	p.begin("hibernated", why)
+	defer p.end()
+	return p.sleep(ctx, "hibernated", why, p.o.Hibernate)
 }
 
-// pause waits d, counting the time as kind ("throttled", "hibernated")
-// once however many workers wait at the same time.
-func (p *pacer) pause(ctx context.Context, kind, why string, d time.Duration) error {
-	p.begin(kind, why)
-	defer p.end()
+// sleep waits d, heartbeating why every throttlePoll.
+func (p *pacer) sleep(ctx context.Context, kind, why string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		left := time.Until(deadline)
