@@ -368,11 +368,12 @@ func (p *pacer) sleep(ctx context.Context, kind, why string, d time.Duration) er
 
 func (p *pacer) note(kind, why string, left time.Duration) {
 	p.mu.Lock()
-	waited := time.Since(p.waitStart).Round(time.Second)
+	waited := time.Since(p.waitStart)
+	total := (p.throttled + p.hibernated + waited).Round(time.Second)
 	p.mu.Unlock()
-	note := fmt.Sprintf("throttled: %s (waiting %s)", why, waited)
+	note := fmt.Sprintf("throttled: %s (waiting %s; %s so far)", why, waited.Round(time.Second), total)
 	if kind == "hibernated" {
-		note = fmt.Sprintf("hibernating %s more: %s", left.Round(time.Second), why)
+		note = fmt.Sprintf("hibernating %s more: %s (%s so far)", left.Round(time.Second), why, total)
 	}
 	p.r.progress(p.r.lastPct(), note, nil)
 }
