@@ -66,6 +66,11 @@ func throttleOptions(opts map[string]OptionSpec) map[string]OptionSpec {
 			Help: "PostgreSQL: active backends at which the task hibernates (0 = off)"},
 		"hibernate_s": {Kind: OptionInt, Min: 1, Max: 86_400, Default: 60,
 			Help: "PostgreSQL: how long a critical level makes the task hibernate, seconds"},
+		// SQL run on the target: admin scope.
+		"throttle_query": {Kind: OptionText, Default: "", AdminOnly: true,
+			Help: "PostgreSQL: a read-only query returning one number; above throttle_threshold the task waits (admin scope)"},
+		"throttle_threshold": {Kind: OptionFloat, Min: -1e18, Max: 1e18, Default: 0.0,
+			Help: "PostgreSQL: the value of throttle_query above which the task waits"},
 		"intensity": {Kind: OptionFloat, Min: 0.01, Max: 1, Default: 1.0,
 			Help: "PostgreSQL: share of time spent working; after each unit the task sleeps its duration × (1/intensity − 1) (1 = no sleep)"},
 	} {

@@ -208,7 +208,9 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	if replaced != nil {
 		res.Details["previous_attempts"] = replaced
 	}
-	r.pacer.details(res.Details)
+	if p, _ := r.pacerFor(ctx); p != nil {
+		p.details(res.Details)
+	}
 	r.progress(100, "done", nil)
 	return res, nil
 }

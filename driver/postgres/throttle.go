@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/driver/commandlog"
 )
 
@@ -50,6 +51,10 @@ type throttleOpts struct {
 	Intensity                 float64
 	LockTimeout               time.Duration
 	ReplicaDSNs               []string
+	// Query is a custom probe returning one number; above Threshold the
+	// task waits ("" = none).
+	Query     string
+	Threshold float64
 	// ownName is the application_name of the task's sessions.
 	ownName         string
 	pauses          pauseReader
@@ -125,6 +130,16 @@ func (r *run) pacerFor(ctx context.Context) (*pacer, error) {
 		read("hibernate_s", &hib)
 		if err == nil {
 			to.Intensity, err = floatOpt(o, "intensity")
+		}
+		if err == nil {
+			to.Threshold, err = floatOpt(o, "throttle_threshold")
+		}
+		if err == nil && o.IsSet("throttle_query") {
+			q, ok := o.Value("throttle_query").(string)
+			if !ok {
+				err = driver.Permanentf(driver.KindInvalidInput, "option throttle_query must be a string, got %T", o.Value("throttle_query"))
+			}
+			to.Query = strings.TrimSpace(q)
 		}
 		var tos timeouts
 		if err == nil {
@@ -217,6 +232,12 @@ func (p *pacer) readNow(ctx context.Context) signal {
 			s.Blocking = time.Duration(blockMs) * time.Millisecond
 		}
 	}
+	if p.o.Query != "" {
+		v, err := p.probe(ctx)
+		if err == nil && v > p.o.Threshold {
+			reasons = append(reasons, fmt.Sprintf("throttle_query %g > %g", v, p.o.Threshold))
+		}
+	}
 	if p.o.pauses != nil {
 		until, why, ok, err := p.o.pauses.ManualPause(ctx, p.o.target, time.Now())
 		if err == nil && ok {
@@ -233,6 +254,28 @@ func (p *pacer) readNow(ctx context.Context) signal {
 	}
 	return s
 }
+
+// probe runs throttle_query in a read-only transaction bounded by
+// throttleProbeTimeout and returns the first column of its first row.
+func (p *pacer) probe(ctx context.Context) (float64, error) {
+	var v *float64
+	err := pgx.BeginTxFunc(ctx, p.r.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", throttleProbeTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, p.o.Query).Scan(&v)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if v == nil {
+		return 0, errors.New("throttle_query returned NULL")
+	}
+	return *v, nil
+}
+
+// throttleProbeTimeout bounds one run of throttle_query.
+const throttleProbeTimeout = 5 * time.Second
 
 // lagMs is the largest replay lag of the target's standbys: as the primary
 // sees them (pg_stat_replication.replay_lag) and, for each

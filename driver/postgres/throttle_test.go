@@ -311,12 +311,45 @@ func TestThrottleIntensity(t *testing.T) {
 	if len(tables) != 8 || slept <= 0 || slept < work-float64(len(tables)) {
 		t.Errorf("intensity 0.5: slept %v ms after %v ms of work over %d tables", slept, work, len(tables))
 	}
-	if got := a.sink.throttledMs(); float64(got) < slept-float64(len(tables)) {
+	// The sleep after the last table precedes no statement.
+	if got := a.sink.throttledMs(); got <= 0 || float64(got) > slept {
 		t.Errorf("command log throttled_ms %d, slept %v", got, slept)
 	}
 	// intensity 1 sleeps nothing.
 	res = e.mustRun(domain.TaskMVCCCleanup, domain.TaskOptions{"dead_tuple_threshold": int64(0)})
 	if d := detailsJSON(t, res); num(t, d, "intensity_slept_ms") != 0 || num(t, d, "throttled_ms") != 0 {
 		t.Errorf("intensity 1: %v", d)
+	}
+}
+
+// TestThrottleQuery: a custom probe above its threshold holds the task.
+func TestThrottleQuery(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	seedDead(t, shared, db, 3)
+	shared.Exec(t, db, `CREATE TABLE public.busy (v numeric); INSERT INTO public.busy VALUES (7)`)
+	e := newEnv(t, shared, db)
+	a := e.runAsync(t, domain.TaskMVCCCleanup, domain.TaskOptions{
+		"dead_tuple_threshold": int64(1), "throttle_query": "SELECT v FROM public.busy", "throttle_threshold": 5.0,
+	}, e.history)
+	waitFor(t, 30*time.Second, "a throttle_query heartbeat", func() bool { return a.rec.sawNote("throttle_query 7 > 5") })
+	time.Sleep(1200 * time.Millisecond)
+	if shared.DeadTuples(t, db, "public.d1") == 0 {
+		t.Fatal("the task vacuumed while the probe was over its threshold")
+	}
+	shared.Exec(t, db, `UPDATE public.busy SET v = 2`)
+	d := detailsJSON(t, a.wait(t))
+	if num(t, d, "throttled_ms") < 1000 || eventsWith(d, "throttled", "throttle_query") == 0 || num(t, d, "tables_vacuumed") != 3 {
+		t.Errorf("details %v", d)
+	}
+
+	// A query that is not read-only does not throttle (it fails in the
+	// read-only transaction) and does not write.
+	res := e.mustRun(domain.TaskMVCCCleanup, domain.TaskOptions{"throttle_query": "UPDATE public.busy SET v = 100 RETURNING v"})
+	if got := pgcluster.Scalar[string](t, shared, db, `SELECT v::text FROM public.busy`); got != "2" {
+		t.Errorf("the probe wrote: v = %s", got)
+	}
+	if num(t, detailsJSON(t, res), "throttled_ms") != 0 {
+		t.Errorf("a failing probe throttled: %v", res.Details)
 	}
 }
