@@ -189,7 +189,9 @@ func (p *pacer) read(ctx context.Context) signal {
 	if !p.lastRead.IsZero() && time.Since(p.lastRead) < throttlePoll {
 		return p.last
 	}
-	p.last = p.readNow(ctx)
+	// The readings are the pacer's, not maintenance: they stay out of the
+	// command log.
+	p.last = p.readNow(commandlog.WithRecorder(ctx, nil))
 	p.lastRead = time.Now()
 	return p.last
 }

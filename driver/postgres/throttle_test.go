@@ -29,6 +29,19 @@ func (m *memSink) RecordCommands(_ context.Context, cmds []commandlog.Command) e
 	return nil
 }
 
+// statements counts the recorded statements containing s.
+func (m *memSink) statements(s string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, c := range m.cmds {
+		if strings.Contains(c.Statement, s) {
+			n++
+		}
+	}
+	return n
+}
+
 func (m *memSink) throttledMs() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -175,6 +188,9 @@ func TestThrottleReplica(t *testing.T) {
 		}
 		if got := a.sink.throttledMs(); got < (paused - 500*time.Millisecond).Milliseconds() {
 			t.Errorf("command log throttled_ms = %d, want > %v", got, paused-500*time.Millisecond)
+		}
+		if n, probes := a.sink.statements("VACUUM"), a.sink.statements("pg_blocking_pids")+a.sink.statements("pg_stat_replication"); n != 50 || probes != 0 {
+			t.Errorf("command log: %d VACUUMs (want 50), %d pacer readings (want 0)", n, probes)
 		}
 		if p := pgcluster.Scalar[int64](t, p, "app", `SELECT count(*) FROM pg_stat_user_tables WHERE relname LIKE 'd%' AND n_dead_tup > 0`); p != 0 {
 			t.Errorf("%d tables still have dead tuples", p)
