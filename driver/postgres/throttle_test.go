@@ -153,9 +153,15 @@ func TestThrottleReplica(t *testing.T) {
 	p.CreateDatabase(t, "app")
 	p.WaitCaughtUp(t, rep)
 
-	pauseReplay := func() {
+	pauseReplay := func(t *testing.T) {
 		t.Helper()
 		rep.Exec(t, "app", `SELECT pg_wal_replay_pause()`)
+		// A failed subtest must not leave replay paused for the next one.
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = rep.ExecContext(ctx, "app", `SELECT pg_wal_replay_resume()`)
+		})
 		p.Exec(t, "app", `CREATE TABLE IF NOT EXISTS public.tick (id serial PRIMARY KEY); INSERT INTO public.tick DEFAULT VALUES`)
 	}
 
@@ -164,7 +170,7 @@ func TestThrottleReplica(t *testing.T) {
 		p.WaitCaughtUp(t, rep)
 		e := newEnv(t, p, "app")
 		e.target.ReplicaDSNs = []string{rep.DSN("app")}
-		pauseReplay()
+		pauseReplay(t)
 		time.Sleep(800 * time.Millisecond)
 
 		const paused = 3 * time.Second
@@ -197,26 +203,6 @@ func TestThrottleReplica(t *testing.T) {
 		}
 	})
 
-	t.Run("lag seen from the primary", func(t *testing.T) {
-		p.Exec(t, "app", `DELETE FROM public.d3 WHERE id < 50; DELETE FROM public.d4 WHERE id < 50`)
-		waitFor(t, 30*time.Second, "dead tuples in the statistics", func() bool {
-			return p.DeadTuples(t, "app", "public.d3") > 0 && p.DeadTuples(t, "app", "public.d4") > 0
-		})
-		p.WaitCaughtUp(t, rep)
-		e := newEnv(t, p, "app") // no replica_dsns: pg_stat_replication only
-		pauseReplay()
-		time.Sleep(800 * time.Millisecond)
-		p.Exec(t, "app", `INSERT INTO public.tick DEFAULT VALUES`)
-		a := e.runAsync(t, domain.TaskMVCCCleanup, domain.TaskOptions{"max_lag_ms": int64(300), "dead_tuple_threshold": int64(1)}, e.history)
-		waitFor(t, 30*time.Second, "a throttled heartbeat", func() bool { return a.rec.sawNote("(standby ") })
-		time.Sleep(1500 * time.Millisecond)
-		rep.Exec(t, "app", `SELECT pg_wal_replay_resume()`)
-		d := detailsJSON(t, a.wait(t))
-		if num(t, d, "throttled_ms") < 1500 || eventsWith(d, "throttled", "(standby ") == 0 || num(t, d, "tables_vacuumed") != 2 {
-			t.Errorf("details %v", d)
-		}
-	})
-
 	t.Run("critical lag hibernates", func(t *testing.T) {
 		p.Exec(t, "app", `DELETE FROM public.d1 WHERE id < 50; DELETE FROM public.d2 WHERE id < 50`)
 		waitFor(t, 30*time.Second, "dead tuples in the statistics", func() bool {
@@ -225,7 +211,7 @@ func TestThrottleReplica(t *testing.T) {
 		p.WaitCaughtUp(t, rep)
 		e := newEnv(t, p, "app")
 		e.target.ReplicaDSNs = []string{rep.DSN("app")}
-		pauseReplay()
+		pauseReplay(t)
 		time.Sleep(800 * time.Millisecond)
 		a := e.runAsync(t, domain.TaskMVCCCleanup, domain.TaskOptions{
 			"max_lag_ms": int64(0), "critical_lag_ms": int64(300), "hibernate_s": int64(1), "dead_tuple_threshold": int64(1),
