@@ -22,6 +22,7 @@ var adminOnlySettings = []struct {
 	{"whole-day window at 0", `"tasks":["quota_check"],"window_start_hour":0,"window_end_hour":0`, "window_start_hour=window_end_hour"},
 	{"drill task", `"tasks":["quota_check","disaster_recovery_drill"]`, "tasks.disaster_recovery_drill"},
 	{"full compaction", `"tasks":["storage_compaction"],"task_options":{"storage_compaction":{"full":true}}`, "task_options.storage_compaction.full"},
+	{"custom throttle probe", `"tasks":["mvcc_cleanup"],"task_options":{"mvcc_cleanup":{"throttle_query":"SELECT 1"}}`, "task_options.mvcc_cleanup.throttle_query"},
 	{"keep one backup", `"tasks":["backup_verification"],"task_options":{"backup_verification":{"keep_backups":1}}`, "task_options.backup_verification.keep_backups"},
 	{"keep two backups", `"tasks":["backup_verification"],"task_options":{"backup_verification":{"keep_backups":2}}`, "task_options.backup_verification.keep_backups"},
 	{"24 h statement timeout", `"tasks":["storage_compaction"],"task_options":{"storage_compaction":{"statement_timeout_ms":86400000}}`, "task_options.storage_compaction.statement_timeout_ms"},

@@ -21,6 +21,9 @@
 //	GET    /health                    read   200 cached health report
 //	GET    /task-types                read   200 {task_types, count}
 //	GET    /targets                   read   200 {targets, count}
+//	GET    /targets/{name}/throttle   read   200 manual pause (503 without ThrottleService)
+//	POST   /targets/{name}/throttle   write  200 pause set ({"for"|"until", "reason"})
+//	DELETE /targets/{name}/throttle   write  200 pause cleared
 //	POST   /schedules                 write  201 schedule
 //	GET    /schedules                 read   200 {schedules, count}
 //	GET    /schedules/{id}            read   200 schedule

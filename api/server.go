@@ -179,6 +179,9 @@ func New(svc Service, opts Options) http.Handler {
 	read("/task-types", "task_types.list", "", "task-types", h.taskTypes)
 	read("/targets", "targets.list", "", "targets", h.targets)
 	read("/targets/:name/drills", "target.drill_trend", "", "drills", h.drillTrend)
+	read("/targets/:name/throttle", "target.throttle_get", "", "throttle", h.getThrottle)
+	write(http.MethodPost, "/targets/:name/throttle", ScopeWrite, "target.throttle_set", "", "throttle", h.setThrottle)
+	write(http.MethodDelete, "/targets/:name/throttle", ScopeWrite, "target.throttle_clear", "", "throttle", h.clearThrottle)
 
 	write(http.MethodPost, "/schedules", ScopeWrite, "schedule.create", "", "schedules", h.createSchedule)
 	read("/schedules", "schedule.list", "", "schedules", h.listSchedules)

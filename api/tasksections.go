@@ -96,6 +96,8 @@ func renderTaskOptions(b *bytes.Buffer) {
 				b.WriteString("              type: boolean\n")
 			case domain.OptionEnum:
 				fmt.Fprintf(b, "              type: string\n              enum: [%s]\n", strings.Join(o.Values, ", "))
+			case domain.OptionText:
+				fmt.Fprintf(b, "              type: string\n              maxLength: %d\n", domain.MaxTextOption)
 			}
 			fmt.Fprintf(b, "              default: %s\n", yamlScalar(o.Default))
 			if len(o.EngineDefaults) > 0 {

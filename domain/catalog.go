@@ -52,6 +52,33 @@ func timeoutOptions(extra map[string]OptionSpec) map[string]OptionSpec {
 	return out
 }
 
+// throttleOptions are the pacing options of a heavy task on PostgreSQL
+// (docs/MAINTENANCE_SCHEDULE.md, "Throttling and pacing"), added to opts.
+func throttleOptions(opts map[string]OptionSpec) map[string]OptionSpec {
+	for k, v := range map[string]OptionSpec{
+		"max_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 1500,
+			Help: "PostgreSQL: replica replay lag above which the task waits between units of work (0 = off)"},
+		"critical_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 0,
+			Help: "PostgreSQL: replica lag at which the task hibernates for hibernate_s and cancels a statement that blocks others past lock_timeout (0 = off)"},
+		"max_active_backends": {Kind: OptionInt, Min: 0, Max: 100_000, Default: 0,
+			Help: "PostgreSQL: active backends (not the task's own) above which the task waits (0 = off)"},
+		"critical_active_backends": {Kind: OptionInt, Min: 0, Max: 100_000, Default: 0,
+			Help: "PostgreSQL: active backends at which the task hibernates (0 = off)"},
+		"hibernate_s": {Kind: OptionInt, Min: 1, Max: 86_400, Default: 60,
+			Help: "PostgreSQL: how long a critical level makes the task hibernate, seconds"},
+		// SQL run on the target: admin scope.
+		"throttle_query": {Kind: OptionText, Default: "", AdminOnly: true,
+			Help: "PostgreSQL: a read-only query returning one number; above throttle_threshold the task waits (admin scope)"},
+		"throttle_threshold": {Kind: OptionFloat, Min: -1e18, Max: 1e18, Default: 0.0,
+			Help: "PostgreSQL: the value of throttle_query above which the task waits"},
+		"intensity": {Kind: OptionFloat, Min: 0.01, Max: 1, Default: 1.0,
+			Help: "PostgreSQL: share of time spent working; after each unit the task sleeps its duration × (1/intensity − 1) (1 = no sleep)"},
+	} {
+		opts[k] = v
+	}
+	return opts
+}
+
 func init() {
 	for _, def := range []TaskDef{
 		{Type: TaskMetricsCollection, Title: "Metrics collection", Description: "Snapshot database statistics and size into the history store"},
@@ -60,7 +87,7 @@ func init() {
 		{Type: TaskQuotaCheck, Title: "Quota check", Description: "Compare database size with the target's quota; alert over 80 %",
 			Options: map[string]OptionSpec{"alert_pct": {Kind: OptionFloat, Min: 1, Max: 100, Default: 80, Help: "usage percentage that raises an alert"}}},
 		{Type: TaskConsistencyCheck, Title: "Consistency check", Description: "Integrity check of indexes and structure",
-			Options: timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism})},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism}))},
 		{Type: TaskReplicaValidation, Title: "Replica validation", Description: "Replication lag per replica; degraded > 1 s, critical > 5 s",
 			Options: map[string]OptionSpec{
 				"degraded_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 1000, Help: "lag above which a replica is degraded"},
@@ -73,14 +100,14 @@ func init() {
 			}},
 		{Type: TaskMVCCCleanup, Title: "MVCC cleanup", Description: "VACUUM (ANALYZE) tables past a dead-tuple or xid-age threshold",
 			Timeout: TimeoutLong, Heavy: true, // VACUUM
-			Options: timeoutOptions(map[string]OptionSpec{
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{
 				"parallelism":          optParallelism,
 				"dead_tuple_threshold": {Kind: OptionInt, Min: 0, Max: 1 << 50, Default: 1000, Help: "dead tuples at which a table is vacuumed"},
 				"xid_age_threshold":    {Kind: OptionInt, Min: 0, Max: 2_000_000_000, Default: 100_000_000, Help: "transaction-id age at which a table is vacuumed"},
-			})},
+			}))},
 		{Type: TaskFullCheckDB, Title: "Full check", Description: "Full integrity check of every table and index",
 			Timeout: TimeoutLong, Heavy: true, // full scan; parent checks take SHARE locks
-			Options: timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism})},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism}))},
 		{Type: TaskBackupVerification, Title: "Backup verification", Description: "Take a backup, restore it into a scratch copy and verify it",
 			Timeout: TimeoutLong, Heavy: true, // backup, restore, prune
 			Options: map[string]OptionSpec{
@@ -104,17 +131,17 @@ func init() {
 			Options: map[string]OptionSpec{"regression_pct": {Kind: OptionFloat, Min: 1, Max: 10_000, Default: 50, Help: "slow-down against the baseline that is a regression"}}},
 		{Type: TaskIndexRebuild, Title: "Index rebuild", Description: "Rebuild indexes over the fragmentation threshold",
 			Timeout: TimeoutLong, Heavy: true, // REINDEX
-			Options: timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism})},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
 		{Type: TaskIndexReorganize, Title: "Index reorganize", Description: "Reorganize moderately fragmented indexes",
 			Timeout: TimeoutLong, Heavy: true,
-			Options: timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism})},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
 		{Type: TaskStatisticsUpdate, Title: "Statistics update", Description: "Refresh planner statistics",
-			Options: timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism})},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism}))},
 		{Type: TaskStorageCompaction, Title: "Storage compaction", Description: "Reclaim free space (no exclusive-lock rewrite unless full=true)",
 			Timeout: TimeoutLong, Heavy: true, // VACUUM FULL when full=true
-			Options: timeoutOptions(map[string]OptionSpec{
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{
 				"full": {Kind: OptionBool, Default: false, AdminOnly: true, Help: "allow exclusive-lock rewrites such as VACUUM FULL (admin scope)"},
-			})},
+			}))},
 		{Type: TaskOrphanCleanup, Title: "Orphan cleanup", Description: "Drop leftovers of failed operations (invalid indexes, stale files)",
 			Heavy:   true, // drops leftovers, deletes backup files
 			Options: map[string]OptionSpec{"lock_timeout_ms": optLockTimeout}},

@@ -320,6 +320,15 @@ func (o OptionSpec) check(v any) (any, error) {
 			return nil, fmt.Errorf("must be a boolean")
 		}
 		return b, nil
+	case OptionText:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("must be a string")
+		}
+		if len(s) > MaxTextOption || !utf8.ValidString(s) {
+			return nil, fmt.Errorf("must be valid UTF-8 text of at most %d bytes", MaxTextOption)
+		}
+		return s, nil
 	case OptionEnum:
 		s, ok := v.(string)
 		if !ok {

@@ -65,7 +65,13 @@ const (
 	OptionFloat OptionKind = "number"
 	OptionBool  OptionKind = "boolean"
 	OptionEnum  OptionKind = "enum"
+	// OptionText is free text of at most MaxTextOption bytes (a custom
+	// throttle probe's SQL); such options are admin-only.
+	OptionText OptionKind = "string"
 )
+
+// MaxTextOption bounds the length of a text option, in bytes.
+const MaxTextOption = 4000
 
 // OptionSpec constrains one task option value.
 type OptionSpec struct {
@@ -216,7 +222,7 @@ func checkOptionSpec(o OptionSpec) (OptionSpec, error) {
 		if len(o.Values) == 0 {
 			return o, errors.New("an enum needs values")
 		}
-	case OptionBool:
+	case OptionBool, OptionText:
 	default:
 		return o, fmt.Errorf("unknown kind %q", o.Kind)
 	}

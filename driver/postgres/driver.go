@@ -195,6 +195,7 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 		return driver.Result{}, err
 	}
 	res, err := fn(ctx, r)
+	defer r.pacer.close()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return driver.Result{}, ctxErr
@@ -206,6 +207,9 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	}
 	if replaced != nil {
 		res.Details["previous_attempts"] = replaced
+	}
+	if p, _ := r.pacerFor(ctx); p != nil {
+		p.details(res.Details)
 	}
 	r.progress(100, "done", nil)
 	return res, nil
@@ -350,6 +354,11 @@ type run struct {
 	srv        serverFacts
 	mu         sync.Mutex // serialises progressFn
 	progressFn driver.ProgressFunc
+	pct        float64 // the last Pct reported
+
+	pacerOnce sync.Once
+	pacer     *pacer // nil: the task is not paced
+	pacerErr  error
 }
 
 // serverFacts are read once per run.
@@ -397,7 +406,15 @@ func (r *run) report(p driver.Progress) {
 	p.Pct = max(0, min(100, p.Pct))
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.pct = p.Pct
 	r.progressFn(p)
+}
+
+// lastPct is the Pct last reported.
+func (r *run) lastPct() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pct
 }
 
 // during runs fn (one long statement or program) while re-sending the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -41,6 +42,11 @@ func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, item
 	if len(items) == 0 {
 		return ctx.Err()
 	}
+	// Heavy tasks are paced between units (throttle.go).
+	p, err := r.pacerFor(ctx)
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	next := make(chan T)
 	g.Go(func() error {
@@ -63,28 +69,35 @@ func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, item
 				}
 			}()
 			for it := range next {
-				if gctx.Err() != nil {
-					return gctx.Err()
+				if err := p.wait(gctx); err != nil {
+					return err
 				}
-				if s != nil && s.conn.Conn().IsClosed() {
-					s.release()
-					s = nil
-				}
-				if s == nil {
-					var err error
-					if s, err = r.session(gctx, to); err != nil {
+				start := time.Now()
+				err := p.guard(gctx, func(ctx context.Context) error {
+					if s != nil && s.conn.Conn().IsClosed() {
+						s.release()
 						s = nil
-						return err
 					}
+					if s == nil {
+						var err error
+						if s, err = r.session(ctx, to); err != nil {
+							s = nil
+							return err
+						}
+					}
+					return work(ctx, s, it)
+				})
+				if err != nil {
+					return err
 				}
-				if err := work(gctx, s, it); err != nil {
+				if err := p.sleepAfter(gctx, time.Since(start)); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return ctxErr
 	}

@@ -77,9 +77,8 @@ func NewCmdTaskTypes(f *cmdutil.Factory, runF func(context.Context, *Options) er
 // tests.
 func NewCmdTargets(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	return newCmd(f, runF, targetsRun, &cobra.Command{
-		Use:     "targets",
-		Aliases: []string{"target"},
-		Short:   "List the configured target databases (without secrets)",
+		Use:   "targets",
+		Short: "List the configured target databases (without secrets)",
 		Long: "List the databases Themis maintains (GET /targets): name, driver, the default target,\n" +
 			"the storage quota and the RTO and RPO objectives DR drills are measured against.",
 	})

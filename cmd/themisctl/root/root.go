@@ -21,6 +21,7 @@ import (
 	"github.com/themis-maintenance/themis/cmd/themisctl/job"
 	"github.com/themis-maintenance/themis/cmd/themisctl/schedule"
 	"github.com/themis-maintenance/themis/cmd/themisctl/serve"
+	"github.com/themis-maintenance/themis/cmd/themisctl/target"
 	"github.com/themis-maintenance/themis/cmd/themisctl/token"
 	"github.com/themis-maintenance/themis/starter"
 )
@@ -51,7 +52,7 @@ powershell.`,
 		root.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{schedule.NewCmdSchedule(f), job.NewCmdJob(f), drill.NewCmdDrill(f), health.NewCmdHealth(f, nil), info.NewCmdStatus(f, nil), info.NewCmdTaskTypes(f, nil), info.NewCmdTargets(f, nil),
-		audit.NewCmdAudit(f, nil), history.NewCmdHistory(f, nil), token.NewCmdToken(f)} {
+		audit.NewCmdAudit(f, nil), history.NewCmdHistory(f, nil), target.NewCmdTarget(f), token.NewCmdToken(f)} {
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}
