@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
 )
 
 // IOStreams are the standard streams of a command. Commands write only
@@ -90,4 +92,13 @@ func isTerminal(f *os.File) bool {
 func TestStreams(tty bool) (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
 	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
 	return &IOStreams{In: in, Out: out, ErrOut: errOut, IsTTY: tty, StdinTTY: tty}, in, out, errOut
+}
+
+// ExecuteForTest runs cmd with args under ctx, with cobra's own output
+// discarded (tests read the IOStreams), and returns its error.
+func ExecuteForTest(ctx context.Context, cmd *cobra.Command, args ...string) error {
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	return cmd.ExecuteContext(ctx)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -50,10 +49,7 @@ func argvFactory() *cmdutil.Factory {
 }
 
 func execute(cmd *cobra.Command, args ...string) error {
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	return cmd.ExecuteContext(ctx)
+	return cmdutil.ExecuteForTest(ctx, cmd, args...)
 }
 
 func isUsage(err error) bool { return cmdutil.ExitCode(err) == cmdutil.ExitUsage }

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"strings"
 	"testing"
 
@@ -18,10 +17,7 @@ import (
 var ctx = context.Background()
 
 func execute(cmd *cobra.Command, args ...string) error {
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	return cmd.ExecuteContext(ctx)
+	return cmdutil.ExecuteForTest(ctx, cmd, args...)
 }
 
 func TestArgs(t *testing.T) {

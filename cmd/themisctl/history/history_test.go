@@ -3,7 +3,6 @@ package history
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,10 +22,7 @@ import (
 var ctx = context.Background()
 
 func execute(cmd *cobra.Command, args ...string) error {
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	return cmd.ExecuteContext(ctx)
+	return cmdutil.ExecuteForTest(ctx, cmd, args...)
 }
 
 func TestArgs(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -53,10 +52,7 @@ func argvFactory() *cmdutil.Factory {
 }
 
 func execute(cmd *cobra.Command, args ...string) error {
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	return cmd.ExecuteContext(ctx)
+	return cmdutil.ExecuteForTest(ctx, cmd, args...)
 }
 
 func isFlagError(err error) bool {

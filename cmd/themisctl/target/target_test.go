@@ -3,7 +3,6 @@ package target
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -23,10 +22,7 @@ import (
 var ctx = context.Background()
 
 func execute(cmd *cobra.Command, args ...string) error {
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	return cmd.ExecuteContext(ctx)
+	return cmdutil.ExecuteForTest(ctx, cmd, args...)
 }
 
 func TestThrottleArgs(t *testing.T) {
