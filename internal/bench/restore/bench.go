@@ -19,6 +19,7 @@ import (
 	"github.com/themis-maintenance/themis/driver/historytest"
 	"github.com/themis-maintenance/themis/driver/postgres"
 	"github.com/themis-maintenance/themis/driver/postgres/pgbin"
+	"github.com/themis-maintenance/themis/internal/bench/pgbench"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
@@ -74,7 +75,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := c.ExecContext(ctx, "postgres", "CREATE DATABASE "+dbName); err != nil {
 		return nil, err
 	}
-	b.logf("pgbench -i -s %d (about %s)", rep.Scale, humanBytes(rep.Scale*scaleBytes))
+	b.logf("pgbench -i -s %d (about %s)", rep.Scale, pgbench.HumanBytes(rep.Scale*scaleBytes))
 	t0 := time.Now()
 	if _, err := b.pgbench.Run(ctx, "pgbench", "-i", "-s", strconv.FormatInt(rep.Scale, 10), "-I", "dtGvp", "-q"); err != nil {
 		return nil, err
@@ -89,7 +90,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b.logf("database: %s in %.1f s", humanBytes(rep.DatabaseBytes), rep.GenerateSeconds)
+	b.logf("database: %s in %.1f s", pgbench.HumanBytes(rep.DatabaseBytes), rep.GenerateSeconds)
 
 	work, err := os.MkdirTemp("", "themis-bench-restore-")
 	if err != nil {
@@ -228,7 +229,7 @@ func (b *bench) floor(ctx context.Context, data string) (Row, error) {
 	}
 	sec := time.Since(start).Seconds()
 	n := postgres.DirSize(dst)
-	b.logf("floor: cp -a of %s in %.2f s", humanBytes(n), sec)
+	b.logf("floor: cp -a of %s in %.2f s", pgbench.HumanBytes(n), sec)
 	return Row{Name: floorSide, RestoreSec: sec, CopySec: sec, RestoredBytes: n, RateMiBs: mibs(n, sec)}, nil
 }
 
@@ -295,7 +296,7 @@ func (b *bench) restore(ctx context.Context, strategy string, run int) (Row, err
 	row.RestoredBytes, row.WALBytes, row.WALRange = s.RestoredBytes, s.WALBytes, s.WALRange
 	row.RateMiBs = mibs(s.RestoredBytes, row.RestoreSec)
 	b.logf("%s: restored in %.2f s (copy %.2f s, replay %.2f s): %s, WAL %s %s", strategy, row.RestoreSec, row.CopySec, row.ReplaySec,
-		humanBytes(s.RestoredBytes), humanBytes(s.WALBytes), s.WALRange)
+		pgbench.HumanBytes(s.RestoredBytes), pgbench.HumanBytes(s.WALBytes), s.WALRange)
 	if b.cfg.Verify {
 		b.logf("%s: DrillVerify", strategy)
 		v, err := b.d.DrillVerify(ctx, b.t, s)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/themis-maintenance/themis/internal/bench/pgbench"
 )
 
 // Report is a benchmark's outcome.
@@ -61,15 +63,15 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteText writes the report as one table with its context.
 func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "restore of a %s database (pgbench scale %d, generated in %.0f s), PostgreSQL %s, %d CPUs\n",
-		humanBytes(r.DatabaseBytes), r.Scale, r.GenerateSeconds, r.Server, r.CPUs)
+		pgbench.HumanBytes(r.DatabaseBytes), r.Scale, r.GenerateSeconds, r.Server, r.CPUs)
 	fmt.Fprintf(w, "base backup %s, taken and verified by backup_verification in %.1f s; then %d s of pgbench writes (%s of WAL archived)\n\n",
-		humanBytes(r.BackupBytes), r.BackupSeconds, r.WriteSeconds, humanBytes(r.ArchivedAfterBackup))
+		pgbench.HumanBytes(r.BackupBytes), r.BackupSeconds, r.WriteSeconds, pgbench.HumanBytes(r.ArchivedAfterBackup))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "strategy\trestore s\tcopy s\treplay s\trestored\tWAL replayed\tMiB/s\t× floor\tcopy × floor\tRTO s\tRPO ms\t")
 	for _, row := range append([]Row{r.Floor}, r.Rows...) {
 		wal, replay, rto, rpo := "-", "-", "-", "-"
 		if row.WALBytes > 0 {
-			wal = humanBytes(row.WALBytes)
+			wal = pgbench.HumanBytes(row.WALBytes)
 		}
 		if row.Name != r.Floor.Name {
 			replay = fmt.Sprintf("%.2f", row.ReplaySec)
@@ -81,7 +83,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			rpo = fmt.Sprintf("%.1f", *row.RPOMs)
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n", row.Name, row.RestoreSec, row.CopySec, replay,
-			humanBytes(row.RestoredBytes), wal, row.RateMiBs, row.FloorRatio, row.CopyFloorRatio, rto, rpo)
+			pgbench.HumanBytes(row.RestoredBytes), wal, row.RateMiBs, row.FloorRatio, row.CopyFloorRatio, rto, rpo)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -111,18 +113,4 @@ func joinSeconds(v []float64) string {
 		parts[i] = fmt.Sprintf("%.2f", f)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// humanBytes formats a byte count with binary units.
-func humanBytes(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.2f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
