@@ -118,6 +118,11 @@ type Request struct {
 	// in their application_name so that a retry can find and cancel the
 	// backends of the attempt it replaces.
 	Attempt int
+	// DryRun asks for the plan only (plan.go): nothing that changes the
+	// target is executed, and Result.Plan lists what would have been.
+	DryRun bool
+	// Budget bounds the units of work the task starts (plan.go).
+	Budget Budget
 }
 
 // Result is what a task reports back.
@@ -125,6 +130,14 @@ type Result struct {
 	Summary string         `json:"summary"`
 	Details map[string]any `json:"details"`
 	Alerts  []domain.Alert `json:"alerts,omitempty"`
+	// Plan is what a dry run would have executed (Request.DryRun).
+	Plan []PlannedStatement `json:"plan,omitempty"`
+	// UnitsLeft are the units not done because the budget ran out
+	// (Budget.StoppedBy says which), in the order they were to run: the
+	// next run of the schedule starts with them (Budget.Carried).
+	UnitsLeft []string `json:"units_left,omitempty"`
+	// StoppedBy is Budget.StoppedBy when units were left, else "".
+	StoppedBy string `json:"stopped_by,omitempty"`
 }
 
 // Driver performs maintenance tasks on one engine.
