@@ -66,6 +66,14 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 	if !driver.Supports(drv, in.Task) {
 		return TaskOutput{}, classify(driver.NotSupported(drv.Name(), in.Task), attempt, started.UnixMilli())
 	}
+	if in.DryRun && !driver.PlansDryRun(drv, in.Task) {
+		return TaskOutput{
+			Skipped: fmt.Sprintf("dry run: the %s driver cannot plan %s without doing it", drv.Name(), in.Task),
+			Attempt: attempt, StartedAtMs: started.UnixMilli(), FinishedAtMs: time.Now().UnixMilli(),
+		}, nil
+	}
+	budget := in.Budget
+	budget.Carried = a.carried(ctx, in)
 
 	var resume Heartbeat
 	if activity.HasHeartbeatDetails(ctx) {
@@ -79,8 +87,12 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 	stop := hb.keepAlive(a.heartbeatInterval())
 	defer stop()
 
-	// Every statement the driver runs goes to the command log.
-	cmdlog := a.commandRecorder(in, attempt)
+	// Every statement the driver runs goes to the command log (a dry run
+	// executes none: its catalog reads are not kept).
+	var cmdlog *commandlog.Recorder
+	if !in.DryRun {
+		cmdlog = a.commandRecorder(in, attempt)
+	}
 	ctx = commandlog.WithRecorder(ctx, cmdlog)
 	defer a.flushCommands(ctx, cmdlog)
 
@@ -88,6 +100,7 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		Target: target, Task: in.Task, Options: in.Options,
 		Checkpoint: resume.Checkpoint, Progress: hb.report,
 		History: a.History, JobID: in.JobID, Attempt: attempt,
+		DryRun: in.DryRun, Budget: budget,
 	})
 	if err != nil && ctx.Err() == nil {
 		hb.flush() // the retry resumes from the newest checkpoint
@@ -106,10 +119,19 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		a.recordQuietly(ctx, rec)
 		return TaskOutput{}, classify(err, attempt, started.UnixMilli())
 	}
-	rec.State, rec.Summary, rec.Details = domain.StateSucceeded, res.Summary, res.Details
+	details := withBudgetDetails(res, in.DryRun, budget)
+	if in.DryRun {
+		// A plan is no run: it must not count in duration predictions.
+		return TaskOutput{
+			Summary: res.Summary, Details: details, Alerts: res.Alerts, Attempt: attempt,
+			StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
+		}, nil
+	}
+	a.saveCarried(ctx, in, res)
+	rec.State, rec.Summary, rec.Details = domain.StateSucceeded, res.Summary, details
 	a.recordQuietly(ctx, rec)
 	return TaskOutput{
-		Summary: res.Summary, Details: res.Details, Alerts: res.Alerts, Attempt: attempt,
+		Summary: res.Summary, Details: details, Alerts: res.Alerts, Attempt: attempt,
 		StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 )
 
 // TaskInput is the input of every task activity. It names the target; the
@@ -14,6 +15,11 @@ type TaskInput struct {
 	Target     string             `json:"target"`
 	Task       domain.TaskType    `json:"task"`
 	Options    domain.TaskOptions `json:"options"`
+	// DryRun asks the driver for the plan only (driver.Request.DryRun).
+	DryRun bool `json:"dry_run,omitempty"`
+	// Budget bounds the units of work the task starts; the activity adds
+	// the units the schedule's previous run left (Budget.Carried).
+	Budget driver.Budget `json:"budget,omitzero"`
 }
 
 // TaskOutput is the result of a task activity.
@@ -24,6 +30,9 @@ type TaskOutput struct {
 	Attempt      int            `json:"attempt"`
 	StartedAtMs  int64          `json:"started_at_ms"`
 	FinishedAtMs int64          `json:"finished_at_ms"`
+	// Skipped, when set, says why the task did nothing (a dry run of a
+	// task the driver cannot plan): the job shows it skipped.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Heartbeat is the detail recorded with every heartbeat: progress for the

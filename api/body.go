@@ -172,6 +172,8 @@ var fieldKinds = map[string]string{
 	"halt_on_task_failure": "a boolean",
 	"task_dependencies":    "an array of {task_type, depends_on} objects",
 	"force":                "a boolean",
+	"dry_run":              "a boolean",
+	"time_limit_minutes":   "an integer 0–10080",
 	"wait":                 "a duration string (e.g. \"30s\")",
 }
 

@@ -37,6 +37,8 @@ type Deleted struct {
 type RunRequest struct {
 	// Force runs outside the maintenance window.
 	Force bool `json:"force"`
+	// DryRun decides what each task would do and executes nothing.
+	DryRun bool `json:"dry_run"`
 	// Wait, a duration up to a minute ("30s"), holds the answer until the
 	// started job ends or the wait has passed.
 	Wait string `json:"wait"`
@@ -221,7 +223,7 @@ func (h *handler) runSchedule(c *gin.Context) {
 	if body != nil {
 		m, err := parseObject(body)
 		if err == nil {
-			err = checkFields(m, map[string]bool{"force": true, "wait": true})
+			err = checkFields(m, map[string]bool{"force": true, "dry_run": true, "wait": true})
 		}
 		if err == nil {
 			err = decodeInto(m, &req)
@@ -238,7 +240,11 @@ func (h *handler) runSchedule(c *gin.Context) {
 			return
 		}
 	}
-	noteAudit(c, "", "force="+strconv.FormatBool(req.Force))
+	if req.Force && req.DryRun {
+		abortWithError(c, badRequest(CodeValidationFailed, "dry_run", "a dry run ignores the window and blackouts already: do not set force with it"))
+		return
+	}
+	noteAudit(c, "", runAuditDetail(req, ""))
 	// A forced run ignores the maintenance window: admin only (docs/MAINTENANCE_SCHEDULE.md, forcing).
 	if req.Force && !HasScope(c, ScopeAdmin) {
 		AbortForbidden(c, "a forced run (force: true) needs the "+ScopeAdmin+" scope")
@@ -257,12 +263,12 @@ func (h *handler) runSchedule(c *gin.Context) {
 			return
 		}
 	}
-	job, err := h.svc.RunSchedule(c.Request.Context(), id, req.Force, Principal(c))
+	job, err := h.svc.RunScheduleWith(c.Request.Context(), id, domain.RunOptions{Force: req.Force, DryRun: req.DryRun}, Principal(c))
 	if err != nil {
 		abortWithError(c, err)
 		return
 	}
-	noteAudit(c, "", "force="+strconv.FormatBool(req.Force)+" job="+job.ID)
+	noteAudit(c, "", runAuditDetail(req, job.ID))
 	if wait > 0 {
 		holdConnection(c, wait)
 		// The run has started whatever the wait brings: when waiting fails
@@ -274,6 +280,19 @@ func (h *handler) runSchedule(c *gin.Context) {
 	}
 	c.Header("Location", BasePath+"/jobs/"+url.PathEscape(job.ID))
 	c.JSON(http.StatusAccepted, wireJob(job))
+}
+
+// runAuditDetail is the audit detail of a run request (job: the started
+// job, "" before it started).
+func runAuditDetail(req RunRequest, job string) string {
+	d := "force=" + strconv.FormatBool(req.Force)
+	if req.DryRun {
+		d += " dry_run=true"
+	}
+	if job != "" {
+		d += " job=" + job
+	}
+	return d
 }
 
 // notePatch names the audit action of a PATCH: schedule.enable or

@@ -31,6 +31,8 @@ type Service interface {
 	// RunSchedule starts a job now; force bypasses the maintenance window.
 	// A *domain.ActiveJobError (409) when the schedule has an active job.
 	RunSchedule(ctx context.Context, id string, force bool, principal string) (domain.Job, error)
+	// RunScheduleWith is RunSchedule with every run option (a dry run).
+	RunScheduleWith(ctx context.Context, id string, opts domain.RunOptions, principal string) (domain.Job, error)
 
 	ListJobs(ctx context.Context, filter JobFilter) (JobPage, error)
 	GetJob(ctx context.Context, id string) (domain.Job, error)

@@ -38,25 +38,37 @@ func (s JobState) Valid() bool {
 
 // Job is one run of a schedule: one workflow execution (docs/MAINTENANCE_SCHEDULE.md).
 type Job struct {
-	ID            string   `json:"id"`
-	RunID         string   `json:"run_id"`
-	ScheduleID    string   `json:"schedule_id"`
-	ScheduleName  string   `json:"schedule_name"`
-	Target        string   `json:"target"`
-	State         JobState `json:"state"`
-	Forced        bool     `json:"forced"`
-	TriggeredBy   string   `json:"triggered_by"`
-	ProgressPct   float64  `json:"progress_pct"`
-	StartedAtMs   int64    `json:"started_at_ms"`
-	FinishedAtMs  int64    `json:"finished_at_ms"`
-	DurationMs    int64    `json:"duration_ms"`
-	ErrorMessage  string   `json:"error_message"`
-	ResultSummary string   `json:"result_summary"`
-	UIURL         string   `json:"ui_url"`
+	ID           string   `json:"id"`
+	RunID        string   `json:"run_id"`
+	ScheduleID   string   `json:"schedule_id"`
+	ScheduleName string   `json:"schedule_name"`
+	Target       string   `json:"target"`
+	State        JobState `json:"state"`
+	Forced       bool     `json:"forced"`
+	// DryRun jobs decide what their tasks would do and execute nothing
+	// (docs/MAINTENANCE_SCHEDULE.md, dry run): each task's details hold
+	// the plan.
+	DryRun        bool    `json:"dry_run"`
+	TriggeredBy   string  `json:"triggered_by"`
+	ProgressPct   float64 `json:"progress_pct"`
+	StartedAtMs   int64   `json:"started_at_ms"`
+	FinishedAtMs  int64   `json:"finished_at_ms"`
+	DurationMs    int64   `json:"duration_ms"`
+	ErrorMessage  string  `json:"error_message"`
+	ResultSummary string  `json:"result_summary"`
+	UIURL         string  `json:"ui_url"`
 	// CommandsURL lists the statements the job's tasks ran (the command
 	// log, GET /commands?job_id=).
 	CommandsURL string    `json:"commands_url"`
 	Tasks       []TaskRun `json:"tasks"`
+}
+
+// RunOptions say how a job is run on demand.
+type RunOptions struct {
+	// Force runs outside the maintenance window and through blackouts.
+	Force bool `json:"force"`
+	// DryRun decides what each task would do and executes nothing.
+	DryRun bool `json:"dry_run"`
 }
 
 // TaskRun is one task of a job.

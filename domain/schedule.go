@@ -52,7 +52,15 @@ type ScheduleSpec struct {
 	// a task starts once its prerequisites have succeeded, tasks with no
 	// path between them run in parallel. Empty: the tasks run in order.
 	TaskDependencies []TaskDependency `json:"task_dependencies"`
+	// TimeLimitMinutes, when above 0, is how long after its start a job
+	// keeps starting units of work (a table, an index), as Ola
+	// Hallengren's @TimeLimit: what is left is done first by the next run.
+	// 0: no limit but the window.
+	TimeLimitMinutes int `json:"time_limit_minutes"`
 }
+
+// MaxTimeLimitMinutes bounds time_limit_minutes (a week).
+const MaxTimeLimitMinutes = 7 * 24 * 60
 
 // TaskOptions are the parameters of one task type, keyed by option name.
 type TaskOptions map[string]any
@@ -248,6 +256,9 @@ func (s *ScheduleSpec) validateText() error {
 }
 
 func (s *ScheduleSpec) validateTiming() error {
+	if s.TimeLimitMinutes < 0 || s.TimeLimitMinutes > MaxTimeLimitMinutes {
+		return invalid("time_limit_minutes", "must be 0–%d (0: no limit), got %d", MaxTimeLimitMinutes, s.TimeLimitMinutes)
+	}
 	for field, h := range map[string]int{"window_start_hour": s.WindowStartHour, "window_end_hour": s.WindowEndHour} {
 		if h < 0 || h > 23 {
 			return invalid(field, "must be 0–23, got %d", h)

@@ -30,6 +30,13 @@ import (
 // the schedule's manual-run claim for its job id first; a claim whose job
 // has ended is taken over by the next run.
 func (s *Service) RunSchedule(ctx context.Context, id string, force bool, principal string) (domain.Job, error) {
+	return s.RunScheduleWith(ctx, id, domain.RunOptions{Force: force}, principal)
+}
+
+// RunScheduleWith is RunSchedule with every run option: a dry run starts
+// the same workflow with DryRun set (its tasks plan and execute nothing).
+func (s *Service) RunScheduleWith(ctx context.Context, id string, opts domain.RunOptions, principal string) (domain.Job, error) {
+	force := opts.Force
 	desc, err := s.describe(ctx, id)
 	if err != nil {
 		return domain.Job{}, err
@@ -55,7 +62,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 		return domain.Job{}, &domain.ActiveJobError{ScheduleID: id, JobID: held.Owner}
 	}
 	in := workflows.MaintenanceInput{
-		ScheduleID: id, ScheduleName: sc.Name, Spec: sc.ScheduleSpec, Forced: force,
+		ScheduleID: id, ScheduleName: sc.Name, Spec: sc.ScheduleSpec, Forced: force, DryRun: opts.DryRun,
 		TriggeredBy: principal, HeartbeatTimeout: s.opts.HeartbeatTimeout,
 	}
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -67,7 +74,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 			workflows.ScheduleIDKey.ValueSet(id), workflows.TargetKey.ValueSet(sc.Target),
 			workflows.JobStateKey.ValueSet(string(domain.StatePending))),
 		Memo:          map[string]any{memoSchedule: sc.ScheduleSpec},
-		StaticSummary: jobSummary(sc.Name, sc.Target, force) + " — started by " + principal,
+		StaticSummary: jobSummary(sc.Name, sc.Target, opts) + " — started by " + principal,
 		StaticDetails: jobDetails(sc.ScheduleSpec),
 	}, workflows.MaintenanceWorkflowName, in)
 	if err != nil {
@@ -76,7 +83,7 @@ func (s *Service) RunSchedule(ctx context.Context, id string, force bool, princi
 	}
 	job := domain.Job{
 		ID: run.GetID(), RunID: run.GetRunID(), ScheduleID: id, ScheduleName: sc.Name, Target: sc.Target,
-		State: domain.StateRunning, Forced: force, TriggeredBy: principal, StartedAtMs: now.UnixMilli(),
+		State: domain.StateRunning, Forced: force, DryRun: opts.DryRun, TriggeredBy: principal, StartedAtMs: now.UnixMilli(),
 		UIURL: s.uiURL(run.GetID(), run.GetRunID()), Tasks: make([]domain.TaskRun, len(sc.Tasks)),
 	}
 	for i, t := range sc.Tasks {

@@ -250,14 +250,17 @@ func (s *Service) action(id string, spec domain.ScheduleSpec, m meta) *client.Sc
 		Memo: map[string]any{memoMeta: m, memoSchedule: spec},
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.ScheduleIDKey.ValueSet(id), workflows.TargetKey.ValueSet(spec.Target)),
-		StaticSummary: jobSummary(spec.Name, spec.Target, false),
+		StaticSummary: jobSummary(spec.Name, spec.Target, domain.RunOptions{}),
 		StaticDetails: jobDetails(spec),
 	}
 }
 
-func jobSummary(name, target string, forced bool) string {
+func jobSummary(name, target string, opts domain.RunOptions) string {
 	s := fmt.Sprintf("%s on %s", name, target)
-	if forced {
+	switch {
+	case opts.DryRun:
+		s += " (dry run: plans only, executes nothing)"
+	case opts.Force:
 		s += " (forced run)"
 	}
 	return s
@@ -660,7 +663,7 @@ func (s *Service) updateRequest(id string, desc *workflowservice.DescribeSchedul
 		workflows.ScheduleIDKey.GetName(): id, workflows.TargetKey.GetName(): spec.Target}); err != nil {
 		return nil, err
 	}
-	summary, err := dc.ToPayload(jobSummary(spec.Name, spec.Target, false))
+	summary, err := dc.ToPayload(jobSummary(spec.Name, spec.Target, domain.RunOptions{}))
 	if err != nil {
 		return nil, err
 	}

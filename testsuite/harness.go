@@ -139,7 +139,10 @@ func NewEnv(t testing.TB, opts EnvOptions) *Env {
 		Temporal: config.TemporalConfig{Address: srv.FrontendHostPort(), Namespace: "default", TaskQueue: queue},
 		Targets: []config.TargetConfig{{
 			Name: "demo", Driver: "sqlite", DSN: db, QuotaBytes: 1 << 30,
-			RTOObjective: config.Duration(time.Minute), RPOObjective: config.Duration(5 * time.Second),
+			// The SQLite drill's RPO is the age of the backup it restores
+			// at the failure instant: seconds on a quiet machine, more on
+			// a loaded CI runner; tests check it is measured, not fast.
+			RTOObjective: config.Duration(time.Minute), RPOObjective: config.Duration(time.Minute),
 		}},
 		DefaultTarget: "demo",
 	}

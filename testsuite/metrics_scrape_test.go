@@ -112,7 +112,7 @@ func TestMetricsScrapeAfterRealRuns(t *testing.T) {
 		{"maintenance_task_duration_ms_count", []string{`task_type="index_rebuild"`}, 1},
 		{"maintenance_quota_bytes", []string{demo}, 1 << 30},
 		{"maintenance_drill_rto_objective_seconds", []string{demo}, 60},
-		{"maintenance_drill_rpo_objective_seconds", []string{demo}, 5},
+		{"maintenance_drill_rpo_objective_seconds", []string{demo}, 60},
 		{"maintenance_health_status", []string{`module="history"`}, 1},
 	} {
 		require.Equal(t, c.want, promValue(t, body, c.name, c.labels...), "%s%v", c.name, c.labels)

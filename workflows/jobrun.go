@@ -11,6 +11,7 @@ import (
 
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 )
 
 // taskGraphChange versions running a schedule's tasks as a dependency
@@ -37,6 +38,8 @@ type jobRun struct {
 	// fitWindow: a task predicted not to end before the window closes is
 	// skipped (scheduled runs of a schedule with an enforced window).
 	fitWindow bool
+	// budget bounds the units of work heavy tasks start (budget.go).
+	budget driver.Budget
 }
 
 // predictionChange versions the duration prediction (GetVersion).
@@ -186,6 +189,12 @@ func (r *jobRun) notStarted(ctx workflow.Context, i int, blocked string) bool {
 	case blocked != "":
 		task.State = domain.StateSkipped
 		task.ResultSummary = "skipped: " + blocked
+	case r.in.DryRun && dryRunSkip(r.in.Spec.Tasks[i]) != "":
+		task.State = domain.StateSkipped
+		task.ResultSummary = "skipped: " + dryRunSkip(r.in.Spec.Tasks[i])
+	case r.budgetSpent(ctx) != "":
+		task.State = domain.StateSkipped
+		task.ResultSummary = "skipped: " + r.budgetSpent(ctx)
 	default:
 		why := r.wontFit(ctx, i)
 		if why == "" {
@@ -235,10 +244,14 @@ func (r *jobRun) runAt(ctx workflow.Context, i int) bool {
 	task.State = domain.StateRunning
 	task.StartedAtMs = workflow.Now(ctx).UnixMilli()
 	upsertProgress(ctx, r.memo, *job)
-	out, err := runTask(ctx, in, job.ID, t, i)
+	out, err := runTask(ctx, in, job.ID, t, i, r.budget)
 	task.FinishedAtMs = workflow.Now(ctx).UnixMilli()
 	slot.release(ctx, "task "+string(t)+" done")
 	switch {
+	case err == nil && out.Skipped != "":
+		task.State = domain.StateSkipped
+		task.Attempt = out.Attempt
+		task.ResultSummary = "skipped: " + out.Skipped
 	case err == nil:
 		task.State = domain.StateSucceeded
 		task.Attempt = out.Attempt

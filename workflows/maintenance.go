@@ -13,6 +13,7 @@ import (
 
 	"github.com/themis-maintenance/themis/activities"
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 )
 
 // MaintenanceInput is the input of one job. Scheduled runs carry it in the
@@ -23,6 +24,10 @@ type MaintenanceInput struct {
 	Spec         domain.ScheduleSpec `json:"spec"`
 	Forced       bool                `json:"forced"`
 	TriggeredBy  string              `json:"triggered_by"`
+	// DryRun: each heavy task plans what it would do and executes nothing;
+	// the window, blackouts and the target's lock do not apply (nothing
+	// heavy runs), light tasks and the drill are skipped.
+	DryRun bool `json:"dry_run,omitempty"`
 	// HeartbeatTimeout overrides DefaultHeartbeatTimeout (tests shorten it).
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
 }
@@ -40,7 +45,7 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 	logger := workflow.GetLogger(ctx)
 	countTriggered(ctx, job)
 
-	if in.Spec.EnforceWindow && !in.Forced && !inWindow(ctx, in.Spec) {
+	if in.Spec.EnforceWindow && !in.Forced && !in.DryRun && !inWindow(ctx, in.Spec) {
 		job.State = domain.StateSkipped
 		job.ResultSummary = fmt.Sprintf("outside the maintenance window %02d:00–%02d:00 %s; no task ran",
 			in.Spec.WindowStartHour, in.Spec.WindowEndHour, in.Spec.Timezone)
@@ -54,7 +59,7 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 	// Version 1: a scheduled run that starts inside one of the target's
 	// blackouts is skipped (a forced run goes through: the API lets only
 	// admins force, and audits it).
-	if !in.Forced && workflow.GetVersion(ctx, blackoutChange, workflow.DefaultVersion, 1) >= 1 {
+	if !in.Forced && !in.DryRun && workflow.GetVersion(ctx, blackoutChange, workflow.DefaultVersion, 1) >= 1 {
 		w, err := activeBlackout(ctx, in)
 		if err != nil {
 			job.State, job.ErrorMessage = domain.StateFailed, "blackout check failed: "+taskErrorMessage(err)
@@ -78,13 +83,19 @@ func MaintenanceWorkflow(ctx workflow.Context, in MaintenanceInput) (domain.Job,
 
 	r := &jobRun{in: in, job: &job, logger: logger}
 	// Version 1: heavy tasks take a slot of the target's lock first.
-	r.slots = workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
+	// A dry run takes none: it runs nothing heavy.
+	r.slots = !in.DryRun && workflow.GetVersion(ctx, targetSlotsChange, workflow.DefaultVersion, 1) >= 1
 	// Version 1: task states are kept in the progress memo.
 	r.memo = workflow.GetVersion(ctx, progressMemoChange, workflow.DefaultVersion, 1) >= 1
 
 	// Version 1: predicted durations (ETA, window fit).
-	if workflow.GetVersion(ctx, predictionChange, workflow.DefaultVersion, 1) >= 1 {
+	if !in.DryRun && workflow.GetVersion(ctx, predictionChange, workflow.DefaultVersion, 1) >= 1 {
 		r.predict(ctx)
+	}
+	// Version 1: heavy tasks stop starting units of work when the window
+	// closes or time_limit_minutes has passed (budget.go).
+	if !in.DryRun && workflow.GetVersion(ctx, windowBudgetChange, workflow.DefaultVersion, 1) >= 1 {
+		r.setBudget(ctx)
 	}
 
 	job.State = domain.StateRunning
@@ -198,7 +209,7 @@ func windowEnd(now time.Time, loc *time.Location, endHour int) time.Time {
 func newJob(in MaintenanceInput, id, runID string, now time.Time) domain.Job {
 	job := domain.Job{
 		ID: id, RunID: runID, ScheduleID: in.ScheduleID, ScheduleName: in.ScheduleName,
-		Target: in.Spec.Target, State: domain.StatePending, Forced: in.Forced,
+		Target: in.Spec.Target, State: domain.StatePending, Forced: in.Forced, DryRun: in.DryRun,
 		TriggeredBy: in.TriggeredBy, StartedAtMs: now.UnixMilli(),
 		Tasks: make([]domain.TaskRun, len(in.Spec.Tasks)),
 	}
@@ -229,7 +240,7 @@ func inWindow(ctx workflow.Context, spec domain.ScheduleSpec) bool {
 	return ok
 }
 
-func runTask(ctx workflow.Context, in MaintenanceInput, jobID string, t domain.TaskType, i int) (activities.TaskOutput, error) {
+func runTask(ctx workflow.Context, in MaintenanceInput, jobID string, t domain.TaskType, i int, budget driver.Budget) (activities.TaskOutput, error) {
 	if t == domain.TaskDisasterRecoveryDrill {
 		return runDrill(ctx, in, jobID, i)
 	}
@@ -237,7 +248,7 @@ func runTask(ctx workflow.Context, in MaintenanceInput, jobID string, t domain.T
 	var out activities.TaskOutput
 	err := workflow.ExecuteActivity(actx, string(t), activities.TaskInput{
 		JobID: jobID, ScheduleID: in.ScheduleID, Target: in.Spec.Target, Task: t,
-		Options: in.Spec.TaskOptions[t],
+		Options: in.Spec.TaskOptions[t], DryRun: in.DryRun, Budget: budget,
 	}).Get(actx, &out)
 	return out, err
 }

@@ -30,6 +30,8 @@ type fakeTasks struct {
 	// predicted are the tasks' expected durations (ms), as the history
 	// store would predict them.
 	predicted map[domain.TaskType]int64
+	// inputs are the task activities' inputs, in call order.
+	inputs []activities.TaskInput
 }
 
 func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
@@ -37,6 +39,7 @@ func (f *fakeTasks) register(env *testsuite.TestWorkflowEnvironment) {
 		env.RegisterActivityWithOptions(func(ctx context.Context, in activities.TaskInput) (activities.TaskOutput, error) {
 			f.mu.Lock()
 			f.calls = append(f.calls, t)
+			f.inputs = append(f.inputs, in)
 			b := f.behave[t]
 			f.mu.Unlock()
 			attempt := activity.GetInfo(ctx).Attempt

@@ -38,7 +38,7 @@ func taskActivityOptions(in MaintenanceInput, t domain.TaskType, i, n int) workf
 		StartToCloseTimeout: taskTimeout(t),
 		HeartbeatTimeout:    hb,
 		WaitForCancellation: true,
-		Summary:             t.Title() + " on " + in.Spec.Target + " (task " + strconv.Itoa(i+1) + "/" + strconv.Itoa(n) + ")",
+		Summary:             taskSummary(in, t, i, n),
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			BackoffCoefficient:     2,
@@ -61,4 +61,14 @@ func shortActivityOptions(summary string) workflow.ActivityOptions {
 			MaximumAttempts:    10,
 		},
 	}
+}
+
+// taskSummary is the timeline's line of task i of n: a dry run says it
+// plans only.
+func taskSummary(in MaintenanceInput, t domain.TaskType, i, n int) string {
+	s := t.Title() + " on " + in.Spec.Target + " (task " + strconv.Itoa(i+1) + "/" + strconv.Itoa(n) + ")"
+	if in.DryRun {
+		s = "Dry run: plan " + s + ", execute nothing"
+	}
+	return s
 }

@@ -416,7 +416,13 @@ func (f *Fake) DeleteSchedule(_ context.Context, id, principal string) error {
 
 // RunSchedule implements api.Service: a running job with pending tasks, as
 // starter answers it; 409 while another job of the schedule is active.
-func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal string) (domain.Job, error) {
+func (f *Fake) RunSchedule(ctx context.Context, id string, force bool, principal string) (domain.Job, error) {
+	return f.RunScheduleWith(ctx, id, domain.RunOptions{Force: force}, principal)
+}
+
+// RunScheduleWith implements api.Service (RunSchedule with a dry run).
+func (f *Fake) RunScheduleWith(_ context.Context, id string, opts domain.RunOptions, principal string) (domain.Job, error) {
+	force := opts.Force
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(MethodRunSchedule); err != nil {
@@ -436,7 +442,7 @@ func (f *Fake) RunSchedule(_ context.Context, id string, force bool, principal s
 	j := domain.Job{
 		ID: workflows.ManualJobID(id, now), RunID: fmt.Sprintf("run-%d", f.seq),
 		ScheduleID: id, ScheduleName: s.Name, Target: s.Target, State: domain.StateRunning,
-		Forced: force, TriggeredBy: principal, StartedAtMs: now,
+		Forced: force, DryRun: opts.DryRun, TriggeredBy: principal, StartedAtMs: now,
 	}
 	j.UIURL = fakeUIURL + "/namespaces/default/workflows/" + j.ID + "/" + j.RunID + "/history"
 	for _, t := range s.Tasks {

@@ -140,6 +140,7 @@ type ScheduleInput struct {
 	WindowStartHour   *int                                   `json:"window_start_hour,omitempty"`
 	WindowEndHour     *int                                   `json:"window_end_hour,omitempty"`
 	HaltOnTaskFailure *bool                                  `json:"halt_on_task_failure,omitempty"`
+	TimeLimitMinutes  *int                                   `json:"time_limit_minutes,omitempty"`
 	TaskDependencies  []domain.TaskDependency                `json:"task_dependencies,omitempty"`
 }
 
@@ -217,6 +218,18 @@ func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
 func (c *Client) RunSchedule(ctx context.Context, id string, force bool) (domain.Job, error) {
 	var out domain.Job
 	err := c.do(ctx, http.MethodPost, "/schedules/"+url.PathEscape(id)+"/run", nil, api.RunRequest{Force: force}, &out)
+	return out, err
+}
+
+// RunScheduleWith starts a job with every run option (a dry run), holding
+// the answer up to wait (0: not at all) as RunScheduleWait does.
+func (c *Client) RunScheduleWith(ctx context.Context, id string, opts domain.RunOptions, wait time.Duration) (domain.Job, error) {
+	req := api.RunRequest{Force: opts.Force, DryRun: opts.DryRun}
+	if wait > 0 {
+		req.Wait = wait.String()
+	}
+	var out domain.Job
+	err := c.do(ctx, http.MethodPost, "/schedules/"+url.PathEscape(id)+"/run", nil, req, &out)
 	return out, err
 }
 

@@ -42,6 +42,7 @@ type Store struct {
 }
 
 var _ driver.History = (*Store)(nil)
+var _ driver.UnitHistory = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite history database at path, sets
 // WAL mode and a busy timeout, and applies the schema migrations it has not

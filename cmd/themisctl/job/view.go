@@ -51,7 +51,7 @@ func writeJob(w io.Writer, j domain.Job, tty bool) int {
 	if !tty {
 		kv := [][2]string{
 			{"id", j.ID}, {"schedule_id", j.ScheduleID}, {"schedule_name", j.ScheduleName}, {"target", j.Target},
-			{"state", string(j.State)}, {"progress_pct", fmt.Sprint(j.ProgressPct)}, {"forced", fmt.Sprint(j.Forced)},
+			{"state", string(j.State)}, {"progress_pct", fmt.Sprint(j.ProgressPct)}, {"forced", fmt.Sprint(j.Forced)}, {"dry_run", fmt.Sprint(j.DryRun)},
 			{"triggered_by", j.TriggeredBy}, {"started_at", cmdutil.FormatTime(j.StartedAtMs, false)},
 			{"finished_at", cmdutil.FormatTime(j.FinishedAtMs, false)}, {"duration_ms", fmt.Sprint(j.DurationMs)},
 			{"error_message", oneLine(j.ErrorMessage)}, {"result_summary", oneLine(j.ResultSummary)}, {"ui_url", j.UIURL},
@@ -65,7 +65,7 @@ func writeJob(w io.Writer, j domain.Job, tty bool) int {
 				t.Attempt, taskDuration(t), oneLine(firstNonEmpty(t.ErrorMessage, t.ResultSummary)))
 			lines++
 		}
-		return lines
+		return lines + writePlans(w, j, false)
 	}
 	println := func(format string, args ...any) {
 		fmt.Fprintf(w, format+"\n", args...)
@@ -81,6 +81,9 @@ func writeJob(w io.Writer, j domain.Job, tty bool) int {
 	trig := j.TriggeredBy
 	if j.Forced {
 		trig += " (forced)"
+	}
+	if j.DryRun {
+		trig += " (dry run: plans only, nothing executed)"
 	}
 	println("  Triggered by: %s", trig)
 	println("  Started:      %s", cmdutil.FormatTime(j.StartedAtMs, true))
@@ -113,7 +116,7 @@ func writeJob(w io.Writer, j domain.Job, tty bool) int {
 		lines++
 	}
 	_ = tw.Flush()
-	return lines
+	return lines + writePlans(w, j, true)
 }
 
 func taskDuration(t domain.TaskRun) int64 {

@@ -31,7 +31,7 @@ type CreateOptions struct {
 }
 
 // specFlags are the flags that describe the schedule (exclusive with --file).
-var specFlags = []string{"name", "description", "target", "tasks", "frequency", "cron", "timezone", "window", "halt", "disabled", "enforce-window", "depends-on"}
+var specFlags = []string{"name", "description", "target", "tasks", "frequency", "cron", "timezone", "window", "halt", "disabled", "enforce-window", "depends-on", "time-limit"}
 
 // NewCmdCreate returns `schedule create`. runF replaces createRun in tests.
 func NewCmdCreate(f *cmdutil.Factory, runF func(context.Context, *CreateOptions) error) *cobra.Command {
@@ -118,6 +118,13 @@ func buildInput(changed func(string) bool, v specValues, disabled bool) (client.
 			return in, err
 		}
 		in.TaskDependencies = deps
+	}
+	if changed("time-limit") {
+		n, err := v.timeLimitMinutes()
+		if err != nil {
+			return in, err
+		}
+		in.TimeLimitMinutes = &n
 	}
 	if changed("disabled") {
 		enabled := !disabled

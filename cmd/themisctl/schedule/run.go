@@ -10,6 +10,7 @@ import (
 	"github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/cmd/themisctl/cmdutil"
 	"github.com/themis-maintenance/themis/cmd/themisctl/job"
+	"github.com/themis-maintenance/themis/domain"
 )
 
 // RunOptions are the inputs of `schedule run`.
@@ -20,6 +21,7 @@ type RunOptions struct {
 
 	Ref    string // id or exact name
 	Force  bool
+	DryRun bool
 	Wait   bool
 	Output string
 }
@@ -34,13 +36,20 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error
 			"window the job is skipped unless --force is given, which needs a token with the\n" +
 			"maintenance:admin scope (exit 4 otherwise).\n\n" +
 			"With --wait the job is followed until it ends (long polls the server answers as soon as it\n" +
-			"ends); the exit status is then 0 for succeeded or skipped and 1 for failed or cancelled.",
+			"ends); the exit status is then 0 for succeeded or skipped and 1 for failed or cancelled.\n\n" +
+			"--dry-run runs the same job, but each heavy task only decides what it would do on the real\n" +
+			"target and executes nothing; it waits for the job and prints each task's plan (the\n" +
+			"statements, with their objects and reasons). It needs no admin scope and ignores the window.",
 		Example: `  themisctl schedule run "Daily Maintenance" --force
-  themisctl schedule run weekly-maintenance --force --wait`,
+  themisctl schedule run weekly-maintenance --force --wait
+  themisctl schedule run weekly-maintenance --dry-run`,
 		Args: cmdutil.ExactArgs(1, "<id|name>"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cmdutil.CheckOutput(opts.Output); err != nil {
 				return err
+			}
+			if opts.Force && opts.DryRun {
+				return cmdutil.FlagErrorf("--dry-run and --force exclude each other: a dry run ignores the window already")
 			}
 			opts.Ref = args[0]
 			opts.Interval = f.Interval()
@@ -52,6 +61,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *RunOptions) error
 	}
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "run even outside the maintenance window")
 	cmd.Flags().BoolVarP(&opts.Wait, "wait", "w", false, "follow the job's progress until it ends")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "plan each task on the real target and execute nothing (implies --wait)")
 	cmdutil.AddOutputFlag(cmd, &opts.Output)
 	return cmdutil.Silence(cmd)
 }
@@ -65,7 +75,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	j, err := c.RunSchedule(ctx, s.ID, opts.Force)
+	j, err := c.RunScheduleWith(ctx, s.ID, domain.RunOptions{Force: opts.Force, DryRun: opts.DryRun}, 0)
 	if err != nil {
 		return err
 	}
@@ -77,17 +87,20 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		if j.Forced {
 			forced = " (forced)"
 		}
+		if j.DryRun {
+			forced = " (dry run: nothing is executed)"
+		}
 		fmt.Fprintf(opts.IO.Out, "✓ Started job %s for schedule %q%s\n", j.ID, s.Name, forced)
 		if j.UIURL != "" {
 			fmt.Fprintf(opts.IO.Out, "  Temporal UI: %s\n", j.UIURL)
 		}
-		if !opts.Wait {
+		if !opts.Wait && !opts.DryRun {
 			fmt.Fprintf(opts.IO.Out, "  Follow it with: themisctl job get %s --watch\n", j.ID)
 		}
 	default:
 		fmt.Fprintln(opts.IO.Out, j.ID)
 	}
-	if !opts.Wait {
+	if !opts.Wait && !opts.DryRun {
 		if structured {
 			return cmdutil.PrintStructured(opts.IO.Out, opts.Output, j)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,7 +92,8 @@ func writeSchedule(w io.Writer, s domain.Schedule, tty bool) {
 		{"ID", s.ID}, {"Name", s.Name}, {"Description", s.Description}, {"Target", s.Target},
 		{"Enabled", cmdutil.YesNo(s.Enabled)}, {"Frequency", string(s.Frequency)}, {"Cron", s.CronExpression},
 		{"Timezone", s.Timezone}, {"Window", window(s)}, {"Tasks", tasksList(s.Tasks)}, {"Task options", opts},
-		{"Halt on failure", cmdutil.YesNo(s.HaltOnTaskFailure)}, {"Next run", next}, {"Last run", last},
+		{"Halt on failure", cmdutil.YesNo(s.HaltOnTaskFailure)}, {"Time limit", timeLimit(s.TimeLimitMinutes)},
+		{"Next run", next}, {"Last run", last},
 		{"Created", fmt.Sprintf("%s by %s", cmdutil.FormatTime(s.CreatedAtMs, tty), s.CreatedBy)},
 		{"Updated", fmt.Sprintf("%s by %s", cmdutil.FormatTime(s.UpdatedAtMs, tty), s.UpdatedBy)},
 	}
@@ -106,4 +108,12 @@ func writeSchedule(w io.Writer, s domain.Schedule, tty bool) {
 			fmt.Fprintf(w, "%s\t%s\n", strings.ReplaceAll(strings.ToLower(r[0]), " ", "_"), v)
 		}
 	}
+}
+
+// timeLimit shows time_limit_minutes ("none" for 0).
+func timeLimit(minutes int) string {
+	if minutes == 0 {
+		return "none (the window only)"
+	}
+	return (time.Duration(minutes) * time.Minute).String()
 }

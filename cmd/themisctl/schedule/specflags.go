@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -16,6 +17,7 @@ type specValues struct {
 	name, description, target, frequency, cron, timezone, window string
 	tasks, dependsOn                                             []string
 	halt, enforce                                                bool
+	timeLimit                                                    time.Duration
 }
 
 // register adds the shared flags to fl; update says which command it is,
@@ -40,6 +42,17 @@ func (v *specValues) register(fl *pflag.FlagSet, update bool) {
 	fl.StringArrayVar(&v.dependsOn, "depends-on", nil, "TASK=PRE[,PRE...]: TASK starts after its prerequisites succeeded; tasks with no path between\n"+
 		"them run in parallel (repeat for each task"+orDefault("", "; replaces the list, \"none\" clears it")+")")
 	fl.BoolVar(&v.enforce, "enforce-window", true, "skip runs outside the window (--enforce-window=false to run any time)")
+	fl.DurationVar(&v.timeLimit, "time-limit", 0, "stop starting units of work (tables, indexes) this long after a job starts, e.g. 90m;\n"+
+		"what is left is done first by the next run (0: no limit but the window)")
+}
+
+// timeLimitMinutes converts --time-limit to whole minutes.
+func (v *specValues) timeLimitMinutes() (int, error) {
+	d := v.timeLimit
+	if d < 0 || d%time.Minute != 0 || d > domain.MaxTimeLimitMinutes*time.Minute {
+		return 0, cmdutil.FlagErrorf("invalid --time-limit %s: want whole minutes from 0 to %dh (e.g. 90m)", d, domain.MaxTimeLimitMinutes/60)
+	}
+	return int(d / time.Minute), nil
 }
 
 // dependencies parses the --depends-on values into task_dependencies; the

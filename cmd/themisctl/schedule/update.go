@@ -37,7 +37,7 @@ type UpdateOptions struct {
 var (
 	stringFields = []string{"name", "description", "target", "frequency", "cron_expression", "timezone"}
 	boolFields   = []string{"enabled", "enforce_window", "halt_on_task_failure"}
-	intFields    = []string{"window_start_hour", "window_end_hour"}
+	intFields    = []string{"window_start_hour", "window_end_hour", "time_limit_minutes"}
 )
 
 func writableFields() []string {
@@ -147,6 +147,13 @@ func patchFromFlags(fl *pflag.FlagSet, v specValues, enabled bool) (map[string]a
 			return nil, err
 		}
 		patch["window_start_hour"], patch["window_end_hour"] = start, end
+	}
+	if fl.Changed("time-limit") {
+		n, err := v.timeLimitMinutes()
+		if err != nil {
+			return nil, err
+		}
+		patch["time_limit_minutes"] = n
 	}
 	for flag, field := range map[string]string{"halt": "halt_on_task_failure", "enabled": "enabled", "enforce-window": "enforce_window"} {
 		if fl.Changed(flag) {
