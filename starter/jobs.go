@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -70,6 +71,10 @@ func (s *Service) RunScheduleWith(ctx context.Context, id string, opts domain.Ru
 		TaskQueue:                s.queueOf(sc.Target),
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// Two runs asked for in the same millisecond share the job id (and
+		// so the claim): the second must learn it did not start the job,
+		// not be handed the first one's run.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.ScheduleIDKey.ValueSet(id), workflows.TargetKey.ValueSet(sc.Target),
 			workflows.JobStateKey.ValueSet(string(domain.StatePending))),
@@ -77,6 +82,11 @@ func (s *Service) RunScheduleWith(ctx context.Context, id string, opts domain.Ru
 		StaticSummary: jobSummary(sc.Name, sc.Target, opts) + " — started by " + principal,
 		StaticDetails: jobDetails(sc.ScheduleSpec),
 	}, workflows.MaintenanceWorkflowName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		// Another request started this very job id: the claim is its.
+		return domain.Job{}, &domain.ActiveJobError{ScheduleID: id, JobID: jobID}
+	}
 	if err != nil {
 		s.releaseQuietly(claimManualRun, id, jobID)
 		return domain.Job{}, mapErr(fmt.Errorf("start job of %s: %w", id, err))
