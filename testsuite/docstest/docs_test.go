@@ -102,7 +102,11 @@ func TestDocsCommands(t *testing.T) {
 	defer func() {
 		stack.Stop()
 		if t.Failed() {
-			t.Logf("themisctl dev output:\n%s", stack.Log())
+			log := stack.Log()
+			if len(log) > 64<<10 { // the head went into the failure already
+				log = "[…]\n" + log[len(log)-64<<10:]
+			}
+			t.Logf("themisctl dev output (the end):\n%s", log)
 		}
 	}()
 	t.Logf("dev stack: API %s, Temporal %s, UI port %s, dir %s", stack.APIURL, stack.TemporalAddress, stack.UIPort, dir)
@@ -147,7 +151,8 @@ func TestDocsCommands(t *testing.T) {
 			start := time.Now()
 			err := cmd.Run()
 			if err != nil {
-				t.Fatalf("%s: %v after %s\n%s", f, err, time.Since(start).Round(time.Millisecond), out.String())
+				t.Fatalf("%s: %v after %s\n%s\nwarnings and errors of the stack:\n%s\noutput:\n%s", f, err, time.Since(start).Round(time.Millisecond),
+					stack.ActiveJobs(), stack.Problems(40), out.String())
 			}
 			if testing.Verbose() {
 				t.Logf("%s: %d commands in %s\n%s", f, n, time.Since(start).Round(time.Millisecond), out.String())
