@@ -104,7 +104,7 @@ func (u *unitBudget) admit(name string, rest []string) bool {
 		return true
 	}
 	now := u.now()
-	if !now.Before(end) {
+	if !now.Before(end) || !u.b.HardStopAt.IsZero() && !now.Before(u.b.HardStopAt) {
 		u.stop(rest)
 		return false
 	}

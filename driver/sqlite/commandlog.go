@@ -235,10 +235,12 @@ func record(ctx context.Context, target, query string, start time.Time, rows int
 // object kind ("CREATE TABLE"); PRAGMA with the pragma's name as written,
 // without schema and argument ("PRAGMA wal_checkpoint", "PRAGMA page_count").
 func sqlOperation(query string) string {
-	fields := strings.Fields(query)
-	for len(fields) > 0 && strings.HasPrefix(fields[0], "--") {
-		fields = fields[1:]
+	query = strings.TrimSpace(query)
+	for strings.HasPrefix(query, "--") { // leading line comments
+		_, rest, _ := strings.Cut(query, "\n")
+		query = strings.TrimSpace(rest)
 	}
+	fields := strings.Fields(query)
 	if len(fields) == 0 {
 		return "UNKNOWN"
 	}
