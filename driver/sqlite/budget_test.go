@@ -63,11 +63,17 @@ func analyzed(t *testing.T, h *harness, req driver.Request) (driver.Result, []st
 func TestBudgetStopsStartingUnitsAndTheNextRunFinishesTheRest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.d.Delay = 300 * time.Millisecond // before each table
 	req := h.req(domain.TaskStatisticsUpdate, nil, nil)
 	req.JobID = "night-1"
-	// Two tables start (at ~300 and ~600 ms); the third would start at ~900.
-	req.Budget = driver.Budget{StopStartingAt: time.Now().Add(750 * time.Millisecond), StoppedBy: driver.StoppedWindowClosed}
+	// The window closes once the second table is done: the heartbeat
+	// after it waits for that.
+	closes := time.Now().Add(4 * time.Second)
+	req.Progress = func(p driver.Progress) {
+		if strings.HasSuffix(p.Note, "(2/4)") {
+			time.Sleep(time.Until(closes))
+		}
+	}
+	req.Budget = driver.Budget{StopStartingAt: closes, StoppedBy: driver.StoppedWindowClosed}
 	res, done := analyzed(t, h, req)
 	all := []string{"customers", "events", "order_items", "orders"}
 	if len(done) != 2 || !slices.Equal(done, all[:2]) {
@@ -81,7 +87,7 @@ func TestBudgetStopsStartingUnitsAndTheNextRunFinishesTheRest(t *testing.T) {
 	}
 
 	// The next night starts with what was left, then the rest.
-	h.d.Delay = 0
+	req.Progress = nil
 	req.JobID = "night-2"
 	req.Budget = driver.Budget{StopStartingAt: time.Now().Add(time.Hour), Carried: res.UnitsLeft}
 	res, done = analyzed(t, h, req)
@@ -164,7 +170,7 @@ func TestBudgetHardStopInterruptsTheUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := h.req(domain.TaskIndexRebuild, nil, nil)
-	req.Budget = driver.Budget{StopStartingAt: time.Now().Add(time.Hour), HardStopAt: time.Now().Add(500 * time.Millisecond)}
+	req.Budget = driver.Budget{StopStartingAt: time.Now().Add(time.Hour), HardStopAt: time.Now().Add(2 * time.Second)}
 	start := time.Now()
 	res, err := h.d.Run(context.Background(), req)
 	if err != nil {
@@ -174,7 +180,7 @@ func TestBudgetHardStopInterruptsTheUnit(t *testing.T) {
 	if len(res.UnitsLeft) != 8 || res.UnitsLeft[0] != "idx_customers_country" || res.Details["interrupted"] != "idx_customers_country" {
 		t.Fatalf("after %v: %q left %v", took, res.Summary, res.UnitsLeft)
 	}
-	if took > 5*time.Second || !strings.Contains(res.Summary, "8 indexes left for the next run (skipped: window_closed, idx_customers_country interrupted at the hard stop)") {
+	if took > 15*time.Second || !strings.Contains(res.Summary, "8 indexes left for the next run (skipped: window_closed, idx_customers_country interrupted at the hard stop)") {
 		t.Errorf("after %v: summary %q", took, res.Summary)
 	}
 	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
