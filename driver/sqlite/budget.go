@@ -186,11 +186,14 @@ func (u *unitBudget) admitWhole() bool {
 }
 
 // notStarted is the result of a whole-database task the budget kept from
-// starting.
+// starting, or interrupted at its hard stop (SQLite rolled it back).
 func (u *unitBudget) notStarted(task string) driver.Result {
 	res := driver.Result{
 		Summary: fmt.Sprintf("%s not started: the budget ended at %s", task, u.end().UTC().Format(time.RFC3339)),
 		Details: map[string]any{},
+	}
+	if u.interrupted != "" {
+		res.Summary = fmt.Sprintf("%s interrupted at the hard stop %s and rolled back", task, u.b.HardStopAt.UTC().Format(time.RFC3339))
 	}
 	u.report(&res, "unit (the whole database)")
 	return res

@@ -213,6 +213,31 @@ func TestBudgetOfWholeDatabaseTasks(t *testing.T) {
 	if after := readState(t, h); after != before {
 		t.Errorf("VACUUM ran after the window closed")
 	}
+
+	// A VACUUM still waiting for its lock at the hard stop is interrupted.
+	conn, err := rawDB(t, h.target.DSN).Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	req.Budget = driver.Budget{StopStartingAt: time.Now().Add(time.Hour), HardStopAt: time.Now().Add(time.Second)}
+	res, err = h.d.Run(context.Background(), req)
+	if err != nil {
+		t.Fatalf("the hard stop failed the task: %v", err)
+	}
+	if !slices.Equal(res.UnitsLeft, []string{wholeDatabase}) || !strings.HasPrefix(res.Summary, "VACUUM interrupted at the hard stop") ||
+		res.Details["interrupted"] != wholeDatabase {
+		t.Errorf("%q left %v", res.Summary, res.UnitsLeft)
+	}
+	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if after := readState(t, h); after != before {
+		t.Errorf("the interrupted VACUUM changed the database")
+	}
 }
 
 // TestConsistencyCheckRotatesByOldestGoodCheck: tables never checked come
