@@ -75,8 +75,15 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, driver.Permanentf(driver.KindMisconfigured, "target %s: backup_dir: %v", t.Name, err)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return driver.Result{}, fmt.Errorf("create backup dir: %w", err)
+	if !r.req.DryRun {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return driver.Result{}, fmt.Errorf("create backup dir: %w", err)
+		}
+	}
+	// The backup is one unit of the budget: it does not start once the
+	// window has closed.
+	if !r.budget.admitWhole() {
+		return r.budget.notStarted("backup"), nil
 	}
 
 	var cp backupCheckpoint
@@ -97,6 +104,9 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 		if err != nil {
 			return driver.Result{}, err
 		}
+	}
+	if r.req.DryRun {
+		return planBackup(r, dir, keep, cp)
 	}
 	details := map[string]any{
 		"path":        cp.Final,
@@ -195,18 +205,32 @@ func takeBackup(ctx context.Context, r *run, dir string) (backupCheckpoint, erro
 // takenAt. The drill names its backup after the drill instead of the time.
 func takeBackupAs(ctx context.Context, r *run, final string, takenAt time.Time) (backupCheckpoint, error) {
 	cp := backupCheckpoint{Partial: final + partialSuffix, Final: final, TakenAtMs: takenAt.UnixMilli(), SourceRows: map[string]int64{}}
-	_ = os.Remove(cp.Partial) // VACUUM INTO refuses an existing file
+	if !r.req.DryRun {
+		_ = os.Remove(cp.Partial) // VACUUM INTO refuses an existing file
+	}
 
 	lock, err := r.db.Conn(ctx)
 	if err != nil {
 		return cp, fmt.Errorf("backup: connection: %w", err)
 	}
 	defer lock.Close()
+	onLock := func(ctx context.Context, stmt string) error {
+		_, err := lock.ExecContext(ctx, stmt)
+		return err
+	}
 	r.progress(2, "hold off writers (BEGIN IMMEDIATE)", nil)
-	if _, err := lock.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+	err = r.maintain(ctx, driver.PlannedStatement{
+		Statement: `BEGIN IMMEDIATE`,
+		Reason:    "holds off writers (readers go on) while the rows are counted and the copy is written, so the counts are the copy's",
+	}, onLock)
+	if err != nil {
 		return cp, fmt.Errorf("backup: begin immediate: %w", err)
 	}
-	defer func() { _, _ = lock.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`) }()
+	defer func() {
+		_ = r.maintain(context.WithoutCancel(ctx), driver.PlannedStatement{
+			Statement: `ROLLBACK`, Reason: "releases the write lock once the copy is written",
+		}, onLock)
+	}()
 
 	rels, err := listRelations(ctx, r.db)
 	if err != nil {
@@ -218,7 +242,14 @@ func takeBackupAs(ctx context.Context, r *run, final string, takenAt time.Time) 
 			return cp, err
 		}
 		var n int64
-		if err := lock.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(table)).Scan(&n); err != nil {
+		err := r.maintain(ctx, driver.PlannedStatement{
+			Object:    table,
+			Statement: `SELECT count(*) FROM ` + quoteIdent(table),
+			Reason:    "the source's row count at backup time, compared with the copy's",
+		}, func(ctx context.Context, stmt string) error {
+			return lock.QueryRowContext(ctx, stmt).Scan(&n)
+		})
+		if err != nil {
 			return cp, fmt.Errorf("backup: count rows of %s: %w", table, err)
 		}
 		cp.SourceRows[table] = n
@@ -226,12 +257,22 @@ func takeBackupAs(ctx context.Context, r *run, final string, takenAt time.Time) 
 	}
 	r.progress(10, "VACUUM INTO "+filepath.Base(cp.Partial), nil)
 	err = r.during(10, "VACUUM INTO "+filepath.Base(cp.Partial), nil, func() error {
-		_, err := r.db.ExecContext(ctx, `VACUUM INTO ?`, cp.Partial)
-		return err
+		return r.maintain(ctx, driver.PlannedStatement{
+			Statement: `VACUUM INTO ?`,
+			Reason: fmt.Sprintf("writes the copy to %s, renamed %s once integrity_check and the row counts verify it",
+				cp.Partial, filepath.Base(cp.Final)),
+			Figures: map[string]any{"path": cp.Partial},
+		}, func(ctx context.Context, stmt string) error {
+			_, err := r.db.ExecContext(ctx, stmt, cp.Partial)
+			return err
+		})
 	})
 	if err != nil {
 		_ = os.Remove(cp.Partial)
 		return cp, fmt.Errorf("backup: vacuum into: %w", err)
+	}
+	if r.req.DryRun {
+		return cp, nil
 	}
 	if err := syncFile(cp.Partial); err != nil {
 		return cp, fmt.Errorf("backup: sync copy: %w", err)
@@ -239,6 +280,33 @@ func takeBackupAs(ctx context.Context, r *run, final string, takenAt time.Time) 
 	cp.Phase = "copied"
 	r.progress(50, "copy written", cp.snapshot())
 	return cp, nil
+}
+
+// planBackup is the result of a dry run of backup_verification: the
+// statements takeBackup planned, and the verified backups the prune would
+// remove once the new one is kept.
+func planBackup(r *run, dir string, keep int, cp backupCheckpoint) (driver.Result, error) {
+	existing, err := listBackups(dir, r.target().Name)
+	if err != nil {
+		return driver.Result{}, err
+	}
+	// The new backup is the newest: keep-1 existing ones stay.
+	prune := []string{}
+	if keep-1 < len(existing) {
+		prune = existing[max(keep-1, 0):]
+	}
+	return driver.Result{
+		Summary: dryRunSummary("back up %d tables with VACUUM INTO %s, verify the copy (integrity_check, row counts), then prune %d older backups (keeping %d)",
+			len(cp.SourceRows), filepath.Base(cp.Final), len(prune), keep),
+		Details: map[string]any{
+			"path":         cp.Final,
+			"mechanism":    "VACUUM INTO",
+			"tables":       len(cp.SourceRows),
+			"keep_backups": keep,
+			"would_prune":  prune,
+			"backups_now":  len(existing),
+		},
+	}, nil
 }
 
 // verifyBackup opens the copy read-only and checks it: integrity_check, the
@@ -255,7 +323,7 @@ func verifyBackup(ctx context.Context, r *run, cp *backupCheckpoint) ([]string, 
 		var found []string
 		err := r.during(50, "integrity_check of the copy", cp.snapshot(), func() error {
 			var err error
-			found, err = integrityPragma(ctx, copyDB, "integrity_check", "")
+			found, err = checkPragma(ctx, copyDB, "integrity_check", "")
 			return err
 		})
 		if err != nil {
@@ -315,10 +383,14 @@ func verifyBackup(ctx context.Context, r *run, cp *backupCheckpoint) ([]string, 
 	return problems, nil
 }
 
-// pruneBackups removes all but the keep newest verified backups of target in
-// dir and returns the names removed. Names sort by their UTC timestamp.
-func pruneBackups(dir, target string, keep int) ([]string, error) {
+// listBackups returns the names of target's verified backups in dir,
+// newest first (names sort by their UTC timestamp); none when dir does not
+// exist.
+func listBackups(dir, target string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list backups: %w", err)
 	}
@@ -333,6 +405,16 @@ func pruneBackups(dir, target string, keep int) ([]string, error) {
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	return names, nil
+}
+
+// pruneBackups removes all but the keep newest verified backups of target in
+// dir and returns the names removed.
+func pruneBackups(dir, target string, keep int) ([]string, error) {
+	names, err := listBackups(dir, target)
+	if err != nil {
+		return nil, err
+	}
 	removed := []string{}
 	for i, n := range names {
 		if i < keep {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/themis-maintenance/themis/domain"
 	"github.com/themis-maintenance/themis/driver"
 )
 
@@ -22,25 +23,29 @@ type tableCheck struct {
 }
 
 // consistencyCheck runs PRAGMA quick_check and foreign_key_check table by
-// table (resumable, one heartbeat per table), then quick_check of
-// sqlite_schema, which also verifies the freelist. quick_check skips the
-// slow index-content comparison that full_checkdb does.
+// table (resumable, one heartbeat per table, each table a unit of the
+// budget), then quick_check of sqlite_schema, which also verifies the
+// freelist. quick_check skips the slow index-content comparison that
+// full_checkdb does. Tables the previous run left come first, then those
+// whose last good check is oldest (driver.UnitHistory), so a database too
+// big for one window is covered over several.
 func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	rels, err := listRelations(ctx, r.db)
 	if err != nil {
 		return driver.Result{}, err
 	}
-	tables := allTables(rels)
+	tables, rotated := oldestCheckedFirst(ctx, r, allTables(rels))
+	tables = r.budget.order(tables)
 	var cp loopCheckpoint[tableCheck]
 	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
-	err = loop(ctx, r, tables, &cp, 0, 90, "quick_check", nil, func(ctx context.Context, table string) (tableCheck, error) {
+	err = unitLoop(ctx, r, tables, &cp, 0, 90, "quick_check", nil, r.budget, func(ctx context.Context, table string) (tableCheck, error) {
 		var tc tableCheck
 		err := r.timed(ctx, "quick_check "+table, func(ctx context.Context) error {
 			var err error
-			if tc.Problems, err = integrityPragma(ctx, r.db, "quick_check", table); err != nil {
+			if tc.Problems, err = integrityPragma(ctx, r, "quick_check", table); err != nil {
 				return err
 			}
-			tc.ForeignKeys, _, err = foreignKeyCheck(ctx, r.db, table)
+			tc.ForeignKeys, _, err = foreignKeyCheck(ctx, r, table)
 			return err
 		})
 		return tc, err
@@ -48,10 +53,14 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	r.progress(90, "quick_check of the schema and freelist", cp.snapshot())
-	schemaProblems, err := integrityPragma(ctx, r.db, "quick_check", "sqlite_schema")
-	if err != nil {
-		return driver.Result{}, err
+	var schemaProblems []string
+	schemaChecked := len(r.budget.left) == 0
+	if schemaChecked {
+		r.progress(90, "quick_check of the schema and freelist", cp.snapshot())
+		schemaProblems, err = integrityPragma(ctx, r, "quick_check", "sqlite_schema")
+		if err != nil {
+			return driver.Result{}, err
+		}
 	}
 
 	var problems, fks []string
@@ -68,9 +77,12 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	roots, _ := rootPages(ctx, r.db)
 	involved = mergeNames(involved, relationsIn(problems, roots), fkRelations(fks))
 	details := map[string]any{
-		"tables_checked": len(tables),
+		"tables_checked": len(cp.Done),
 		"check":          "quick_check + foreign_key_check",
 		"resumed":        resumed,
+		"schema_checked": schemaChecked,
+		"order":          tables,
+		"rotated":        rotated,
 	}
 	if ign := r.ignoredOptions(map[string]string{"parallelism": oneReader}); ign != nil {
 		details["ignored_options"] = ign
@@ -78,43 +90,76 @@ func consistencyCheck(ctx context.Context, r *run) (driver.Result, error) {
 	if err := integrityFailure("consistency_check", problems, fks, involved); err != nil {
 		return driver.Result{}, err
 	}
-	return driver.Result{
-		Summary: fmt.Sprintf("quick_check and foreign_key_check passed on %d tables and their indexes; schema and freelist ok", len(tables)),
+	res := driver.Result{
+		Summary: fmt.Sprintf("quick_check and foreign_key_check passed on %d tables and their indexes; schema and freelist ok", len(cp.Done)),
 		Details: details,
-	}, nil
+	}
+	switch {
+	case r.req.DryRun:
+		res.Summary = dryRunSummary("run quick_check and foreign_key_check on %d tables and their indexes", len(cp.Done))
+		if schemaChecked {
+			res.Summary += ", then quick_check of the schema and freelist"
+		}
+	case !schemaChecked:
+		res.Summary = fmt.Sprintf("quick_check and foreign_key_check passed on %d tables and their indexes; schema and freelist not checked", len(cp.Done))
+	}
+	r.budget.report(&res, "tables")
+	return res, nil
+}
+
+// oldestCheckedFirst orders tables by their last good consistency check,
+// never-checked first (then by name), when the history keeps the command
+// log (driver.UnitHistory); rotated says whether it did.
+func oldestCheckedFirst(ctx context.Context, r *run, tables []string) ([]string, bool) {
+	uh, ok := r.req.History.(driver.UnitHistory)
+	if !ok {
+		return tables, false
+	}
+	last, err := uh.LastGoodChecks(ctx, r.target().Name, []domain.TaskType{domain.TaskConsistencyCheck})
+	if err != nil || len(last) == 0 {
+		return tables, false
+	}
+	out := append([]string(nil), tables...)
+	sort.SliceStable(out, func(i, j int) bool { return last[out[i]].Before(last[out[j]]) })
+	return out, true
 }
 
 // fullCheckDB runs PRAGMA integrity_check over the whole file (b-tree
 // structure, index contents against their tables, UNIQUE/NOT NULL/CHECK
 // constraints, page accounting) and PRAGMA foreign_key_check. It is one
-// statement, so progress is re-sent on a timer while it runs.
+// statement, so progress is re-sent on a timer while it runs; the whole
+// database is its one unit of the budget.
 func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	roots, _ := rootPages(ctx, r.db) // best effort: the schema itself may be damaged
 	r.progress(1, "integrity_check of the whole database", nil)
-	var problems []string
-	err := r.during(1, "integrity_check of the whole database", nil, func() error {
-		return r.timed(ctx, "integrity_check", func(ctx context.Context) error {
+	var problems, fks []string
+	var fkTotal int
+	stopped, err := r.whole(ctx, func(ctx context.Context) error {
+		err := r.during(1, "integrity_check of the whole database", nil, func() error {
+			return r.timed(ctx, "integrity_check", func(ctx context.Context) error {
+				var err error
+				problems, err = integrityPragma(ctx, r, "integrity_check", "")
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.pause(ctx); err != nil {
+			return err
+		}
+		r.progress(80, "foreign_key_check", nil)
+		return r.during(80, "foreign_key_check", nil, func() error {
 			var err error
-			problems, err = integrityPragma(ctx, r.db, "integrity_check", "")
+			fks, fkTotal, err = foreignKeyCheck(ctx, r, "")
 			return err
 		})
 	})
 	if err != nil {
 		return driver.Result{}, err
 	}
-	if err := r.pause(ctx); err != nil {
-		return driver.Result{}, err
-	}
-	r.progress(80, "foreign_key_check", nil)
-	var fks []string
-	var fkTotal int
-	err = r.during(80, "foreign_key_check", nil, func() error {
-		var err error
-		fks, fkTotal, err = foreignKeyCheck(ctx, r.db, "")
-		return err
-	})
-	if err != nil {
-		return driver.Result{}, err
+	if stopped {
+		return r.budget.notStarted("integrity_check"), nil
 	}
 	involved := mergeNames(relationsIn(problems, roots), fkRelations(fks))
 	if err := integrityFailure("full_checkdb", problems, fks, involved); err != nil {
@@ -128,10 +173,11 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 	if ign := r.ignoredOptions(map[string]string{"parallelism": "integrity_check is one statement over the whole file"}); ign != nil {
 		details["ignored_options"] = ign
 	}
-	return driver.Result{
-		Summary: fmt.Sprintf("integrity_check ok (%d b-trees: tables, indexes and the schema, plus page accounting) and no foreign key violations", len(roots)),
-		Details: details,
-	}, nil
+	summary := fmt.Sprintf("integrity_check ok (%d b-trees: tables, indexes and the schema, plus page accounting) and no foreign key violations", len(roots))
+	if r.req.DryRun {
+		summary = dryRunSummary("run PRAGMA integrity_check over the whole database (%d b-trees) and PRAGMA foreign_key_check", len(roots))
+	}
+	return driver.Result{Summary: summary, Details: details}, nil
 }
 
 // integrityFailure returns the permanent IntegrityViolation error for what a
@@ -157,24 +203,54 @@ func integrityFailure(task string, problems, fks, involved []string) error {
 		task, len(problems), len(fks), where, strings.Join(shown, "; "), more)
 }
 
-// integrityPragma runs PRAGMA integrity_check or quick_check, over the whole
-// file (table "") or one table and its indexes, and returns the problems
-// reported (none when SQLite answers "ok").
-func integrityPragma(ctx context.Context, db *sql.DB, pragma, table string) ([]string, error) {
+// integrityPragma runs PRAGMA integrity_check or quick_check of r's task,
+// over the whole file (table "") or one table and its indexes, and returns
+// the problems reported (none when SQLite answers "ok"). In a dry run it is
+// planned, not run, and reports none.
+func integrityPragma(ctx context.Context, r *run, pragma, table string) ([]string, error) {
+	st := driver.PlannedStatement{Object: table, Statement: "PRAGMA " + pragma, Reason: "full_checkdb checks the whole database"}
+	if table != "" {
+		st.Statement += "(" + quoteIdent(table) + ")"
+		st.Reason = "consistency_check checks every table and its indexes"
+	}
+	var out []string
+	err := r.maintain(ctx, st, func(ctx context.Context, stmt string) error {
+		var err error
+		out, err = readIntegrityPragma(ctx, r.db, stmt)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
+	}
+	return out, nil
+}
+
+// checkPragma runs an integrity_check or quick_check statement on db (not
+// a task's: the drill's preflight, a backup's copy) and returns the
+// problems reported.
+func checkPragma(ctx context.Context, db *sql.DB, pragma, table string) ([]string, error) {
 	stmt := "PRAGMA " + pragma
 	if table != "" {
 		stmt += "(" + quoteIdent(table) + ")"
 	}
-	rows, err := db.QueryContext(ctx, stmt)
+	out, err := readIntegrityPragma(ctx, db, stmt)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
+	}
+	return out, nil
+}
+
+func readIntegrityPragma(ctx context.Context, db *sql.DB, stmt string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, stmt)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var msg string
 		if err := rows.Scan(&msg); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
+			return nil, err
 		}
 		for _, line := range strings.Split(msg, "\n") {
 			line = strings.TrimSpace(line)
@@ -186,43 +262,45 @@ func integrityPragma(ctx context.Context, db *sql.DB, pragma, table string) ([]s
 			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", pragma, table, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
-// foreignKeyCheck runs PRAGMA foreign_key_check on table (all tables when
-// ""); it returns up to maxReported violations and their total count.
-func foreignKeyCheck(ctx context.Context, db *sql.DB, table string) ([]string, int, error) {
-	stmt := "PRAGMA foreign_key_check"
+// foreignKeyCheck runs PRAGMA foreign_key_check of r's task on table (all
+// tables when ""); it returns up to maxReported violations and their total
+// count. In a dry run it is planned, not run, and reports none.
+func foreignKeyCheck(ctx context.Context, r *run, table string) ([]string, int, error) {
+	st := driver.PlannedStatement{Object: table, Statement: "PRAGMA foreign_key_check", Reason: "full_checkdb checks every foreign key"}
 	if table != "" {
-		stmt += "(" + quoteIdent(table) + ")"
+		st.Statement += "(" + quoteIdent(table) + ")"
+		st.Reason = "consistency_check checks the foreign keys of every table"
 	}
-	rows, err := db.QueryContext(ctx, stmt)
-	if err != nil {
-		return nil, 0, fmt.Errorf("foreign_key_check %s: %w", table, err)
-	}
-	defer rows.Close()
 	var out []string
 	total := 0
-	for rows.Next() {
-		var child, parent string
-		var rowid sql.NullInt64
-		var fkid int
-		if err := rows.Scan(&child, &rowid, &parent, &fkid); err != nil {
-			return nil, 0, fmt.Errorf("foreign_key_check %s: %w", table, err)
+	err := r.maintain(ctx, st, func(ctx context.Context, stmt string) error {
+		rows, err := r.db.QueryContext(ctx, stmt)
+		if err != nil {
+			return err
 		}
-		total++
-		if len(out) < maxReported {
-			row := "a row"
-			if rowid.Valid {
-				row = "rowid " + strconv.FormatInt(rowid.Int64, 10)
+		defer rows.Close()
+		for rows.Next() {
+			var child, parent string
+			var rowid sql.NullInt64
+			var fkid int
+			if err := rows.Scan(&child, &rowid, &parent, &fkid); err != nil {
+				return err
 			}
-			out = append(out, fmt.Sprintf("%s %s references a missing row of %s (foreign key %d)", child, row, parent, fkid))
+			total++
+			if len(out) < maxReported {
+				row := "a row"
+				if rowid.Valid {
+					row = "rowid " + strconv.FormatInt(rowid.Int64, 10)
+				}
+				out = append(out, fmt.Sprintf("%s %s references a missing row of %s (foreign key %d)", child, row, parent, fkid))
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("foreign_key_check %s: %w", table, err)
 	}
 	return out, total, nil

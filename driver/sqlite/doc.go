@@ -42,6 +42,23 @@
 // The canary table themis_drill_canary is the drill's only write to the
 // database; clean-up removes it and the scratch directory, never the backup.
 //
+// Every statement a task sends to the target goes to the command log of
+// its context (package driver/commandlog) through the connections
+// openRecorded makes (commandlog.go): object, operation, text, start, end,
+// rows affected or returned, error.
+//
+// A dry run (driver.Request.DryRun; PlansDryRun says which tasks) opens the
+// file read-only, reads and decides as a real run does, and returns the
+// statements it would have sent in Result.Plan (plan.go); orphan_cleanup,
+// which removes files rather than sending statements, names them in
+// Details["would_remove"].
+//
+// A budget (driver.Request.Budget, budget.go) bounds the units of
+// statistics_update (a table), index_rebuild and index_reorganize (an
+// index) and consistency_check (a table, oldest good check first); VACUUM,
+// wal_checkpoint, integrity_check and the backup are one unit each, named
+// "main". Units left are in Result.UnitsLeft; the next run starts with them.
+//
 // Every per-relation loop heartbeats a checkpoint (the relations done so far
 // and their results) and a retried attempt resumes from it. Long single
 // statements (VACUUM, integrity_check) heartbeat on a timer while they run.

@@ -164,12 +164,12 @@ func (d *Driver) DrillPreflight(ctx context.Context, t driver.Target, h driver.H
 	if err != nil {
 		return out, err
 	}
-	db, err := d.open(ctx, t, d.opts.BusyTimeout)
+	db, err := d.open(ctx, t, "rw", d.opts.BusyTimeout)
 	if err != nil {
 		return out, d.classify(ctx, err)
 	}
 	defer db.Close()
-	problems, err := integrityPragma(ctx, db, "quick_check", "")
+	problems, err := checkPragma(ctx, db, "quick_check", "")
 	if err != nil {
 		return out, d.classify(ctx, err)
 	}
@@ -255,7 +255,7 @@ func (d *Driver) CanaryWrite(ctx context.Context, t driver.Target, drillID strin
 	if drillID == "" {
 		return driver.Permanentf(driver.KindInvalidInput, "drill id is empty")
 	}
-	db, err := d.open(ctx, t, d.opts.BusyTimeout)
+	db, err := d.open(ctx, t, "rw", d.opts.BusyTimeout)
 	if err != nil {
 		return d.classify(ctx, err)
 	}
@@ -291,7 +291,7 @@ func (d *Driver) CanaryCleanup(ctx context.Context, t driver.Target, drillID str
 	if drillID == "" {
 		return driver.Permanentf(driver.KindInvalidInput, "drill id is empty")
 	}
-	db, err := d.open(ctx, t, d.opts.BusyTimeout)
+	db, err := d.open(ctx, t, "rw", d.opts.BusyTimeout)
 	if err != nil {
 		return d.classify(ctx, err)
 	}
@@ -526,7 +526,7 @@ func (d *Driver) DrillVerify(ctx context.Context, t driver.Target, s driver.Scra
 		return err
 	}
 
-	found, err := integrityPragma(ctx, db, "integrity_check", "")
+	found, err := checkPragma(ctx, db, "integrity_check", "")
 	if err != nil {
 		if err := damaged("integrity_check", err); err != nil {
 			return v, err

@@ -128,22 +128,42 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	if err := ctx.Err(); err != nil {
 		return driver.Result{}, err
 	}
+	mode := "rw"
+	if req.DryRun {
+		if !planned[req.Task] {
+			return driver.Result{}, driver.Permanentf(driver.KindNotSupported,
+				"the sqlite driver does not plan %s in a dry run; it only reads the target and was not run", req.Task)
+		}
+		// A dry run decides afresh: a checkpoint would hide units from the plan.
+		req.Checkpoint = nil
+		mode = "ro"
+	}
 	busy := d.opts.BusyTimeout
 	if ms := req.OptionsOn(Name).Int("lock_timeout_ms"); ms > 0 {
 		busy = time.Duration(ms) * time.Millisecond
 	}
-	db, err := d.open(ctx, req.Target, busy)
+	db, err := d.open(ctx, req.Target, mode, busy)
 	if err != nil {
 		return driver.Result{}, d.classify(ctx, err)
 	}
 	defer db.Close()
 	r := &run{d: d, req: req, db: db, progressFn: req.Progress}
+	if planned[req.Task] {
+		r.budget = newUnitBudget(ctx, req)
+	}
 	res, err := fn(ctx, r)
 	if err != nil {
 		return driver.Result{}, d.classify(ctx, err)
 	}
 	if res.Details == nil {
 		res.Details = map[string]any{}
+	}
+	if req.DryRun {
+		res.Plan = r.plan
+		if res.Plan == nil {
+			res.Plan = []driver.PlannedStatement{}
+		}
+		res.Details["dry_run"] = true
 	}
 	r.progress(100, "done", nil)
 	return res, nil
@@ -173,9 +193,10 @@ func (d *Driver) classify(ctx context.Context, err error) error {
 	return err
 }
 
-// open opens target's database file (never creating it) with a busy timeout
-// (the task's lock_timeout_ms when set).
-func (d *Driver) open(ctx context.Context, t driver.Target, busy time.Duration) (*sql.DB, error) {
+// open opens target's database file (never creating it) in mode ("rw", or
+// "ro" for a dry run) with a busy timeout (the task's lock_timeout_ms when
+// set). Every statement sent on it goes to the command log of its context.
+func (d *Driver) open(ctx context.Context, t driver.Target, mode string, busy time.Duration) (*sql.DB, error) {
 	f, err := targetFile(t)
 	if err != nil {
 		return nil, err
@@ -189,7 +210,7 @@ func (d *Driver) open(ctx context.Context, t driver.Target, busy time.Duration) 
 	case fi.IsDir():
 		return nil, driver.Permanentf(driver.KindMisconfigured, "target %s: database path is a directory", t.Name)
 	}
-	db, err := sql.Open("sqlite", f.uri("rw", busy))
+	db, err := openRecorded(f.uri(mode, busy), t.Name)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: open: %w", t.Name, err)
 	}
@@ -213,6 +234,11 @@ type run struct {
 	db         *sql.DB
 	mu         sync.Mutex // serialises progressFn (the timer heartbeat runs in a goroutine)
 	progressFn driver.ProgressFunc
+	// budget bounds the units of the task types a dry run plans (nil for
+	// the others).
+	budget *unitBudget
+	// plan collects what a dry run would execute (run.maintain).
+	plan []driver.PlannedStatement
 }
 
 func (r *run) target() driver.Target { return r.req.Target }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
@@ -19,8 +20,12 @@ func walCheckpoint(ctx context.Context, r *run) (driver.Result, error) {
 		return driver.Result{}, err
 	}
 	if mode != "wal" {
+		summary := fmt.Sprintf("database is in %s journal mode, not WAL: no write-ahead log to checkpoint and no dead row versions to clean (SQLite frees deleted rows at once)", mode)
+		if r.req.DryRun {
+			summary = dryRunSummary("do nothing: %s", summary)
+		}
 		return driver.Result{
-			Summary: fmt.Sprintf("database is in %s journal mode, not WAL: no write-ahead log to checkpoint and no dead row versions to clean (SQLite frees deleted rows at once)", mode),
+			Summary: summary,
 			Details: map[string]any{"journal_mode": mode, "checkpointed": false, "analogue": "wal_checkpoint(TRUNCATE)"},
 		}, nil
 	}
@@ -39,15 +44,35 @@ func walCheckpoint(ctx context.Context, r *run) (driver.Result, error) {
 	if before.WAL > 32 {
 		framesBefore = (before.WAL - 32) / (24 + pageSize)
 	}
+	st := driver.PlannedStatement{
+		Statement: `PRAGMA wal_checkpoint(TRUNCATE)`,
+		Reason: fmt.Sprintf("journal_mode is wal: %d frames (%s) in the write-ahead log are copied into the database and the log truncated",
+			framesBefore, humanBytes(before.WAL)),
+		Figures: map[string]any{"journal_mode": mode, "wal_frames": framesBefore, "wal_bytes": before.WAL},
+	}
 	var busy, logFrames, done int64
 	r.progress(5, "wal_checkpoint(TRUNCATE)", nil)
-	err = r.during(5, "wal_checkpoint(TRUNCATE)", nil, func() error {
-		return r.timed(ctx, "wal_checkpoint(TRUNCATE)", func(ctx context.Context) error {
-			return r.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
+	stopped, err := r.whole(ctx, func(ctx context.Context) error {
+		return r.during(5, "wal_checkpoint(TRUNCATE)", nil, func() error {
+			return r.maintain(ctx, st, func(ctx context.Context, stmt string) error {
+				return r.timed(ctx, "wal_checkpoint(TRUNCATE)", func(ctx context.Context) error {
+					return r.db.QueryRowContext(ctx, stmt).Scan(&busy, &logFrames, &done)
+				})
+			})
 		})
 	})
 	if err != nil {
 		return driver.Result{}, err
+	}
+	if stopped {
+		return r.budget.notStarted("wal_checkpoint(TRUNCATE)"), nil
+	}
+	if r.req.DryRun {
+		return driver.Result{
+			Summary: dryRunSummary("checkpoint %d WAL frames (%s) into the database and truncate the log with PRAGMA wal_checkpoint(TRUNCATE)",
+				framesBefore, humanBytes(before.WAL)),
+			Details: map[string]any{"journal_mode": mode, "analogue": "wal_checkpoint(TRUNCATE)", "wal_frames_before": framesBefore, "wal_bytes_before": before.WAL},
+		}, nil
 	}
 	if busy != 0 {
 		// Readers or a writer kept the checkpoint from finishing within the
@@ -107,44 +132,88 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 		"page_count_before":    before.PageCount,
 		"exclusive_lock_taken": false,
 	}
+	figures := map[string]any{
+		"full":              full,
+		"auto_vacuum":       details["auto_vacuum"],
+		"freelist_count":    before.FreelistCount,
+		"page_count":        before.PageCount,
+		"reclaimable_bytes": before.freeBytes(),
+	}
+	free := fmt.Sprintf("%d free pages (%s) of %d", before.FreelistCount, humanBytes(before.freeBytes()), before.PageCount)
 	var method string
+	var stopped bool
 	switch {
 	case full:
 		method = "VACUUM"
+		// In WAL mode the rewritten pages are in the log; a checkpoint
+		// after VACUUM lets the file really shrink.
+		mode, err := journalMode(ctx, r)
+		if err != nil {
+			return driver.Result{}, err
+		}
 		r.progress(5, "VACUUM (rewrites the whole database)", nil)
 		start := time.Now()
-		err = r.during(5, "VACUUM (rewrites the whole database)", nil, func() error {
-			return r.timed(ctx, "VACUUM", func(ctx context.Context) error {
-				_, err := r.db.ExecContext(ctx, `VACUUM`)
+		stopped, err = r.whole(ctx, func(ctx context.Context) error {
+			err := r.during(5, "VACUUM (rewrites the whole database)", nil, func() error {
+				return r.maintain(ctx, driver.PlannedStatement{
+					Statement: `VACUUM`,
+					Reason:    "full=true: VACUUM rewrites the whole database under an exclusive lock, returning " + free + " to the file system",
+					Figures:   figures,
+				}, func(ctx context.Context, stmt string) error {
+					return r.timed(ctx, "VACUUM", func(ctx context.Context) error {
+						_, err := r.db.ExecContext(ctx, stmt)
+						return err
+					})
+				})
+			})
+			if err != nil {
+				return fmt.Errorf("vacuum: %w", err)
+			}
+			if !r.req.DryRun {
+				details["exclusive_lock_taken"] = true
+				details["vacuum_ms"] = time.Since(start).Milliseconds()
+			}
+			if mode != "wal" {
+				return nil
+			}
+			r.progress(90, "wal_checkpoint(TRUNCATE) after VACUUM", nil)
+			err = r.maintain(ctx, driver.PlannedStatement{
+				Statement: `PRAGMA wal_checkpoint(TRUNCATE)`,
+				Reason:    "journal_mode is wal: the pages VACUUM rewrote are in the write-ahead log until a checkpoint copies them and the file shrinks",
+				Figures:   map[string]any{"journal_mode": mode},
+			}, func(ctx context.Context, stmt string) error {
+				_, err := r.db.ExecContext(ctx, stmt)
 				return err
 			})
+			if err != nil {
+				return fmt.Errorf("checkpoint after vacuum: %w", err)
+			}
+			return nil
 		})
 		if err != nil {
-			return driver.Result{}, fmt.Errorf("vacuum: %w", err)
-		}
-		details["exclusive_lock_taken"] = true
-		details["vacuum_ms"] = time.Since(start).Milliseconds()
-		// In WAL mode the rewritten pages are in the log; checkpoint them so
-		// the file really shrinks.
-		if mode, err := journalMode(ctx, r); err == nil && mode == "wal" {
-			r.progress(90, "wal_checkpoint(TRUNCATE) after VACUUM", nil)
-			if _, err := r.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-				return driver.Result{}, fmt.Errorf("checkpoint after vacuum: %w", err)
-			}
+			return driver.Result{}, err
 		}
 	case autoVacuum == 2:
 		method = "incremental_vacuum"
 		r.progress(5, "PRAGMA incremental_vacuum", nil)
-		err = r.during(5, "PRAGMA incremental_vacuum", nil, func() error {
-			return r.timed(ctx, "incremental_vacuum", func(ctx context.Context) error {
-				rows, err := r.db.QueryContext(ctx, `PRAGMA incremental_vacuum`)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-				}
-				rows.Close()
-				return rows.Err()
+		stopped, err = r.whole(ctx, func(ctx context.Context) error {
+			return r.during(5, "PRAGMA incremental_vacuum", nil, func() error {
+				return r.maintain(ctx, driver.PlannedStatement{
+					Statement: `PRAGMA incremental_vacuum`,
+					Reason:    "auto_vacuum is incremental: PRAGMA incremental_vacuum releases " + free + " pages without a rewrite",
+					Figures:   figures,
+				}, func(ctx context.Context, stmt string) error {
+					return r.timed(ctx, "incremental_vacuum", func(ctx context.Context) error {
+						rows, err := r.db.QueryContext(ctx, stmt)
+						if err != nil {
+							return err
+						}
+						for rows.Next() {
+						}
+						rows.Close()
+						return rows.Err()
+					})
+				})
 			})
 		})
 		if err != nil {
@@ -152,9 +221,24 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 		}
 	default:
 		details["method"] = "none"
+		summary := fmt.Sprintf("nothing compacted: VACUUM rewrites the whole database under an exclusive lock and runs only with full=true, and auto_vacuum is %s (not incremental); %d free pages (%s) reclaimable",
+			details["auto_vacuum"], before.FreelistCount, humanBytes(before.freeBytes()))
+		if r.req.DryRun {
+			summary = dryRunSummary("compact nothing: %s", strings.TrimPrefix(summary, "nothing compacted: "))
+		}
+		return driver.Result{Summary: summary, Details: details}, nil
+	}
+	if stopped {
+		return r.budget.notStarted(method), nil
+	}
+	details["method"] = method
+	if r.req.DryRun {
+		what := "VACUUM the whole database under an exclusive lock (full=true)"
+		if method != "VACUUM" {
+			what = "run PRAGMA incremental_vacuum (auto_vacuum=INCREMENTAL, no rewrite)"
+		}
 		return driver.Result{
-			Summary: fmt.Sprintf("nothing compacted: VACUUM rewrites the whole database under an exclusive lock and runs only with full=true, and auto_vacuum is %s (not incremental); %d free pages (%s) reclaimable",
-				details["auto_vacuum"], before.FreelistCount, humanBytes(before.freeBytes())),
+			Summary: dryRunSummary("%s, returning %s (file %s)", what, free, humanBytes(usageBefore.File)),
 			Details: details,
 		}, nil
 	}
@@ -180,22 +264,30 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	return driver.Result{Summary: summary, Details: details}, nil
 }
 
-// statisticsUpdate runs ANALYZE table by table (resumable), then PRAGMA
-// optimize, which refreshes whatever statistics the planner still lacks.
+// statisticsUpdate runs ANALYZE table by table (resumable, each table a
+// unit of the budget), then PRAGMA optimize, which refreshes whatever
+// statistics the planner still lacks (not when the budget left tables: it
+// could analyze them past the window).
 func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	rels, err := listRelations(ctx, r.db)
 	if err != nil {
 		return driver.Result{}, err
 	}
-	tables := userTables(rels)
+	tables := r.budget.order(userTables(rels))
 	var cp loopCheckpoint[float64]
 	resumed := driver.DecodeCheckpoint(r.req.Checkpoint, &cp)
 	skippedDone := len(cp.Done)
-	err = loop(ctx, r, tables, &cp, 0, 90, "ANALYZE", nil, func(ctx context.Context, table string) (float64, error) {
+	err = unitLoop(ctx, r, tables, &cp, 0, 90, "ANALYZE", nil, r.budget, func(ctx context.Context, table string) (float64, error) {
 		start := time.Now()
-		err := r.timed(ctx, "analyze "+table, func(ctx context.Context) error {
-			_, err := r.db.ExecContext(ctx, `ANALYZE main.`+quoteIdent(table))
-			return err
+		err := r.maintain(ctx, driver.PlannedStatement{
+			Object:    table,
+			Statement: `ANALYZE main.` + quoteIdent(table),
+			Reason:    "statistics_update analyzes every table",
+		}, func(ctx context.Context, stmt string) error {
+			return r.timed(ctx, "analyze "+table, func(ctx context.Context) error {
+				_, err := r.db.ExecContext(ctx, stmt)
+				return err
+			})
 		})
 		if err != nil {
 			return 0, fmt.Errorf("analyze %s: %w", table, err)
@@ -205,9 +297,19 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	r.progress(92, "PRAGMA optimize", cp.snapshot())
-	if _, err := r.db.ExecContext(ctx, `PRAGMA optimize`); err != nil {
-		return driver.Result{}, fmt.Errorf("pragma optimize: %w", err)
+	optimized := len(r.budget.left) == 0
+	if optimized {
+		r.progress(92, "PRAGMA optimize", cp.snapshot())
+		err := r.maintain(ctx, driver.PlannedStatement{
+			Statement: `PRAGMA optimize`,
+			Reason:    "refreshes whatever statistics the planner still lacks",
+		}, func(ctx context.Context, stmt string) error {
+			_, err := r.db.ExecContext(ctx, stmt)
+			return err
+		})
+		if err != nil {
+			return driver.Result{}, fmt.Errorf("pragma optimize: %w", err)
+		}
 	}
 	var stat1 int64
 	// sqlite_stat1 exists once ANALYZE ran on any table with an index.
@@ -216,25 +318,45 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 			return driver.Result{}, fmt.Errorf("read sqlite_stat1: %w", err)
 		}
 	}
-	return driver.Result{
-		Summary: fmt.Sprintf("ANALYZE ran on %d tables (%d rows of statistics in sqlite_stat1), then PRAGMA optimize", len(tables), stat1),
+	analyzed := len(cp.Done) - skippedDone
+	res := driver.Result{
+		Summary: fmt.Sprintf("ANALYZE ran on %d tables (%d rows of statistics in sqlite_stat1), then PRAGMA optimize", len(cp.Done), stat1),
 		Details: map[string]any{
 			"tables":          tables,
 			"analyze_ms":      cp.Results,
 			"stat1_rows":      stat1,
 			"resumed":         resumed,
 			"already_done":    skippedDone,
+			"optimized":       optimized,
 			"ignored_options": r.ignoredOptions(map[string]string{"parallelism": oneWriter}),
 		},
-	}, nil
+	}
+	switch {
+	case r.req.DryRun && optimized:
+		res.Summary = dryRunSummary("ANALYZE %d tables, then PRAGMA optimize (sqlite_stat1 now has %d rows)", analyzed, stat1)
+	case r.req.DryRun:
+		res.Summary = dryRunSummary("ANALYZE %d tables, without PRAGMA optimize", analyzed)
+	case !optimized:
+		res.Summary = fmt.Sprintf("ANALYZE ran on %d tables (%d rows of statistics in sqlite_stat1); PRAGMA optimize not run", len(cp.Done), stat1)
+	}
+	r.budget.report(&res, "tables")
+	return res, nil
+}
+
+// reindexDecision is why an index is rebuilt: the figures that crossed the
+// thresholds.
+type reindexDecision struct {
+	reason  string
+	figures map[string]any
 }
 
 // reindex is index_rebuild and index_reorganize: SQLite has one operation
 // for both, REINDEX, which rebuilds an index from its table into freshly
-// packed pages. Indexes run one by one with a heartbeat and a checkpoint
-// after each; a retried attempt skips those its checkpoint lists. With
-// high_threshold_pct set only indexes at least that fragmented (and at
-// least min_size_bytes big, 64 KiB on SQLite by default) are rebuilt.
+// packed pages. Indexes run one by one (each a unit of the budget) with a
+// heartbeat and a checkpoint after each; a retried attempt skips those its
+// checkpoint lists. With high_threshold_pct set only indexes at least that
+// fragmented (and at least min_size_bytes big, 64 KiB on SQLite by default)
+// are rebuilt.
 func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	rels, err := listRelations(ctx, r.db)
 	if err != nil {
@@ -255,9 +377,11 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	threshold := r.opts().Float("high_threshold_pct")
 	minSize := r.opts().Int("min_size_bytes")
 	var todo []string
+	why := map[string]reindexDecision{}
 	belowThreshold := map[string]float64{}
 	smaller := map[string]int64{}
 	for _, idx := range indexes {
+		d := reindexDecision{reason: "no high_threshold_pct or min_size_bytes set: every index is rebuilt"}
 		if (thresholdSet || minSizeSet) && !cp.isDone(idx.Name) {
 			f, err := measureRelation(ctx, r.db, idx)
 			if err != nil {
@@ -273,16 +397,31 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 				belowThreshold[idx.Name] = f.FragmentationPct
 				continue
 			}
+			d.figures = map[string]any{"total_bytes": f.TotalBytes, "min_size_bytes": minSize, "fragmentation_pct": f.FragmentationPct}
+			d.reason = fmt.Sprintf("%s >= min_size_bytes %s", humanBytes(f.TotalBytes), humanBytes(minSize))
+			if thresholdSet {
+				d.figures["high_threshold_pct"] = threshold
+				d.reason = fmt.Sprintf("%.1f %% fragmented >= %.0f %%, %s", f.FragmentationPct, threshold, d.reason)
+			}
 		}
+		why[idx.Name] = d
 		todo = append(todo, idx.Name)
 	}
-	err = loop(ctx, r, todo, &cp, 0, 100, "reindex", nil, func(ctx context.Context, name string) (float64, error) {
+	todo = r.budget.order(todo)
+	err = unitLoop(ctx, r, todo, &cp, 0, 100, "reindex", nil, r.budget, func(ctx context.Context, name string) (float64, error) {
 		start := time.Now()
-		err := r.timed(ctx, "reindex "+name, func(ctx context.Context) error {
+		err := r.maintain(ctx, driver.PlannedStatement{
+			Object: name,
 			// Schema-qualified, so a name that is also a collation's is
 			// taken as the index.
-			_, err := r.db.ExecContext(ctx, `REINDEX main.`+quoteIdent(name))
-			return err
+			Statement: `REINDEX main.` + quoteIdent(name),
+			Reason:    why[name].reason,
+			Figures:   why[name].figures,
+		}, func(ctx context.Context, stmt string) error {
+			return r.timed(ctx, "reindex "+name, func(ctx context.Context) error {
+				_, err := r.db.ExecContext(ctx, stmt)
+				return err
+			})
 		})
 		if err != nil {
 			return 0, fmt.Errorf("reindex %s: %w", name, err)
@@ -294,6 +433,9 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	rebuilt := len(cp.Done) - skippedDone
 	summary := fmt.Sprintf("REINDEX rebuilt %d indexes", rebuilt)
+	if r.req.DryRun {
+		summary = dryRunSummary("REINDEX %d indexes", rebuilt)
+	}
 	if skippedDone > 0 {
 		summary += fmt.Sprintf(" (%d more already rebuilt by an earlier attempt)", skippedDone)
 	}
@@ -306,7 +448,7 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 	if r.req.Task == domain.TaskIndexReorganize {
 		summary += "; SQLite has no lighter reorganize, REINDEX is its rebuild"
 	}
-	return driver.Result{
+	res := driver.Result{
 		Summary: summary,
 		Details: map[string]any{
 			"reindexed":            cp.Done,
@@ -319,7 +461,9 @@ func reindex(ctx context.Context, r *run) (driver.Result, error) {
 			"statement":            "REINDEX",
 			"ignored_options":      r.ignoredOptions(map[string]string{"parallelism": oneWriter}),
 		},
-	}, nil
+	}
+	r.budget.report(&res, "indexes")
+	return res, nil
 }
 
 func journalMode(ctx context.Context, r *run) (string, error) {

@@ -26,7 +26,9 @@ const (
 // backup directory, and entries of the scratch directory untouched for a
 // day. It never touches the database, its -wal, -shm or -journal files (a
 // hot journal is needed for recovery), or verified backups. Running it
-// twice removes nothing the second time.
+// twice removes nothing the second time. It removes files, not rows: it
+// has no units of work for a budget, and a dry run lists the files in
+// Details["would_remove"] (its plan of statements is empty).
 func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	t := r.target()
 	now := time.Now()
@@ -65,8 +67,10 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 			if err := r.pause(ctx); err != nil {
 				return driver.Result{}, err
 			}
-			if err := os.Remove(filepath.Join(backupDir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return driver.Result{}, fmt.Errorf("remove partial backup %s: %w", n, err)
+			if !r.req.DryRun {
+				if err := os.Remove(filepath.Join(backupDir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return driver.Result{}, fmt.Errorf("remove partial backup %s: %w", n, err)
+				}
 			}
 			removed = append(removed, filepath.Join(backupDir, n))
 			freed += info.Size()
@@ -89,8 +93,10 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 			if err := r.pause(ctx); err != nil {
 				return driver.Result{}, err
 			}
-			if err := os.RemoveAll(p); err != nil {
-				return driver.Result{}, fmt.Errorf("remove scratch entry %s: %w", e.Name(), err)
+			if !r.req.DryRun {
+				if err := os.RemoveAll(p); err != nil {
+					return driver.Result{}, fmt.Errorf("remove scratch entry %s: %w", e.Name(), err)
+				}
 			}
 			removed = append(removed, p)
 			freed += size
@@ -109,10 +115,17 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	if removed == nil {
 		removed = []string{}
 	}
+	removedKey := "removed"
+	if r.req.DryRun {
+		// Files, not statements: the plan stays empty and the details
+		// name what a real run would remove.
+		removedKey = "would_remove"
+		summary = dryRunSummary("remove %d stale leftovers (%s): partial backups older than an hour, scratch entries untouched for a day", len(removed), humanBytes(freed))
+	}
 	return driver.Result{
 		Summary: summary,
 		Details: map[string]any{
-			"removed":       removed,
+			removedKey:      removed,
 			"freed_bytes":   freed,
 			"backup_dir":    backupDir,
 			"scratch_dir":   scratch,

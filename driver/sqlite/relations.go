@@ -126,26 +126,49 @@ func (cp *loopCheckpoint[T]) snapshot() loopCheckpoint[T] {
 // (cp itself when wrap is nil). verb names the step in the progress note.
 func loop[T any](ctx context.Context, r *run, names []string, cp *loopCheckpoint[T], from, to float64,
 	verb string, wrap func(loopCheckpoint[T]) any, step func(ctx context.Context, name string) (T, error)) error {
+	return unitLoop(ctx, r, names, cp, from, to, verb, wrap, nil, step)
+}
+
+// unitLoop is loop whose steps are units of work bounded by budget (nil:
+// unbounded): a step the budget does not admit is left (see unitBudget),
+// and a step interrupted at the budget's hard stop is left with the rest
+// instead of failing the task.
+func unitLoop[T any](ctx context.Context, r *run, names []string, cp *loopCheckpoint[T], from, to float64,
+	verb string, wrap func(loopCheckpoint[T]) any, budget *unitBudget, step func(ctx context.Context, name string) (T, error)) error {
 	if wrap == nil {
 		wrap = func(c loopCheckpoint[T]) any { return c }
 	}
 	for i, name := range names {
+		if budget != nil && budget.stopped {
+			break
+		}
 		if cp.isDone(name) {
 			continue
 		}
 		if err := r.pause(ctx); err != nil {
 			return err
 		}
+		if budget != nil && !budget.admit(name, notDone(cp, names[i:])) {
+			continue
+		}
 		pct := from + (to-from)*float64(i)/float64(len(names))
+		unitCtx, cancel := ctx, context.CancelFunc(func() {})
+		if budget != nil {
+			unitCtx, cancel = budget.unitContext(ctx)
+		}
 		var v T
 		err := r.during(pct, fmt.Sprintf("%s %s", verb, name), wrap(cp.snapshot()), func() error {
 			var err error
-			v, err = step(ctx, name)
+			v, err = step(unitCtx, name)
 			return err
 		})
+		cancel()
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return ctxErr
+			}
+			if budget != nil && budget.hardStopped(ctx, unitCtx, name, notDone(cp, names[i:])) {
+				continue
 			}
 			return err
 		}
@@ -154,6 +177,17 @@ func loop[T any](ctx context.Context, r *run, names []string, cp *loopCheckpoint
 		r.progress(pct, fmt.Sprintf("%s %s (%d/%d)", verb, name, i+1, len(names)), wrap(cp.snapshot()))
 	}
 	return ctx.Err()
+}
+
+// notDone returns the names cp does not list as done.
+func notDone[T any](cp *loopCheckpoint[T], names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !cp.isDone(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // countRows returns the number of rows of table.
