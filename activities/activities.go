@@ -67,8 +67,12 @@ func (a *Activities) run(ctx context.Context, in TaskInput) (TaskOutput, error) 
 		return TaskOutput{}, classify(driver.NotSupported(drv.Name(), in.Task), attempt, started.UnixMilli())
 	}
 	if in.DryRun && !driver.PlansDryRun(drv, in.Task) {
+		why := fmt.Sprintf("dry run: the %s driver cannot plan %s without doing it", drv.Name(), in.Task)
+		if !in.Task.Heavy() {
+			why = fmt.Sprintf("dry run: %s only reads the target, so there is nothing to plan", in.Task)
+		}
 		return TaskOutput{
-			Skipped: fmt.Sprintf("dry run: the %s driver cannot plan %s without doing it", drv.Name(), in.Task),
+			Skipped: why,
 			Attempt: attempt, StartedAtMs: started.UnixMilli(), FinishedAtMs: time.Now().UnixMilli(),
 		}, nil
 	}

@@ -52,14 +52,11 @@ func (r *jobRun) budgetSpent(ctx workflow.Context) string {
 	return fmt.Sprintf("%s: %s at %s", b.StoppedBy, what, b.StopStartingAt.UTC().Format(time.RFC3339))
 }
 
-// dryRunSkip says why task t is not planned in a dry run ("" when it is):
-// only heavy tasks change the target, and a drill is never simulated.
+// dryRunSkip says why task t is not planned in a dry run ("" when the
+// worker is asked: its driver plans the task, or says why it does not).
 func dryRunSkip(t domain.TaskType) string {
-	switch {
-	case t == domain.TaskDisasterRecoveryDrill:
+	if t == domain.TaskDisasterRecoveryDrill {
 		return "dry run: a DR drill is never simulated (it restores a real copy; run it with its approvals)"
-	case !t.Heavy():
-		return "dry run: " + string(t) + " only reads the target, so there is nothing to plan"
 	}
 	return ""
 }

@@ -73,11 +73,14 @@ func TestTaskAfterTheWindowClosedIsSkipped(t *testing.T) {
 	require.Empty(t, f.calls, "the mock answered the first task; the second never started")
 }
 
-func TestDryRunPlansHeavyTasksOnly(t *testing.T) {
+func TestDryRunPlansWhatTheDriverCanPlan(t *testing.T) {
 	// Outside the window, in a blackout: a dry run runs anyway, and takes
 	// no slot of the target.
 	env, f := newEnv(t, time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	f.blackouts = []domain.Blackout{{Name: "freeze", From: inWindowTime, To: inWindowTime.Add(48 * time.Hour)}}
+	f.behave[domain.TaskMetricsCollection] = func(context.Context, int32) (activities.TaskOutput, error) {
+		return activities.TaskOutput{Skipped: "dry run: metrics_collection only reads the target, so there is nothing to plan", Attempt: 1}, nil
+	}
 	f.behave[domain.TaskIndexRebuild] = func(context.Context, int32) (activities.TaskOutput, error) {
 		return activities.TaskOutput{Skipped: "dry run: the sqlite driver cannot plan index_rebuild without doing it", Attempt: 1}, nil
 	}
@@ -88,7 +91,7 @@ func TestDryRunPlansHeavyTasksOnly(t *testing.T) {
 	job := result(t, env)
 	require.True(t, job.DryRun)
 	require.Equal(t, domain.StateSucceeded, job.State)
-	require.Equal(t, []domain.TaskType{domain.TaskMVCCCleanup, domain.TaskIndexRebuild}, f.calls)
+	require.Equal(t, []domain.TaskType{domain.TaskMetricsCollection, domain.TaskMVCCCleanup, domain.TaskIndexRebuild}, f.calls, "the drill is not asked")
 	for _, in := range f.inputs {
 		require.True(t, in.DryRun)
 		require.False(t, in.Budget.Bounded(), "a dry run has no budget")
