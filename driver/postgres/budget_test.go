@@ -237,9 +237,9 @@ func TestIntegrityRotationByLastGoodCheck(t *testing.T) {
 		h.lastGood[o] = now.Add(-time.Duration(1000+i) * time.Hour)
 		i++
 	}
-	h.lastGood["public.r1_pkey"] = now.Add(-time.Minute)      // checked last: goes last
+	h.lastGood["public.r1_pkey"] = now.Add(-time.Minute)       // checked last: goes last
 	h.lastGood["public.r2_pkey"] = now.Add(-10000 * time.Hour) // oldest: first among the checked
-	delete(h.lastGood, "public.r3_pkey")                      // never checked: first of all
+	delete(h.lastGood, "public.r3_pkey")                       // never checked: first of all
 	res, cmds, err := e.runLogged(t, driver.Request{Task: domain.TaskConsistencyCheck, History: h,
 		Options: domain.TaskOptions{"parallelism": int64(1)},
 		Budget:  driver.Budget{StopStartingAt: now.Add(-time.Second), StoppedBy: driver.StoppedWindowClosed}})
