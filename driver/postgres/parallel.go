@@ -171,6 +171,9 @@ type tracker[R any] struct {
 	resumed int
 	// prevPlan is the plan of the checkpoint resumed from.
 	prevPlan map[string]uint32
+	// left are the results of units the budget left: reported, never
+	// checkpointed, so that a retried attempt leaves (or does) them again.
+	left []R
 }
 
 // newTracker loads the request's checkpoint; keys are the relations the task
@@ -215,6 +218,15 @@ func (t *tracker[R]) finish(key string, res *R, note string) {
 	pct := 100 * float64(len(cp.Done)) / float64(max(1, t.total))
 	t.mu.Unlock()
 	t.r.progress(pct, note, cp)
+}
+
+// leave records the result of a unit the budget left (not done) and
+// heartbeats.
+func (t *tracker[R]) leave(res R, note string) {
+	t.mu.Lock()
+	t.left = append(t.left, res)
+	t.mu.Unlock()
+	t.heartbeat(note)
 }
 
 // changedSincePlan reports whether the previous attempt planned key when
@@ -269,9 +281,10 @@ func (t *tracker[R]) pct() float64 {
 	return 100 * float64(len(t.cp.Done)) / float64(max(1, t.total))
 }
 
-// results returns the results recorded so far, resumed ones included.
+// results returns the results recorded so far, resumed ones included,
+// then those of the units left.
 func (t *tracker[R]) results() []R {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return slices.Clone(t.cp.Results)
+	return append(slices.Clone(t.cp.Results), t.left...)
 }

@@ -307,3 +307,42 @@ func TestRealRunStatementsAllInCommandLog(t *testing.T) {
 		t.Errorf("%d VACUUMs seen, want 4", vacuums)
 	}
 }
+
+// TestIndexRebuildCheapFirst: every candidate's bloat is estimated from
+// catalog statistics; pgstatindex runs only on those the estimate puts at
+// low_threshold_pct or more, so a fresh index is never read whole.
+func TestIndexRebuildCheapFirst(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Seed(t, db, pgcluster.SeedOptions{Tables: 2, Rows: 20000})
+	shared.Exec(t, db, `CREATE TABLE public.fresh (id bigint PRIMARY KEY, v int NOT NULL);
+		INSERT INTO public.fresh SELECT g, g FROM generate_series(1, 30000) g;
+		CREATE INDEX fresh_v_idx ON public.fresh (v); ANALYZE public.fresh`)
+	shared.Exec(t, db, `CREATE EXTENSION pg_stat_statements; CREATE EXTENSION pgstattuple`)
+	e := newEnv(t, shared, db)
+	resetStatements(t, db)
+	res, _, err := e.runLogged(t, driver.Request{Task: domain.TaskIndexRebuild, Options: domain.TaskOptions{"min_size_bytes": int64(64 << 10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := detailsJSON(t, res)
+	estimated, measured, candidates := num(t, d, "estimated"), num(t, d, "measured_exactly"), num(t, d, "candidates")
+	t.Logf("%s: %v candidates, %v decided by the estimate, %v measured exactly", res.Summary, candidates, estimated, measured)
+	if estimated < 2 || measured < 1 || estimated+measured != candidates {
+		t.Errorf("estimated %v + measured %v, %v candidates: want the two fresh indexes estimated only and the bloated ones measured", estimated, measured, candidates)
+	}
+	var calls int64
+	for _, q := range statementsSeen(t, db) {
+		if strings.Contains(q, "pgstatindex") {
+			calls += pgcluster.Scalar[int64](t, shared, db, `SELECT sum(calls)::int8 FROM pg_stat_statements WHERE query = $1`, q)
+		}
+	}
+	if calls != int64(measured) {
+		t.Errorf("pgstatindex ran %d times, measured_exactly = %v", calls, measured)
+	}
+	for _, x := range d["indexes"].([]any) {
+		if ix := x.(map[string]any)["index"].(string); strings.HasPrefix(ix, "public.fresh") {
+			t.Errorf("%s rebuilt although fresh", ix)
+		}
+	}
+}

@@ -248,7 +248,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 				b := bloat[ix.OID]
 				res := rebuildResult{Index: ix.String(), Table: t.String(), BloatPct: b.BloatPct, Method: b.Method,
 					SizeBytesBefore: ix.SizeBytes, Skipped: reason}
-				rb.tr.finish(res.Index, &res, "left "+res.Index+": "+reason)
+				rb.tr.leave(res, "left "+res.Index+": "+reason)
 			}
 		},
 	}
@@ -575,7 +575,7 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 		if why := r.budgetGate(ctx, []string{key}); why != "" {
 			r.leave(pos, key, why, false)
 			res.Skipped = why
-			tr.finish(key, &res, "left "+key+": "+why)
+			tr.leave(res, "left "+key+": "+why)
 			continue
 		}
 		before, err := r.invalidIndexes(ctx, ix.Table.OID)
@@ -590,7 +590,7 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 			why := r.stoppedBy()
 			r.leave(pos, key, why, true)
 			res.Skipped = why
-			tr.finish(key, &res, "left "+key+": "+why)
+			tr.leave(res, "left "+key+": "+why)
 			continue
 		}
 		if err == nil && r.dry() {

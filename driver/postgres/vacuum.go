@@ -66,7 +66,7 @@ func (tw *tableRunner) run(ctx context.Context, n int, jobs []tableJob) error {
 			key := j.t.String()
 			res := tableWork{Table: key, Statement: j.label, Reasons: j.reasons,
 				DeadTuplesBefore: j.t.DeadTup, SizeBytesBefore: j.t.SizeBytes, XIDAgeBefore: j.t.XIDAge, Skipped: why}
-			tw.tr.finish(key, &res, "left "+key+": "+why)
+			tw.tr.leave(res, "left "+key+": "+why)
 		},
 	}
 	return forEachSession(ctx, tw.r, n, tw.to, todo, u, func(ctx context.Context, s *session, j tableJob) error {
