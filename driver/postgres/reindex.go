@@ -132,9 +132,10 @@ func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to timeouts, per
 
 // indexRebuild (also index_reorganize: PostgreSQL has no in-place
 // reorganise, and REINDEX CONCURRENTLY is the online way to compact an
-// index) measures every valid btree index of at least min_size_bytes
-// (default 1 MiB) outside the system schemas (pgstatindex, or the
-// statistics estimate) and rebuilds
+// index) estimates the bloat of every valid btree index of at least
+// min_size_bytes (default 1 MiB) outside the system schemas, measures
+// those the estimate puts at low_threshold_pct or more exactly
+// (pgstatindex; see chooseRebuilds) and rebuilds
 // those at or above high_threshold_pct (default 30) with REINDEX INDEX
 // CONCURRENTLY (at high_threshold_pct=0 nothing is measured: every one is
 // rebuilt). Tables are worked on in parallel (parallelism, default 2), the
