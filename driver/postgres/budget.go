@@ -212,3 +212,18 @@ func (r *run) lastGoodChecks(ctx context.Context) (map[string]time.Time, error) 
 	}
 	return uh.LastGoodChecks(ctx, r.target().Name, integrityTasks)
 }
+
+// budgetWait waits while the pacer throttles, no longer than until the
+// budget stops starting units (the unit is then left, not started late).
+func (r *run) budgetWait(ctx context.Context, p *pacer) error {
+	stop := r.req.Budget.StopStartingAt
+	if p == nil || stop.IsZero() {
+		return p.wait(ctx)
+	}
+	wctx, cancel := context.WithDeadline(ctx, stop)
+	defer cancel()
+	if err := p.wait(wctx); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}

@@ -95,7 +95,7 @@ func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, item
 				}
 			}()
 			for x := range next {
-				if err := p.wait(gctx); err != nil {
+				if err := r.budgetWait(gctx, p); err != nil {
 					return err
 				}
 				key := u.key(x.it)

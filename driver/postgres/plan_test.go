@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -344,5 +345,56 @@ func TestIndexRebuildCheapFirst(t *testing.T) {
 		if ix := x.(map[string]any)["index"].(string); strings.HasPrefix(ix, "public.fresh") {
 			t.Errorf("%s rebuilt although fresh", ix)
 		}
+	}
+}
+
+// TestDryRunOrphanCleanupAndBackupVerification: orphan_cleanup plans the
+// drop of an invalid index and the removal of a stale scratch restore and
+// does neither; backup_verification plans its pg_basebackup command line
+// and verification steps and takes no backup.
+func TestDryRunOrphanCleanupAndBackupVerification(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Exec(t, db, `CREATE TABLE public.dup AS SELECT g % 10 AS k FROM generate_series(1, 1000) g`)
+	if err := shared.ExecContext(context.Background(), db, `CREATE UNIQUE INDEX CONCURRENTLY dup_k ON public.dup (k)`); err == nil {
+		t.Fatal("CREATE UNIQUE INDEX CONCURRENTLY over duplicates succeeded")
+	}
+	e := newEnv(t, shared, db)
+	stale := e.target.ScratchDir + "/themis-restore-123"
+	mkStale(t, stale)
+	res, _, err := e.runLogged(t, driver.Request{Task: domain.TaskOrphanCleanup, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := invalidIndexes(t, shared, db); n != 1 {
+		t.Errorf("%d invalid indexes after a dry run, want 1", n)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("the stale scratch restore was removed by a dry run: %v", err)
+	}
+	got := planStatements(res.Plan)
+	want := []string{`DROP INDEX CONCURRENTLY IF EXISTS "public"."dup_k"`, "remove " + stale}
+	if !slices.Equal(got, want) || res.Plan[0].Object != "public.dup_k" {
+		t.Errorf("plan %v, want %v", got, want)
+	}
+	if res.Summary != "dry run: would drop 1 invalid index(es) and remove 1 stale director(ies)" {
+		t.Errorf("summary %q", res.Summary)
+	}
+
+	e = newEnv(t, shared, db) // a scratch directory of its own
+	res, _, err = e.runLogged(t, driver.Request{Task: domain.TaskBackupVerification, DryRun: true, Options: domain.TaskOptions{"method": "pg_basebackup"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = planStatements(res.Plan)
+	if len(got) < 4 || !strings.HasPrefix(got[0], "pg_basebackup -D "+e.target.BackupDir) || !strings.Contains(got[0], "-X stream") ||
+		!strings.HasPrefix(got[1], "pg_verifybackup ") {
+		t.Errorf("plan %q", got)
+	}
+	if entries, _ := os.ReadDir(e.target.BackupDir + "/" + e.target.Name); len(entries) != 0 {
+		t.Errorf("a dry run left %d entries in the backup directory", len(entries))
+	}
+	if !strings.HasPrefix(res.Summary, "dry run: would take a pg_basebackup backup") {
+		t.Errorf("summary %q", res.Summary)
 	}
 }
