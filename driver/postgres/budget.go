@@ -41,6 +41,9 @@ type budgetState struct {
 	left        []leftUnit
 	hardStopped []string
 	seq         int // positions of units run outside forEachSession
+	// dryElapsed is the predicted time of the units a dry run has
+	// planned: its clock, since nothing it plans takes time.
+	dryElapsed time.Duration
 }
 
 // stoppedBy names the budget's limit (Budget.StoppedBy, window_closed when
@@ -86,13 +89,19 @@ func (r *run) predict(ctx context.Context, objects []string) time.Duration {
 }
 
 // budgetGate says why a unit whose statements work on objects may not
-// start now ("" = it may).
+// start now ("" = it may). A dry run's clock advances by the predicted
+// durations of the units it plans, one after the other.
 func (r *run) budgetGate(ctx context.Context, objects []string) string {
 	b := r.req.Budget
 	if !b.Bounded() {
 		return ""
 	}
 	now := time.Now()
+	if r.dry() {
+		r.budget.mu.Lock()
+		now = now.Add(r.budget.dryElapsed)
+		r.budget.mu.Unlock()
+	}
 	if (!b.StopStartingAt.IsZero() && !now.Before(b.StopStartingAt)) || (!b.HardStopAt.IsZero() && !now.Before(b.HardStopAt)) {
 		return r.stoppedBy()
 	}
@@ -100,8 +109,14 @@ func (r *run) budgetGate(ctx context.Context, objects []string) string {
 	if end.IsZero() {
 		end = b.HardStopAt
 	}
-	if p := r.predict(ctx, objects); p > 0 && now.Add(p).After(end) {
+	p := r.predict(ctx, objects)
+	if p > 0 && now.Add(p).After(end) {
 		return fmt.Sprintf("would not fit: predicted %s, %s left", p.Round(time.Millisecond), end.Sub(now).Round(time.Second))
+	}
+	if r.dry() {
+		r.budget.mu.Lock()
+		r.budget.dryElapsed += p
+		r.budget.mu.Unlock()
 	}
 	return ""
 }

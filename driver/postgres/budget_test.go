@@ -103,9 +103,20 @@ func TestBudgetSkipsUnitsPredictedNotToFit(t *testing.T) {
 	seedDead(t, shared, db, 3)
 	e := newEnv(t, shared, db)
 	h := newUnitHistory()
+	h.durations["public.d1"] = 6 * time.Minute
 	h.durations["public.d2"] = time.Hour
-	h.durations["public.d3"] = 20 * time.Millisecond
+	h.durations["public.d3"] = 6 * time.Minute
 	budget := driver.Budget{StopStartingAt: time.Now().Add(10 * time.Minute), StoppedBy: driver.StoppedTimeLimit}
+	// A dry run's clock advances by the predictions: after d1 (6 min), d3
+	// (6 more) would not fit either.
+	dry, _, err := e.runLogged(t, driver.Request{Task: domain.TaskMVCCCleanup, History: h, Budget: budget, DryRun: true,
+		Options: domain.TaskOptions{"dead_tuple_threshold": int64(50)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dry.UnitsLeft, []string{"public.d2", "public.d3"}) || len(dry.Plan) != 1 || dry.Plan[0].Object != "public.d1" {
+		t.Errorf("dry run: left %v, plan %+v", dry.UnitsLeft, dry.Plan)
+	}
 	res, _, err := e.runLogged(t, driver.Request{Task: domain.TaskMVCCCleanup, History: h, Budget: budget,
 		Options: domain.TaskOptions{"dead_tuple_threshold": int64(50)}})
 	if err != nil {
