@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -112,7 +113,16 @@ func (ir *integrityRun) run(ctx context.Context, checks []relCheck) error {
 		// The command log names the relation, which the statement only
 		// passes as an argument: the rotation reads it back.
 		ctx = commandlog.WithObject(ctx, c.key)
-		ctx = withPlanNote(ctx, c.check+" of every "+c.kind, map[string]any{"kind": c.kind, "size_bytes": c.size})
+		reason, figures := c.check+" of every "+c.kind, map[string]any{"kind": c.kind, "size_bytes": c.size}
+		if last != nil {
+			if at, ok := last[c.key]; ok {
+				reason += "; last good check " + at.UTC().Format(time.RFC3339)
+				figures["last_good_check"] = at.UTC().Format(time.RFC3339)
+			} else {
+				reason += "; never checked"
+			}
+		}
+		ctx = withPlanNote(ctx, reason, figures)
 		return ir.check(ctx, s, c)
 	})
 }
