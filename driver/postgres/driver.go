@@ -176,6 +176,11 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	if req.DryRun && !plannedTasks[req.Task] {
 		return driver.Result{}, driver.Permanentf(driver.KindInvalidInput, "%s cannot be planned in a dry run on %s", req.Task, Name)
 	}
+	if req.DryRun {
+		// A retried dry run plans everything again: its plan is its result,
+		// and the attempt it replaces returned none.
+		req.Checkpoint = nil
+	}
 	if err := ctx.Err(); err != nil {
 		return driver.Result{}, err
 	}
