@@ -248,7 +248,7 @@ func TestDryRunDoesNotCreateExtensions(t *testing.T) {
 	if len(statementsLike(cmds, "CREATE")) != 0 || len(statementsLike(cmds, "SELECT \"themis_ext\".\"bt_index_check\"")) != 0 {
 		t.Errorf("the dry run sent %v", statementsLike(cmds, ""))
 	}
-	if len(res.Plan) < 3 || !strings.HasPrefix(res.Plan[1].Statement, "CREATE EXTENSION IF NOT EXISTS \"amcheck\"") {
+	if len(res.Plan) < 3 || !strings.HasPrefix(res.Plan[1].Statement, "CREATE EXTENSION IF NOT EXISTS \"amcheck\"") || res.Plan[1].Object != "amcheck" {
 		t.Fatalf("plan %+v", res.Plan)
 	}
 	found := false
