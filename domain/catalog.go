@@ -39,6 +39,11 @@ var (
 		Help: "relations smaller than this are not reported (SQLite: 65536)"}
 	optRebuildPct = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 30,
 		Help: "fragmentation percentage at or above which an index is rebuilt (SQLite: with neither this nor min_size_bytes set, every index is rebuilt)"}
+	// The cheap-first tier of index_rebuild and index_reorganize (as Ola
+	// Hallengren's 5 % / 30 %): indexes the catalog estimate puts below it
+	// are not measured exactly.
+	optLowPct = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 5,
+		Help: "PostgreSQL: estimated fragmentation percentage (from catalog statistics) at or above which an index is measured exactly with pgstatindex; 0 measures every candidate"}
 	optMinRebuild = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Default: 1 << 20, EngineDefaults: map[string]any{"sqlite": 64 << 10},
 		Help: "indexes smaller than this are not rebuilt (SQLite: 65536)"}
 )
@@ -131,10 +136,10 @@ func init() {
 			Options: map[string]OptionSpec{"regression_pct": {Kind: OptionFloat, Min: 1, Max: 10_000, Default: 50, Help: "slow-down against the baseline that is a regression"}}},
 		{Type: TaskIndexRebuild, Title: "Index rebuild", Description: "Rebuild indexes over the fragmentation threshold",
 			Timeout: TimeoutLong, Heavy: true, // REINDEX
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
 		{Type: TaskIndexReorganize, Title: "Index reorganize", Description: "Reorganize moderately fragmented indexes",
 			Timeout: TimeoutLong, Heavy: true,
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
 		{Type: TaskStatisticsUpdate, Title: "Statistics update", Description: "Refresh planner statistics",
 			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism}))},
 		{Type: TaskStorageCompaction, Title: "Storage compaction", Description: "Reclaim free space (no exclusive-lock rewrite unless full=true)",

@@ -76,6 +76,9 @@ func backupVerification(ctx context.Context, r *run) (driver.Result, error) {
 		return driver.Result{}, err
 	}
 	r.progress(0, "preflight: "+sc.space(), nil)
+	if r.dry() {
+		return r.planBackupVerification(ctx, env, method, keep)
+	}
 
 	var dir string
 	var meta backupMeta

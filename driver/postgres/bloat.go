@@ -125,6 +125,14 @@ func (m *measurer) table(ctx context.Context, t table) (relBloat, error) {
 			return b, classify(ctx, err, "pgstattuple_approx(%s)", t)
 		}
 	}
+	return m.tableEstimate(ctx, t)
+}
+
+// tableEstimate estimates a table's waste from catalog statistics: the
+// pages its rows need at their average width against the pages it has,
+// or the dead-tuple ratio when the statistics do not cover every column.
+func (m *measurer) tableEstimate(ctx context.Context, t table) (relBloat, error) {
+	b := relBloat{Relation: t.String(), Kind: "table", SizeBytes: t.SizeBytes}
 	var pages, blockSize, ff, ncols, nstats, live, dead int64
 	var reltuples, width float64
 	skipped, err := m.measure(ctx, `
@@ -211,6 +219,24 @@ func (m *measurer) index(ctx context.Context, ix index) (relBloat, error) {
 			return b, classify(ctx, err, "pgstatindex(%s)", ix)
 		}
 	}
+	return m.indexEstimate(ctx, ix)
+}
+
+// noUsableStatistics is the Skipped of an index estimate without the
+// statistics it needs.
+const noUsableStatistics = "no usable statistics (expression index, or table never analysed)"
+
+// indexEstimate estimates a btree index's waste from catalog statistics:
+// the pages its entries need at the key columns' average widths (leaves
+// at the index's fillfactor, inner pages at 70 %) against the pages it
+// has.
+func (m *measurer) indexEstimate(ctx context.Context, ix index) (relBloat, error) {
+	b := relBloat{Relation: ix.String(), Kind: "index", Table: ix.Table.String(), SizeBytes: ix.SizeBytes}
+	if ix.AccessMethod != "btree" {
+		b.Skipped = "access method " + ix.AccessMethod + " is not measured"
+		return b, nil
+	}
+	var ff, blockSize int64
 	var pages int64
 	var reltuples float64
 	var width *float64
@@ -236,7 +262,7 @@ func (m *measurer) index(ctx context.Context, ix index) (relBloat, error) {
 	}
 	b.SizeBytes = pages * blockSize
 	if width == nil || reltuples < 0 || pages <= 1 {
-		b.Skipped = "no usable statistics (expression index, or table never analysed)"
+		b.Skipped = noUsableStatistics
 		return b, nil
 	}
 	tuple := 8 + maxAlign(*width) + 4 // index tuple header, key, line pointer

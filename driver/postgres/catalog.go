@@ -201,6 +201,7 @@ func (r *run) ensureExtension(ctx context.Context, name string) (schema, why str
 		return "", "", err
 	}
 	defer s.release()
+	ctx = withPlanNote(ctx, fmt.Sprintf("extension %s is not installed and the target allows creating it", name), nil)
 	for _, stmt := range []string{
 		"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{into}.Sanitize(),
 		"CREATE EXTENSION IF NOT EXISTS " + pgx.Identifier{name}.Sanitize() + " SCHEMA " + pgx.Identifier{into}.Sanitize(),
@@ -214,6 +215,18 @@ func (r *run) ensureExtension(ctx context.Context, name string) (schema, why str
 			}
 			return "", "", classify(ctx, err, "create extension %s in schema %s", name, into)
 		}
+	}
+	if r.dry() {
+		// Planned, not created: what needs the extension is planned as
+		// if it were there (extensionPlanned), what would read with it
+		// reads without it.
+		r.plan.mu.Lock()
+		if r.plan.extensions == nil {
+			r.plan.extensions = map[string]string{}
+		}
+		r.plan.extensions[name] = into
+		r.plan.mu.Unlock()
+		return "", fmt.Sprintf("dry run: extension %s is not installed; a real run creates it in schema %s first (planned)", name, into), nil
 	}
 	schema, ok, err = r.extensionSchema(ctx, name)
 	if err != nil {

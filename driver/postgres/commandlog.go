@@ -41,6 +41,7 @@ func recordCommand(ctx context.Context, target string, st *sqlStatement, data pg
 var objectKeywords = map[string]bool{
 	"INDEX": true, "TABLE": true, "CONCURRENTLY": true, "IF": true, "EXISTS": true, "NOT": true,
 	"VERBOSE": true, "ONLY": true, "SCHEMA": true, "DATABASE": true, "SYSTEM": true, "MATERIALIZED": true, "VIEW": true,
+	"EXTENSION": true,
 }
 
 // objectVerbs are the statements whose object statementObject reads.

@@ -13,6 +13,7 @@ func TestStatementObject(t *testing.T) {
 		`CREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON ONLY "s"."t" (a)`: "s.t",
 		`CREATE UNIQUE INDEX ON s.t (a)`:                                 "s.t",
 		`DROP INDEX CONCURRENTLY IF EXISTS "s"."ccnew"`:                  "s.ccnew",
+		`CREATE EXTENSION IF NOT EXISTS "amcheck" SCHEMA "themis_ext"`:   "amcheck",
 		`-- comment
 VACUUM x`: "x",
 		`SELECT bt_index_check(index => $1::oid::regclass)`: "",

@@ -41,12 +41,15 @@
 //   - quota_check: pg_database_size against Target.QuotaBytes; HIGH above
 //     alert_pct (default 80), CRITICAL at 100 %; no quota is reported as such.
 //   - consistency_check: amcheck bt_index_check on every valid btree index,
-//     catalog indexes included, largest first on parallelism sessions
-//     (default 2). ACCESS SHARE.
+//     catalog indexes included, on parallelism sessions (default 2): never
+//     checked first, then the oldest last good check (consistency_check or
+//     full_checkdb, from the command log), largest first between equals
+//     (largest first without a command log). ACCESS SHARE.
 //   - full_checkdb: verify_heapam on every table with its TOAST (14+) and
 //     bt_index_parent_check(heapallindexed => true) on every btree index
 //     (bt_index_check with heapallindexed on a standby), one queue of
-//     relations, largest first, on parallelism sessions. parent_check holds
+//     relations in the rotation order of consistency_check, on parallelism
+//     sessions. parent_check holds
 //     SHARE on the table: writes to that table wait while its index is
 //     checked. Corruption found by either task is a permanent
 //     driver.KindIntegrityViolation naming the relations.
@@ -69,10 +72,18 @@
 //     SHARE UPDATE EXCLUSIVE.
 //   - storage_compaction: plain VACUUM of tables with dead tuples; with
 //     full=true, VACUUM (FULL, ANALYZE) of tables of 1 MiB or more with 20 %
-//     or more waste (ACCESS EXCLUSIVE for the rewrite).
+//     or more waste (ACCESS EXCLUSIVE for the rewrite): the catalog
+//     estimate first, pgstattuple_approx only for tables it puts at 5 % or
+//     more.
 //   - index_rebuild, index_reorganize: REINDEX INDEX CONCURRENTLY of btree
 //     indexes of min_size_bytes (default 1 MiB) or more at or above
-//     high_threshold_pct (nothing is measured at 0); tables in parallel,
+//     high_threshold_pct (default 30; nothing is measured at 0). Cheap
+//     first, in Ola Hallengren's tiers: every candidate's bloat is
+//     estimated from catalog statistics, and only those at or above
+//     low_threshold_pct (default 5) are measured exactly with pgstatindex;
+//     those measured between the two tiers are reported (moderate_tier),
+//     not rebuilt (index_reorganize runs the same online rebuild, and a
+//     rebuild costs as much whatever the bloat). Tables in parallel,
 //     largest first, indexes of one table in turn, or one REINDEX TABLE
 //     CONCURRENTLY when every index of the table is chosen. SHARE UPDATE EXCLUSIVE. When a rebuild fails or
 //     is cancelled the invalid _ccnew copies it leaves are dropped with DROP
@@ -211,6 +222,29 @@
 // statement stops server-side; if the server does not answer within 10 s
 // the socket is closed and the backend is cancelled by pid from another
 // connection. Run then returns ctx.Err().
+//
+// # Dry runs, window budgets, the command log
+//
+// A dry run (driver.Request.DryRun; the driver plans its heavy tasks,
+// PlansDryRun) reads the catalog and measures exactly as a real run does,
+// then records each statement that would change the target — everything
+// a session execs (VACUUM, ANALYZE, REINDEX, DROP INDEX, CREATE
+// EXTENSION, the amcheck calls) — in Result.Plan with its object, reason,
+// figures and predicted duration, instead of sending it; no extension is
+// created and backup_verification plans its command lines (plan.go).
+//
+// A window budget (driver.Request.Budget) is honoured where units start
+// (forEachSession; budget.go): none starts at or after StopStartingAt, nor
+// one predicted (command log, driver.UnitHistory) to end after it; one
+// still running at HardStopAt is cancelled server-side. Units left are in
+// Result.UnitsLeft and the task's results as skipped (window_closed,
+// time_limit, or "would not fit: ..."), the task succeeds, and the next
+// run takes Budget.Carried first.
+//
+// Every statement is reported to the task's command log (package
+// driver/commandlog), with its object: read from a maintenance statement's
+// text, or set by the task when the statement only passes it as an
+// argument (the amcheck calls).
 //
 // Per-relation tasks heartbeat after each relation with a checkpoint of the
 // relations done (schema.name) and their results; a retried attempt skips

@@ -173,6 +173,14 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	if !ok {
 		return driver.Result{}, driver.NotSupported(Name, req.Task)
 	}
+	if req.DryRun && !plannedTasks[req.Task] {
+		return driver.Result{}, driver.Permanentf(driver.KindInvalidInput, "%s cannot be planned in a dry run on %s", req.Task, Name)
+	}
+	if req.DryRun {
+		// A retried dry run plans everything again: its plan is its result,
+		// and the attempt it replaces returned none.
+		req.Checkpoint = nil
+	}
 	if err := ctx.Err(); err != nil {
 		return driver.Result{}, err
 	}
@@ -210,6 +218,10 @@ func (d *Driver) Run(ctx context.Context, req driver.Request) (driver.Result, er
 	}
 	if p, _ := r.pacerFor(ctx); p != nil {
 		p.details(res.Details)
+	}
+	r.budgetResult(&res)
+	if req.DryRun {
+		r.dryResult(&res)
 	}
 	r.progress(100, "done", nil)
 	return res, nil
@@ -359,6 +371,13 @@ type run struct {
 	pacerOnce sync.Once
 	pacer     *pacer // nil: the task is not paced
 	pacerErr  error
+
+	plan   planner     // a dry run's statements (plan.go)
+	budget budgetState // units left by the budget (budget.go)
+
+	durOnce   sync.Once
+	durations map[string]time.Duration // predicted, by object (budget.go)
+	durErr    error
 }
 
 // serverFacts are read once per run.

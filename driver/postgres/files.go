@@ -242,6 +242,11 @@ func (r *run) cleanStaleFiles(ctx context.Context) ([]string, error) {
 			default:
 				continue
 			}
+			if r.dry() {
+				r.planStatement(withPlanNote(ctx, "stale scratch directory", nil), "remove "+dir)
+				removed = append(removed, dir)
+				continue
+			}
 			if _, err := stopScratchServer(ctx, nil, filepath.Join(dir, basebackupSubdir)); err != nil {
 				return removed, fmt.Errorf("stop the server of stale scratch %s: %w", dir, err)
 			}
@@ -262,6 +267,11 @@ func (r *run) cleanStaleFiles(ctx context.Context) ([]string, error) {
 				dir := filepath.Join(backupRoot(t), e.Name())
 				m, err := readMeta(dir)
 				if err != nil || m.State != backupInProgress || !stale(filepath.Join(dir, backupMarker)) {
+					continue
+				}
+				if r.dry() {
+					r.planStatement(withPlanNote(ctx, "unfinished backup", nil), "remove "+dir)
+					removed = append(removed, dir)
 					continue
 				}
 				if err := os.RemoveAll(dir); err != nil {

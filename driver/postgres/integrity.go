@@ -6,11 +6,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/themis-maintenance/themis/driver"
+	"github.com/themis-maintenance/themis/driver/commandlog"
 )
 
 // finding is one corruption report.
@@ -29,10 +31,14 @@ type integrityRun struct {
 	to      timeouts
 	par     int
 	tr      *tracker[finding]
-	mu      sync.Mutex // guards locked, skipped, checked
+	mu      sync.Mutex // guards locked, skipped, checked, planned, left
 	locked  []string
 	skipped []string
 	checked int
+	planned int
+	left    []leftCheck
+	// rotation says in which order relations were checked.
+	rotation string
 }
 
 func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
@@ -43,6 +49,9 @@ func newIntegrityRun(ctx context.Context, r *run) (*integrityRun, error) {
 	schema, why, err := r.ensureExtension(ctx, "amcheck")
 	if err != nil {
 		return nil, err
+	}
+	if s, ok := r.extensionPlanned("amcheck"); ok && schema == "" {
+		schema = s // a dry run: the checks are planned as a real run sends them
 	}
 	if schema == "" {
 		// A check that cannot check must not report success.
@@ -59,7 +68,11 @@ type relCheck struct {
 	setReturning          bool
 }
 
-// run checks every item not done yet on ir.par sessions, largest first so
+// run checks every item not done yet on ir.par sessions. When the history
+// store keeps the command log, relations go by their last good check
+// (consistency_check or full_checkdb), never checked first, so that over
+// several windows that each check only part of a large database every
+// relation gets its turn; otherwise, and between equals, largest first so
 // that no worker is left with a big relation at the end.
 func (ir *integrityRun) run(ctx context.Context, checks []relCheck) error {
 	todo := make([]relCheck, 0, len(checks))
@@ -68,10 +81,57 @@ func (ir *integrityRun) run(ctx context.Context, checks []relCheck) error {
 			todo = append(todo, c)
 		}
 	}
-	sort.SliceStable(todo, func(i, j int) bool { return todo[i].size > todo[j].size })
-	return forEachSession(ctx, ir.r, ir.par, ir.to, todo, func(ctx context.Context, s *session, c relCheck) error {
+	last, err := ir.r.lastGoodChecks(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ir.rotation = "largest first (the last good checks could not be read: " + err.Error() + ")"
+		last = nil
+	} else if last != nil {
+		ir.rotation = "oldest last good check first"
+	}
+	sort.SliceStable(todo, func(i, j int) bool {
+		if last != nil {
+			a, b := last[todo[i].key], last[todo[j].key]
+			if !a.Equal(b) {
+				return a.Before(b)
+			}
+		}
+		return todo[i].size > todo[j].size
+	})
+	u := units[relCheck]{
+		key: func(c relCheck) string { return c.key },
+		left: func(c relCheck, why string) {
+			ir.mu.Lock()
+			ir.left = append(ir.left, leftCheck{Relation: c.key, Kind: c.kind, Skipped: why})
+			ir.mu.Unlock()
+			ir.tr.heartbeat("left " + c.key + ": " + why)
+		},
+	}
+	return forEachSession(ctx, ir.r, ir.par, ir.to, todo, u, func(ctx context.Context, s *session, c relCheck) error {
+		// The command log names the relation, which the statement only
+		// passes as an argument: the rotation reads it back.
+		ctx = commandlog.WithObject(ctx, c.key)
+		reason, figures := c.check+" of every "+c.kind, map[string]any{"kind": c.kind, "size_bytes": c.size}
+		if last != nil {
+			if at, ok := last[c.key]; ok {
+				reason += "; last good check " + at.UTC().Format(time.RFC3339)
+				figures["last_good_check"] = at.UTC().Format(time.RFC3339)
+			} else {
+				reason += "; never checked"
+			}
+		}
+		ctx = withPlanNote(ctx, reason, figures)
 		return ir.check(ctx, s, c)
 	})
+}
+
+// leftCheck is a relation the budget left unchecked.
+type leftCheck struct {
+	Relation string `json:"relation"`
+	Kind     string `json:"kind"`
+	Skipped  string `json:"skipped"`
 }
 
 // check runs one amcheck call on s and records what it found. A corruption
@@ -80,6 +140,16 @@ func (ir *integrityRun) run(ctx context.Context, checks []relCheck) error {
 func (ir *integrityRun) check(ctx context.Context, s *session, c relCheck) error {
 	var found []finding
 	args := []any{int64(c.oid)}
+	if ir.r.dry() {
+		if err := s.exec(ctx, c.sql, args...); err != nil {
+			return err
+		}
+		ir.mu.Lock()
+		ir.planned++
+		ir.mu.Unlock()
+		ir.tr.finish(ir.key(c.kind, c.key), nil, "planned "+c.check+" "+c.key)
+		return nil
+	}
 	err := ir.tr.during(c.check+" "+c.key, func() error {
 		if !c.setReturning {
 			return s.exec(ctx, c.sql, args...)
@@ -193,10 +263,18 @@ func (ir *integrityRun) outcome(what string, total int, details map[string]any) 
 	if len(ir.skipped) > 0 {
 		details["skipped"] = ir.skipped
 	}
-	return driver.Result{
-		Summary: fmt.Sprintf("%s: no corruption in %d relations", what, total),
-		Details: details,
-	}, nil
+	if ir.rotation != "" {
+		details["order"] = ir.rotation
+	}
+	summary := fmt.Sprintf("%s: no corruption in %d relations", what, total)
+	if len(ir.left) > 0 {
+		details["left"] = ir.left
+		summary = fmt.Sprintf("%s: no corruption in the %d relations checked of %d", what, ir.checked+ir.tr.resumed, total)
+	}
+	if ir.r.dry() {
+		summary = drySummary("check", ir.planned, total, "relations")
+	}
+	return driver.Result{Summary: summary, Details: details}, nil
 }
 
 // checkableIndexes returns the valid btree indexes amcheck can read (on a
@@ -266,6 +344,9 @@ func fullCheckDB(ctx context.Context, r *run) (driver.Result, error) {
 		var hasHeap bool
 		if err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = 'verify_heapam')`, ir.amcheck).Scan(&hasHeap); err != nil {
 			return driver.Result{}, classify(ctx, err, "look up verify_heapam")
+		}
+		if _, planned := r.extensionPlanned("amcheck"); planned {
+			hasHeap = true // created by a real run, at the server's version
 		}
 		if hasHeap {
 			if tables, err = r.listTablesIn(ctx, true); err != nil {

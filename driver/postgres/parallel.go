@@ -32,28 +32,54 @@ func forEach[T any](ctx context.Context, n int, items []T, work func(ctx context
 	return err
 }
 
+// units tells forEachSession what it needs to know of a task's units for
+// the budget (budget.go).
+type units[T any] struct {
+	// key names a unit in Result.UnitsLeft and Budget.Carried.
+	key func(T) string
+	// objects are the command-log objects of the unit's statements, whose
+	// predicted durations add up to the unit's (nil: the key).
+	objects func(T) []string
+	// left records the unit in the task's results as skipped for reason
+	// (it was not started, or was cancelled at the hard stop).
+	left func(it T, reason string)
+}
+
 // forEachSession is forEach for statements that need a session: each of the
 // up to n workers acquires one session (timeouts set once) and keeps it for
 // every item it takes, so the per-item cost is the statement alone. Items
 // are taken in order, so callers put the largest first to keep the workers
-// busy until the end. A session whose connection was closed (a cancelled
-// statement the server did not acknowledge) is replaced before the next item.
-func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, items []T, work func(ctx context.Context, s *session, it T) error) error {
+// busy until the end; the units the previous run left (Budget.Carried) go
+// before them. A session whose connection was closed (a cancelled
+// statement the server did not acknowledge) is replaced before the next
+// item. Each unit is started only if the budget allows it, and is
+// cancelled at the budget's hard stop (budget.go); units left are recorded
+// through u.left and in the run. A dry run plans the units one after the
+// other, unpaced.
+func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, items []T, u units[T], work func(ctx context.Context, s *session, it T) error) error {
 	if len(items) == 0 {
 		return ctx.Err()
 	}
+	items = carriedFirst(items, u.key, r.req.Budget.Carried)
 	// Heavy tasks are paced between units (throttle.go).
 	p, err := r.pacerFor(ctx)
 	if err != nil {
 		return err
 	}
+	if r.dry() {
+		p, n = nil, 1
+	}
+	type unit struct {
+		pos int
+		it  T
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	next := make(chan T)
+	next := make(chan unit)
 	g.Go(func() error {
 		defer close(next)
-		for _, it := range items {
+		for i, it := range items {
 			select {
-			case next <- it:
+			case next <- unit{pos: i, it: it}:
 			case <-gctx.Done():
 				return nil
 			}
@@ -68,12 +94,23 @@ func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, item
 					s.release()
 				}
 			}()
-			for it := range next {
-				if err := p.wait(gctx); err != nil {
+			for x := range next {
+				if err := r.budgetWait(gctx, p); err != nil {
 					return err
 				}
+				key := u.key(x.it)
+				objects := []string{key}
+				if u.objects != nil {
+					objects = u.objects(x.it)
+				}
+				if why := r.budgetGate(gctx, objects); why != "" {
+					r.leave(x.pos, key, why, false)
+					u.left(x.it, why)
+					continue
+				}
 				start := time.Now()
-				err := p.guard(gctx, func(ctx context.Context) error {
+				uctx, unitDone := r.unitContext(gctx)
+				err := p.guard(uctx, func(ctx context.Context) error {
 					if s != nil && s.conn.Conn().IsClosed() {
 						s.release()
 						s = nil
@@ -85,8 +122,14 @@ func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, item
 							return err
 						}
 					}
-					return work(ctx, s, it)
+					return work(ctx, s, x.it)
 				})
+				if unitDone() {
+					why := r.stoppedBy()
+					r.leave(x.pos, key, why, true)
+					u.left(x.it, why)
+					continue
+				}
 				if err != nil {
 					return err
 				}
@@ -128,6 +171,9 @@ type tracker[R any] struct {
 	resumed int
 	// prevPlan is the plan of the checkpoint resumed from.
 	prevPlan map[string]uint32
+	// left are the results of units the budget left: reported, never
+	// checkpointed, so that a retried attempt leaves (or does) them again.
+	left []R
 }
 
 // newTracker loads the request's checkpoint; keys are the relations the task
@@ -172,6 +218,15 @@ func (t *tracker[R]) finish(key string, res *R, note string) {
 	pct := 100 * float64(len(cp.Done)) / float64(max(1, t.total))
 	t.mu.Unlock()
 	t.r.progress(pct, note, cp)
+}
+
+// leave records the result of a unit the budget left (not done) and
+// heartbeats.
+func (t *tracker[R]) leave(res R, note string) {
+	t.mu.Lock()
+	t.left = append(t.left, res)
+	t.mu.Unlock()
+	t.heartbeat(note)
 }
 
 // changedSincePlan reports whether the previous attempt planned key when
@@ -226,9 +281,10 @@ func (t *tracker[R]) pct() float64 {
 	return 100 * float64(len(t.cp.Done)) / float64(max(1, t.total))
 }
 
-// results returns the results recorded so far, resumed ones included.
+// results returns the results recorded so far, resumed ones included,
+// then those of the units left.
 func (t *tracker[R]) results() []R {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return slices.Clone(t.cp.Results)
+	return append(slices.Clone(t.cp.Results), t.left...)
 }

@@ -132,9 +132,10 @@ func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to timeouts, per
 
 // indexRebuild (also index_reorganize: PostgreSQL has no in-place
 // reorganise, and REINDEX CONCURRENTLY is the online way to compact an
-// index) measures every valid btree index of at least min_size_bytes
-// (default 1 MiB) outside the system schemas (pgstatindex, or the
-// statistics estimate) and rebuilds
+// index) estimates the bloat of every valid btree index of at least
+// min_size_bytes (default 1 MiB) outside the system schemas, measures
+// those the estimate puts at low_threshold_pct or more exactly
+// (pgstatindex; see chooseRebuilds) and rebuilds
 // those at or above high_threshold_pct (default 30) with REINDEX INDEX
 // CONCURRENTLY (at high_threshold_pct=0 nothing is measured: every one is
 // rebuilt). Tables are worked on in parallel (parallelism, default 2), the
@@ -160,6 +161,10 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
+	low, err := floatOpt(r.opts(), "low_threshold_pct")
+	if err != nil {
+		return driver.Result{}, err
+	}
 	all, err := r.listIndexes(ctx, false)
 	if err != nil {
 		return driver.Result{}, err
@@ -170,10 +175,11 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 			candidates = append(candidates, ix)
 		}
 	}
-	chosen, bloat, method, why, err := r.chooseRebuilds(ctx, candidates, thr, minBytes)
+	ch, err := r.chooseRebuilds(ctx, candidates, thr, low, minBytes)
 	if err != nil {
 		return driver.Result{}, err
 	}
+	chosen, bloat, method, why := ch.chosen, ch.bloat, ch.method, ch.why
 	keys := make([]string, len(chosen))
 	byTable := map[uint32][]index{}
 	var tables []rel
@@ -214,13 +220,41 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if len(chosen) > 0 {
 		rb.tr.plan(plan, fmt.Sprintf("rebuilding %d index(es)", len(chosen)))
 	}
-	err = forEachSession(ctx, r, par, to, tables, func(ctx context.Context, s *session, t rel) error {
+	pendingOf := func(t rel) []index {
 		var pending []index
 		for _, ix := range byTable[t.OID] {
 			if !rb.tr.isDone(ix.String()) {
 				pending = append(pending, ix)
 			}
 		}
+		return pending
+	}
+	// A unit is a table: its prediction is that of its REINDEX TABLE, or
+	// of its indexes' REINDEX INDEX, as it will be run.
+	u := units[rel]{
+		key: rel.String,
+		objects: func(t rel) []string {
+			pending := pendingOf(t)
+			if len(pending) == indexesOf[t.OID] {
+				return []string{t.String()}
+			}
+			objs := make([]string, len(pending))
+			for i, ix := range pending {
+				objs[i] = ix.String()
+			}
+			return objs
+		},
+		left: func(t rel, reason string) {
+			for _, ix := range pendingOf(t) {
+				b := bloat[ix.OID]
+				res := rebuildResult{Index: ix.String(), Table: t.String(), BloatPct: b.BloatPct, Method: b.Method,
+					SizeBytesBefore: ix.SizeBytes, Skipped: reason}
+				rb.tr.leave(res, "left "+res.Index+": "+reason)
+			}
+		},
+	}
+	err = forEachSession(ctx, r, par, to, tables, u, func(ctx context.Context, s *session, t rel) error {
+		pending := pendingOf(t)
 		if len(pending) == 0 {
 			return nil
 		}
@@ -231,9 +265,12 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 			return classify(ctx, err, "list invalid indexes of %s", t)
 		}
 		if len(pending) == indexesOf[t.OID] {
+			ctx := withPlanNote(ctx, fmt.Sprintf("all %d index(es) of the table at or above %.0f%% bloat", len(pending), thr), rb.figures(pending, thr))
 			return rb.rebuild(ctx, s, t, before, "REINDEX TABLE CONCURRENTLY "+t.ident(), "REINDEX TABLE CONCURRENTLY "+t.String(), pending)
 		}
 		for _, ix := range pending {
+			b := bloat[ix.OID]
+			ctx := withPlanNote(ctx, fmt.Sprintf("%.1f%% bloat (%s) >= %.0f%%", b.BloatPct, b.Method, thr), rb.figures([]index{ix}, thr))
 			if err := rb.rebuild(ctx, s, t, before, "REINDEX INDEX CONCURRENTLY "+ix.ident(), "REINDEX INDEX CONCURRENTLY "+ix.String(), []index{ix}); err != nil {
 				return err
 			}
@@ -271,8 +308,12 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if len(results) > 0 {
 		summary = fmt.Sprintf("rebuilt %d index(es) at or above %.0f%% bloat with REINDEX CONCURRENTLY: %s → %s", rebuilt, thr, bytesHuman(before), bytesHuman(after))
 	}
+	if r.dry() {
+		summary = drySummary("REINDEX", countSkipped(results, func(x rebuildResult) string { return x.Skipped }, skippedDryRun), len(candidates), "indexes")
+	}
 	details := map[string]any{
-		"high_threshold_pct": thr, "min_size_bytes": minBytes, "candidates": len(candidates), "rebuilt": rebuilt,
+		"high_threshold_pct": thr, "low_threshold_pct": low, "min_size_bytes": minBytes, "candidates": len(candidates), "rebuilt": rebuilt,
+		"estimated": ch.estimated, "measured_exactly": ch.measured,
 		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
 		"measurement_method": method, "parallelism": par,
 		"reindex_table_statements": len(tableStmts), "reindex_index_statements": indexStmts, "lock_timeout_ms": to.LockMs,
@@ -280,6 +321,11 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	if r.req.Task == domain.TaskIndexReorganize {
 		details["note"] = "PostgreSQL has no in-place reorganise; REINDEX INDEX CONCURRENTLY is the online rebuild"
+	}
+	if len(ch.moderate) > 0 {
+		// Ola Hallengren's reorganise tier: measured, reported, not rebuilt
+		// (a rebuild costs the same whatever the bloat; see chooseRebuilds).
+		details["moderate_tier"] = ch.moderate
 	}
 	if why != "" {
 		details["method_reason"] = why
@@ -312,6 +358,13 @@ func (rb *rebuilder) rebuild(ctx context.Context, s *session, t rel, before map[
 		results[i] = rebuildResult{Index: ix.String(), Table: t.String(), Statement: label, BloatPct: b.BloatPct, Method: b.Method,
 			SizeBytesBefore: ix.SizeBytes, DurationMs: ms, CleanedUp: cleaned}
 		idents[i] = ix.ident()
+	}
+	if err == nil && rb.r.dry() {
+		for i := range results {
+			results[i].Skipped, results[i].DurationMs = skippedDryRun, 0
+			rb.tr.finish(results[i].Index, &results[i], "planned "+label)
+		}
+		return nil
 	}
 	switch {
 	case err == nil:
@@ -352,17 +405,57 @@ func (rb *rebuilder) rebuild(ctx context.Context, s *session, t rel, before map[
 	return nil
 }
 
+// figures are the plan figures of a rebuild of ixs: each index's bloat,
+// how it was measured, and the threshold.
+func (rb *rebuilder) figures(ixs []index, thr float64) map[string]any {
+	f := map[string]any{"high_threshold_pct": thr}
+	if len(ixs) == 1 {
+		b := rb.bloat[ixs[0].OID]
+		f["bloat_pct"], f["method"], f["size_bytes"] = b.BloatPct, b.Method, ixs[0].SizeBytes
+		return f
+	}
+	per := map[string]float64{}
+	for _, ix := range ixs {
+		per[ix.String()] = rb.bloat[ix.OID].BloatPct
+	}
+	f["bloat_pct"] = per
+	return f
+}
+
 // methodNotMeasured names the choice at high_threshold_pct=0.
 const methodNotMeasured = "not measured (high_threshold_pct=0: every candidate is rebuilt)"
 
+// rebuildChoice is what chooseRebuilds decided.
+type rebuildChoice struct {
+	chosen      []index
+	bloat       map[uint32]relBloat
+	method, why string
+	// estimated counts the candidates decided by the catalog estimate
+	// alone, measured those measured exactly (pgstatindex).
+	estimated, measured int
+	// moderate are the indexes measured between low_threshold_pct and
+	// high_threshold_pct, with their bloat.
+	moderate map[string]float64
+}
+
 // chooseRebuilds returns the candidates at or above thr percent bloat, with
-// their measurements, and how they were measured. Measuring is the first
+// their measurements, and how they were measured. Cheap first: every
+// candidate's bloat is estimated from catalog statistics (reltuples, key
+// widths, fillfactor; no lock beyond a catalog read), and only those the
+// estimate puts at low percent or more — or that have no usable statistics
+// — are measured exactly with pgstatindex, which reads the whole index.
+// Without pgstattuple the estimate decides. The tiers follow Ola
+// Hallengren's IndexOptimize (5 % / 30 %): below low nothing is done;
+// between low and thr the index is measured and reported (moderate) but
+// not rebuilt — PostgreSQL has no in-place reorganise, and index_reorganize
+// runs the same REINDEX CONCURRENTLY as index_rebuild, which costs as much
+// whatever the bloat; at thr or more it is rebuilt. Measuring is the first
 // fifth of the progress bar; a resumed attempt measures again (cheap next
 // to rebuilding, and rebuilt indexes are no longer over the threshold). At
-// thr=0 every candidate qualifies whatever its bloat, so nothing is measured
-// (pgstatindex reads the whole index): only the real sizes are read.
-func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float64, minBytes int64) (chosen []index, bloat map[uint32]relBloat, method, why string, err error) {
-	bloat = map[uint32]relBloat{}
+// thr=0 every candidate qualifies whatever its bloat, so nothing is
+// measured: only the real sizes are read.
+func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr, low float64, minBytes int64) (rebuildChoice, error) {
+	ch := rebuildChoice{bloat: map[uint32]relBloat{}, moderate: map[string]float64{}}
 	if thr == 0 {
 		oids := make([]int64, len(candidates))
 		for i, ix := range candidates {
@@ -371,47 +464,66 @@ func (r *run) chooseRebuilds(ctx context.Context, candidates []index, thr float6
 		size := map[uint32]int64{}
 		rows, err := r.pool.Query(ctx, `SELECT x, coalesce(pg_relation_size(x::oid), 0)::int8 FROM unnest($1::int8[]) AS x`, oids)
 		if err != nil {
-			return nil, nil, "", "", classify(ctx, err, "read index sizes")
+			return ch, classify(ctx, err, "read index sizes")
 		}
 		for rows.Next() {
 			var oid, n int64
 			if err := rows.Scan(&oid, &n); err != nil {
 				rows.Close()
-				return nil, nil, "", "", classify(ctx, err, "read index sizes")
+				return ch, classify(ctx, err, "read index sizes")
 			}
 			size[uint32(oid)] = n
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, nil, "", "", classify(ctx, err, "read index sizes")
+			return ch, classify(ctx, err, "read index sizes")
 		}
 		for _, ix := range candidates {
 			if n := size[ix.OID]; n >= minBytes {
 				ix.SizeBytes = n
-				chosen = append(chosen, ix)
-				bloat[ix.OID] = relBloat{Relation: ix.String(), Kind: "index", SizeBytes: n, Method: methodNotMeasured}
+				ch.chosen = append(ch.chosen, ix)
+				ch.bloat[ix.OID] = relBloat{Relation: ix.String(), Kind: "index", SizeBytes: n, Method: methodNotMeasured}
 			}
 		}
-		r.progress(20, fmt.Sprintf("%d of %d candidates chosen without measuring (high_threshold_pct=0)", len(chosen), len(candidates)), nil)
-		return chosen, bloat, methodNotMeasured, "", nil
+		r.progress(20, fmt.Sprintf("%d of %d candidates chosen without measuring (high_threshold_pct=0)", len(ch.chosen), len(candidates)), nil)
+		ch.method = methodNotMeasured
+		return ch, nil
 	}
 	m, err := r.newMeasurer(ctx)
 	if err != nil {
-		return nil, nil, "", "", err
+		return ch, err
 	}
 	for i, ix := range candidates {
-		b, err := m.index(ctx, ix)
-		if err != nil {
-			return nil, nil, "", "", err
+		var b relBloat
+		exact := m.schema != "" && low == 0
+		if !exact {
+			if b, err = m.indexEstimate(ctx, ix); err != nil {
+				return ch, err
+			}
+			exact = m.schema != "" && (b.Skipped == noUsableStatistics || b.Skipped == "" && b.BloatPct >= low)
 		}
-		if b.Skipped == "" && b.SizeBytes >= minBytes && b.BloatPct >= thr {
-			ix.SizeBytes = b.SizeBytes
-			chosen = append(chosen, ix)
-			bloat[ix.OID] = b
+		if exact {
+			if b, err = m.index(ctx, ix); err != nil {
+				return ch, err
+			}
+			ch.measured++
+		} else {
+			ch.estimated++
+		}
+		if b.Skipped == "" && b.SizeBytes >= minBytes {
+			switch {
+			case b.BloatPct >= thr:
+				ix.SizeBytes = b.SizeBytes
+				ch.chosen = append(ch.chosen, ix)
+				ch.bloat[ix.OID] = b
+			case b.BloatPct >= low:
+				ch.moderate[ix.String()] = b.BloatPct
+			}
 		}
 		r.progress(20*float64(i+1)/float64(len(candidates)), "measured "+ix.String(), nil)
 	}
-	return chosen, bloat, m.method(), m.why, nil
+	ch.method, ch.why = m.method(), m.why
+	return ch, nil
 }
 
 // vectorReindex rebuilds pgvector indexes (hnsw, ivfflat) with REINDEX
@@ -454,19 +566,39 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	defer s.release()
 	var locked []string
-	for _, ix := range vix {
+	for _, ix := range carriedFirst(vix, index.String, r.req.Budget.Carried) {
 		key := ix.String()
 		if tr.isDone(key) {
 			continue
 		}
 		res := rebuildResult{Index: key, Table: ix.Table.String(), Method: ix.AccessMethod, SizeBytesBefore: ix.SizeBytes}
+		pos := r.nextPos()
+		if why := r.budgetGate(ctx, []string{key}); why != "" {
+			r.leave(pos, key, why, false)
+			res.Skipped = why
+			tr.leave(res, "left "+key+": "+why)
+			continue
+		}
 		before, err := r.invalidIndexes(ctx, ix.Table.OID)
 		if err != nil {
 			return driver.Result{}, classify(ctx, err, "list invalid indexes of %s", ix.Table)
 		}
 		start := time.Now()
-		cleaned, err := reindexConcurrently(ctx, r, s, ix.Table.OID, before, "REINDEX INDEX CONCURRENTLY "+ix.ident(), to, tr, "REINDEX INDEX CONCURRENTLY "+key)
+		uctx, unitDone := r.unitContext(withPlanNote(ctx, "vector index ("+ix.AccessMethod+")", map[string]any{"size_bytes": ix.SizeBytes}))
+		cleaned, err := reindexConcurrently(uctx, r, s, ix.Table.OID, before, "REINDEX INDEX CONCURRENTLY "+ix.ident(), to, tr, "REINDEX INDEX CONCURRENTLY "+key)
 		res.DurationMs, res.CleanedUp = time.Since(start).Milliseconds(), cleaned
+		if unitDone() {
+			why := r.stoppedBy()
+			r.leave(pos, key, why, true)
+			res.Skipped = why
+			tr.leave(res, "left "+key+": "+why)
+			continue
+		}
+		if err == nil && r.dry() {
+			res.Skipped, res.DurationMs = skippedDryRun, 0
+			tr.finish(key, &res, "planned "+key)
+			continue
+		}
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -491,8 +623,12 @@ func vectorReindex(ctx context.Context, r *run) (driver.Result, error) {
 		return driver.Result{}, fmt.Errorf("vector_reindex: %d index(es) not rebuilt, lock not available within lock_timeout: %s", len(locked), joinNames(locked, 10))
 	}
 	results := tr.results()
+	summary := fmt.Sprintf("rebuilt %d vector index(es) with REINDEX CONCURRENTLY", countSkipped(results, func(x rebuildResult) string { return x.Skipped }, ""))
+	if r.dry() {
+		summary = drySummary("REINDEX", countSkipped(results, func(x rebuildResult) string { return x.Skipped }, skippedDryRun), len(vix), "vector indexes")
+	}
 	return driver.Result{
-		Summary: fmt.Sprintf("rebuilt %d vector index(es) with REINDEX CONCURRENTLY", len(results)),
+		Summary: summary,
 		Details: map[string]any{"vector_indexes": len(vix), "indexes": results, "resumed": tr.resumed},
 	}, nil
 }
@@ -543,8 +679,10 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 				orphans = append(orphans, o)
 				continue
 			}
-			err := r.dropIndexConcurrently(ctx, ix.rel, to, false)
+			err := r.dropIndexConcurrently(withPlanNote(ctx, "invalid index", map[string]any{"size_bytes": ix.SizeBytes}), ix.rel, to, false)
 			switch {
+			case err == nil && r.dry():
+				o.Action = "planned"
 			case err == nil:
 				o.Action = "dropped"
 			case ctx.Err() != nil:
@@ -588,6 +726,10 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	if len(files) > 0 {
 		summary += fmt.Sprintf("; removed %d stale scratch or partial backup director(ies)", len(files))
+	}
+	if r.dry() {
+		summary = fmt.Sprintf("dry run: would drop %d invalid index(es) and remove %d stale director(ies)",
+			countSkipped(orphans, func(o orphanIndex) string { return o.Action }, "planned"), len(files))
 	}
 	return driver.Result{
 		Summary: summary,

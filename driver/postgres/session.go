@@ -40,7 +40,13 @@ func (r *run) session(ctx context.Context, t timeouts) (*session, error) {
 // exec runs one statement (utility statements: no arguments, so pgx uses the
 // simple protocol and no transaction wraps it). The error is returned raw for
 // the caller to classify, except that a cancelled ctx yields ctx.Err().
+// Statements run with exec are the task's work: in a dry run it records sql
+// in the plan (plan.go) and sends nothing.
 func (s *session) exec(ctx context.Context, sql string, args ...any) error {
+	if s.r.dry() {
+		s.r.planStatement(ctx, sql)
+		return ctx.Err()
+	}
 	_, err := s.conn.Exec(ctx, sql, args...)
 	return s.after(ctx, err)
 }
@@ -51,8 +57,13 @@ func (s *session) queryRow(ctx context.Context, sql string, args []any, dest ...
 	return s.after(ctx, err)
 }
 
-// query runs sql and calls each for every row.
+// query runs sql, a set-returning check that is the task's work, and calls
+// each for every row; in a dry run it records sql in the plan instead.
 func (s *session) query(ctx context.Context, sql string, args []any, each func(pgx.Rows) error) error {
+	if s.r.dry() {
+		s.r.planStatement(ctx, sql)
+		return ctx.Err()
+	}
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
 		return s.after(ctx, err)

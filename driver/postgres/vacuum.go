@@ -32,6 +32,9 @@ type tableJob struct {
 	sql     string
 	label   string
 	reasons []string
+	// figures are the values behind reasons and their thresholds, for
+	// the plan of a dry run.
+	figures map[string]any
 }
 
 // tableRunner runs tableJobs on parallel sessions, records them in a
@@ -57,15 +60,30 @@ func (tw *tableRunner) run(ctx context.Context, n int, jobs []tableJob) error {
 		}
 	}
 	sort.SliceStable(todo, func(i, k int) bool { return todo[i].t.SizeBytes > todo[k].t.SizeBytes })
-	return forEachSession(ctx, tw.r, n, tw.to, todo, func(ctx context.Context, s *session, j tableJob) error {
+	u := units[tableJob]{
+		key: func(j tableJob) string { return j.t.String() },
+		left: func(j tableJob, why string) {
+			key := j.t.String()
+			res := tableWork{Table: key, Statement: j.label, Reasons: j.reasons,
+				DeadTuplesBefore: j.t.DeadTup, SizeBytesBefore: j.t.SizeBytes, XIDAgeBefore: j.t.XIDAge, Skipped: why}
+			tw.tr.leave(res, "left "+key+": "+why)
+		},
+	}
+	return forEachSession(ctx, tw.r, n, tw.to, todo, u, func(ctx context.Context, s *session, j tableJob) error {
 		key := j.t.String()
 		res := tableWork{
 			Table: key, Statement: j.label, Reasons: j.reasons,
 			DeadTuplesBefore: j.t.DeadTup, SizeBytesBefore: j.t.SizeBytes, XIDAgeBefore: j.t.XIDAge,
 		}
 		start := time.Now()
+		ctx = withPlanNote(ctx, strings.Join(j.reasons, "; "), j.figures)
 		err := tw.tr.during(j.label+" "+key, func() error { return s.exec(ctx, j.sql) })
 		res.DurationMs = time.Since(start).Milliseconds()
+		if err == nil && tw.r.dry() {
+			res.Skipped, res.DurationMs = skippedDryRun, 0
+			tw.tr.finish(key, &res, "planned "+j.label+" "+key)
+			return nil
+		}
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -145,12 +163,15 @@ func mvccCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	var keys []string
 	for _, t := range tables {
 		var reasons []string
+		figures := map[string]any{}
 		if t.DeadTup >= deadThr {
 			reasons = append(reasons, fmt.Sprintf("%d dead tuples >= %d", t.DeadTup, deadThr))
+			figures["dead_tuples"], figures["dead_tuple_threshold"] = t.DeadTup, deadThr
 		}
 		freeze := t.XIDAge >= xidThr
 		if freeze {
 			reasons = append(reasons, fmt.Sprintf("xid age %d >= %d", t.XIDAge, xidThr))
+			figures["xid_age"], figures["xid_age_threshold"] = t.XIDAge, xidThr
 		}
 		if len(reasons) == 0 {
 			continue
@@ -159,7 +180,7 @@ func mvccCleanup(ctx context.Context, r *run) (driver.Result, error) {
 		if freeze {
 			label = "VACUUM (FREEZE, ANALYZE)"
 		}
-		jobs = append(jobs, tableJob{t: t, sql: label + " " + t.ident(), label: label, reasons: reasons})
+		jobs = append(jobs, tableJob{t: t, sql: label + " " + t.ident(), label: label, reasons: reasons, figures: figures})
 		keys = append(keys, t.String())
 	}
 	tw := &tableRunner{r: r, to: to, tr: newTracker[tableWork](r, keys)}
@@ -183,6 +204,9 @@ func mvccCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	summary := fmt.Sprintf("no table over the thresholds (%d tables checked)", len(tables))
 	if len(results) > 0 {
 		summary = fmt.Sprintf("vacuumed %d of %d tables: dead tuples %d → %d", done, len(tables), before, after)
+	}
+	if r.dry() {
+		summary = drySummary("VACUUM", countSkipped(results, func(w tableWork) string { return w.Skipped }, skippedDryRun), len(tables), "tables")
 	}
 	return driver.Result{
 		Summary: summary,
@@ -231,7 +255,8 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 			fresh++
 			continue
 		}
-		jobs = append(jobs, tableJob{t: t, sql: "ANALYZE " + t.ident(), label: "ANALYZE", reasons: []string{reason}})
+		figures := map[string]any{"n_mod_since_analyze": t.ModSinceAnalyze, "analyzed_before": t.Analyzed}
+		jobs = append(jobs, tableJob{t: t, sql: "ANALYZE " + t.ident(), label: "ANALYZE", reasons: []string{reason}, figures: figures})
 		keys = append(keys, t.String())
 	}
 	tw := &tableRunner{r: r, to: to, tr: newTracker[tableWork](r, keys)}
@@ -243,11 +268,16 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 		return driver.Result{}, err
 	}
 	results := tw.tr.results()
+	analysed := countSkipped(results, func(w tableWork) string { return w.Skipped }, "")
+	summary := fmt.Sprintf("analysed %d tables; %d already had fresh statistics", analysed, fresh)
+	if r.dry() {
+		summary = drySummary("ANALYZE", countSkipped(results, func(w tableWork) string { return w.Skipped }, skippedDryRun), len(tables), "tables")
+	}
 	return driver.Result{
-		Summary: fmt.Sprintf("analysed %d tables; %d already had fresh statistics", len(results), fresh),
+		Summary: summary,
 		Details: map[string]any{
 			"tables_checked":  len(tables),
-			"tables_analyzed": len(results),
+			"tables_analyzed": analysed,
 			"tables_fresh":    fresh,
 			"parallelism":     par,
 			"resumed":         tw.tr.resumed,
@@ -259,6 +289,11 @@ func statisticsUpdate(ctx context.Context, r *run) (driver.Result, error) {
 // compactionFullPct is the wasted-space share at which storage_compaction
 // with full=true rewrites a table.
 const compactionFullPct = 20.0
+
+// compactionMeasurePct is the estimated waste from which storage_compaction
+// with full=true measures a table exactly (pgstattuple_approx); below it
+// the catalog estimate decides.
+const compactionMeasurePct = 5.0
 
 // storageCompaction: plain VACUUM of tables with dead tuples (it returns
 // space to the free-space map and truncates empty pages at the end of the
@@ -285,19 +320,31 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	}
 	waste := map[uint32]relBloat{}
 	method := ""
+	estimated, measured := 0, 0
 	if full {
 		m, err := r.newMeasurer(ctx)
 		if err != nil {
 			return driver.Result{}, err
 		}
 		method = m.method()
+		// Cheap first: the catalog estimate for every table, the exact
+		// measurement (pgstattuple_approx) only for those the estimate puts
+		// at compactionMeasurePct or more.
 		for i, t := range tables {
 			if t.SizeBytes >= 0 && t.SizeBytes < defaultMinSizeBytes {
 				continue
 			}
-			b, err := m.table(ctx, t)
+			b, err := m.tableEstimate(ctx, t)
 			if err != nil {
 				return driver.Result{}, err
+			}
+			if m.schema != "" && b.Skipped == "" && b.BloatPct >= compactionMeasurePct {
+				if b, err = m.table(ctx, t); err != nil {
+					return driver.Result{}, err
+				}
+				measured++
+			} else {
+				estimated++
 			}
 			waste[t.OID] = b
 			r.progress(float64(i)*10/float64(len(tables)), "measured "+t.String(), nil)
@@ -306,12 +353,13 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	var jobs []tableJob
 	var keys []string
 	for _, t := range tables {
-		if b, ok := waste[t.OID]; ok && b.BloatPct >= compactionFullPct {
+		if b, ok := waste[t.OID]; ok && b.Skipped == "" && b.BloatPct >= compactionFullPct {
 			jobs = append(jobs, tableJob{t: t, sql: "VACUUM (FULL, ANALYZE) " + t.ident(), label: "VACUUM (FULL, ANALYZE)",
-				reasons: []string{fmt.Sprintf("%.1f%% wasted (%s)", b.BloatPct, b.Method)}})
+				reasons: []string{fmt.Sprintf("%.1f%% wasted (%s) >= %.0f%%", b.BloatPct, b.Method, compactionFullPct)},
+				figures: map[string]any{"bloat_pct": b.BloatPct, "full_threshold_pct": compactionFullPct, "method": b.Method, "size_bytes": b.SizeBytes}})
 		} else if t.DeadTup > 0 {
 			jobs = append(jobs, tableJob{t: t, sql: "VACUUM " + t.ident(), label: "VACUUM",
-				reasons: []string{fmt.Sprintf("%d dead tuples", t.DeadTup)}})
+				reasons: []string{fmt.Sprintf("%d dead tuples", t.DeadTup)}, figures: map[string]any{"dead_tuples": t.DeadTup}})
 		} else {
 			continue
 		}
@@ -328,24 +376,46 @@ func storageCompaction(ctx context.Context, r *run) (driver.Result, error) {
 	var before, after int64
 	rewrites := 0
 	for _, w := range results {
+		if w.Skipped != "" {
+			continue
+		}
 		before += w.SizeBytesBefore
 		after += w.SizeBytesAfter
 		if strings.Contains(w.Statement, "FULL") {
 			rewrites++
 		}
 	}
-	summary := fmt.Sprintf("vacuumed %d tables (%d rewritten with VACUUM FULL): %s → %s", len(results), rewrites, bytesHuman(before), bytesHuman(after))
+	vacuumed := countSkipped(results, func(w tableWork) string { return w.Skipped }, "")
+	summary := fmt.Sprintf("vacuumed %d tables (%d rewritten with VACUUM FULL): %s → %s", vacuumed, rewrites, bytesHuman(before), bytesHuman(after))
+	if r.dry() {
+		summary = drySummary("VACUUM", countSkipped(results, func(w tableWork) string { return w.Skipped }, skippedDryRun), len(tables), "tables")
+	}
 	if !full {
 		summary += "; full=false, so no exclusive-lock rewrite was done"
 	}
 	details := map[string]any{
-		"full": full, "tables_checked": len(tables), "tables_vacuumed": len(results), "tables_rewritten": rewrites,
+		"full": full, "tables_checked": len(tables), "tables_vacuumed": vacuumed, "tables_rewritten": rewrites,
 		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
 		"resumed": tw.tr.resumed, "tables": results,
 	}
 	if full {
 		details["measurement_method"] = method
 		details["full_threshold_pct"] = compactionFullPct
+		details["measure_threshold_pct"] = compactionMeasurePct
+		details["tables_estimated"] = estimated
+		details["tables_measured_exactly"] = measured
 	}
 	return driver.Result{Summary: summary, Details: details}, nil
+}
+
+// countSkipped counts the results whose skipped (read by skip) is want
+// ("" counts the units done).
+func countSkipped[R any](results []R, skip func(R) string, want string) int {
+	n := 0
+	for _, x := range results {
+		if skip(x) == want {
+			n++
+		}
+	}
+	return n
 }
