@@ -104,4 +104,4 @@ clean:
 
 ## record-histories: re-record the workflow histories the replay test checks
 record-histories: temporal-cli
-	THEMIS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test -count=1 -run 'TestForcedRunSucceeds|TestScheduleActionStartsJob|TestCancelLongTaskMidway|TestWorkerRestartResumesFromCheckpoint|TestDrill|TestTargetLockTwoWorkersNeverOverlap|TestTaskGraphOnDevServer|TestBlackoutSkipsScheduledRuns|TestJobCarriesPredictedDurations|TestDryRunThroughTheAPI' ./testsuite/
+	THEMIS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata THEMIS_TEMPORAL_BIN=$(CURDIR)/bin/temporal go test -count=1 -run 'TestForcedRunSucceeds|TestScheduleActionStartsJob|TestCancelLongTaskMidway|TestWorkerRestartResumesFromCheckpoint|TestDrill|TestTargetLockTwoWorkersNeverOverlap|TestTaskGraphOnDevServer|TestBlackoutSkipsScheduledRuns|TestJobCarriesPredictedDurations|TestDryRunThroughTheAPI|TestWindowBudgetLeavesTheRestForTheNextRun' ./testsuite/

@@ -53,7 +53,9 @@ func (s *Store) UnitDurations(ctx context.Context, target string, task domain.Ta
 }
 
 // LastGoodChecks implements driver.UnitHistory: for each object of target,
-// when one of tasks last finished a statement on it without error.
+// when one of tasks last finished a statement on it without error, in a
+// task run that succeeded (a check that finds corruption returns rows, not
+// an error: its task failed, and its relations do not count as checked).
 func (s *Store) LastGoodChecks(ctx context.Context, target string, tasks []domain.TaskType) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	if len(tasks) == 0 {
@@ -63,9 +65,12 @@ func (s *Store) LastGoodChecks(ctx context.Context, target string, tasks []domai
 	for _, t := range tasks {
 		args = append(args, string(t))
 	}
+	args = append(args, string(domain.StateSucceeded))
 	rows, err := s.query(ctx, `SELECT object, MAX(finished_at_ms) FROM commands
 		WHERE target = ? AND task IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(tasks)), ", ")+`)
 			AND object <> '' AND error = ''
+			AND EXISTS (SELECT 1 FROM task_results r
+				WHERE r.job_id = commands.job_id AND r.task = commands.task AND r.state = ?)
 		GROUP BY object`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: last good checks on %s: %w", target, err)

@@ -29,7 +29,7 @@ func TestUnitDurationsAndLastGoodChecks(t *testing.T) {
 		add("j4", 1, "mvcc_cleanup", "public.a", 5000, "canceling statement due to user request")
 		add("j4", 1, "mvcc_cleanup", "public.b", 40, "")
 		add("j4", 1, "mvcc_cleanup", "", 9, "") // a catalog read: no object
-		// Checks: public.a checked by both tasks, public.b failed its last.
+		// Checks: public.a by both tasks, public.b with an error.
 		add("j5", 1, "consistency_check", "public.a", 10, "")
 		add("j6", 1, "full_checkdb", "public.a", 10, "")
 		add("j6", 1, "full_checkdb", "public.b", 10, "corrupt")
@@ -39,6 +39,18 @@ func TestUnitDurationsAndLastGoodChecks(t *testing.T) {
 		}
 		if err := s.RecordCommands(ctx, cmds); err != nil {
 			t.Fatal(err)
+		}
+		// j5 and j6 checked without error, but j6's task found corruption
+		// and failed: only j5's relations count as checked.
+		for job, state := range map[string]domain.JobState{"j5": domain.StateSucceeded, "j6": domain.StateFailed} {
+			task := domain.TaskConsistencyCheck
+			if job == "j6" {
+				task = domain.TaskFullCheckDB
+			}
+			if err := s.RecordTaskResult(ctx, TaskRecord{JobID: job, Target: "db1", Task: task, State: state,
+				StartedAt: time.UnixMilli(base), FinishedAt: time.UnixMilli(base + 60_000)}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		d, err := s.UnitDurations(ctx, "db1", domain.TaskMVCCCleanup)
 		if err != nil {
@@ -62,7 +74,7 @@ func TestUnitDurationsAndLastGoodChecks(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		if !slices.Equal(keys, []string{"public.a"}) || checks["public.a"].UnixMilli() != cmds[8].EndMs {
+		if !slices.Equal(keys, []string{"public.a"}) || checks["public.a"].UnixMilli() != cmds[7].EndMs {
 			t.Fatalf("last good checks %v", checks)
 		}
 		if none, _ := s.UnitDurations(ctx, "db2", domain.TaskMVCCCleanup); len(none) != 0 {
