@@ -171,13 +171,23 @@ func (m *measurer) tableEstimate(ctx context.Context, t table) (relBloat, error)
 	return b, nil
 }
 
+// btreeBloat starts the measurement of ix; ok is false (and the result
+// says why) for access methods other than btree, which are not measured.
+func btreeBloat(ix index) (b relBloat, ok bool) {
+	b = relBloat{Relation: ix.String(), Kind: "index", Table: ix.Table.String(), SizeBytes: ix.SizeBytes}
+	if ix.AccessMethod != "btree" {
+		b.Skipped = "access method " + ix.AccessMethod + " is not measured"
+		return b, false
+	}
+	return b, true
+}
+
 // index measures a btree index: pgstatindex's leaf density against the
 // index's fillfactor, plus empty and deleted pages, or the estimate from
 // the key columns' average widths. Other access methods are not measured.
 func (m *measurer) index(ctx context.Context, ix index) (relBloat, error) {
-	b := relBloat{Relation: ix.String(), Kind: "index", Table: ix.Table.String(), SizeBytes: ix.SizeBytes}
-	if ix.AccessMethod != "btree" {
-		b.Skipped = "access method " + ix.AccessMethod + " is not measured"
+	b, ok := btreeBloat(ix)
+	if !ok {
 		return b, nil
 	}
 	var ff, blockSize int64
@@ -231,9 +241,8 @@ const noUsableStatistics = "no usable statistics (expression index, or table nev
 // at the index's fillfactor, inner pages at 70 %) against the pages it
 // has.
 func (m *measurer) indexEstimate(ctx context.Context, ix index) (relBloat, error) {
-	b := relBloat{Relation: ix.String(), Kind: "index", Table: ix.Table.String(), SizeBytes: ix.SizeBytes}
-	if ix.AccessMethod != "btree" {
-		b.Skipped = "access method " + ix.AccessMethod + " is not measured"
+	b, ok := btreeBloat(ix)
+	if !ok {
 		return b, nil
 	}
 	var ff, blockSize int64

@@ -234,12 +234,7 @@ func TestBudgetHardStopCancelsRebuild(t *testing.T) {
 			t.Errorf("%s skipped %q", idx, s)
 		}
 	}
-	if n := pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_cc%'`); n != 0 {
-		t.Errorf("%d _ccnew/_ccold leftovers after the hard stop", n)
-	}
-	if n := invalidIndexes(t, shared, db); n != 0 {
-		t.Errorf("%d invalid indexes after the hard stop", n)
-	}
+	requireNoRebuildLeftovers(t, shared, db, "the hard stop")
 }
 
 // TestIntegrityRotationByLastGoodCheck: consistency_check takes relations

@@ -21,6 +21,19 @@ func invalidIndexes(t *testing.T, c *pgcluster.Cluster, db string) int64 {
 	return pgcluster.Scalar[int64](t, c, db, `SELECT count(*) FROM pg_index WHERE NOT indisvalid`)
 }
 
+// requireNoRebuildLeftovers checks that a stopped REINDEX CONCURRENTLY
+// left neither a _ccnew/_ccold copy nor an invalid index (after says what
+// stopped it).
+func requireNoRebuildLeftovers(t *testing.T, c *pgcluster.Cluster, db, after string) {
+	t.Helper()
+	if n := pgcluster.Scalar[int64](t, c, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_cc%'`); n != 0 {
+		t.Errorf("%d _ccnew/_ccold leftovers after %s", n, after)
+	}
+	if n := invalidIndexes(t, c, db); n != 0 {
+		t.Errorf("%d invalid indexes after %s", n, after)
+	}
+}
+
 // TestFragmentationAndRebuild: the seeded primary key (80 % of its entries
 // dead, then vacuumed away, so its leaf pages are mostly empty) is reported
 // HIGH and rebuilt smaller; a freshly built index is left alone.
@@ -213,12 +226,7 @@ func TestIndexRebuildCancelDropsLeftover(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("Run did not return after cancellation")
 	}
-	if n := pgcluster.Scalar[int64](t, shared, db, `SELECT count(*) FROM pg_class WHERE relname LIKE '%\_cc%'`); n != 0 {
-		t.Errorf("%d _ccnew/_ccold leftovers after cancellation", n)
-	}
-	if n := invalidIndexes(t, shared, db); n != 0 {
-		t.Errorf("%d invalid indexes after cancellation", n)
-	}
+	requireNoRebuildLeftovers(t, shared, db, "cancellation")
 }
 
 func TestOrphanCleanupDropsInvalidIndex(t *testing.T) {
