@@ -45,6 +45,11 @@ func unitsLeft(t domain.TaskRun) (units []string, why string) {
 	return units, why
 }
 
+// WritePlans prints what a dry run would execute and what a budgeted run
+// left, in the line format of writePlans without a terminal (`schedule run
+// --dry-run` prints it after watching the job).
+func WritePlans(w io.Writer, j domain.Job) { writePlans(w, j, false) }
+
 // writePlans prints, after a job's tasks, what a dry run would execute and
 // what a budgeted run left for the next one; it returns the lines written.
 // Without tty each statement is a line "plan<TAB>task<TAB>object<TAB>

@@ -113,10 +113,14 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	if structured {
+	switch {
+	case structured:
 		if err := cmdutil.PrintStructured(opts.IO.Out, opts.Output, final); err != nil {
 			return err
 		}
+	case opts.DryRun && !opts.IO.IsTTY:
+		// A terminal saw the plan in the job's view; a pipe gets its lines.
+		job.WritePlans(opts.IO.Out, final)
 	}
 	return job.ResultError(opts.IO, final)
 }

@@ -383,8 +383,16 @@ func TestRunArgs(t *testing.T) {
 		t.Fatalf("%v %+v", err, got)
 	}
 	err = execute(NewCmdRun(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }), "x")
-	if err != nil || got.Force || got.Wait {
+	if err != nil || got.Force || got.Wait || got.DryRun {
 		t.Fatalf("%v %+v", err, got)
+	}
+	err = execute(NewCmdRun(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }), "x", "--dry-run")
+	if err != nil || !got.DryRun || got.Force {
+		t.Fatalf("%v %+v", err, got)
+	}
+	err = execute(NewCmdRun(f, func(context.Context, *RunOptions) error { t.Fatal("ran"); return nil }), "x", "--dry-run", "--force")
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "--dry-run and --force exclude each other") {
+		t.Fatalf("dry run and force: %v", err)
 	}
 }
 
@@ -452,6 +460,21 @@ func TestRunRun(t *testing.T) {
 		var j domain.Job
 		if err := json.Unmarshal(e.out.Bytes(), &j); err != nil || j.State != domain.StateSucceeded {
 			t.Fatalf("%v %s", err, e.out)
+		}
+	})
+	t.Run("dry run piped", func(t *testing.T) {
+		e := newTEnv(t, false)
+		e.srv.Fake.SeedDefaults()
+		e.srv.Fake.SetAutoProgress(true)
+		if err := runRun(ctx, &RunOptions{IO: e.f.IOStreams, APIClient: e.f.APIClient, Ref: "weekly-maintenance", DryRun: true, Interval: e.f.Interval(), Output: "table"}); err != nil {
+			t.Fatal(err)
+		}
+		j, ok := e.srv.Fake.Job("weekly-maintenance-manual-1700000005000")
+		if !ok || !j.DryRun || j.Forced {
+			t.Fatalf("job %+v: want a dry run, not forced", j)
+		}
+		if lines := strings.Split(strings.TrimSpace(e.out.String()), "\n"); lines[0] != j.ID || !strings.Contains(e.out.String(), j.ID+"\tsucceeded") {
+			t.Fatalf("out:\n%s", e.out)
 		}
 	})
 	t.Run("conflict", func(t *testing.T) {
