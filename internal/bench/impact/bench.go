@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	started := time.Now()
 	b := &bench{cfg: cfg}
 	rep = &Report{StartedAt: started.UTC(), CPUs: runtime.NumCPU(), Jobs: cfg.Jobs, Clients: cfg.Clients, Threads: cfg.Threads,
-		Rate: cfg.Rate, BaselineSeconds: cfg.BaselineSeconds, TailSeconds: cfg.TailSeconds, SampleMs: cfg.SampleInterval.Milliseconds(),
+		Rate: cfg.Rate, Runs: cfg.Runs, BaselineSeconds: cfg.BaselineSeconds, TailSeconds: cfg.TailSeconds, SampleMs: cfg.SampleInterval.Milliseconds(),
 		MaxLagMs: cfg.MaxLagMs, MaxActive: cfg.MaxActive, Intensity: cfg.Intensity}
 
 	b.logf("starting a primary")
@@ -122,12 +122,26 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	ds.SnapshotSeconds = time.Since(t0).Seconds()
 	rep.Dataset = ds
 
-	for _, name := range []string{sideQuiet, sideOurs, sideNative} {
-		s, err := b.side(ctx, name, w)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+	// Config.Runs rounds, the order rotating each round; each side's
+	// figures are the medians of its rounds (a shared machine's CPUs and
+	// disk vary from minute to minute).
+	order := []string{sideQuiet, sideOurs, sideNative}
+	runs := map[string][]Side{}
+	for run := 0; run < cfg.Runs; run++ {
+		for i := range order {
+			name := order[(i+run)%len(order)]
+			if cfg.Runs > 1 {
+				b.logf("round %d of %d: %s", run+1, cfg.Runs, name)
+			}
+			s, err := b.side(ctx, name, w)
+			if err != nil {
+				return nil, fmt.Errorf("%s (round %d): %w", name, run+1, err)
+			}
+			runs[name] = append(runs[name], s)
 		}
-		rep.Sides = append(rep.Sides, s)
+	}
+	for _, name := range order {
+		rep.Sides = append(rep.Sides, medianSide(runs[name]))
 	}
 	rep.compare()
 	rep.TotalSeconds = time.Since(started).Seconds()

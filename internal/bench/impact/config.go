@@ -23,6 +23,10 @@ type Config struct {
 	Rate int
 	// Scale is the foreground database's pgbench scale. Optional: 10.
 	Scale int
+	// Runs is how many rounds of the three sides run (the order rotating
+	// each round); each figure of a side is the median of its rounds.
+	// Optional: 1.
+	Runs int
 	// BaselineSeconds is the quiet side's window. Optional: 30.
 	BaselineSeconds int
 	// WarmupSeconds is how long pgbench runs before a window opens.
@@ -56,7 +60,7 @@ const (
 	updatePct = 20
 	// seedRowBytes is about what one seeded row takes with its indexes,
 	// dead versions included: the first guess at rows per table.
-	seedRowBytes = 150
+	seedRowBytes = 220
 )
 
 func (c Config) withDefaults() Config {
@@ -80,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Scale <= 0 {
 		c.Scale = 10
+	}
+	if c.Runs <= 0 {
+		c.Runs = 1
 	}
 	if c.BaselineSeconds <= 0 {
 		c.BaselineSeconds = 30

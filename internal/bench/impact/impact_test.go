@@ -111,6 +111,23 @@ func TestWriteText(t *testing.T) {
 	}
 }
 
+func TestMedianSide(t *testing.T) {
+	mk := func(p99, lag, maint float64, reason string) Side {
+		return Side{Name: sideOurs, MaintenanceSeconds: maint, Foreground: Foreground{P99Ms: p99, TPS: 200}, Lag: Lag{MaxMs: lag, Missing: 1},
+			Steps: []Step{{Name: "ours mvcc_cleanup", Seconds: maint / 2, Reasons: []string{reason}}, {Name: "ours index_rebuild", Seconds: maint / 2}}}
+	}
+	m := medianSide([]Side{mk(10, 900, 60, "a"), mk(30, 100, 80, "b"), mk(20, 500, 70, "a")})
+	if m.Foreground.P99Ms != 20 || m.Lag.MaxMs != 500 || m.MaintenanceSeconds != 70 || m.Lag.Missing != 3 || len(m.Runs) != 3 {
+		t.Errorf("median side %+v", m)
+	}
+	if m.Steps[0].Seconds != 35 || strings.Join(m.Steps[0].Reasons, ",") != "a,b" {
+		t.Errorf("median steps %+v", m.Steps)
+	}
+	if one := medianSide([]Side{mk(1, 2, 3, "x")}); one.Runs != nil || one.Foreground.P99Ms != 1 {
+		t.Errorf("one round: %+v", one)
+	}
+}
+
 // TestSmoke runs every side once on a tiny database and checks that the
 // report's figures are finite; no timing is asserted.
 func TestSmoke(t *testing.T) {

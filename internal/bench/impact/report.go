@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,6 +33,7 @@ type Report struct {
 	Clients         int       `json:"pgbench_clients"`
 	Threads         int       `json:"pgbench_threads"`
 	Rate            int       `json:"pgbench_rate_tps"`
+	Runs            int       `json:"runs"`
 	BaselineSeconds int       `json:"baseline_seconds"`
 	TailSeconds     int       `json:"tail_seconds"`
 	SampleMs        int64     `json:"lag_sample_ms"`
@@ -56,6 +58,66 @@ type Side struct {
 	ThrottledMs        int64      `json:"throttled_ms"`
 	Foreground         Foreground `json:"foreground"`
 	Lag                Lag        `json:"lag"`
+	// Runs are the side's rounds when there were several; the figures
+	// above are their medians.
+	Runs []Side `json:"runs,omitempty"`
+}
+
+// medianSide is a side whose every figure is the median of its rounds'.
+func medianSide(runs []Side) Side {
+	if len(runs) == 1 {
+		return runs[0]
+	}
+	med := func(f func(Side) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, s := range runs {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	m := Side{Name: runs[0].Name, Runs: runs,
+		WindowSeconds:      med(func(s Side) float64 { return s.WindowSeconds }),
+		MaintenanceSeconds: med(func(s Side) float64 { return s.MaintenanceSeconds }),
+		ThrottledMs:        int64(med(func(s Side) float64 { return float64(s.ThrottledMs) })),
+		Foreground: Foreground{
+			Transactions: int(med(func(s Side) float64 { return float64(s.Foreground.Transactions) })),
+			TPS:          med(func(s Side) float64 { return s.Foreground.TPS }),
+			P50Ms:        med(func(s Side) float64 { return s.Foreground.P50Ms }),
+			P99Ms:        med(func(s Side) float64 { return s.Foreground.P99Ms }),
+			MaxMs:        med(func(s Side) float64 { return s.Foreground.MaxMs }),
+		},
+		Lag: Lag{
+			Samples:      int(med(func(s Side) float64 { return float64(s.Lag.Samples) })),
+			MaxMs:        med(func(s Side) float64 { return s.Lag.MaxMs }),
+			MaxStandbyMs: med(func(s Side) float64 { return s.Lag.MaxStandbyMs }),
+			MaxBytes:     int64(med(func(s Side) float64 { return float64(s.Lag.MaxBytes) })),
+			OverMs:       med(func(s Side) float64 { return s.Lag.OverMs }),
+		},
+	}
+	for _, s := range runs {
+		m.Lag.Missing += s.Lag.Missing
+	}
+	for i, st := range runs[0].Steps {
+		st.Seconds = med(func(s Side) float64 { return s.Steps[i].Seconds })
+		st.ThrottledMs = int64(med(func(s Side) float64 { return float64(s.Steps[i].ThrottledMs) }))
+		st.SleptMs = int64(med(func(s Side) float64 { return float64(s.Steps[i].SleptMs) }))
+		st.Waits = int(med(func(s Side) float64 { return float64(s.Steps[i].Waits) }))
+		st.Summary = ""
+		st.Reasons = nil
+		for _, s := range runs {
+			for _, r := range s.Steps[i].Reasons {
+				if !slices.Contains(st.Reasons, r) {
+					st.Reasons = append(st.Reasons, r)
+				}
+			}
+		}
+		m.Steps = append(m.Steps, st)
+	}
+	return m
 }
 
 // Ratios are ours' (and, for contrast, native's) figures against the
@@ -138,8 +200,12 @@ func (r *Report) WriteText(w io.Writer) error {
 		d.DeadTuples, d.DeletePct, d.UpdatePct, d.GenSeconds)
 	fmt.Fprintf(w, "foreground: pgbench tpcb-like -c %d -j %d %s on its own database (scale %d, %s), on the primary of a streaming standby;\n",
 		r.Clients, r.Threads, rate, d.Scale, pgbench.HumanBytes(d.AppBytes))
-	fmt.Fprintf(w, "every side from the same snapshot with a fresh standby; lag sampled every %d ms; ours: max_lag_ms=%d max_active_backends=%d intensity=%g, -j %d on both sides\n\n",
+	fmt.Fprintf(w, "every side from the same snapshot with a fresh standby; lag sampled every %d ms; ours: max_lag_ms=%d max_active_backends=%d intensity=%g, -j %d on both sides\n",
 		r.SampleMs, r.MaxLagMs, r.MaxActive, r.Intensity, r.Jobs)
+	if r.Runs > 1 {
+		fmt.Fprintf(w, "%d rounds, the order rotating; each figure is the median of the side's rounds\n", r.Runs)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "side\tmaintenance s\tvacuum s\treindex s\tthrottled s\tTPS\tp50 ms\tp99 ms\tmax lag ms\tstandby view ms\tmax lag WAL\tover max_lag_ms s\t")
 	for _, s := range r.Sides {
@@ -189,6 +255,16 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintln(w, line)
 		}
+		if len(s.Runs) > 1 {
+			fmt.Fprintf(w, "%s rounds: p99 %s ms; max lag %s ms; TPS %s", s.Name,
+				joinRuns(s.Runs, func(x Side) float64 { return x.Foreground.P99Ms }, "%.1f"),
+				joinRuns(s.Runs, func(x Side) float64 { return x.Lag.MaxLagMs() }, "%.0f"),
+				joinRuns(s.Runs, func(x Side) float64 { return x.Foreground.TPS }, "%.1f"))
+			if s.Name != sideQuiet {
+				fmt.Fprintf(w, "; maintenance %s s", joinRuns(s.Runs, func(x Side) float64 { return x.MaintenanceSeconds }, "%.1f"))
+			}
+			fmt.Fprintln(w)
+		}
 		if s.Lag.Missing > 0 {
 			fmt.Fprintf(w, "%s: %d lag sample(s) missing or without a standby\n", s.Name, s.Lag.Missing)
 		}
@@ -197,6 +273,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		"max lag ms: pg_stat_replication.replay_lag on the primary; standby view: now() − pg_last_xact_replay_timestamp() on the standby while WAL\n"+
 		"waits to be replayed; both sampled from the window's start until %d s after its end. Total %.0f s.\n", r.TailSeconds, r.TotalSeconds)
 	return err
+}
+
+// joinRuns lists one figure of every round.
+func joinRuns(runs []Side, f func(Side) float64, format string) string {
+	parts := make([]string, len(runs))
+	for i, s := range runs {
+		parts[i] = fmt.Sprintf(format, f(s))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // fx formats a ratio.

@@ -35,6 +35,7 @@ func main() {
 		threads   = flag.Int("threads", 2, "pgbench -j")
 		rate      = flag.Int("rate", 200, "pgbench -R, transactions per second (0: no limit)")
 		scale     = flag.Int("scale", 10, "pgbench scale of the foreground database")
+		runs      = flag.Int("runs", 1, "rounds of the three sides (the order rotating); each figure is the median of its rounds")
 		baseline  = flag.Int("baseline-seconds", 30, "length of the quiet baseline (pgbench alone)")
 		warmup    = flag.Int("warmup-seconds", 5, "pgbench runs this long before each window opens")
 		tail      = flag.Int("tail-seconds", 5, "lag is sampled this long after each window closes")
@@ -58,7 +59,7 @@ func main() {
 		v, lo, hi int
 	}{
 		{"-tables", *tables, 1, 10000}, {"-jobs", *jobs, 1, 16}, {"-clients", *clients, 1, 32}, {"-threads", *threads, 1, 32},
-		{"-rate", *rate, 0, 1_000_000}, {"-scale", *scale, 1, 10000}, {"-baseline-seconds", *baseline, 1, 3600},
+		{"-rate", *rate, 0, 1_000_000}, {"-scale", *scale, 1, 10000}, {"-runs", *runs, 1, 20}, {"-baseline-seconds", *baseline, 1, 3600},
 		{"-warmup-seconds", *warmup, 1, 600}, {"-tail-seconds", *tail, 1, 600}, {"-sample-ms", *sampleMs, 10, 10000},
 	} {
 		if c.v < c.lo || c.v > c.hi {
@@ -74,7 +75,7 @@ func main() {
 	if r == 0 {
 		r = -1 // Config: negative is no limit
 	}
-	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale,
+	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale, Runs: *runs,
 		BaselineSeconds: *baseline, WarmupSeconds: *warmup, TailSeconds: *tail, SampleInterval: time.Duration(*sampleMs) * time.Millisecond,
 		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
 	if *quiet {
