@@ -49,7 +49,9 @@
 // (pg_stat_replication.replay_lag and the replay position's distance from
 // the current WAL position) and from inside the standby (now() −
 // pg_last_xact_replay_timestamp() while received WAL is not yet replayed,
-// the pacer's own reading). Figures are printed, never asserted; the ratios
+// the pacer's own reading). With Config.Runs above 1 the three sides run in
+// that many rounds, the order rotating, and each figure of a side is the
+// median of its rounds. Figures are printed, never asserted; the ratios
 // against the targets (ours p99 ≤ 1.2 × quiet, ours lag ≤ max_lag_ms, ours
 // time ≤ 1.5 × native) are printed beside them.
 package impact
