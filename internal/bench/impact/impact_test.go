@@ -37,7 +37,7 @@ short line
 	if fg.P50Ms != 8.156 || fg.P99Ms != 16.264 || fg.MaxMs != 16.264 {
 		t.Errorf("percentiles: %+v", fg)
 	}
-	if empty := foregroundIn(txns, to.Add(time.Hour), to.Add(2*time.Hour)); empty.Transactions != 0 || !math.IsNaN(empty.P99Ms) {
+	if empty := foregroundIn(txns, to.Add(time.Hour), to.Add(2*time.Hour)); empty.Transactions != 0 || empty.P99Ms != 0 || empty.TPS != 0 {
 		t.Errorf("empty window: %+v", empty)
 	}
 }
@@ -109,6 +109,9 @@ func TestWriteText(t *testing.T) {
 	if err := rep.WriteJSON(&b); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(b.String(), `"ours_time_vs_native": 1.2`) {
+		t.Errorf("JSON lacks the ratios:\n%s", b.String())
+	}
 }
 
 func TestMedianSide(t *testing.T) {
@@ -165,6 +168,10 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
 	if err := rep.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}

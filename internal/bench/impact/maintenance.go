@@ -30,6 +30,10 @@ type Step struct {
 	// Waits counts ours' throttle events, with their reasons abridged.
 	Waits   int      `json:"throttle_events,omitempty"`
 	Reasons []string `json:"throttle_reasons,omitempty"`
+	// P99Ms is the foreground's p99 while this step ran.
+	P99Ms float64 `json:"foreground_p99_ms"`
+	// from and to bound the step.
+	from, to time.Time
 }
 
 // work is what both sides maintain, read from the generated database:
@@ -104,9 +108,11 @@ func (b *bench) runOurs(ctx context.Context, standbyDSN string, w work) ([]Step,
 		st := Step{Name: "ours " + string(task), Command: describe(task, opts, "parallelism", "dead_tuple_threshold", "xid_age_threshold",
 			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity")}
 		start := time.Now()
+		st.from = start
 		res, err := driver.Run(ctx, d, driver.Request{Target: t, Task: task, Options: opts, History: historytest.New(),
 			JobID: "bench-impact-" + string(task), Attempt: 1})
-		st.Seconds = time.Since(start).Seconds()
+		st.to = time.Now()
+		st.Seconds = st.to.Sub(start).Seconds()
 		if err != nil {
 			return steps, fmt.Errorf("%s: %w", task, err)
 		}
@@ -201,11 +207,12 @@ func (b *bench) runNative(ctx context.Context, w work) ([]Step, error) {
 		{"native reindexdb", "reindexdb", rei, 3, len(w.reindex)},
 	} {
 		st := Step{Name: c.name, Command: fmt.Sprintf("%s %s (%d × -t)", c.bin, strings.Join(c.args[:c.flags], " "), c.tables)}
-		start := time.Now()
+		st.from = time.Now()
 		if _, err := b.tools.Run(ctx, c.bin, c.args...); err != nil {
 			return steps, err
 		}
-		st.Seconds = time.Since(start).Seconds()
+		st.to = time.Now()
+		st.Seconds = st.to.Sub(st.from).Seconds()
 		b.logf("%s: %.1f s", st.Name, st.Seconds)
 		steps = append(steps, st)
 	}

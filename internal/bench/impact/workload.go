@@ -179,8 +179,7 @@ func foregroundIn(txns []txn, from, to time.Time) Foreground {
 		fg.TPS = float64(len(lat)) / sec
 	}
 	if len(lat) == 0 {
-		fg.P50Ms, fg.P99Ms, fg.MaxMs = math.NaN(), math.NaN(), math.NaN()
-		return fg
+		return fg // no latency figures (zero, which JSON can carry)
 	}
 	slices.Sort(lat)
 	fg.P50Ms, fg.P99Ms, fg.MaxMs = percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1]
