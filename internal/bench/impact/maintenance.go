@@ -84,7 +84,7 @@ func (b *bench) oursOptions(task domain.TaskType) domain.TaskOptions {
 	return o
 }
 
-// describe renders options as key=value, sorted by the order given.
+// describe renders the task and its options keys as key=value, in that order.
 func describe(task domain.TaskType, o domain.TaskOptions, keys ...string) string {
 	parts := []string{string(task)}
 	for _, k := range keys {
@@ -129,11 +129,19 @@ func (b *bench) runOurs(ctx context.Context, standbyDSN string, w work) ([]Step,
 	return steps, nil
 }
 
-// checkDone fails when ours did less than the native tools will.
+// checkDone fails when ours did other work than the native tools do: a
+// VACUUM (ANALYZE) per table with dead tuples, a REINDEX TABLE
+// CONCURRENTLY per table.
 func checkDone(task domain.TaskType, d map[string]any, w work) error {
-	if task == domain.TaskMVCCCleanup {
+	switch task {
+	case domain.TaskMVCCCleanup:
 		if n := detailInt(d, "tables_vacuumed"); n != int64(len(w.vacuum)) {
 			return fmt.Errorf("mvcc_cleanup vacuumed %d tables, the native side %d", n, len(w.vacuum))
+		}
+	case domain.TaskIndexRebuild:
+		t, i := detailInt(d, "reindex_table_statements"), detailInt(d, "reindex_index_statements")
+		if t != int64(len(w.reindex)) || i != 0 {
+			return fmt.Errorf("index_rebuild ran %d REINDEX TABLE and %d REINDEX INDEX, the native side %d REINDEX TABLE", t, i, len(w.reindex))
 		}
 	}
 	return nil
