@@ -103,7 +103,7 @@ bench-restore:
 ## standby: mvcc_cleanup + index_rebuild by this project with throttling on (max_lag_ms=500) vs vacuumdb -j 2 +
 ## reindexdb --concurrently -j 2 over a generated database (BENCH_IMPACT_SIZE, default 1GB), beside a quiet
 ## baseline; prints TPS, p99, the standby's max lag and the maintenance time, with the ratios to the targets
-## (about 10 minutes on 2 cores). BENCH_IMPACT_SIZE=100MB for a quick run, BENCH_IMPACT_ARGS for more flags (-h)
+## (5–10 minutes on 2 cores). BENCH_IMPACT_SIZE=100MB for a quick run, BENCH_IMPACT_ARGS for more flags (-h)
 bench-impact:
 	go run ./internal/bench/impact/cmd/bench-impact -size $(or $(BENCH_IMPACT_SIZE),1GB) $(BENCH_IMPACT_ARGS)
 
