@@ -7,7 +7,7 @@ GO_TEST_FLAGS        ?= -race -count=1 -timeout 40m
 VERSION              ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test fuzz test-cluster unit lint build temporal-cli bench bench-go bench-pg bench-restore clean record-histories
+.PHONY: run test fuzz test-cluster unit lint build temporal-cli bench bench-go bench-pg bench-restore bench-impact clean record-histories
 
 ## run: start the dev server, worker and API on embedded defaults (SQLite demo target)
 run: build
@@ -98,6 +98,14 @@ bench-pg:
 ## BENCH_RESTORE_SIZE=100MB for a quick run, BENCH_RESTORE_ARGS for more flags (-h)
 bench-restore:
 	go run ./internal/bench/restore/cmd/bench-restore -size $(or $(BENCH_RESTORE_SIZE),1GB) $(BENCH_RESTORE_ARGS)
+
+## bench-impact: what maintenance costs a pgbench workload (-c 4 -j 2 -R 200) on a primary with a streaming
+## standby: mvcc_cleanup + index_rebuild by this project with throttling on (max_lag_ms=500) vs vacuumdb -j 2 +
+## reindexdb --concurrently -j 2 over a generated database (BENCH_IMPACT_SIZE, default 1GB), beside a quiet
+## baseline; prints TPS, p99, the standby's max lag and the maintenance time, with the ratios to the targets
+## (5–10 minutes on 2 cores). BENCH_IMPACT_SIZE=100MB for a quick run, BENCH_IMPACT_ARGS for more flags (-h)
+bench-impact:
+	go run ./internal/bench/impact/cmd/bench-impact -size $(or $(BENCH_IMPACT_SIZE),1GB) $(BENCH_IMPACT_ARGS)
 
 clean:
 	rm -rf bin .data
