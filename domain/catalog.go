@@ -84,6 +84,18 @@ func throttleOptions(opts map[string]OptionSpec) map[string]OptionSpec {
 	return opts
 }
 
+// vacuumCostOptions are the cost-based delay of VACUUM and ANALYZE on the
+// task's sessions (PostgreSQL's vacuum_cost_delay / vacuum_cost_limit, as
+// autovacuum paces itself), added to opts: pacing inside a unit, where
+// the throttle acts between units.
+func vacuumCostOptions(opts map[string]OptionSpec) map[string]OptionSpec {
+	opts["cost_delay_ms"] = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 0.0,
+		Help: "PostgreSQL: vacuum_cost_delay of the task's sessions: VACUUM and ANALYZE sleep this long after each cost_limit worth of page work, as autovacuum does (0 = no sleep, as a manual VACUUM)"}
+	opts["cost_limit"] = OptionSpec{Kind: OptionInt, Min: 1, Max: 10000, Default: 200,
+		Help: "PostgreSQL: vacuum_cost_limit of the task's sessions (with cost_delay_ms)"}
+	return opts
+}
+
 func init() {
 	for _, def := range []TaskDef{
 		{Type: TaskMetricsCollection, Title: "Metrics collection", Description: "Snapshot database statistics and size into the history store"},
@@ -105,11 +117,11 @@ func init() {
 			}},
 		{Type: TaskMVCCCleanup, Title: "MVCC cleanup", Description: "VACUUM (ANALYZE) tables past a dead-tuple or xid-age threshold",
 			Timeout: TimeoutLong, Heavy: true, // VACUUM
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{
+			Options: vacuumCostOptions(throttleOptions(timeoutOptions(map[string]OptionSpec{
 				"parallelism":          optParallelism,
 				"dead_tuple_threshold": {Kind: OptionInt, Min: 0, Max: 1 << 50, Default: 1000, Help: "dead tuples at which a table is vacuumed"},
 				"xid_age_threshold":    {Kind: OptionInt, Min: 0, Max: 2_000_000_000, Default: 100_000_000, Help: "transaction-id age at which a table is vacuumed"},
-			}))},
+			})))},
 		{Type: TaskFullCheckDB, Title: "Full check", Description: "Full integrity check of every table and index",
 			Timeout: TimeoutLong, Heavy: true, // full scan; parent checks take SHARE locks
 			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism}))},
@@ -141,12 +153,12 @@ func init() {
 			Timeout: TimeoutLong, Heavy: true,
 			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
 		{Type: TaskStatisticsUpdate, Title: "Statistics update", Description: "Refresh planner statistics",
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism}))},
+			Options: vacuumCostOptions(throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism})))},
 		{Type: TaskStorageCompaction, Title: "Storage compaction", Description: "Reclaim free space (no exclusive-lock rewrite unless full=true)",
 			Timeout: TimeoutLong, Heavy: true, // VACUUM FULL when full=true
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{
+			Options: vacuumCostOptions(throttleOptions(timeoutOptions(map[string]OptionSpec{
 				"full": {Kind: OptionBool, Default: false, AdminOnly: true, Help: "allow exclusive-lock rewrites such as VACUUM FULL (admin scope)"},
-			}))},
+			})))},
 		{Type: TaskOrphanCleanup, Title: "Orphan cleanup", Description: "Drop leftovers of failed operations (invalid indexes, stale files)",
 			Heavy:   true, // drops leftovers, deletes backup files
 			Options: map[string]OptionSpec{"lock_timeout_ms": optLockTimeout}},

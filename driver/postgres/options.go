@@ -95,9 +95,13 @@ func enumOpt(o driver.OptionReader, key string) (string, error) {
 	return "", driver.Permanentf(driver.KindInvalidInput, "option %s must be one of %v, got %q", key, spec.Values, s)
 }
 
-// timeouts are the lock_timeout and statement_timeout a session sets, in ms.
+// timeouts are the lock_timeout and statement_timeout a session sets, in
+// ms, and the cost-based delay of VACUUM and ANALYZE on it (CostDelayMs 0:
+// none, the server's setting stays).
 type timeouts struct {
 	LockMs, StatementMs int64
+	CostDelayMs         float64
+	CostLimit           int64
 }
 
 func (t timeouts) String() string {
@@ -127,7 +131,16 @@ func (r *run) timeoutOpts() (timeouts, error) {
 	if stmt == 0 {
 		stmt = r.d.opts.StatementTimeout.Milliseconds()
 	}
-	return timeouts{LockMs: lock, StatementMs: stmt}, nil
+	to := timeouts{LockMs: lock, StatementMs: stmt}
+	if _, ok := r.opts().Spec("cost_delay_ms"); ok {
+		if to.CostDelayMs, err = floatOpt(r.opts(), "cost_delay_ms"); err != nil {
+			return timeouts{}, err
+		}
+		if to.CostLimit, err = intOpt(r.opts(), "cost_limit"); err != nil {
+			return timeouts{}, err
+		}
+	}
+	return to, nil
 }
 
 // sessionOpts reads what a task working on parallel sessions needs: its

@@ -16,6 +16,9 @@ type session struct {
 	r    *run
 	conn *pgxpool.Conn
 	pid  uint32
+	// cost: vacuum_cost_delay and vacuum_cost_limit were set (and are
+	// reset on release).
+	cost bool
 }
 
 // session acquires a connection and sets its timeouts. The values come from
@@ -26,12 +29,18 @@ func (r *run) session(ctx context.Context, t timeouts) (*session, error) {
 	if err != nil {
 		return nil, classify(ctx, err, "acquire a connection")
 	}
-	set := fmt.Sprintf("SET lock_timeout = %d", t.LockMs)
-	if _, err = c.Exec(ctx, set); err == nil {
-		set = fmt.Sprintf("SET statement_timeout = %d", t.StatementMs)
-		if _, err = c.Exec(ctx, set); err == nil {
-			return &session{r: r, conn: c, pid: c.Conn().PgConn().PID()}, nil
+	sets := []string{fmt.Sprintf("SET lock_timeout = %d", t.LockMs), fmt.Sprintf("SET statement_timeout = %d", t.StatementMs)}
+	if t.CostDelayMs > 0 {
+		sets = append(sets, fmt.Sprintf("SET vacuum_cost_delay = %g", t.CostDelayMs), fmt.Sprintf("SET vacuum_cost_limit = %d", t.CostLimit))
+	}
+	var set string
+	for _, set = range sets {
+		if _, err = c.Exec(ctx, set); err != nil {
+			break
 		}
+	}
+	if err == nil {
+		return &session{r: r, conn: c, pid: c.Conn().PgConn().PID(), cost: t.CostDelayMs > 0}, nil
 	}
 	c.Release()
 	return nil, classify(ctx, err, "%s", set)
@@ -115,13 +124,19 @@ func (s *session) release() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.conn.Exec(ctx, "RESET lock_timeout"); err == nil {
-		if _, err = s.conn.Exec(ctx, "RESET statement_timeout"); err == nil {
-			if s.conn.Conn().PgConn().TxStatus() == 'I' {
-				s.conn.Release()
-				return
-			}
+	resets := []string{"RESET lock_timeout", "RESET statement_timeout"}
+	if s.cost {
+		resets = append(resets, "RESET vacuum_cost_delay", "RESET vacuum_cost_limit")
+	}
+	var err error
+	for _, q := range resets {
+		if _, err = s.conn.Exec(ctx, q); err != nil {
+			break
 		}
+	}
+	if err == nil && s.conn.Conn().PgConn().TxStatus() == 'I' {
+		s.conn.Release()
+		return
 	}
 	_ = s.conn.Hijack().Close(ctx)
 }

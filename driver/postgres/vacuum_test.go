@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/themis-maintenance/themis/domain"
+	"github.com/themis-maintenance/themis/driver"
 	"github.com/themis-maintenance/themis/testsuite/pgcluster"
 )
 
@@ -219,5 +221,51 @@ func TestStorageCompaction(t *testing.T) {
 	}
 	if sizeFull > sizePlain/3 {
 		t.Errorf("VACUUM FULL left %d bytes of %d", sizeFull, sizePlain)
+	}
+}
+
+// TestVacuumCostDelayPacesTheSessions: cost_delay_ms and cost_limit are set
+// on the sessions that VACUUM (as autovacuum's pacing), and reset before
+// the connections go back to the pool; without them nothing is set.
+func TestVacuumCostDelayPacesTheSessions(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Seed(t, db, pgcluster.SeedOptions{Tables: 2, Rows: 5000})
+	shared.Exec(t, db, `CREATE EXTENSION pg_stat_statements`)
+	e := newEnv(t, shared, db)
+	resetStatements(t, db)
+	costSettings := func() (n int) {
+		for _, q := range statementsSeen(t, db) {
+			if strings.Contains(q, "vacuum_cost_") {
+				n++
+			}
+		}
+		return n
+	}
+	res, cmds, err := e.runLogged(t, driver.Request{Task: domain.TaskMVCCCleanup, Options: domain.TaskOptions{
+		"dead_tuple_threshold": int64(1), "cost_delay_ms": 2.5, "cost_limit": int64(500), "parallelism": int64(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	for _, c := range cmds {
+		if strings.Contains(c.Statement, "vacuum_cost_") {
+			logged = append(logged, c.Statement)
+		}
+	}
+	if strings.Join(logged, "; ") != "SET vacuum_cost_delay = 2.5; SET vacuum_cost_limit = 500" {
+		t.Fatalf("%s: cost settings in the command log: %q", res.Summary, logged)
+	}
+	for _, q := range []string{"RESET vacuum_cost_delay", "RESET vacuum_cost_limit"} {
+		if !slices.Contains(statementsSeen(t, db), q) {
+			t.Errorf("%q not sent before the session went back to the pool", q)
+		}
+	}
+	resetStatements(t, db)
+	if _, _, err = e.runLogged(t, driver.Request{Task: domain.TaskMVCCCleanup, Options: domain.TaskOptions{"dead_tuple_threshold": int64(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := costSettings(); n != 0 {
+		t.Fatalf("without cost_delay_ms: %d statements on the cost settings", n)
 	}
 }

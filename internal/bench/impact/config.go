@@ -44,6 +44,9 @@ type Config struct {
 	MaxLagMs  int64
 	MaxActive int64
 	Intensity float64
+	// CostDelayMs is ours' cost_delay_ms on mvcc_cleanup (VACUUM paced as
+	// autovacuum paces itself, with cost_limit 200). Optional: 0, none.
+	CostDelayMs float64
 	// BinDir holds the server binaries and tools. Optional: found as
 	// pgcluster does.
 	BinDir string
@@ -126,6 +129,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%d clients + %d jobs: at most 40 sessions (the cluster allows 50 connections)", c.Clients, c.Jobs)
 	case c.Intensity > 1:
 		return fmt.Errorf("intensity %g: at most 1", c.Intensity)
+	case c.CostDelayMs < 0 || c.CostDelayMs > 100:
+		return fmt.Errorf("cost delay %g ms: 0 to 100", c.CostDelayMs)
 	case c.SampleInterval < 10*time.Millisecond:
 		return fmt.Errorf("sample interval %s: at least 10ms", c.SampleInterval)
 	}

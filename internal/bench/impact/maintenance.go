@@ -78,6 +78,9 @@ func (b *bench) oursOptions(task domain.TaskType) domain.TaskOptions {
 	switch task {
 	case domain.TaskMVCCCleanup:
 		o["dead_tuple_threshold"], o["xid_age_threshold"] = int64(1), int64(2_000_000_000)
+		if b.cfg.CostDelayMs > 0 {
+			o["cost_delay_ms"] = b.cfg.CostDelayMs
+		}
 	case domain.TaskIndexRebuild:
 		o["high_threshold_pct"], o["min_size_bytes"] = 0.0, int64(0)
 	}
@@ -106,7 +109,7 @@ func (b *bench) runOurs(ctx context.Context, standbyDSN string, w work) ([]Step,
 	for _, task := range []domain.TaskType{domain.TaskMVCCCleanup, domain.TaskIndexRebuild} {
 		opts := b.oursOptions(task)
 		st := Step{Name: "ours " + string(task), Command: describe(task, opts, "parallelism", "dead_tuple_threshold", "xid_age_threshold",
-			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity")}
+			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity", "cost_delay_ms")}
 		start := time.Now()
 		st.from = start
 		res, err := driver.Run(ctx, d, driver.Request{Target: t, Task: task, Options: opts, History: historytest.New(),

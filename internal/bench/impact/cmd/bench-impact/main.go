@@ -43,6 +43,7 @@ func main() {
 		maxLag    = flag.Int64("max-lag-ms", 500, "ours: max_lag_ms")
 		maxActive = flag.Int64("max-active", 0, "ours: max_active_backends (0: clients − 1; -1: off)")
 		intensity = flag.Float64("intensity", 1, "ours: intensity (0.01–1; 1: no pacing sleep)")
+		costDelay = flag.Float64("cost-delay-ms", 0, "ours: mvcc_cleanup's cost_delay_ms (VACUUM paced as autovacuum, 0–100; 0: none)")
 		binDir    = flag.String("bindir", "", "PostgreSQL bin directory (default: $THEMIS_PG_BINDIR, newest /usr/lib/postgresql/*/bin, PATH)")
 		keep      = flag.Bool("keep", false, "leave the cluster and directories afterwards")
 		asJSON    = flag.Bool("json", false, "print the report as JSON")
@@ -77,7 +78,7 @@ func main() {
 	}
 	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale, Runs: *runs,
 		BaselineSeconds: *baseline, WarmupSeconds: *warmup, TailSeconds: *tail, SampleInterval: time.Duration(*sampleMs) * time.Millisecond,
-		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
+		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, CostDelayMs: *costDelay, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
 	if *quiet {
 		cfg.Log = nil
 	}
