@@ -320,7 +320,7 @@ func RunContract(t *testing.T, c Contract) {
 		k.ok("POST", "/jobs/"+second.ID+"/cancel", api.ScopeWrite, nil, http.StatusOK, &got)
 		k.eventually("the second job cancelled", func() (bool, string) {
 			k.ok("GET", "/jobs/"+second.ID, api.ScopeRead, nil, http.StatusOK, &got)
-			return got.State == domain.StateCancelled, string(got.State)
+			return got.State == domain.StateCancelled, fmt.Sprintf("%s: %s; tasks %+v", got.State, got.ErrorMessage, got.Tasks)
 		})
 	})
 

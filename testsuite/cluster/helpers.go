@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	apiclient "github.com/themis-maintenance/themis/api/client"
 	"github.com/themis-maintenance/themis/domain"
@@ -26,9 +29,19 @@ type StoredSchedule struct {
 // spec from the Schedule's workflow action: the stored truth, not what an
 // API process answers.
 func (c *Cluster) TemporalSchedule(id string) (StoredSchedule, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	desc, err := c.Temporal.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+	// A describe is a query of the schedule's own workflow: right after a
+	// dev server restart on a loaded machine one may time out while the
+	// server reloads them, so it is asked again (for up to 2 minutes).
+	var desc *client.ScheduleDescription
+	var err error
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		desc, err = c.Temporal.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) && status.Code(err) != codes.DeadlineExceeded && status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		return StoredSchedule{}, fmt.Errorf("describe schedule %s: %w", id, err)
 	}
