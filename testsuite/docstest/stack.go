@@ -3,6 +3,7 @@ package docstest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,16 +166,33 @@ func StartStack(ctx context.Context, dir, temporalBin string) (*Stack, error) {
 	}
 }
 
-// ready: GET /status answers 200 with the dev token.
+// ready: GET /status answers 200 with the dev token, and the cached health
+// report is healthy. Its first probes may run before the worker polls (a
+// module not OK is probed again within 5 s), and the docs run `themisctl
+// health` first thing, as an operator does a few seconds after `make run`.
 func (s *Stack) ready() bool {
-	req, _ := http.NewRequest(http.MethodGet, s.APIURL+"/api/v1/maintenance/status", nil)
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	resp, err := http.DefaultClient.Do(req)
+	get := func(path string) (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodGet, s.APIURL+"/api/v1/maintenance"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		return http.DefaultClient.Do(req)
+	}
+	resp, err := get("/status")
 	if err != nil {
 		return false
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	resp, err = get("/health")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var rep struct {
+		OverallStatus string `json:"overall_status"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&rep) == nil && rep.OverallStatus == "healthy"
 }
 
 // Env is the environment of the doc commands: themisctl and temporal on
