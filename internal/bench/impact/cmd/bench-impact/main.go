@@ -14,10 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/themis-maintenance/themis/internal/bench/benchcmd"
 	"github.com/themis-maintenance/themis/internal/bench/impact"
 	"github.com/themis-maintenance/themis/internal/bench/pgbench"
 )
@@ -82,20 +81,5 @@ func main() {
 	if *quiet {
 		cfg.Log = nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := impact.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-impact:", err)
-		os.Exit(1)
-	}
-	if *asJSON {
-		err = rep.WriteJSON(os.Stdout)
-	} else {
-		err = rep.WriteText(os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-impact:", err)
-		os.Exit(1)
-	}
+	benchcmd.Main("bench-impact", *asJSON, func(ctx context.Context) (*impact.Report, error) { return impact.Run(ctx, cfg) })
 }

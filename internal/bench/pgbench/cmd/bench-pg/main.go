@@ -12,11 +12,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/themis-maintenance/themis/internal/bench/benchcmd"
 	"github.com/themis-maintenance/themis/internal/bench/pgbench"
 )
 
@@ -66,20 +65,5 @@ func main() {
 	if *quiet {
 		cfg.Log = nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := pgbench.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-pg:", err)
-		os.Exit(1)
-	}
-	if *asJSON {
-		err = rep.WriteJSON(os.Stdout)
-	} else {
-		err = rep.WriteText(os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-pg:", err)
-		os.Exit(1)
-	}
+	benchcmd.Main("bench-pg", *asJSON, func(ctx context.Context) (*pgbench.Report, error) { return pgbench.Run(ctx, cfg) })
 }

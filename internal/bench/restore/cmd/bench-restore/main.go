@@ -13,9 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/themis-maintenance/themis/internal/bench/benchcmd"
 	"github.com/themis-maintenance/themis/internal/bench/pgbench"
 	"github.com/themis-maintenance/themis/internal/bench/restore"
 )
@@ -54,20 +53,5 @@ func main() {
 	if *quiet {
 		cfg.Log = nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := restore.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-restore:", err)
-		os.Exit(1)
-	}
-	if *asJSON {
-		err = rep.WriteJSON(os.Stdout)
-	} else {
-		err = rep.WriteText(os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench-restore:", err)
-		os.Exit(1)
-	}
+	benchcmd.Main("bench-restore", *asJSON, func(ctx context.Context) (*restore.Report, error) { return restore.Run(ctx, cfg) })
 }
