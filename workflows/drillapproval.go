@@ -200,6 +200,13 @@ func (r *drillRun) await(step string, timeout time.Duration) error {
 		sel.AddFuture(timer, func(f workflow.Future) {
 			if f.Get(ctx, nil) == nil {
 				outcome = "timeout"
+			} else if r.pending == nil {
+				// Cancelled with ctx (before the wait began, or in the
+				// same workflow task as a case above): ctx.Done is ready
+				// too, but this case comes first, and left open it would
+				// spin forever. (With a decision pending, the decision is
+				// taken below, as it always was.)
+				outcome = "stopped"
 			}
 		})
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { outcome = "stopped" })

@@ -70,6 +70,7 @@ func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 		return nil, fmt.Errorf("ask for a heavy-task slot on %s: %w", r.target, err)
 	}
 
+	// The timer is cancelled when acquireSlot returns, after a release.
 	tctx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
 	var timer workflow.Future
@@ -77,9 +78,23 @@ func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 		timer = workflow.NewTimerWithOptions(tctx, r.deadline.Sub(workflow.Now(ctx)),
 			workflow.TimerOptions{Summary: "Maintenance window closes while waiting for " + r.target})
 	}
+	waitErr := s.awaitGrant(ctx, r, timer)
+	s.waited = workflow.Now(ctx).Sub(start)
+	if waitErr != nil {
+		s.held = true // withdraw the request, or free a grant on its way
+		s.release(ctx, waitErr.Error())
+		return s, waitErr
+	}
+	return s, nil
+}
+
+// awaitGrant waits until the slot asked for is granted (nil), the deadline
+// timer (nil: none) fires (errWindowClosed) or ctx is cancelled (a canceled
+// error).
+func (s *targetSlot) awaitGrant(ctx workflow.Context, r slotRequest, timer workflow.Future) error {
+	var waitErr error
 	grants := workflow.GetSignalChannel(ctx, LockGrantedSignal)
 	queued := workflow.GetSignalChannel(ctx, LockQueuedSignal)
-	var waitErr error
 	for !s.held && waitErr == nil {
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(grants, func(c workflow.ReceiveChannel, _ bool) {
@@ -101,6 +116,12 @@ func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 			sel.AddFuture(timer, func(f workflow.Future) {
 				if f.Get(ctx, nil) == nil {
 					waitErr = errWindowClosed
+				} else {
+					// Cancelled with ctx (it was so before the timer
+					// started, or in the same workflow task as a case
+					// above): ctx.Done is ready too, but this case comes
+					// first, and left open it would spin forever.
+					waitErr = temporal.NewCanceledError("cancelled while waiting for " + r.target)
 				}
 			})
 		}
@@ -109,13 +130,7 @@ func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 		})
 		sel.Select(ctx)
 	}
-	s.waited = workflow.Now(ctx).Sub(start)
-	if waitErr != nil {
-		s.held = true // withdraw the request, or free a grant on its way
-		s.release(ctx, waitErr.Error())
-		return s, waitErr
-	}
-	return s, nil
+	return waitErr
 }
 
 // release frees the slot (or withdraws the request), even when ctx is
