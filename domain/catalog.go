@@ -61,6 +61,8 @@ func timeoutOptions(extra map[string]OptionSpec) map[string]OptionSpec {
 // (docs/MAINTENANCE_SCHEDULE.md, "Throttling and pacing"), added to opts.
 func throttleOptions(opts map[string]OptionSpec) map[string]OptionSpec {
 	for k, v := range map[string]OptionSpec{
+		"parallel_workers": {Kind: OptionInt, Min: -1, Max: 64, Default: -1,
+			Help: "PostgreSQL: max_parallel_maintenance_workers of the task's sessions: parallel workers one VACUUM, CREATE INDEX or REINDEX may start beside its own backend (-1 = the server's setting; 0 = none, the gentlest on a small host)"},
 		"max_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 1500,
 			Help: "PostgreSQL: replica replay lag above which the task waits between units of work (0 = off)"},
 		"critical_lag_ms": {Kind: OptionInt, Min: 0, Max: 86_400_000, Default: 0,

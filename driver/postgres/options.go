@@ -96,12 +96,15 @@ func enumOpt(o driver.OptionReader, key string) (string, error) {
 }
 
 // timeouts are the lock_timeout and statement_timeout a session sets, in
-// ms, and the cost-based delay of VACUUM and ANALYZE on it (CostDelayMs 0:
-// none, the server's setting stays).
+// ms, the cost-based delay of VACUUM and ANALYZE on it (CostDelayMs 0:
+// none, the server's setting stays) and, when SetParallel, its
+// max_parallel_maintenance_workers.
 type timeouts struct {
 	LockMs, StatementMs int64
 	CostDelayMs         float64
 	CostLimit           int64
+	SetParallel         bool
+	ParallelWorkers     int64
 }
 
 func (t timeouts) String() string {
@@ -139,6 +142,12 @@ func (r *run) timeoutOpts() (timeouts, error) {
 		if to.CostLimit, err = intOpt(r.opts(), "cost_limit"); err != nil {
 			return timeouts{}, err
 		}
+	}
+	if _, ok := r.opts().Spec("parallel_workers"); ok {
+		if to.ParallelWorkers, err = intOpt(r.opts(), "parallel_workers"); err != nil {
+			return timeouts{}, err
+		}
+		to.SetParallel = to.ParallelWorkers >= 0
 	}
 	return to, nil
 }

@@ -16,9 +16,9 @@ type session struct {
 	r    *run
 	conn *pgxpool.Conn
 	pid  uint32
-	// cost: vacuum_cost_delay and vacuum_cost_limit were set (and are
-	// reset on release).
-	cost bool
+	// cost: vacuum_cost_delay and vacuum_cost_limit were set; parallel:
+	// max_parallel_maintenance_workers was (both are reset on release).
+	cost, parallel bool
 }
 
 // session acquires a connection and sets its timeouts. The values come from
@@ -33,6 +33,9 @@ func (r *run) session(ctx context.Context, t timeouts) (*session, error) {
 	if t.CostDelayMs > 0 {
 		sets = append(sets, fmt.Sprintf("SET vacuum_cost_delay = %g", t.CostDelayMs), fmt.Sprintf("SET vacuum_cost_limit = %d", t.CostLimit))
 	}
+	if t.SetParallel {
+		sets = append(sets, fmt.Sprintf("SET max_parallel_maintenance_workers = %d", t.ParallelWorkers))
+	}
 	var set string
 	for _, set = range sets {
 		if _, err = c.Exec(ctx, set); err != nil {
@@ -40,7 +43,7 @@ func (r *run) session(ctx context.Context, t timeouts) (*session, error) {
 		}
 	}
 	if err == nil {
-		return &session{r: r, conn: c, pid: c.Conn().PgConn().PID(), cost: t.CostDelayMs > 0}, nil
+		return &session{r: r, conn: c, pid: c.Conn().PgConn().PID(), cost: t.CostDelayMs > 0, parallel: t.SetParallel}, nil
 	}
 	c.Release()
 	return nil, classify(ctx, err, "%s", set)
@@ -127,6 +130,9 @@ func (s *session) release() {
 	resets := []string{"RESET lock_timeout", "RESET statement_timeout"}
 	if s.cost {
 		resets = append(resets, "RESET vacuum_cost_delay", "RESET vacuum_cost_limit")
+	}
+	if s.parallel {
+		resets = append(resets, "RESET max_parallel_maintenance_workers")
 	}
 	var err error
 	for _, q := range resets {

@@ -225,8 +225,9 @@ func TestStorageCompaction(t *testing.T) {
 }
 
 // TestVacuumCostDelayPacesTheSessions: cost_delay_ms and cost_limit are set
-// on the sessions that VACUUM (as autovacuum's pacing), and reset before
-// the connections go back to the pool; without them nothing is set.
+// on the sessions that VACUUM (as autovacuum's pacing), and parallel_workers
+// as their max_parallel_maintenance_workers; all are reset before the
+// connections go back to the pool; without them nothing is set.
 func TestVacuumCostDelayPacesTheSessions(t *testing.T) {
 	t.Parallel()
 	db := newDB(t, shared)
@@ -236,27 +237,27 @@ func TestVacuumCostDelayPacesTheSessions(t *testing.T) {
 	resetStatements(t, db)
 	costSettings := func() (n int) {
 		for _, q := range statementsSeen(t, db) {
-			if strings.Contains(q, "vacuum_cost_") {
+			if strings.Contains(q, "vacuum_cost_") || strings.Contains(q, "max_parallel_maintenance_workers") {
 				n++
 			}
 		}
 		return n
 	}
 	res, cmds, err := e.runLogged(t, driver.Request{Task: domain.TaskMVCCCleanup, Options: domain.TaskOptions{
-		"dead_tuple_threshold": int64(1), "cost_delay_ms": 2.5, "cost_limit": int64(500), "parallelism": int64(1)}})
+		"dead_tuple_threshold": int64(1), "cost_delay_ms": 2.5, "cost_limit": int64(500), "parallelism": int64(1), "parallel_workers": int64(0)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logged []string
 	for _, c := range cmds {
-		if strings.Contains(c.Statement, "vacuum_cost_") {
+		if strings.Contains(c.Statement, "vacuum_cost_") || strings.Contains(c.Statement, "max_parallel_maintenance_workers") {
 			logged = append(logged, c.Statement)
 		}
 	}
-	if strings.Join(logged, "; ") != "SET vacuum_cost_delay = 2.5; SET vacuum_cost_limit = 500" {
-		t.Fatalf("%s: cost settings in the command log: %q", res.Summary, logged)
+	if strings.Join(logged, "; ") != "SET vacuum_cost_delay = 2.5; SET vacuum_cost_limit = 500; SET max_parallel_maintenance_workers = 0" {
+		t.Fatalf("%s: session settings in the command log: %q", res.Summary, logged)
 	}
-	for _, q := range []string{"RESET vacuum_cost_delay", "RESET vacuum_cost_limit"} {
+	for _, q := range []string{"RESET vacuum_cost_delay", "RESET vacuum_cost_limit", "RESET max_parallel_maintenance_workers"} {
 		if !slices.Contains(statementsSeen(t, db), q) {
 			t.Errorf("%q not sent before the session went back to the pool", q)
 		}
@@ -266,6 +267,6 @@ func TestVacuumCostDelayPacesTheSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := costSettings(); n != 0 {
-		t.Fatalf("without cost_delay_ms: %d statements on the cost settings", n)
+		t.Fatalf("without cost_delay_ms and parallel_workers: %d statements on those settings", n)
 	}
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// CostDelayMs is ours' cost_delay_ms on mvcc_cleanup (VACUUM paced as
 	// autovacuum paces itself, with cost_limit 200). Optional: 0, none.
 	CostDelayMs float64
+	// ParallelWorkers is ours' parallel_workers on both tasks (the
+	// sessions' max_parallel_maintenance_workers). Optional: nil, the
+	// server's setting (vacuumdb and reindexdb always run with it).
+	ParallelWorkers *int64
 	// BinDir holds the server binaries and tools. Optional: found as
 	// pgcluster does.
 	BinDir string
@@ -131,6 +135,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("intensity %g: at most 1", c.Intensity)
 	case c.CostDelayMs < 0 || c.CostDelayMs > 100:
 		return fmt.Errorf("cost delay %g ms: 0 to 100", c.CostDelayMs)
+	case c.ParallelWorkers != nil && (*c.ParallelWorkers < 0 || *c.ParallelWorkers > 64):
+		return fmt.Errorf("parallel workers %d: 0 to 64", *c.ParallelWorkers)
 	case c.SampleInterval < 10*time.Millisecond:
 		return fmt.Errorf("sample interval %s: at least 10ms", c.SampleInterval)
 	}

@@ -75,6 +75,9 @@ func (b *bench) oursOptions(task domain.TaskType) domain.TaskOptions {
 		"parallelism": int64(b.cfg.Jobs), "max_lag_ms": b.cfg.MaxLagMs,
 		"max_active_backends": b.cfg.MaxActive, "intensity": b.cfg.Intensity,
 	}
+	if b.cfg.ParallelWorkers != nil {
+		o["parallel_workers"] = *b.cfg.ParallelWorkers
+	}
 	switch task {
 	case domain.TaskMVCCCleanup:
 		o["dead_tuple_threshold"], o["xid_age_threshold"] = int64(1), int64(2_000_000_000)
@@ -109,7 +112,7 @@ func (b *bench) runOurs(ctx context.Context, standbyDSN string, w work) ([]Step,
 	for _, task := range []domain.TaskType{domain.TaskMVCCCleanup, domain.TaskIndexRebuild} {
 		opts := b.oursOptions(task)
 		st := Step{Name: "ours " + string(task), Command: describe(task, opts, "parallelism", "dead_tuple_threshold", "xid_age_threshold",
-			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity", "cost_delay_ms")}
+			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity", "cost_delay_ms", "parallel_workers")}
 		start := time.Now()
 		st.from = start
 		res, err := driver.Run(ctx, d, driver.Request{Target: t, Task: task, Options: opts, History: historytest.New(),
