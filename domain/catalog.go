@@ -37,6 +37,9 @@ var (
 	optBloatPct = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 30, Help: "fragmentation percentage at or above which a relation is HIGH"}
 	optMinBytes = OptionSpec{Kind: OptionInt, Min: 0, Max: 1 << 50, Default: 1 << 20, EngineDefaults: map[string]any{"sqlite": 64 << 10},
 		Help: "relations smaller than this are not reported (SQLite: 65536)"}
+	// How index_rebuild and index_reorganize group a table's rebuilds.
+	optRebuildUnit = OptionSpec{Kind: OptionEnum, Values: []string{"table", "index"}, Default: "table",
+		Help: "PostgreSQL: table = one REINDEX TABLE CONCURRENTLY when every index of a table is chosen (one round of lock waits); index = one REINDEX INDEX CONCURRENTLY per index, the throttle consulted between them (finer pacing)"}
 	optRebuildPct = OptionSpec{Kind: OptionFloat, Min: 0, Max: 100, Default: 30,
 		Help: "fragmentation percentage at or above which an index is rebuilt (SQLite: with neither this nor min_size_bytes set, every index is rebuilt)"}
 	// The cheap-first tier of index_rebuild and index_reorganize (as Ola
@@ -150,10 +153,10 @@ func init() {
 			Options: map[string]OptionSpec{"regression_pct": {Kind: OptionFloat, Min: 1, Max: 10_000, Default: 50, Help: "slow-down against the baseline that is a regression"}}},
 		{Type: TaskIndexRebuild, Title: "Index rebuild", Description: "Rebuild indexes over the fragmentation threshold",
 			Timeout: TimeoutLong, Heavy: true, // REINDEX
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism, "rebuild_unit": optRebuildUnit}))},
 		{Type: TaskIndexReorganize, Title: "Index reorganize", Description: "Reorganize moderately fragmented indexes",
 			Timeout: TimeoutLong, Heavy: true,
-			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism}))},
+			Options: throttleOptions(timeoutOptions(map[string]OptionSpec{"high_threshold_pct": optRebuildPct, "low_threshold_pct": optLowPct, "min_size_bytes": optMinRebuild, "parallelism": optParallelism, "rebuild_unit": optRebuildUnit}))},
 		{Type: TaskStatisticsUpdate, Title: "Statistics update", Description: "Refresh planner statistics",
 			Options: vacuumCostOptions(throttleOptions(timeoutOptions(map[string]OptionSpec{"parallelism": optParallelism})))},
 		{Type: TaskStorageCompaction, Title: "Storage compaction", Description: "Reclaim free space (no exclusive-lock rewrite unless full=true)",

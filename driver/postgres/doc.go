@@ -85,7 +85,9 @@
 //     not rebuilt (index_reorganize runs the same online rebuild, and a
 //     rebuild costs as much whatever the bloat). Tables in parallel,
 //     largest first, indexes of one table in turn, or one REINDEX TABLE
-//     CONCURRENTLY when every index of the table is chosen. SHARE UPDATE EXCLUSIVE. When a rebuild fails or
+//     CONCURRENTLY when every index of the table is chosen (unless
+//     rebuild_unit=index: one statement per index, throttled between
+//     them). SHARE UPDATE EXCLUSIVE. When a rebuild fails or
 //     is cancelled the invalid _ccnew copies it leaves are dropped with DROP
 //     INDEX CONCURRENTLY.
 //   - orphan_cleanup: DROP INDEX CONCURRENTLY of invalid indexes (not while

@@ -143,7 +143,9 @@ func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to timeouts, per
 // the other (two concurrent rebuilds on one table would wait on each
 // other's locks); a table all of whose indexes are chosen gets a single
 // REINDEX TABLE CONCURRENTLY instead (the same locks, one round of
-// transactions and waits). Indexes backing exclusion
+// transactions and waits), unless rebuild_unit=index: then every index is
+// its own statement and the throttle is consulted between the indexes of a
+// table too. Indexes backing exclusion
 // constraints cannot be rebuilt concurrently and are skipped.
 func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	if err := r.requirePrimary(); err != nil {
@@ -162,6 +164,10 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		return driver.Result{}, err
 	}
 	low, err := floatOpt(r.opts(), "low_threshold_pct")
+	if err != nil {
+		return driver.Result{}, err
+	}
+	unit, err := enumOpt(r.opts(), "rebuild_unit")
 	if err != nil {
 		return driver.Result{}, err
 	}
@@ -203,6 +209,11 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 	for _, ix := range all {
 		indexesOf[ix.Table.OID]++
 	}
+	// With rebuild_unit=index every index is its own statement, and the
+	// throttle is consulted between them as between tables.
+	wholeTable := func(t rel, pending []index) bool {
+		return unit != "index" && len(pending) == indexesOf[t.OID]
+	}
 	rb := &rebuilder{r: r, to: to, tr: newTracker[rebuildResult](r, keys), bloat: bloat}
 	// An index planned by the previous attempt that has a new OID since
 	// was rebuilt by it, though its checkpoint may not say so (the worker
@@ -235,7 +246,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		key: rel.String,
 		objects: func(t rel) []string {
 			pending := pendingOf(t)
-			if len(pending) == indexesOf[t.OID] {
+			if wholeTable(t, pending) {
 				return []string{t.String()}
 			}
 			objs := make([]string, len(pending))
@@ -264,11 +275,20 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		if err != nil {
 			return classify(ctx, err, "list invalid indexes of %s", t)
 		}
-		if len(pending) == indexesOf[t.OID] {
+		if wholeTable(t, pending) {
 			ctx := withPlanNote(ctx, fmt.Sprintf("all %d index(es) of the table at or above %.0f%% bloat", len(pending), thr), rb.figures(pending, thr))
 			return rb.rebuild(ctx, s, t, before, "REINDEX TABLE CONCURRENTLY "+t.ident(), "REINDEX TABLE CONCURRENTLY "+t.String(), pending)
 		}
-		for _, ix := range pending {
+		for i, ix := range pending {
+			if i > 0 && !r.dry() {
+				p, err := r.pacerFor(ctx)
+				if err == nil {
+					err = r.budgetWait(ctx, p)
+				}
+				if err != nil {
+					return err
+				}
+			}
 			b := bloat[ix.OID]
 			ctx := withPlanNote(ctx, fmt.Sprintf("%.1f%% bloat (%s) >= %.0f%%", b.BloatPct, b.Method, thr), rb.figures([]index{ix}, thr))
 			if err := rb.rebuild(ctx, s, t, before, "REINDEX INDEX CONCURRENTLY "+ix.ident(), "REINDEX INDEX CONCURRENTLY "+ix.String(), []index{ix}); err != nil {
@@ -316,7 +336,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 		"estimated": ch.estimated, "measured_exactly": ch.measured,
 		"size_bytes_before": before, "size_bytes_after": after, "reclaimed_bytes": before - after,
 		"measurement_method": method, "parallelism": par,
-		"reindex_table_statements": len(tableStmts), "reindex_index_statements": indexStmts, "lock_timeout_ms": to.LockMs,
+		"rebuild_unit": unit, "reindex_table_statements": len(tableStmts), "reindex_index_statements": indexStmts, "lock_timeout_ms": to.LockMs,
 		"statement_timeout_ms": to.StatementMs, "resumed": tr.resumed, "indexes": results,
 	}
 	if r.req.Task == domain.TaskIndexReorganize {

@@ -375,3 +375,51 @@ func TestThrottleQuery(t *testing.T) {
 		t.Errorf("a failing probe throttled: %v", res.Details)
 	}
 }
+
+// TestThrottleBetweenIndexesOfATable: with rebuild_unit=index each index of
+// a table is its own REINDEX INDEX CONCURRENTLY, and the throttle is
+// consulted between them. A probe that is up once one or two of the
+// table's three indexes have been rebuilt (their filenodes changed) holds
+// the task inside the table until the test lifts it (a reading is reused
+// for up to a second, so the table is big enough for the rebuilds to take
+// longer); with the default unit the table is one
+// REINDEX TABLE CONCURRENTLY and nothing holds it.
+func TestThrottleBetweenIndexesOfATable(t *testing.T) {
+	t.Parallel()
+	db := newDB(t, shared)
+	shared.Exec(t, db, `CREATE TABLE public.r AS SELECT g AS id, g % 100 AS k, g % 7 AS m FROM generate_series(1, 400000) g;
+		CREATE INDEX r_id ON public.r (id); CREATE INDEX r_k ON public.r (k); CREATE INDEX r_m ON public.r (m);
+		CREATE TABLE public.filenodes AS SELECT relname::text, pg_relation_filenode(oid) AS node FROM pg_class WHERE relname IN ('r_id', 'r_k', 'r_m');
+		CREATE TABLE public.lift (lifted bool); ANALYZE`)
+	// rebuilt: how many of the three indexes have a new filenode.
+	const rebuilt = `SELECT count(*) FROM pg_class c JOIN public.filenodes f ON f.relname = c.relname::text
+		WHERE c.relnamespace = 'public'::regnamespace AND pg_relation_filenode(c.oid) <> f.node`
+	probe := `SELECT CASE WHEN (` + rebuilt + `) BETWEEN 1 AND 2 AND NOT EXISTS (SELECT 1 FROM public.lift) THEN 1 ELSE 0 END`
+	e := newEnv(t, shared, db)
+	opts := domain.TaskOptions{"high_threshold_pct": 0.0, "min_size_bytes": int64(0), "parallelism": int64(1),
+		"throttle_query": probe, "throttle_threshold": 0.5, "rebuild_unit": "index"}
+	a := e.runAsync(t, domain.TaskIndexRebuild, opts, e.history)
+	waitFor(t, 60*time.Second, "a throttle between two indexes", func() bool { return a.rec.sawNote("throttle_query 1 > 0.5") })
+	time.Sleep(1200 * time.Millisecond)
+	if n := pgcluster.Scalar[int64](t, shared, db, rebuilt); n < 1 || n > 2 {
+		t.Fatalf("%d index(es) rebuilt while the task was held inside the table", n)
+	}
+	shared.Exec(t, db, `INSERT INTO public.lift VALUES (true)`)
+	d := detailsJSON(t, a.wait(t))
+	if num(t, d, "throttled_ms") < 1000 || num(t, d, "reindex_index_statements") != 3 || num(t, d, "reindex_table_statements") != 0 ||
+		num(t, d, "rebuilt") != 3 || d["rebuild_unit"] != "index" {
+		t.Errorf("rebuild_unit=index: %v", d)
+	}
+	if n := pgcluster.Scalar[int64](t, shared, db, rebuilt); n != 3 {
+		t.Errorf("%d of 3 indexes rebuilt", n)
+	}
+
+	// The default unit: one REINDEX TABLE CONCURRENTLY, no wait inside it.
+	shared.Exec(t, db, `DELETE FROM public.lift; TRUNCATE public.filenodes;
+		INSERT INTO public.filenodes SELECT relname::text, pg_relation_filenode(oid) FROM pg_class WHERE relname IN ('r_id', 'r_k', 'r_m')`)
+	delete(opts, "rebuild_unit")
+	d = detailsJSON(t, e.mustRun(domain.TaskIndexRebuild, opts))
+	if num(t, d, "throttled_ms") != 0 || num(t, d, "reindex_table_statements") != 1 || num(t, d, "reindex_index_statements") != 0 || d["rebuild_unit"] != "table" {
+		t.Errorf("rebuild_unit=table: %v", d)
+	}
+}

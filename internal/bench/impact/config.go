@@ -51,6 +51,9 @@ type Config struct {
 	// sessions' max_parallel_maintenance_workers). Optional: nil, the
 	// server's setting (vacuumdb and reindexdb always run with it).
 	ParallelWorkers *int64
+	// RebuildUnit is ours' rebuild_unit on index_rebuild ("table" or
+	// "index"). Optional: "table".
+	RebuildUnit string
 	// BinDir holds the server binaries and tools. Optional: found as
 	// pgcluster does.
 	BinDir string
@@ -135,6 +138,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("intensity %g: at most 1", c.Intensity)
 	case c.CostDelayMs < 0 || c.CostDelayMs > 100:
 		return fmt.Errorf("cost delay %g ms: 0 to 100", c.CostDelayMs)
+	case c.RebuildUnit != "" && c.RebuildUnit != "table" && c.RebuildUnit != "index":
+		return fmt.Errorf("rebuild unit %q: table or index", c.RebuildUnit)
 	case c.ParallelWorkers != nil && (*c.ParallelWorkers < 0 || *c.ParallelWorkers > 64):
 		return fmt.Errorf("parallel workers %d: 0 to 64", *c.ParallelWorkers)
 	case c.SampleInterval < 10*time.Millisecond:

@@ -86,6 +86,9 @@ func (b *bench) oursOptions(task domain.TaskType) domain.TaskOptions {
 		}
 	case domain.TaskIndexRebuild:
 		o["high_threshold_pct"], o["min_size_bytes"] = 0.0, int64(0)
+		if b.cfg.RebuildUnit != "" {
+			o["rebuild_unit"] = b.cfg.RebuildUnit
+		}
 	}
 	return o
 }
@@ -112,7 +115,7 @@ func (b *bench) runOurs(ctx context.Context, standbyDSN string, w work) ([]Step,
 	for _, task := range []domain.TaskType{domain.TaskMVCCCleanup, domain.TaskIndexRebuild} {
 		opts := b.oursOptions(task)
 		st := Step{Name: "ours " + string(task), Command: describe(task, opts, "parallelism", "dead_tuple_threshold", "xid_age_threshold",
-			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity", "cost_delay_ms", "parallel_workers")}
+			"high_threshold_pct", "min_size_bytes", "max_lag_ms", "max_active_backends", "intensity", "cost_delay_ms", "parallel_workers", "rebuild_unit")}
 		start := time.Now()
 		st.from = start
 		res, err := driver.Run(ctx, d, driver.Request{Target: t, Task: task, Options: opts, History: historytest.New(),

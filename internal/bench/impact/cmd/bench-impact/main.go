@@ -44,6 +44,7 @@ func main() {
 		intensity = flag.Float64("intensity", 1, "ours: intensity (0.01–1; 1: no pacing sleep)")
 		costDelay = flag.Float64("cost-delay-ms", 0, "ours: mvcc_cleanup's cost_delay_ms (VACUUM paced as autovacuum, 0–100; 0: none)")
 		parallel  = flag.Int64("parallel-workers", -1, "ours: parallel_workers, the sessions' max_parallel_maintenance_workers (0–64; -1: the server's setting)")
+		unit      = flag.String("rebuild-unit", "table", "ours: index_rebuild's rebuild_unit (table: one REINDEX TABLE per table whose indexes are all chosen; index: one per index, throttled between them)")
 		binDir    = flag.String("bindir", "", "PostgreSQL bin directory (default: $THEMIS_PG_BINDIR, newest /usr/lib/postgresql/*/bin, PATH)")
 		keep      = flag.Bool("keep", false, "leave the cluster and directories afterwards")
 		asJSON    = flag.Bool("json", false, "print the report as JSON")
@@ -78,7 +79,7 @@ func main() {
 	}
 	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale, Runs: *runs,
 		BaselineSeconds: *baseline, WarmupSeconds: *warmup, TailSeconds: *tail, SampleInterval: time.Duration(*sampleMs) * time.Millisecond,
-		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, CostDelayMs: *costDelay, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
+		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, CostDelayMs: *costDelay, RebuildUnit: *unit, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
 	if *parallel < -1 || *parallel > 64 {
 		fmt.Fprintln(os.Stderr, "bench-impact: -parallel-workers must be between -1 and 64")
 		os.Exit(2)
