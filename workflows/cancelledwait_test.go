@@ -67,15 +67,22 @@ func errString(err error) string {
 	return err.Error()
 }
 
-func TestApprovalWaitOnACancelledContextEndsCancelled(t *testing.T) {
+// runInTestEnv runs wf to completion in the test environment and decodes
+// its result into out.
+func runInTestEnv(t *testing.T, wf any, out any) {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(cancelledAwaitWorkflow)
-	env.ExecuteWorkflow(cancelledAwaitWorkflow)
+	env.RegisterWorkflow(wf)
+	env.ExecuteWorkflow(wf)
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
+	require.NoError(t, env.GetWorkflowResult(out))
+}
+
+func TestApprovalWaitOnACancelledContextEndsCancelled(t *testing.T) {
 	var d domain.Drill
-	require.NoError(t, env.GetWorkflowResult(&d))
+	runInTestEnv(t, cancelledAwaitWorkflow, &d)
 	require.Equal(t, domain.DrillCancelled, d.State)
 	require.Len(t, d.Steps, 1)
 	require.Equal(t, domain.StepCancelled, d.Steps[0].State)
@@ -83,14 +90,8 @@ func TestApprovalWaitOnACancelledContextEndsCancelled(t *testing.T) {
 }
 
 func TestSlotWaitOnACancelledContextEndsCancelled(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(cancelledGrantWorkflow)
-	env.ExecuteWorkflow(cancelledGrantWorkflow)
-	require.True(t, env.IsWorkflowCompleted())
-	require.NoError(t, env.GetWorkflowError())
 	var got string
-	require.NoError(t, env.GetWorkflowResult(&got))
+	runInTestEnv(t, cancelledGrantWorkflow, &got)
 	require.Equal(t, "canceled", got)
 }
 
