@@ -16,6 +16,8 @@ type Config struct {
 	Tables int
 	// Jobs is the parallelism of both sides (parallelism=, -j). Optional: 2.
 	Jobs int
+	// RebuildJobs is ours' parallelism on index_rebuild. Optional: Jobs.
+	RebuildJobs int
 	// Clients and Threads are pgbench's -c and -j. Optional: 4 and 2.
 	Clients, Threads int
 	// Rate is pgbench's -R, transactions per second; negative: no limit
@@ -82,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Jobs <= 0 {
 		c.Jobs = 2
+	}
+	if c.RebuildJobs <= 0 {
+		c.RebuildJobs = c.Jobs
 	}
 	if c.Clients <= 0 {
 		c.Clients = 4

@@ -86,6 +86,7 @@ func (b *bench) oursOptions(task domain.TaskType) domain.TaskOptions {
 		}
 	case domain.TaskIndexRebuild:
 		o["high_threshold_pct"], o["min_size_bytes"] = 0.0, int64(0)
+		o["parallelism"] = int64(b.cfg.RebuildJobs)
 		if b.cfg.RebuildUnit != "" {
 			o["rebuild_unit"] = b.cfg.RebuildUnit
 		}
@@ -140,7 +141,8 @@ func (b *bench) runOurs(ctx context.Context, standbyDSN string, w work) ([]Step,
 
 // checkDone fails when ours did other work than the native tools do: a
 // VACUUM (ANALYZE) per table with dead tuples, a REINDEX TABLE
-// CONCURRENTLY per table.
+// CONCURRENTLY per table (with rebuild_unit=index, a REINDEX INDEX
+// CONCURRENTLY per index of those tables instead).
 func checkDone(task domain.TaskType, d map[string]any, w work) error {
 	switch task {
 	case domain.TaskMVCCCleanup:
@@ -149,6 +151,13 @@ func checkDone(task domain.TaskType, d map[string]any, w work) error {
 		}
 	case domain.TaskIndexRebuild:
 		t, i := detailInt(d, "reindex_table_statements"), detailInt(d, "reindex_index_statements")
+		if d["rebuild_unit"] == "index" {
+			if t != 0 || i < int64(len(w.reindex)) || i != detailInt(d, "rebuilt") {
+				return fmt.Errorf("index_rebuild (rebuild_unit=index) ran %d REINDEX TABLE and %d REINDEX INDEX for %d rebuilt, over the native side's %d tables",
+					t, i, detailInt(d, "rebuilt"), len(w.reindex))
+			}
+			return nil
+		}
 		if t != int64(len(w.reindex)) || i != 0 {
 			return fmt.Errorf("index_rebuild ran %d REINDEX TABLE and %d REINDEX INDEX, the native side %d REINDEX TABLE", t, i, len(w.reindex))
 		}

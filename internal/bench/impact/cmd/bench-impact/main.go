@@ -30,6 +30,7 @@ func main() {
 		size      = flag.String("size", defSize, "maintained database size (binary units: 1GB = 1 GiB; default $BENCH_IMPACT_SIZE, else 1GB)")
 		tables    = flag.Int("tables", 64, "tables the maintained database is spread over (throttling acts between tables and indexes)")
 		jobs      = flag.Int("jobs", 2, "parallelism of both sides (parallelism=, vacuumdb/reindexdb -j)")
+		rjobs     = flag.Int("rebuild-jobs", 0, "ours: index_rebuild's parallelism (0: -jobs)")
 		clients   = flag.Int("clients", 4, "pgbench -c")
 		threads   = flag.Int("threads", 2, "pgbench -j")
 		rate      = flag.Int("rate", 200, "pgbench -R, transactions per second (0: no limit)")
@@ -60,7 +61,7 @@ func main() {
 		name      string
 		v, lo, hi int
 	}{
-		{"-tables", *tables, 1, 10000}, {"-jobs", *jobs, 1, 16}, {"-clients", *clients, 1, 32}, {"-threads", *threads, 1, 32},
+		{"-tables", *tables, 1, 10000}, {"-jobs", *jobs, 1, 16}, {"-rebuild-jobs", *rjobs, 0, 16}, {"-clients", *clients, 1, 32}, {"-threads", *threads, 1, 32},
 		{"-rate", *rate, 0, 1_000_000}, {"-scale", *scale, 1, 10000}, {"-runs", *runs, 1, 20}, {"-baseline-seconds", *baseline, 1, 3600},
 		{"-warmup-seconds", *warmup, 1, 600}, {"-tail-seconds", *tail, 1, 600}, {"-sample-ms", *sampleMs, 10, 10000},
 	} {
@@ -77,7 +78,7 @@ func main() {
 	if r == 0 {
 		r = -1 // Config: negative is no limit
 	}
-	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale, Runs: *runs,
+	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, RebuildJobs: *rjobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale, Runs: *runs,
 		BaselineSeconds: *baseline, WarmupSeconds: *warmup, TailSeconds: *tail, SampleInterval: time.Duration(*sampleMs) * time.Millisecond,
 		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, CostDelayMs: *costDelay, RebuildUnit: *unit, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
 	if *parallel < -1 || *parallel > 64 {
