@@ -225,6 +225,7 @@ func (b *bench) side(ctx context.Context, name string, w work) (s Side, err erro
 	s.Foreground = foregroundIn(txns, from, to)
 	for i := range s.Steps {
 		s.Steps[i].P99Ms = foregroundIn(txns, s.Steps[i].from, s.Steps[i].to).P99Ms
+		s.Steps[i].MaxLagMs = lagIn(samples, 0, s.Steps[i].from, s.Steps[i].to, b.cfg.SampleInterval, b.cfg.MaxLagMs).MaxLagMs()
 	}
 	s.Lag = lagIn(samples, errs, from, to.Add(tail), b.cfg.SampleInterval, b.cfg.MaxLagMs)
 	b.logf("%s: window %.1f s, %.0f tps, p99 %.1f ms, max lag %.0f ms (standby view %.0f ms, %s)", name, s.WindowSeconds,

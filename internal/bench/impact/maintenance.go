@@ -32,6 +32,9 @@ type Step struct {
 	Reasons []string `json:"throttle_reasons,omitempty"`
 	// P99Ms is the foreground's p99 while this step ran.
 	P99Ms float64 `json:"foreground_p99_ms"`
+	// MaxLagMs is the standby's largest lag (either reading) while this
+	// step ran.
+	MaxLagMs float64 `json:"max_lag_ms"`
 	// from and to bound the step.
 	from, to time.Time
 }

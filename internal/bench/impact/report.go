@@ -107,6 +107,7 @@ func medianSide(runs []Side) Side {
 		st.SleptMs = int64(med(func(s Side) float64 { return float64(s.Steps[i].SleptMs) }))
 		st.Waits = int(med(func(s Side) float64 { return float64(s.Steps[i].Waits) }))
 		st.P99Ms = med(func(s Side) float64 { return s.Steps[i].P99Ms })
+		st.MaxLagMs = med(func(s Side) float64 { return s.Steps[i].MaxLagMs })
 		st.Summary = ""
 		st.Reasons = nil
 		for _, s := range runs {
@@ -244,7 +245,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintln(w)
 	for _, s := range r.Sides {
 		for _, st := range s.Steps {
-			line := fmt.Sprintf("%s: %s — %.1f s, foreground p99 %.1f ms", st.Name, st.Command, st.Seconds, st.P99Ms)
+			line := fmt.Sprintf("%s: %s — %.1f s, foreground p99 %.1f ms, max lag %.0f ms", st.Name, st.Command, st.Seconds, st.P99Ms, st.MaxLagMs)
 			if s.Name == sideOurs {
 				line += fmt.Sprintf(", throttled %.1f s in %d waits", float64(st.ThrottledMs)/1000, st.Waits)
 				if st.SleptMs > 0 {
