@@ -338,8 +338,10 @@ var secretPatterns = []struct {
 }{
 	// scheme://user:password@host
 	{regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@`), "${1}***@"},
-	// key=value DSN parameters and similar assignments
-	{regexp.MustCompile(`(?i)\b(password|passwd|pwd|secret|token|api_key|apikey|sslpassword)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`), "${1}${2}***"},
+	// key=value DSN parameters and similar assignments; the value is every
+	// quoted or unquoted piece up to a separator (`''0` whole, so that a
+	// second pass finds nothing new)
+	{regexp.MustCompile(`(?i)\b(password|passwd|pwd|secret|token|api_key|apikey|sslpassword)(\s*[=:]\s*)(?:"[^"]*"|'[^']*'|[^\s,;&])+`), "${1}${2}***"},
 	// bearer credentials
 	{regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`), "${1} ***"},
 	// Themis API tokens (auth.NewToken)
