@@ -380,15 +380,19 @@ func TestThrottleQuery(t *testing.T) {
 // a table is its own REINDEX INDEX CONCURRENTLY, and the throttle is
 // consulted between them. A probe that is up once one or two of the
 // table's three indexes have been rebuilt (their filenodes changed) holds
-// the task inside the table until the test lifts it (a reading is reused
-// for up to a second, so the table is big enough for the rebuilds to take
-// longer); with the default unit the table is one
-// REINDEX TABLE CONCURRENTLY and nothing holds it.
+// the task inside the table until the test lifts it; with the default unit
+// the table is one REINDEX TABLE CONCURRENTLY and nothing holds it. A
+// reading is reused for up to a second, so every index is on an expression
+// that sleeps 1 ms per row: each rebuild takes over a second, and the
+// reading after the first is a fresh one whatever the machine's speed.
 func TestThrottleBetweenIndexesOfATable(t *testing.T) {
 	t.Parallel()
 	db := newDB(t, shared)
-	shared.Exec(t, db, `CREATE TABLE public.r AS SELECT g AS id, g % 100 AS k, g % 7 AS m FROM generate_series(1, 400000) g;
-		CREATE INDEX r_id ON public.r (id); CREATE INDEX r_k ON public.r (k); CREATE INDEX r_m ON public.r (m);
+	shared.Exec(t, db, `CREATE FUNCTION public.slow_key(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS
+			$$ BEGIN PERFORM pg_sleep(0.001); RETURN i; END $$;
+		CREATE TABLE public.r AS SELECT g AS id, g % 100 AS k, g % 7 AS m FROM generate_series(1, 700) g;
+		CREATE INDEX r_id ON public.r (public.slow_key(id)); CREATE INDEX r_k ON public.r (public.slow_key(k));
+		CREATE INDEX r_m ON public.r (public.slow_key(m));
 		CREATE TABLE public.filenodes AS SELECT relname::text, pg_relation_filenode(oid) AS node FROM pg_class WHERE relname IN ('r_id', 'r_k', 'r_m');
 		CREATE TABLE public.lift (lifted bool); ANALYZE`)
 	// rebuilt: how many of the three indexes have a new filenode.
@@ -397,7 +401,7 @@ func TestThrottleBetweenIndexesOfATable(t *testing.T) {
 	probe := `SELECT CASE WHEN (` + rebuilt + `) BETWEEN 1 AND 2 AND NOT EXISTS (SELECT 1 FROM public.lift) THEN 1 ELSE 0 END`
 	e := newEnv(t, shared, db)
 	opts := domain.TaskOptions{"high_threshold_pct": 0.0, "min_size_bytes": int64(0), "parallelism": int64(1),
-		"throttle_query": probe, "throttle_threshold": 0.5, "rebuild_unit": "index"}
+		"throttle_query": probe, "throttle_threshold": 0.5, "rebuild_unit": "index", "parallel_workers": int64(0)}
 	a := e.runAsync(t, domain.TaskIndexRebuild, opts, e.history)
 	waitFor(t, 60*time.Second, "a throttle between two indexes", func() bool { return a.rec.sawNote("throttle_query 1 > 0.5") })
 	time.Sleep(1200 * time.Millisecond)
