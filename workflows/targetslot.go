@@ -93,6 +93,7 @@ func acquireSlot(ctx workflow.Context, r slotRequest) (*targetSlot, error) {
 // error).
 func (s *targetSlot) awaitGrant(ctx workflow.Context, r slotRequest, timer workflow.Future) error {
 	var waitErr error
+	cancelled := func() error { return temporal.NewCanceledError("cancelled while waiting for " + r.target) }
 	grants := workflow.GetSignalChannel(ctx, LockGrantedSignal)
 	queued := workflow.GetSignalChannel(ctx, LockQueuedSignal)
 	for !s.held && waitErr == nil {
@@ -121,13 +122,11 @@ func (s *targetSlot) awaitGrant(ctx workflow.Context, r slotRequest, timer workf
 					// started, or in the same workflow task as a case
 					// above): ctx.Done is ready too, but this case comes
 					// first, and left open it would spin forever.
-					waitErr = temporal.NewCanceledError("cancelled while waiting for " + r.target)
+					waitErr = cancelled()
 				}
 			})
 		}
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
-			waitErr = temporal.NewCanceledError("cancelled while waiting for " + r.target)
-		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { waitErr = cancelled() })
 		sel.Select(ctx)
 	}
 	return waitErr

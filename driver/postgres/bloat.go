@@ -47,7 +47,7 @@ type measurer struct {
 	r      *run
 	schema string // pgstattuple's schema; "" = estimate
 	why    string // why the estimate is used
-	to     timeouts
+	to     sessionSettings
 }
 
 func (r *run) newMeasurer(ctx context.Context) (*measurer, error) {

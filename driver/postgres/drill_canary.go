@@ -50,7 +50,7 @@ func (d *Driver) CanaryWrite(ctx context.Context, t driver.Target, drillID strin
 	if err != nil {
 		return err
 	}
-	s, err := r.session(ctx, timeouts{LockMs: canaryLockTimeout.Milliseconds(), StatementMs: canaryStatementTimeout.Milliseconds()})
+	s, err := r.session(ctx, sessionSettings{LockMs: canaryLockTimeout.Milliseconds(), StatementMs: canaryStatementTimeout.Milliseconds()})
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (d *Driver) CanaryCleanup(ctx context.Context, t driver.Target, drillID str
 	if err != nil {
 		return err
 	}
-	s, err := r.session(ctx, timeouts{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: canaryStatementTimeout.Milliseconds()})
+	s, err := r.session(ctx, sessionSettings{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: canaryStatementTimeout.Milliseconds()})
 	if err != nil {
 		return err
 	}

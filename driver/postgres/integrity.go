@@ -28,7 +28,7 @@ type finding struct {
 type integrityRun struct {
 	r       *run
 	amcheck string // amcheck's schema
-	to      timeouts
+	to      sessionSettings
 	par     int
 	tr      *tracker[finding]
 	mu      sync.Mutex // guards locked, skipped, checked, planned, left

@@ -251,7 +251,7 @@ func baselineUpdate(ctx context.Context, r *run) (driver.Result, error) {
 	for _, t := range tables[:min(3, len(tables))] {
 		probes = append(probes, probe{"sample_scan:" + t.String(), `SELECT count(*) FROM ` + t.ident() + ` TABLESAMPLE SYSTEM (1) REPEATABLE (42)`})
 	}
-	to := timeouts{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: 60_000}
+	to := sessionSettings{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: 60_000}
 	s, err := r.session(ctx, to)
 	if err != nil {
 		return driver.Result{}, err

@@ -95,11 +95,11 @@ func enumOpt(o driver.OptionReader, key string) (string, error) {
 	return "", driver.Permanentf(driver.KindInvalidInput, "option %s must be one of %v, got %q", key, spec.Values, s)
 }
 
-// timeouts are the lock_timeout and statement_timeout a session sets, in
-// ms, the cost-based delay of VACUUM and ANALYZE on it (CostDelayMs 0:
+// sessionSettings are what a task's session sets: lock_timeout and
+// statement_timeout in ms, the cost-based delay of VACUUM and ANALYZE on it (CostDelayMs 0:
 // none, the server's setting stays) and, when SetParallel, its
 // max_parallel_maintenance_workers.
-type timeouts struct {
+type sessionSettings struct {
 	LockMs, StatementMs int64
 	CostDelayMs         float64
 	CostLimit           int64
@@ -107,26 +107,27 @@ type timeouts struct {
 	ParallelWorkers     int64
 }
 
-func (t timeouts) String() string {
+func (t sessionSettings) String() string {
 	return fmt.Sprintf("lock_timeout %s, statement_timeout %s",
 		time.Duration(t.LockMs)*time.Millisecond, time.Duration(t.StatementMs)*time.Millisecond)
 }
 
 // defaultTimeouts are the driver's own lock_timeout and statement_timeout.
-func (r *run) defaultTimeouts() timeouts {
-	return timeouts{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: r.d.opts.StatementTimeout.Milliseconds()}
+func (r *run) defaultTimeouts() sessionSettings {
+	return sessionSettings{LockMs: r.d.opts.LockTimeout.Milliseconds(), StatementMs: r.d.opts.StatementTimeout.Milliseconds()}
 }
 
-// timeoutOpts reads lock_timeout_ms and statement_timeout_ms (0 or absent =
-// the driver defaults).
-func (r *run) timeoutOpts() (timeouts, error) {
+// timeoutOpts reads the task's session settings: lock_timeout_ms and
+// statement_timeout_ms (0 or absent = the driver defaults), and, where the
+// task has them, cost_delay_ms / cost_limit and parallel_workers.
+func (r *run) timeoutOpts() (sessionSettings, error) {
 	lock, err := intOpt(r.opts(), "lock_timeout_ms")
 	if err != nil {
-		return timeouts{}, err
+		return sessionSettings{}, err
 	}
 	stmt, err := intOpt(r.opts(), "statement_timeout_ms")
 	if err != nil {
-		return timeouts{}, err
+		return sessionSettings{}, err
 	}
 	if lock == 0 {
 		lock = r.d.opts.LockTimeout.Milliseconds()
@@ -134,18 +135,18 @@ func (r *run) timeoutOpts() (timeouts, error) {
 	if stmt == 0 {
 		stmt = r.d.opts.StatementTimeout.Milliseconds()
 	}
-	to := timeouts{LockMs: lock, StatementMs: stmt}
+	to := sessionSettings{LockMs: lock, StatementMs: stmt}
 	if _, ok := r.opts().Spec("cost_delay_ms"); ok {
 		if to.CostDelayMs, err = floatOpt(r.opts(), "cost_delay_ms"); err != nil {
-			return timeouts{}, err
+			return sessionSettings{}, err
 		}
 		if to.CostLimit, err = intOpt(r.opts(), "cost_limit"); err != nil {
-			return timeouts{}, err
+			return sessionSettings{}, err
 		}
 	}
 	if _, ok := r.opts().Spec("parallel_workers"); ok {
 		if to.ParallelWorkers, err = intOpt(r.opts(), "parallel_workers"); err != nil {
-			return timeouts{}, err
+			return sessionSettings{}, err
 		}
 		to.SetParallel = to.ParallelWorkers >= 0
 	}
@@ -153,11 +154,11 @@ func (r *run) timeoutOpts() (timeouts, error) {
 }
 
 // sessionOpts reads what a task working on parallel sessions needs: its
-// timeouts and its parallelism.
-func (r *run) sessionOpts() (timeouts, int, error) {
+// session settings and its parallelism.
+func (r *run) sessionOpts() (sessionSettings, int, error) {
 	to, err := r.timeoutOpts()
 	if err != nil {
-		return timeouts{}, 0, err
+		return sessionSettings{}, 0, err
 	}
 	par, err := r.parallelismOpt()
 	return to, par, err

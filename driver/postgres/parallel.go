@@ -56,7 +56,7 @@ type units[T any] struct {
 // cancelled at the budget's hard stop (budget.go); units left are recorded
 // through u.left and in the run. A dry run plans the units one after the
 // other, unpaced.
-func forEachSession[T any](ctx context.Context, r *run, n int, to timeouts, items []T, u units[T], work func(ctx context.Context, s *session, it T) error) error {
+func forEachSession[T any](ctx context.Context, r *run, n int, to sessionSettings, items []T, u units[T], work func(ctx context.Context, s *session, it T) error) error {
 	if len(items) == 0 {
 		return ctx.Err()
 	}

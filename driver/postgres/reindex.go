@@ -68,7 +68,7 @@ func (r *run) invalidIndexes(ctx context.Context, table uint32) (map[uint32]rel,
 // _ccold originals) it leaves behind, that is the invalid indexes of the
 // table and its TOAST table not in before, are dropped with DROP INDEX
 // CONCURRENTLY on a clean-up context.
-func reindexConcurrently[R any](ctx context.Context, r *run, s *session, table uint32, before map[uint32]rel, sql string, to timeouts, tr *tracker[R], note string) (cleaned []string, err error) {
+func reindexConcurrently[R any](ctx context.Context, r *run, s *session, table uint32, before map[uint32]rel, sql string, to sessionSettings, tr *tracker[R], note string) (cleaned []string, err error) {
 	err = tr.during(note, func() error { return s.exec(ctx, sql) })
 	if err == nil {
 		return nil, nil
@@ -88,7 +88,7 @@ func reindexConcurrently[R any](ctx context.Context, r *run, s *session, table u
 // dropLeftovers drops invalid REINDEX CONCURRENTLY leftovers on table that
 // were not there before. A lock that is not granted is retried until ctx
 // ends (the transaction that blocked the rebuild may block the drop too).
-func (r *run) dropLeftovers(ctx context.Context, table uint32, before map[uint32]rel, to timeouts) ([]string, error) {
+func (r *run) dropLeftovers(ctx context.Context, table uint32, before map[uint32]rel, to sessionSettings) ([]string, error) {
 	after, err := r.invalidIndexes(ctx, table)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (r *run) dropLeftovers(ctx context.Context, table uint32, before map[uint32
 // session. Locks: SHARE UPDATE EXCLUSIVE on the table, then a wait for every
 // transaction using the table, bounded by lock_timeout. With persist, a lock
 // timeout is retried once a second until ctx ends.
-func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to timeouts, persist bool) error {
+func (r *run) dropIndexConcurrently(ctx context.Context, x rel, to sessionSettings, persist bool) error {
 	for {
 		s, err := r.session(ctx, to)
 		if err != nil {
@@ -356,7 +356,7 @@ func indexRebuild(ctx context.Context, r *run) (driver.Result, error) {
 // rebuilder runs index_rebuild's statements and records their outcome.
 type rebuilder struct {
 	r      *run
-	to     timeouts
+	to     sessionSettings
 	tr     *tracker[rebuildResult]
 	bloat  map[uint32]relBloat
 	mu     sync.Mutex
@@ -674,7 +674,7 @@ func orphanCleanup(ctx context.Context, r *run) (driver.Result, error) {
 	if err != nil {
 		return driver.Result{}, err
 	}
-	to := timeouts{LockMs: lock, StatementMs: r.d.opts.StatementTimeout.Milliseconds()}
+	to := sessionSettings{LockMs: lock, StatementMs: r.d.opts.StatementTimeout.Milliseconds()}
 	if lock == 0 {
 		to.LockMs = r.d.opts.LockTimeout.Milliseconds()
 	}

@@ -151,7 +151,7 @@ func (r *run) idlePoolPIDs(ctx context.Context) []int64 {
 // with an index build in progress (someone else's REINDEX, whose copy is
 // invalid until it finishes). Lock waits are retried until the clean-up
 // time runs out.
-func (r *run) dropAllLeftovers(ctx context.Context, to timeouts) ([]string, error) {
+func (r *run) dropAllLeftovers(ctx context.Context, to sessionSettings) ([]string, error) {
 	all, err := r.listIndexes(ctx, false)
 	if err != nil {
 		return nil, classify(ctx, err, "list indexes")

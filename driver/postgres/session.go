@@ -21,10 +21,11 @@ type session struct {
 	cost, parallel bool
 }
 
-// session acquires a connection and sets its timeouts. The values come from
+// session acquires a connection and applies the task's settings to it
+// (timeouts, and the pacing of VACUUM and maintenance workers). The values come from
 // validated integers (timeoutOpts), so formatting them is safe; SET takes no
 // bind parameters.
-func (r *run) session(ctx context.Context, t timeouts) (*session, error) {
+func (r *run) session(ctx context.Context, t sessionSettings) (*session, error) {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return nil, classify(ctx, err, "acquire a connection")

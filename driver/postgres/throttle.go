@@ -141,7 +141,7 @@ func (r *run) pacerFor(ctx context.Context) (*pacer, error) {
 			}
 			to.Query = strings.TrimSpace(q)
 		}
-		var tos timeouts
+		var tos sessionSettings
 		if err == nil {
 			tos, err = r.timeoutOpts()
 		}

@@ -41,7 +41,7 @@ type tableJob struct {
 // tracker and collects tables whose lock could not be had in time.
 type tableRunner struct {
 	r      *run
-	to     timeouts
+	to     sessionSettings
 	tr     *tracker[tableWork]
 	mu     sync.Mutex
 	locked []string
