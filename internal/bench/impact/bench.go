@@ -122,10 +122,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	ds.SnapshotSeconds = time.Since(t0).Seconds()
 	rep.Dataset = ds
 
-	// Config.Runs rounds, the order rotating each round; each side's
+	// Config.Runs rounds of Config.Sides, the order rotating each round; each side's
 	// figures are the medians of its rounds (a shared machine's CPUs and
 	// disk vary from minute to minute).
-	order := []string{sideQuiet, sideOurs, sideNative}
+	order := cfg.Sides
 	runs := map[string][]Side{}
 	for run := 0; run < cfg.Runs; run++ {
 		for i := range order {

@@ -25,7 +25,10 @@ type Config struct {
 	Rate int
 	// Scale is the foreground database's pgbench scale. Optional: 10.
 	Scale int
-	// Runs is how many rounds of the three sides run (the order rotating
+	// Sides are the sides measured, in the first round's order (quiet,
+	// ours, native); the rest are left out. Optional: all three.
+	Sides []string
+	// Runs is how many rounds of the sides run (the order rotating
 	// each round); each figure of a side is the median of its rounds.
 	// Optional: 1.
 	Runs int
@@ -103,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.Runs <= 0 {
 		c.Runs = 1
 	}
+	if len(c.Sides) == 0 {
+		c.Sides = []string{sideQuiet, sideOurs, sideNative}
+	}
 	if c.BaselineSeconds <= 0 {
 		c.BaselineSeconds = 30
 	}
@@ -134,6 +140,16 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	seen := map[string]bool{}
+	for _, s := range c.Sides {
+		if s != sideQuiet && s != sideOurs && s != sideNative {
+			return fmt.Errorf("side %q: quiet, ours or native", s)
+		}
+		if seen[s] {
+			return fmt.Errorf("side %q listed twice", s)
+		}
+		seen[s] = true
+	}
 	switch {
 	case c.Threads > c.Clients:
 		return fmt.Errorf("pgbench threads (%d) must not exceed clients (%d)", c.Threads, c.Clients)

@@ -49,8 +49,8 @@
 // (pg_stat_replication.replay_lag and the replay position's distance from
 // the current WAL position) and from inside the standby (now() −
 // pg_last_xact_replay_timestamp() while received WAL is not yet replayed,
-// the pacer's own reading). With Config.Runs above 1 the three sides run in
-// that many rounds, the order rotating, and each figure of a side is the
+// the pacer's own reading). Config.Sides picks the sides (all three by
+// default); with Config.Runs above 1 they run in that many rounds, the order rotating, and each figure of a side is the
 // median of its rounds. Figures are printed, never asserted; the ratios
 // against the targets (ours p99 ≤ 1.2 × quiet, ours lag ≤ max_lag_ms, ours
 // time ≤ 1.5 × native) are printed beside them.

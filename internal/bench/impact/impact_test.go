@@ -177,3 +177,23 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("\n%s", b.String())
 }
+
+func TestConfigSides(t *testing.T) {
+	if got := (Config{}).withDefaults().Sides; strings.Join(got, ",") != "quiet,ours,native" {
+		t.Errorf("default sides %q", got)
+	}
+	for _, c := range []struct {
+		sides []string
+		err   string
+	}{
+		{[]string{"quiet", "ours"}, ""},
+		{[]string{"native"}, ""},
+		{[]string{"quiet", "loud"}, `side "loud": quiet, ours or native`},
+		{[]string{"ours", "ours"}, `side "ours" listed twice`},
+	} {
+		err := Config{Sides: c.sides}.withDefaults().validate()
+		if (err == nil) != (c.err == "") || (err != nil && err.Error() != c.err) {
+			t.Errorf("sides %q: error %v, want %q", c.sides, err, c.err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/themis-maintenance/themis/internal/bench/benchcmd"
@@ -35,7 +36,8 @@ func main() {
 		threads   = flag.Int("threads", 2, "pgbench -j")
 		rate      = flag.Int("rate", 200, "pgbench -R, transactions per second (0: no limit)")
 		scale     = flag.Int("scale", 10, "pgbench scale of the foreground database")
-		runs      = flag.Int("runs", 1, "rounds of the three sides (the order rotating); each figure is the median of its rounds")
+		sides     = flag.String("sides", "quiet,ours,native", "the sides measured, comma-separated, in the first round's order (a ratio without both its sides prints as -)")
+		runs      = flag.Int("runs", 1, "rounds of the sides (the order rotating); each figure is the median of its rounds")
 		baseline  = flag.Int("baseline-seconds", 30, "length of the quiet baseline (pgbench alone)")
 		warmup    = flag.Int("warmup-seconds", 5, "pgbench runs this long before each window opens")
 		tail      = flag.Int("tail-seconds", 5, "lag is sampled this long after each window closes")
@@ -80,7 +82,7 @@ func main() {
 	}
 	cfg := impact.Config{SizeBytes: sz, Tables: *tables, Jobs: *jobs, RebuildJobs: *rjobs, Clients: *clients, Threads: *threads, Rate: r, Scale: *scale, Runs: *runs,
 		BaselineSeconds: *baseline, WarmupSeconds: *warmup, TailSeconds: *tail, SampleInterval: time.Duration(*sampleMs) * time.Millisecond,
-		MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, CostDelayMs: *costDelay, RebuildUnit: *unit, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
+		Sides: strings.Split(*sides, ","), MaxLagMs: *maxLag, MaxActive: *maxActive, Intensity: *intensity, CostDelayMs: *costDelay, RebuildUnit: *unit, BinDir: *binDir, Keep: *keep, Log: os.Stderr}
 	if *parallel < -1 || *parallel > 64 {
 		fmt.Fprintln(os.Stderr, "bench-impact: -parallel-workers must be between -1 and 64")
 		os.Exit(2)
