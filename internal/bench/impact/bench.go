@@ -189,7 +189,7 @@ func (b *bench) side(ctx context.Context, name string, w work) (s Side, err erro
 		return s, err
 	}
 	b.logf("%s: pgbench running; window opens", name)
-	from := time.Now()
+	from, cpuFrom := time.Now(), readCPUTimes()
 	switch name {
 	case sideQuiet:
 		err = sleep(ctx, time.Duration(b.cfg.BaselineSeconds)*time.Second)
@@ -198,10 +198,11 @@ func (b *bench) side(ctx context.Context, name string, w work) (s Side, err erro
 	case sideNative:
 		s.Steps, err = b.runNative(ctx, w)
 	}
-	to := time.Now()
+	to, cpuTo := time.Now(), readCPUTimes()
 	if err != nil {
 		return s, err
 	}
+	s.CPUsBusy = cpusBusy(cpuFrom, cpuTo, runtime.NumCPU())
 	if err := fg.alive(); err != nil {
 		return s, err
 	}
@@ -228,8 +229,8 @@ func (b *bench) side(ctx context.Context, name string, w work) (s Side, err erro
 		s.Steps[i].MaxLagMs = lagIn(samples, 0, s.Steps[i].from, s.Steps[i].to, b.cfg.SampleInterval, b.cfg.MaxLagMs).MaxLagMs()
 	}
 	s.Lag = lagIn(samples, errs, from, to.Add(tail), b.cfg.SampleInterval, b.cfg.MaxLagMs)
-	b.logf("%s: window %.1f s, %.0f tps, p99 %.1f ms, max lag %.0f ms (standby view %.0f ms, %s)", name, s.WindowSeconds,
-		s.Foreground.TPS, s.Foreground.P99Ms, s.Lag.MaxMs, s.Lag.MaxStandbyMs, pgbench.HumanBytes(s.Lag.MaxBytes))
+	b.logf("%s: window %.1f s, %.0f tps, p99 %.1f ms, max lag %.0f ms (standby view %.0f ms, %s), %.2f CPUs busy", name, s.WindowSeconds,
+		s.Foreground.TPS, s.Foreground.P99Ms, s.Lag.MaxMs, s.Lag.MaxStandbyMs, pgbench.HumanBytes(s.Lag.MaxBytes), s.CPUsBusy)
 	return s, nil
 }
 

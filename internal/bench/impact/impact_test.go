@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,28 @@ func TestConfigSides(t *testing.T) {
 		if (err == nil) != (c.err == "") || (err != nil && err.Error() != c.err) {
 			t.Errorf("sides %q: error %v, want %q", c.sides, err, c.err)
 		}
+	}
+}
+
+func TestCPUTimes(t *testing.T) {
+	a, err := parseCPULine("cpu  100 5 50 1000 20 3 2 10 0 0\n")
+	if err != nil || a.busy != 170 || a.total != 1190 || !a.ok {
+		t.Fatalf("parse: %+v %v", a, err)
+	}
+	b, _ := parseCPULine("cpu  150 5 80 1100 20 3 2 10 0 0")
+	// 80 of 180 ticks busy on a 2-CPU machine: 0.89 CPUs.
+	if got := cpusBusy(a, b, 2); math.Abs(got-160.0/180) > 1e-9 {
+		t.Errorf("cpusBusy = %v", got)
+	}
+	if got := cpusBusy(cpuTimes{}, b, 2); got != 0 {
+		t.Errorf("without a first reading: %v, want 0", got)
+	}
+	for _, bad := range []string{"intr 1 2 3", "cpu 1 2 3", "cpu 1 2 x 4 5 6 7 8"} {
+		if _, err := parseCPULine(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	if runtime.GOOS == "linux" && !readCPUTimes().ok {
+		t.Error("/proc/stat not read on Linux")
 	}
 }

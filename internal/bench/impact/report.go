@@ -58,6 +58,9 @@ type Side struct {
 	ThrottledMs        int64      `json:"throttled_ms"`
 	Foreground         Foreground `json:"foreground"`
 	Lag                Lag        `json:"lag"`
+	// CPUsBusy is how many of the machine's CPUs were busy on average over
+	// the window, every process counted (/proc/stat; 0: not measured).
+	CPUsBusy float64 `json:"cpus_busy,omitempty"`
 	// Runs are the side's rounds when there were several; the figures
 	// above are their medians.
 	Runs []Side `json:"runs,omitempty"`
@@ -83,6 +86,7 @@ func medianSide(runs []Side) Side {
 		WindowSeconds:      med(func(s Side) float64 { return s.WindowSeconds }),
 		MaintenanceSeconds: med(func(s Side) float64 { return s.MaintenanceSeconds }),
 		ThrottledMs:        int64(med(func(s Side) float64 { return float64(s.ThrottledMs) })),
+		CPUsBusy:           med(func(s Side) float64 { return s.CPUsBusy }),
 		Foreground: Foreground{
 			Transactions: int(med(func(s Side) float64 { return float64(s.Foreground.Transactions) })),
 			TPS:          med(func(s Side) float64 { return s.Foreground.TPS }),
@@ -209,7 +213,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "side\tmaintenance s\tvacuum s\treindex s\tthrottled s\tTPS\tp50 ms\tp99 ms\tmax lag ms\tstandby view ms\tmax lag WAL\tover max_lag_ms s\t")
+	fmt.Fprintln(tw, "side\tmaintenance s\tvacuum s\treindex s\tthrottled s\tTPS\tp50 ms\tp99 ms\tmax lag ms\tstandby view ms\tmax lag WAL\tover max_lag_ms s\tCPUs busy\t")
 	for _, s := range r.Sides {
 		maint, vac, rei, thr := "-", "-", "-", "-"
 		if s.Name != sideQuiet {
@@ -225,9 +229,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		if s.Name == sideQuiet {
 			name = fmt.Sprintf("quiet (%.0f s)", s.WindowSeconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%.2f\t%.2f\t%.0f\t%.0f\t%s\t%.1f\t\n", name, maint, vac, rei, thr,
+		cpu := "-"
+		if s.CPUsBusy > 0 {
+			cpu = fmt.Sprintf("%.2f", s.CPUsBusy)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%.2f\t%.2f\t%.0f\t%.0f\t%s\t%.1f\t%s\t\n", name, maint, vac, rei, thr,
 			s.Foreground.TPS, s.Foreground.P50Ms, s.Foreground.P99Ms, s.Lag.MaxMs, s.Lag.MaxStandbyMs,
-			pgbench.HumanBytes(s.Lag.MaxBytes), s.Lag.OverMs/1000)
+			pgbench.HumanBytes(s.Lag.MaxBytes), s.Lag.OverMs/1000, cpu)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -239,6 +247,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  max replica lag / max_lag_ms (%d)\tours %s\tnative %s\ttarget ours ≤ %.1f\n", r.MaxLagMs, fx(rt.OursLagVsMax), fx(rt.NativeLagVsMax), TargetLag)
 	fmt.Fprintf(tw, "  maintenance time / native's\tours %s\t\ttarget ours ≤ %.1f\n", fx(rt.OursTimeVsNative), TargetTime)
 	fmt.Fprintf(tw, "  foreground TPS / quiet TPS\tours %s\tnative %s\t\n", fx(rt.OursTPSVsQuiet), fx(rt.NativeTPSVsQuiet))
+	fmt.Fprintf(tw, "  CPUs busy beyond quiet's\tours %s\tnative %s\t\n", r.extraCPU(sideOurs), r.extraCPU(sideNative))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -275,6 +284,19 @@ func (r *Report) WriteText(w io.Writer) error {
 		"max lag ms: pg_stat_replication.replay_lag on the primary; standby view: now() − pg_last_xact_replay_timestamp() on the standby while WAL\n"+
 		"waits to be replayed; both sampled from the window's start until %d s after its end. Total %.0f s.\n", r.TailSeconds, r.TotalSeconds)
 	return err
+}
+
+// extraCPU renders how many CPUs a side kept busy beyond the quiet
+// baseline on average, and the CPU time that adds up to over its
+// maintenance ("-" without both measurements).
+func (r *Report) extraCPU(name string) string {
+	q, okq := r.side(sideQuiet)
+	s, oks := r.side(name)
+	if !okq || !oks || q.CPUsBusy <= 0 || s.CPUsBusy <= 0 {
+		return "-"
+	}
+	d := s.CPUsBusy - q.CPUsBusy
+	return fmt.Sprintf("%.2f (%.0f CPU·s)", d, d*s.MaintenanceSeconds)
 }
 
 // joinRuns lists one figure of every round.
