@@ -26,14 +26,9 @@ import (
 // critical level is up is cancelled and redone after the hibernation.
 // intensity < 1 sleeps after each unit its duration × (1/intensity − 1).
 
-// throttlePoll is how often a throttled task re-reads its signals.
+// throttlePoll is how often a throttled task re-reads its signals, and the
+// longest a reading is reused.
 var throttlePoll = time.Second
-
-// readingReuse is the longest a reading is reused: a unit never starts on
-// signals older than that (a unit that ran since the last reading may have
-// pushed the replica's lag up), while units running in parallel, or many
-// tiny ones, share one reading instead of each querying every standby.
-const readingReuse = 100 * time.Millisecond
 
 // maxThrottleEvents bounds the events kept in a task's result.
 const maxThrottleEvents = 50
@@ -185,13 +180,13 @@ func (p *pacer) close() {
 }
 
 // read returns the signals, read afresh when the last reading is older than
-// readingReuse. A signal that cannot be read (a replica down, a failed
+// throttlePoll. A signal that cannot be read (a replica down, a failed
 // query) does not throttle: it is reported in the reason of nothing, and
 // the work goes on, as replica_validation reports unreachable replicas.
 func (p *pacer) read(ctx context.Context) signal {
 	p.readMu.Lock()
 	defer p.readMu.Unlock()
-	if !p.lastRead.IsZero() && time.Since(p.lastRead) < readingReuse {
+	if !p.lastRead.IsZero() && time.Since(p.lastRead) < throttlePoll {
 		return p.last
 	}
 	// The readings are the pacer's, not maintenance: they stay out of the
